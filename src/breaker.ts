@@ -1,0 +1,308 @@
+import type { Clock } from './clock.js';
+import { CallTimeoutError, CircuitBreakerError } from './errors.js';
+import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
+import type { BreakerConfig, BreakerContext } from './machine.js';
+import {
+  type BreakerOptions,
+  type Outcome,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js';
+import { Replica } from './replica.js';
+import { runCall } from './run-call.js';
+import { CircuitState } from './state.js';
+import { defaultStore } from './stores/memory.js';
+import type { BreakerStore } from './stores/store.js';
+
+/** Options of one call. */
+export interface CallOptions {
+  /** The caller's signal: aborting it aborts the call, which then counts as ignored. */
+  signal?: AbortSignal;
+}
+
+/** The longest breaker name, in UTF-16 code units. */
+export const MAX_NAME_LENGTH = 200;
+
+// Handed to functions when neither a timeout nor a caller's signal can abort them, so that
+// the closed-circuit hot path allocates no AbortController.
+const NEVER_ABORTED = new AbortController().signal;
+
+let probeCounter = 0;
+const instanceId = Math.random().toString(36).slice(2, 10);
+
+function checkName(name: unknown): string {
+  if (typeof name !== 'string') {
+    throw new TypeError(`breaker name must be a string, got ${typeof name}`);
+  }
+  if (name.length === 0) throw new RangeError('breaker name must not be empty');
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new RangeError(
+      `breaker name must be at most ${MAX_NAME_LENGTH} characters, got ${name.length}`,
+    );
+  }
+  return name;
+}
+
+/**
+ * A circuit breaker whose every decision is made by the XState statechart `breakerMachine`,
+ * shared by every breaker of the same name on the same store.
+ *
+ * @example
+ * const breaker = new CircuitBreaker('openai', { timeout: 20_000 });
+ * const reply = await breaker.call((signal) => fetch(url, { signal }));
+ */
+export class CircuitBreaker {
+  /** The breaker's name: breakers of one name on one store share one statechart. */
+  readonly name: string;
+  /** The store that holds the statechart's snapshots. */
+  readonly store: BreakerStore;
+  /** The clock the breaker decides with. */
+  readonly clock: Clock;
+  /** @internal Validated options, compared by the registry. */
+  readonly resolved: ResolvedOptions;
+  readonly #replica: Replica;
+  readonly #events = new Emitter();
+  readonly #timeout: number | undefined;
+  readonly #classify: ((error: unknown) => Outcome) | undefined;
+
+  /**
+   * @throws TypeError or RangeError when the name or an option is invalid, naming it.
+   */
+  constructor(name: string, options?: BreakerOptions) {
+    this.name = checkName(name);
+    this.resolved = resolveOptions(options);
+    this.store = this.resolved.store ?? defaultStore;
+    this.clock = this.resolved.clock ?? this.store.clock;
+    this.#timeout = this.resolved.timeout;
+    this.#classify = this.resolved.classify;
+    this.#replica = new Replica(
+      this.name,
+      this.resolved.config,
+      this.store,
+      this.clock,
+      this.resolved.inspect,
+      {
+        transition: (from, to, reason, generation) =>
+          this.#events.emit('stateChange', { name: this.name, from, to, reason, generation }),
+        storeError: (error) => this.#events.emit('storeError', { name: this.name, error }),
+      },
+    );
+  }
+
+  /** The breaker's current top-level state. */
+  get state(): CircuitState {
+    return this.#replica.state;
+  }
+
+  /** The configuration in force (the shared record's, once one exists). */
+  get config(): BreakerConfig {
+    return this.#replica.config;
+  }
+
+  /** The statechart's current context: counters, `openedAt`, probe leases, generation. */
+  get context(): Readonly<BreakerContext> {
+    return this.#replica.context;
+  }
+
+  /** Settles once the breaker has read its shared record and written its pending changes. */
+  async settled(): Promise<void> {
+    await this.#replica.ready;
+    await this.#replica.settled();
+  }
+
+  /**
+   * Calls `fn` if the circuit admits it, and records the outcome.
+   *
+   * `fn` receives an `AbortSignal` that aborts on the breaker's `timeout` or the caller's
+   * `signal`. Rejects with {@link CircuitBreakerError} without calling `fn` while the circuit
+   * is open, forced open, or half-open with every probe slot taken; otherwise settles as `fn`
+   * does (or with `CallTimeoutError`).
+   */
+  async call<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: CallOptions,
+  ): Promise<T> {
+    if (typeof fn !== 'function') {
+      throw new TypeError(`call() needs a function, got ${fn === null ? 'null' : typeof fn}`);
+    }
+    const replica = this.#replica;
+    if (!replica.loaded) await replica.ready;
+    const signal = options?.signal;
+    const state = replica.state;
+    if (state === 'closed' && this.#timeout === undefined && signal === undefined) {
+      const generation = replica.generation;
+      let result: T;
+      try {
+        result = await fn(NEVER_ABORTED);
+      } catch (error) {
+        this.#recordError(error, generation, undefined, undefined);
+        throw error;
+      }
+      // A success in closed with no failures counted is a no-op of the machine: skip it.
+      if (replica.failures !== 0 || replica.state !== 'closed') {
+        this.#recordSuccess(generation, undefined);
+      } else if (this.#events.has('success')) {
+        this.#events.emit('success', { name: this.name });
+      }
+      return result;
+    }
+    return this.#callSlow(fn, signal, state);
+  }
+
+  async #callSlow<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    signal: AbortSignal | undefined,
+    state: CircuitState,
+  ): Promise<T> {
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError('call() option signal must be an AbortSignal');
+    }
+    if (signal?.aborted) throw signal.reason;
+    if (state === 'disabled') return this.#run(fn, signal);
+    if (state === 'open' || state === 'forcedOpen') throw this.#reject(state);
+    const replica = this.#replica;
+    let probeId: string | undefined;
+    if (state === 'halfOpen') {
+      if (replica.probeCount >= replica.config.halfOpenMaxCalls) throw this.#reject(state);
+      probeId = `${instanceId}:${++probeCounter}`;
+      const at = this.clock.now();
+      const admitted = replica.send({
+        type: 'PROBE_ACQUIRED',
+        probeId,
+        leaseUntil: at + replica.config.probeLease,
+        at,
+      });
+      if (!admitted) throw this.#reject(replica.state);
+      // Admission is the one step that waits for the store: the fleet shares the slots.
+      await replica.settled();
+      if (!replica.holdsProbe(probeId)) throw this.#reject(replica.state);
+    }
+    const generation = replica.generation;
+    let result: T;
+    try {
+      result = await this.#run(fn, signal);
+    } catch (error) {
+      this.#recordError(error, generation, probeId, signal);
+      throw error;
+    }
+    this.#recordSuccess(generation, probeId);
+    return result;
+  }
+
+  #run<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, signal: AbortSignal | undefined) {
+    if (this.#timeout === undefined && signal === undefined) {
+      return Promise.resolve().then(() => fn(NEVER_ABORTED));
+    }
+    return runCall(fn, signal, this.#timeout, this.clock, this.name);
+  }
+
+  #reject(state: CircuitState): CircuitBreakerError {
+    const replica = this.#replica;
+    const retryAfterMs =
+      state === 'open' && replica.openedAt !== null
+        ? Math.max(0, replica.openedAt + replica.config.resetTimeout - this.clock.now())
+        : undefined;
+    const error = CircuitBreakerError.create(this.name, state, retryAfterMs);
+    if (this.#events.has('rejected')) this.#events.emit('rejected', { name: this.name, error });
+    return error;
+  }
+
+  #recordSuccess(generation: number, probeId: string | undefined): void {
+    this.#replica.send(
+      probeId === undefined
+        ? { type: 'SUCCESS', generation, at: this.clock.now() }
+        : { type: 'SUCCESS', generation, probeId, at: this.clock.now() },
+    );
+    if (this.#events.has('success')) this.#events.emit('success', { name: this.name });
+  }
+
+  #recordError(
+    error: unknown,
+    generation: number,
+    probeId: string | undefined,
+    signal: AbortSignal | undefined,
+  ): void {
+    const outcome = this.#outcomeOf(error, signal);
+    if (outcome === 'success') {
+      this.#recordSuccess(generation, probeId);
+      return;
+    }
+    const at = this.clock.now();
+    if (outcome === 'failure') {
+      this.#replica.send({ type: 'FAILURE', generation, probeId, at });
+      this.#events.emit('failure', { name: this.name, error });
+    } else {
+      // An ignored probe still frees its slot; an ignored call in closed changes nothing.
+      if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
+      this.#events.emit('ignored', { name: this.name, error });
+    }
+  }
+
+  #outcomeOf(error: unknown, signal: AbortSignal | undefined): Outcome {
+    if (signal?.aborted && error === signal.reason) return 'ignored';
+    if (error instanceof CallTimeoutError) return 'failure';
+    if (signal?.aborted) return 'ignored';
+    const classify = this.#classify;
+    if (classify === undefined) return 'failure';
+    try {
+      const outcome = classify(error);
+      if (outcome === 'failure' || outcome === 'ignored' || outcome === 'success') return outcome;
+      this.#events.emit('storeError', {
+        name: this.name,
+        error: new TypeError(`classify returned ${String(outcome)}; counted as a failure`),
+      });
+    } catch (classifyError) {
+      this.#events.emit('storeError', { name: this.name, error: classifyError });
+    }
+    return 'failure';
+  }
+
+  /**
+   * Wraps `fn` so that every call goes through the breaker; the wrapper has `fn`'s parameters
+   * and resolves to its result. Also a TypeScript 5 method decorator: `@breaker.protect`.
+   */
+  protect<This, A extends unknown[], R>(
+    fn: (this: This, ...args: A) => R,
+    _context?: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+  ): (this: This, ...args: A) => Promise<Awaited<R>> {
+    if (typeof fn !== 'function') {
+      throw new TypeError(`protect() needs a function, got ${fn === null ? 'null' : typeof fn}`);
+    }
+    const breaker = this;
+    return function protectedCall(this: This, ...args: A): Promise<Awaited<R>> {
+      return breaker.call(() => fn.apply(this, args) as Awaited<R>);
+    };
+  }
+
+  /** Opens the circuit until `reset()`, for every instance sharing it. */
+  forceOpen(): void {
+    this.#replica.send({ type: 'FORCE_OPEN', at: this.clock.now() });
+  }
+
+  /** Lets every call through and records nothing until `reset()`, for every instance. */
+  disable(): void {
+    this.#replica.send({ type: 'DISABLE', at: this.clock.now() });
+  }
+
+  /** Closes the circuit and clears its counters, for every instance. */
+  reset(): void {
+    this.#replica.send({ type: 'RESET', at: this.clock.now() });
+  }
+
+  /** Subscribes to a breaker event; returns the function that unsubscribes. */
+  on<K extends keyof BreakerEventMap>(event: K, listener: BreakerListener<K>): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** Unsubscribes a listener added with `on`. */
+  off<K extends keyof BreakerEventMap>(event: K, listener: BreakerListener<K>): void {
+    this.#events.off(event, listener);
+  }
+
+  /** Stops following the shared record and stops the statechart's timers. */
+  dispose(): void {
+    this.#replica.dispose();
+  }
+}
+
+export { CircuitState };

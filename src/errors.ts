@@ -1,0 +1,54 @@
+import type { CircuitState } from './state.js';
+
+// Rejections are the hot path of an open circuit; a captured stack costs ~3 µs and says
+// nothing the breaker name and state do not.
+function withoutStack<T>(build: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return build();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** Thrown by `call()` when the circuit does not admit the call; the function is not called. */
+export class CircuitBreakerError extends Error {
+  override readonly name = 'CircuitBreakerError';
+  /** The breaker's name. */
+  readonly breaker: string;
+  /** The state that rejected the call. */
+  readonly state: CircuitState;
+  /** Milliseconds until an open circuit may half-open; `undefined` in other states. */
+  readonly retryAfterMs: number | undefined;
+
+  /** Prefer {@link CircuitBreakerError.create}, which skips capturing a stack trace. */
+  constructor(breaker: string, state: CircuitState, retryAfterMs?: number) {
+    const after = retryAfterMs === undefined ? '' : `; retry after ${retryAfterMs} ms`;
+    const why = state === 'halfOpen' ? 'half-open, probe slots taken' : state;
+    super(`circuit breaker "${breaker}" is ${why}${after}`);
+    this.breaker = breaker;
+    this.state = state;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** Builds the error without a stack trace: rejection stays cheap while the circuit is open. */
+  static create(breaker: string, state: CircuitState, retryAfterMs?: number): CircuitBreakerError {
+    return withoutStack(() => new CircuitBreakerError(breaker, state, retryAfterMs));
+  }
+}
+
+/** A call ran longer than the breaker's `timeout`; its signal was aborted and it counts as a failure. */
+export class CallTimeoutError extends Error {
+  override readonly name = 'CallTimeoutError';
+  /** The breaker's name. */
+  readonly breaker: string;
+  /** The `timeout` option in milliseconds. */
+  readonly timeoutMs: number;
+
+  constructor(breaker: string, timeoutMs: number) {
+    super(`call through circuit breaker "${breaker}" timed out after ${timeoutMs} ms`);
+    this.breaker = breaker;
+    this.timeoutMs = timeoutMs;
+  }
+}

@@ -1,0 +1,22 @@
+export { type CallOptions, CircuitBreaker, MAX_NAME_LENGTH } from './breaker.js';
+export { type Clock, systemClock } from './clock.js';
+export { CallTimeoutError, CircuitBreakerError } from './errors.js';
+export type { BreakerEventMap, BreakerListener, StateChangeEvent } from './events.js';
+export {
+  type BreakerConfig,
+  type BreakerContext,
+  type BreakerEvent,
+  type BreakerMachine,
+  breakerMachine,
+  type TransitionReason,
+} from './machine.js';
+export { type BreakerOptions, DEFAULTS, type InspectOption, type Outcome } from './options.js';
+export { getCircuitBreaker, resetAllBreakers } from './registry.js';
+export { CircuitState } from './state.js';
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
+export type {
+  BreakerStore,
+  CompareAndSetResult,
+  PersistedBreakerSnapshot,
+  StoredRecord,
+} from './stores/store.js';

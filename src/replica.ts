@@ -1,0 +1,323 @@
+import { type Actor, createActor, type Snapshot, type StateValue } from 'xstate';
+import type { Clock } from './clock.js';
+import {
+  type BreakerConfig,
+  type BreakerContext,
+  type BreakerEvent,
+  breakerMachine,
+  type TransitionReason,
+} from './machine.js';
+import type { InspectOption } from './options.js';
+import { type CircuitState, topLevelState } from './state.js';
+import type { BreakerStore, PersistedBreakerSnapshot, StoredRecord } from './stores/store.js';
+
+/** What a replica tells its breaker. */
+export interface ReplicaHooks {
+  transition(
+    from: CircuitState,
+    to: CircuitState,
+    reason: TransitionReason,
+    generation: number,
+  ): void;
+  storeError(error: unknown): void;
+}
+
+type BreakerActor = Actor<typeof breakerMachine>;
+type BreakerSnapshot = ReturnType<BreakerActor['getSnapshot']>;
+
+// Conflicts in a row before a write waits for the next event or feed message: every conflict
+// means another instance made progress, so giving up here loses nothing that is not retried.
+const MAX_CONFLICTS = 16;
+
+function countProbes(probes: Record<string, number>): number {
+  let n = 0;
+  for (const _ in probes) n++;
+  return n;
+}
+
+/**
+ * One instance's copy of a breaker's shared statechart. Events are applied to a local actor
+ * first, so callers never wait for the store; a change is then written with compare-and-set,
+ * and on conflict the stored record is adopted and the unconfirmed events are applied again.
+ * Records written by other instances arrive through the store's change feed.
+ *
+ * The actor exists only while it has work: an idle breaker keeps just its persisted snapshot
+ * (or nothing, before its first change), and the hot path reads the plain fields below.
+ */
+export class Replica {
+  /** Top-level state of the local statechart. */
+  state: CircuitState = 'closed';
+  failures = 0;
+  generation = 0;
+  openedAt: number | null = null;
+  probeCount = 0;
+  /** The configuration in force: the stored record's, once one is adopted. */
+  config: BreakerConfig;
+  /** Whether the stored record has been read once. */
+  loaded = false;
+  /** Settles when the stored record has been read once. */
+  readonly ready: Promise<void>;
+
+  readonly #name: string;
+  readonly #store: BreakerStore;
+  readonly #clock: Clock;
+  readonly #inspect: InspectOption | undefined;
+  readonly #hooks: ReplicaHooks;
+  readonly #unsubscribe: () => void;
+  #actor: BreakerActor | null = null;
+  #seen: BreakerSnapshot | null = null;
+  #snapshot: PersistedBreakerSnapshot | null = null;
+  #version = 0;
+  #pending: BreakerEvent[] = [];
+  #dirty = false;
+  #applying = false;
+  #writing: Promise<void> | null = null;
+  #disposed = false;
+
+  constructor(
+    name: string,
+    config: BreakerConfig,
+    store: BreakerStore,
+    clock: Clock,
+    inspect: InspectOption | undefined,
+    hooks: ReplicaHooks,
+  ) {
+    this.#name = name;
+    this.config = config;
+    this.#store = store;
+    this.#clock = clock;
+    this.#inspect = inspect;
+    this.#hooks = hooks;
+    this.#unsubscribe = store.subscribe(name, (record) => this.#onFeed(record));
+    const known = store.peek?.(name);
+    if (known !== undefined) {
+      if (known !== null) this.#adopt(known);
+      this.loaded = true;
+      this.ready = Promise.resolve();
+    } else {
+      this.ready = store.load(name).then(
+        (record) => {
+          if (record !== null && record.version > this.#version && !this.#writing) {
+            this.#adopt(record);
+          }
+          this.loaded = true;
+        },
+        (error: unknown) => {
+          this.loaded = true;
+          this.#hooks.storeError(error);
+        },
+      );
+    }
+    if (this.#inspect !== undefined) this.#ensureActor();
+  }
+
+  /** The version of the stored record the local state builds on (0: none yet). */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The local statechart's context. */
+  get context(): BreakerContext {
+    return this.#actor?.getSnapshot().context ?? this.#persisted().context;
+  }
+
+  /** The current persisted snapshot, as it would be written. */
+  persisted(): PersistedBreakerSnapshot {
+    return this.#persisted();
+  }
+
+  /**
+   * Applies an event to the local statechart; returns whether it changed anything. A change
+   * is written to the store in the background.
+   */
+  send(event: BreakerEvent): boolean {
+    const actor = this.#ensureActor();
+    const before = actor.getSnapshot();
+    this.#applying = true;
+    try {
+      actor.send(event);
+    } finally {
+      this.#applying = false;
+    }
+    const after = actor.getSnapshot();
+    if (after === before) {
+      this.#sleepIfIdle();
+      return false;
+    }
+    this.#pending.push(event);
+    this.#changed(after);
+    this.#sleepIfIdle();
+    return true;
+  }
+
+  /** Settles when every local change so far has been written, or the store failed. */
+  async settled(): Promise<void> {
+    while (this.#writing !== null) await this.#writing;
+  }
+
+  /** Whether the local statechart holds a probe lease with this id. */
+  holdsProbe(probeId: string): boolean {
+    return probeId in this.context.probes;
+  }
+
+  /** Stops the actor and the change feed; the replica answers from its last state after. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#unsubscribe();
+    this.#stopActor();
+  }
+
+  #persisted(): PersistedBreakerSnapshot {
+    if (this.#actor !== null) {
+      return this.#actor.getPersistedSnapshot() as unknown as PersistedBreakerSnapshot;
+    }
+    if (this.#snapshot === null) {
+      // Before its first change a breaker holds no snapshot; build the initial one on demand.
+      const actor = createActor(breakerMachine, { input: this.config });
+      this.#snapshot = actor.getPersistedSnapshot() as unknown as PersistedBreakerSnapshot;
+    }
+    return this.#snapshot;
+  }
+
+  #ensureActor(): BreakerActor {
+    if (this.#actor !== null) return this.#actor;
+    const base = { input: this.config, clock: this.#clock, inspect: this.#inspect };
+    const actor =
+      this.#snapshot === null
+        ? createActor(breakerMachine, base)
+        : createActor(breakerMachine, {
+            ...base,
+            snapshot: this.#snapshot as unknown as Snapshot<unknown>,
+          });
+    this.#actor = actor;
+    this.#applying = true;
+    try {
+      actor.start();
+      // A restored snapshot re-arms no timer (xstate#5331); RESUME re-enters timed states.
+      if (this.#snapshot !== null) actor.send({ type: 'RESUME', at: this.#clock.now() });
+    } finally {
+      this.#applying = false;
+    }
+    this.#seen = actor.getSnapshot();
+    actor.subscribe({
+      next: (snapshot) => {
+        // Changes outside send() are the machine's own delayed transitions.
+        if (this.#applying || snapshot === this.#seen || this.#actor !== actor) return;
+        this.#changed(snapshot);
+        this.#sleepIfIdle();
+      },
+      error: (error) => this.#hooks.storeError(error),
+    });
+    return actor;
+  }
+
+  #stopActor(): void {
+    const actor = this.#actor;
+    if (actor === null) return;
+    this.#snapshot = actor.getPersistedSnapshot() as unknown as PersistedBreakerSnapshot;
+    this.#actor = null;
+    this.#seen = null;
+    actor.stop();
+  }
+
+  // Only open and probing run timers; other states need no actor between events, unless an
+  // inspector watches it.
+  #needsActor(): boolean {
+    return (
+      this.#inspect !== undefined ||
+      this.state === 'open' ||
+      (this.state === 'halfOpen' && this.probeCount > 0)
+    );
+  }
+
+  #sleepIfIdle(): void {
+    if (this.#actor !== null && !this.#needsActor()) this.#stopActor();
+  }
+
+  #changed(snapshot: BreakerSnapshot): void {
+    this.#seen = snapshot;
+    this.#dirty = true;
+    this.#view(snapshot.value, snapshot.context);
+    this.#scheduleWrite();
+  }
+
+  #view(value: StateValue, context: BreakerContext): void {
+    const from = this.state;
+    const to = topLevelState(value);
+    this.state = to;
+    this.failures = context.failures;
+    this.generation = context.generation;
+    this.openedAt = context.openedAt;
+    this.probeCount = countProbes(context.probes);
+    this.config = context.config;
+    if (from !== to) this.#hooks.transition(from, to, context.reason, context.generation);
+  }
+
+  #scheduleWrite(): void {
+    if (this.#writing !== null || this.#disposed) return;
+    this.#writing = this.#writeLoop().finally(() => {
+      this.#writing = null;
+    });
+  }
+
+  async #writeLoop(): Promise<void> {
+    // Let the events of this tick gather into one write.
+    await undefined;
+    let conflicts = 0;
+    while (this.#dirty && !this.#disposed) {
+      const snapshot = this.#persisted();
+      const expected = this.#version;
+      const included = this.#pending.length;
+      this.#dirty = false;
+      let result: Awaited<ReturnType<BreakerStore['compareAndSet']>>;
+      try {
+        result = await this.#store.compareAndSet(this.#name, expected, snapshot);
+      } catch (error) {
+        this.#dirty = true;
+        this.#hooks.storeError(error);
+        return;
+      }
+      if (result.ok) {
+        conflicts = 0;
+        this.#version = result.record.version;
+        this.#pending.splice(0, included);
+        continue;
+      }
+      if (result.current === null && ++conflicts <= MAX_CONFLICTS) {
+        // The record vanished (flushed, evicted): re-create it from this instance's state.
+        this.#version = 0;
+        this.#dirty = true;
+        continue;
+      }
+      if (result.current === null || ++conflicts > MAX_CONFLICTS) {
+        this.#dirty = true;
+        this.#hooks.storeError(
+          new Error(`gave up writing breaker "${this.#name}" after ${MAX_CONFLICTS} conflicts`),
+        );
+        return;
+      }
+      this.#adopt(result.current);
+    }
+  }
+
+  #onFeed(record: StoredRecord): void {
+    // A write in flight will meet the newer record as a conflict and adopt it there.
+    if (record.version <= this.#version || this.#writing !== null || this.#disposed) return;
+    this.#adopt(record);
+  }
+
+  /** Takes the stored record as the base and applies the unconfirmed local events again. */
+  #adopt(record: StoredRecord | null): void {
+    const replay = this.#pending;
+    this.#pending = [];
+    this.#dirty = false;
+    this.#stopActor();
+    this.#version = record?.version ?? 0;
+    this.#snapshot = record?.snapshot ?? null;
+    const persisted = this.#persisted();
+    this.#view(persisted.value, persisted.context);
+    if (this.#needsActor()) this.#ensureActor();
+    for (const event of replay) this.send(event);
+  }
+}

@@ -1,0 +1,77 @@
+import { type Clock, systemClock } from '../clock.js';
+import type {
+  BreakerStore,
+  CompareAndSetResult,
+  PersistedBreakerSnapshot,
+  StoredRecord,
+} from './store.js';
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /** The clock breakers on this store decide with; the system clock by default. */
+  clock?: Clock;
+}
+
+type Listener = (record: StoredRecord) => void;
+
+/**
+ * The embedded default store: records live in this process, so breakers of one name in one
+ * process share one statechart. The change feed is delivered on a microtask, as a remote
+ * store's would arrive later than the write that caused it.
+ */
+export class MemoryStore implements BreakerStore {
+  readonly clock: Clock;
+  readonly #records = new Map<string, StoredRecord>();
+  readonly #listeners = new Map<string, Set<Listener>>();
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  peek(name: string): StoredRecord | null {
+    return this.#records.get(name) ?? null;
+  }
+
+  async load(name: string): Promise<StoredRecord | null> {
+    return this.peek(name);
+  }
+
+  async compareAndSet(
+    name: string,
+    expectedVersion: number,
+    snapshot: PersistedBreakerSnapshot,
+  ): Promise<CompareAndSetResult> {
+    const current = this.#records.get(name) ?? null;
+    if ((current?.version ?? 0) !== expectedVersion) return { ok: false, current };
+    const record: StoredRecord = { version: expectedVersion + 1, snapshot };
+    this.#records.set(name, record);
+    const listeners = this.#listeners.get(name);
+    if (listeners !== undefined) {
+      queueMicrotask(() => {
+        for (const listener of listeners) listener(record);
+      });
+    }
+    return { ok: true, record };
+  }
+
+  subscribe(name: string, listener: Listener): () => void {
+    let listeners = this.#listeners.get(name);
+    if (listeners === undefined) {
+      listeners = new Set();
+      this.#listeners.set(name, listeners);
+    }
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.#listeners.delete(name);
+    };
+  }
+
+  /** Forgets every record (for tests). */
+  clear(): void {
+    this.#records.clear();
+  }
+}
+
+/** The process-wide store breakers use when no `store` option is given. */
+export const defaultStore = new MemoryStore();

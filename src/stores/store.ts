@@ -1,0 +1,52 @@
+import type { StateValue } from 'xstate';
+import type { Clock } from '../clock.js';
+import type { BreakerContext } from '../machine.js';
+
+/** A persisted snapshot of the breaker statechart (`actor.getPersistedSnapshot()`), as JSON. */
+export interface PersistedBreakerSnapshot {
+  readonly status: 'active';
+  readonly value: StateValue;
+  readonly context: BreakerContext;
+  readonly historyValue?: Record<string, unknown>;
+  readonly children?: Record<string, unknown>;
+}
+
+/** What a store keeps per breaker name: a snapshot and the version that wrote it. */
+export interface StoredRecord {
+  /** Starts at 1 with the first write and grows by one with each. */
+  readonly version: number;
+  readonly snapshot: PersistedBreakerSnapshot;
+}
+
+/** The answer of a compare-and-set: the new record, or the stored one that won. */
+export type CompareAndSetResult =
+  | { readonly ok: true; readonly record: StoredRecord }
+  | { readonly ok: false; readonly current: StoredRecord | null };
+
+/**
+ * Where breakers keep their shared statechart snapshots. Breakers of one name on one store
+ * behave as one statechart: each write is a compare-and-set on the record's version, and
+ * every write reaches the other instances through the change feed.
+ */
+export interface BreakerStore {
+  /** The clock breakers on this store decide with (Redis server time for `RedisStore`). */
+  readonly clock: Clock;
+  /** The stored record of a breaker, or `null` when there is none. */
+  load(name: string): Promise<StoredRecord | null>;
+  /**
+   * Writes `snapshot` as version `expectedVersion + 1` only if the stored version is
+   * `expectedVersion` (0: no record yet); otherwise returns the stored record.
+   */
+  compareAndSet(
+    name: string,
+    expectedVersion: number,
+    snapshot: PersistedBreakerSnapshot,
+  ): Promise<CompareAndSetResult>;
+  /** Calls `listener` with every record written for `name`; returns the unsubscribe function. */
+  subscribe(name: string, listener: (record: StoredRecord) => void): () => void;
+  /**
+   * The stored record when the store can tell without waiting (`undefined` when it cannot),
+   * so that an embedded store needs no asynchronous first load.
+   */
+  peek?(name: string): StoredRecord | null | undefined;
+}

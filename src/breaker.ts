@@ -30,6 +30,17 @@ const NEVER_ABORTED = new AbortController().signal;
 let probeCounter = 0;
 const instanceId = Math.random().toString(36).slice(2, 10);
 
+// Past the store's timeout the local statechart's admission stands: the write goes on in the
+// background and reconciles by version.
+function waitAtMost(work: Promise<void>, ms: number | undefined, clock: Clock): Promise<void> {
+  if (ms === undefined) return work;
+  let timer: unknown;
+  const elapsed = new Promise<void>((resolve) => {
+    timer = clock.setTimeout(resolve, ms);
+  });
+  return Promise.race([work, elapsed]).finally(() => clock.clearTimeout(timer));
+}
+
 function checkName(name: unknown): string {
   if (typeof name !== 'string') {
     throw new TypeError(`breaker name must be a string, got ${typeof name}`);
@@ -85,6 +96,8 @@ export class CircuitBreaker {
         transition: (from, to, reason, generation) =>
           this.#events.emit('stateChange', { name: this.name, from, to, reason, generation }),
         storeError: (error) => this.#events.emit('storeError', { name: this.name, error }),
+        degraded: (error) => this.#events.emit('degraded', { name: this.name, error }),
+        recovered: () => this.#events.emit('recovered', { name: this.name }),
       },
     );
   }
@@ -174,7 +187,7 @@ export class CircuitBreaker {
       });
       if (!admitted) throw this.#reject(replica.state);
       // Admission is the one step that waits for the store: the fleet shares the slots.
-      await replica.settled();
+      await waitAtMost(replica.settled(), this.store.timeout, this.clock);
       if (!replica.holdsProbe(probeId)) throw this.#reject(replica.state);
     }
     const generation = replica.generation;

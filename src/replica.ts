@@ -9,7 +9,12 @@ import {
 } from './machine.js';
 import type { InspectOption } from './options.js';
 import { type CircuitState, topLevelState } from './state.js';
-import type { BreakerStore, PersistedBreakerSnapshot, StoredRecord } from './stores/store.js';
+import type {
+  BreakerStore,
+  CompareAndSetResult,
+  PersistedBreakerSnapshot,
+  StoredRecord,
+} from './stores/store.js';
 
 /** What a replica tells its breaker. */
 export interface ReplicaHooks {
@@ -20,6 +25,8 @@ export interface ReplicaHooks {
     generation: number,
   ): void;
   storeError(error: unknown): void;
+  degraded(error: unknown): void;
+  recovered(): void;
 }
 
 type BreakerActor = Actor<typeof breakerMachine>;
@@ -28,6 +35,9 @@ type BreakerSnapshot = ReturnType<BreakerActor['getSnapshot']>;
 // Conflicts in a row before a write waits for the next event or feed message: every conflict
 // means another instance made progress, so giving up here loses nothing that is not retried.
 const MAX_CONFLICTS = 16;
+// Backoff of writes while the store fails.
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
 
 function countProbes(probes: Record<string, number>): number {
   let n = 0;
@@ -53,6 +63,8 @@ export class Replica {
   probeCount = 0;
   /** The configuration in force: the stored record's, once one is adopted. */
   config: BreakerConfig;
+  /** Whether the store failed and the breaker decides locally until it answers again. */
+  degraded = false;
   /** Whether the stored record has been read once. */
   loaded = false;
   /** Settles when the stored record has been read once. */
@@ -68,6 +80,9 @@ export class Replica {
   #seen: BreakerSnapshot | null = null;
   #snapshot: PersistedBreakerSnapshot | null = null;
   #version = 0;
+  #high = 0;
+  #retryTimer: unknown;
+  #retryDelay = RETRY_MIN_MS;
   #pending: BreakerEvent[] = [];
   #dirty = false;
   #applying = false;
@@ -104,7 +119,7 @@ export class Replica {
         },
         (error: unknown) => {
           this.loaded = true;
-          this.#hooks.storeError(error);
+          this.#storeFailed(error);
         },
       );
     }
@@ -164,6 +179,7 @@ export class Replica {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
     this.#unsubscribe();
     this.#stopActor();
   }
@@ -268,37 +284,89 @@ export class Replica {
     while (this.#dirty && !this.#disposed) {
       const snapshot = this.#persisted();
       const expected = this.#version;
+      const version = Math.max(expected, this.#high) + 1;
       const included = this.#pending.length;
       this.#dirty = false;
-      let result: Awaited<ReturnType<BreakerStore['compareAndSet']>>;
+      let result: CompareAndSetResult;
       try {
-        result = await this.#store.compareAndSet(this.#name, expected, snapshot);
+        result = await this.#store.compareAndSet(this.#name, expected, { version, snapshot });
       } catch (error) {
         this.#dirty = true;
-        this.#hooks.storeError(error);
+        this.#storeFailed(error);
         return;
       }
+      this.#storeAnswered();
       if (result.ok) {
         conflicts = 0;
-        this.#version = result.record.version;
+        this.#version = version;
+        this.#high = version;
         this.#pending.splice(0, included);
         continue;
       }
-      if (result.current === null && ++conflicts <= MAX_CONFLICTS) {
-        // The record vanished (flushed, evicted): re-create it from this instance's state.
-        this.#version = 0;
+      if (++conflicts > MAX_CONFLICTS) {
         this.#dirty = true;
-        continue;
-      }
-      if (result.current === null || ++conflicts > MAX_CONFLICTS) {
-        this.#dirty = true;
-        this.#hooks.storeError(
+        this.#storeFailed(
           new Error(`gave up writing breaker "${this.#name}" after ${MAX_CONFLICTS} conflicts`),
         );
         return;
       }
-      this.#adopt(result.current);
+      const { current, currentVersion } = result;
+      if (current !== null && current.version > this.#high) {
+        this.#adopt(current);
+        continue;
+      }
+      // The stored record is missing, unreadable or older than what this instance has seen
+      // (flushed, evicted, restored from an old dump): re-create it from the local state.
+      this.#version = currentVersion;
+      this.#high = Math.max(this.#high, currentVersion);
+      this.#dirty = true;
     }
+  }
+
+  // While the store fails, the local statechart goes on deciding; the write is retried with
+  // backoff and reconciles by version when the store answers again.
+  #storeFailed(error: unknown): void {
+    this.#hooks.storeError(error);
+    if (!this.degraded) {
+      this.degraded = true;
+      this.#retryDelay = RETRY_MIN_MS;
+      this.#hooks.degraded(error);
+    } else {
+      this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
+    }
+    if (this.#retryTimer !== undefined || this.#disposed) return;
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#dirty) this.#scheduleWrite();
+      else this.#probeStore();
+    }, this.#retryDelay);
+  }
+
+  #storeAnswered(): void {
+    if (!this.degraded) return;
+    this.degraded = false;
+    if (this.#retryTimer !== undefined) {
+      this.#clock.clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
+    this.#hooks.recovered();
+  }
+
+  // Degraded with nothing to write: read the record to learn whether the store is back.
+  #probeStore(): void {
+    this.#store.load(this.#name).then(
+      (record) => {
+        this.#storeAnswered();
+        if (record !== null) this.#onFeed(record);
+        else if (this.#version > 0 || this.#snapshot !== null) {
+          // The store lost the record this instance holds: write it back.
+          this.#version = 0;
+          this.#dirty = true;
+          this.#scheduleWrite();
+        }
+      },
+      (error: unknown) => this.#storeFailed(error),
+    );
   }
 
   #onFeed(record: StoredRecord): void {
@@ -314,6 +382,7 @@ export class Replica {
     this.#dirty = false;
     this.#stopActor();
     this.#version = record?.version ?? 0;
+    this.#high = Math.max(this.#high, this.#version);
     this.#snapshot = record?.snapshot ?? null;
     const persisted = this.#persisted();
     this.#view(persisted.value, persisted.context);

@@ -1,10 +1,5 @@
 import { type Clock, systemClock } from '../clock.js';
-import type {
-  BreakerStore,
-  CompareAndSetResult,
-  PersistedBreakerSnapshot,
-  StoredRecord,
-} from './store.js';
+import type { BreakerStore, CompareAndSetResult, StoredRecord } from './store.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -39,11 +34,14 @@ export class MemoryStore implements BreakerStore {
   async compareAndSet(
     name: string,
     expectedVersion: number,
-    snapshot: PersistedBreakerSnapshot,
+    record: StoredRecord,
   ): Promise<CompareAndSetResult> {
     const current = this.#records.get(name) ?? null;
-    if ((current?.version ?? 0) !== expectedVersion) return { ok: false, current };
-    const record: StoredRecord = { version: expectedVersion + 1, snapshot };
+    const currentVersion = current?.version ?? 0;
+    if (currentVersion !== expectedVersion) return { ok: false, current, currentVersion };
+    if (!(record.version > expectedVersion)) {
+      throw new RangeError(`record version ${record.version} must exceed ${expectedVersion}`);
+    }
     this.#records.set(name, record);
     const listeners = this.#listeners.get(name);
     if (listeners !== undefined) {

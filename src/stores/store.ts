@@ -18,10 +18,14 @@ export interface StoredRecord {
   readonly snapshot: PersistedBreakerSnapshot;
 }
 
-/** The answer of a compare-and-set: the new record, or the stored one that won. */
+/**
+ * The answer of a compare-and-set: the record written, or what the store holds instead.
+ * `currentVersion` is the stored version even when the stored snapshot is missing or could
+ * not be decoded (`current` is then `null`), so that a writer can replace it.
+ */
 export type CompareAndSetResult =
   | { readonly ok: true; readonly record: StoredRecord }
-  | { readonly ok: false; readonly current: StoredRecord | null };
+  | { readonly ok: false; readonly current: StoredRecord | null; readonly currentVersion: number };
 
 /**
  * Where breakers keep their shared statechart snapshots. Breakers of one name on one store
@@ -31,16 +35,19 @@ export type CompareAndSetResult =
 export interface BreakerStore {
   /** The clock breakers on this store decide with (Redis server time for `RedisStore`). */
   readonly clock: Clock;
+  /** The longest a call waits on this store (half-open admission), in ms; unbounded if unset. */
+  readonly timeout?: number;
   /** The stored record of a breaker, or `null` when there is none. */
   load(name: string): Promise<StoredRecord | null>;
   /**
-   * Writes `snapshot` as version `expectedVersion + 1` only if the stored version is
-   * `expectedVersion` (0: no record yet); otherwise returns the stored record.
+   * Writes `record` only if the stored version is `expectedVersion` (0: no record, or one
+   * that cannot be read); otherwise returns what is stored. `record.version` must be greater
+   * than `expectedVersion`: versions only grow, even across a store that lost its data.
    */
   compareAndSet(
     name: string,
     expectedVersion: number,
-    snapshot: PersistedBreakerSnapshot,
+    record: StoredRecord,
   ): Promise<CompareAndSetResult>;
   /** Calls `listener` with every record written for `name`; returns the unsubscribe function. */
   subscribe(name: string, listener: (record: StoredRecord) => void): () => void;

@@ -1,0 +1,59 @@
+import { MAX_NAME_LENGTH } from '../breaker.js';
+
+/** The default key prefix, the origin design's: `circuit_breaker:{name}:state` and so on. */
+export const DEFAULT_PREFIX = 'circuit_breaker:';
+
+/** The Redis keys of one breaker's record, in the order the compare-and-set script takes them. */
+export interface BreakerKeys {
+  readonly snapshot: string;
+  readonly version: string;
+  readonly state: string;
+  readonly counter: string;
+  readonly openedAt: string;
+}
+
+const ESCAPES: Record<string, string> = { '%': '%25', '{': '%7B', '}': '%7D' };
+
+/**
+ * Maps a breaker name into the hash tag of its keys.
+ *
+ * Only `%`, `{` and `}` are percent-encoded (`%25`, `%7B`, `%7D`); every other character
+ * (spaces, colons, newlines, unicode) is kept as is, so keys stay readable with `redis-cli`.
+ * - No `}` survives, so the name cannot end the Redis Cluster hash tag early: all of a
+ *   breaker's keys hash on the whole encoded name and land in one slot.
+ * - Encoding `%` itself makes the mapping injective: `a}` → `a%7D`, `a%7D` → `a%257D`.
+ *
+ * The keys are `${prefix}{${encodeName(name)}}:${field}`, e.g. `circuit_breaker:{openai}:state`.
+ */
+export function encodeName(name: string): string {
+  return name.replace(/[%{}]/g, (c) => ESCAPES[c] as string);
+}
+
+/**
+ * Refuses names a breaker refuses: not a string, empty, or longer than `MAX_NAME_LENGTH`.
+ * @throws TypeError or RangeError naming the problem.
+ */
+export function checkStoreName(name: unknown): string {
+  if (typeof name !== 'string') {
+    throw new TypeError(`RedisStore: breaker name must be a string, got ${typeof name}`);
+  }
+  if (name.length === 0) throw new RangeError('RedisStore: breaker name must not be empty');
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new RangeError(
+      `RedisStore: breaker name must be at most ${MAX_NAME_LENGTH} characters, got ${name.length}`,
+    );
+  }
+  return name;
+}
+
+/** The keys of breaker `name` under `prefix`. */
+export function breakerKeys(prefix: string, name: string): BreakerKeys {
+  const base = `${prefix}{${encodeName(checkStoreName(name))}}:`;
+  return {
+    snapshot: `${base}snapshot`,
+    version: `${base}version`,
+    state: `${base}state`,
+    counter: `${base}counter`,
+    openedAt: `${base}opened_at`,
+  };
+}

@@ -1,4 +1,11 @@
-import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
+import {
+  type AnyStateMachine,
+  type AnyStateNode,
+  type AnyTransitionDefinition,
+  createActor,
+} from 'xstate';
+import { breakerMachine } from './machine.js';
+import { resolveOptions } from './options.js';
 
 /** One transition of a statechart, flattened for export. */
 export interface ModelTransition {
@@ -217,12 +224,13 @@ function source(value: unknown, indent: string, used: Set<string>): string {
     return value.name === 'not' ? `not(${operands[0]})` : `${value.name}([${operands.join(', ')}])`;
   }
   if (Array.isArray(value)) {
-    if (value.every(isPrimitive)) return `[${value.map((v) => source(v, indent, used)).join(', ')}]`;
+    if (value.every(isPrimitive))
+      return `[${value.map((v) => source(v, indent, used)).join(', ')}]`;
     const inner = `${indent}  `;
     const items = value.map((item) => `${inner}${source(item, inner, used)},`);
     return `[\n${items.join('\n')}\n${indent}]`;
   }
-  if (typeof value === 'object' && value !== undefined) {
+  if (typeof value === 'object') {
     const entries = Object.entries(value).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return '{}';
     const inner = `${indent}  `;
@@ -258,4 +266,18 @@ export function toStatelySource(
     `export const machine = createMachine(${body});`,
     '',
   ].join('\n');
+}
+
+/** Files of `models/`, by name, as `npm run models` writes them. */
+export function breakerModels(): Record<string, string> {
+  const initial = createActor(breakerMachine, { input: resolveOptions(undefined).config });
+  const header = [
+    'Generated from src/machine.ts by `npm run models`; do not edit.',
+    'Paste into the Stately editor (Import from code). Guards, actions and delays are named;',
+    'their code is in src/machine.ts. The context is the initial one with the default options.',
+  ];
+  return {
+    'breaker.stately.ts': toStatelySource(breakerMachine, initial.getSnapshot().context, header),
+    'breaker.mmd': toMermaid(breakerMachine),
+  };
 }

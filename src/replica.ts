@@ -5,9 +5,17 @@ import {
   type BreakerContext,
   type BreakerEvent,
   breakerMachine,
+  SCHEMA_VERSION,
   type TransitionReason,
 } from './machine.js';
 import type { InspectOption } from './options.js';
+import {
+  ConfigMismatchError,
+  CorruptRecordError,
+  configDifferences,
+  snapshotProblem,
+  withConfig,
+} from './snapshot.js';
 import { type CircuitState, topLevelState } from './state.js';
 import type {
   BreakerStore,
@@ -39,6 +47,11 @@ const MAX_CONFLICTS = 16;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
+function persist(actor: BreakerActor): PersistedBreakerSnapshot {
+  const snapshot = actor.getPersistedSnapshot() as unknown as PersistedBreakerSnapshot;
+  return { ...snapshot, schema: SCHEMA_VERSION };
+}
+
 function countProbes(probes: Record<string, number>): number {
   let n = 0;
   for (const _ in probes) n++;
@@ -61,8 +74,8 @@ export class Replica {
   generation = 0;
   openedAt: number | null = null;
   probeCount = 0;
-  /** The configuration in force: the stored record's, once one is adopted. */
-  config: BreakerConfig;
+  /** This instance's configuration; it governs local decisions even if another's differs. */
+  readonly config: BreakerConfig;
   /** Whether the store failed and the breaker decides locally until it answers again. */
   degraded = false;
   /** Whether the stored record has been read once. */
@@ -81,6 +94,7 @@ export class Replica {
   #snapshot: PersistedBreakerSnapshot | null = null;
   #version = 0;
   #high = 0;
+  #mismatch = '';
   #retryTimer: unknown;
   #retryDelay = RETRY_MIN_MS;
   #pending: BreakerEvent[] = [];
@@ -186,12 +200,12 @@ export class Replica {
 
   #persisted(): PersistedBreakerSnapshot {
     if (this.#actor !== null) {
-      return this.#actor.getPersistedSnapshot() as unknown as PersistedBreakerSnapshot;
+      return persist(this.#actor);
     }
     if (this.#snapshot === null) {
       // Before its first change a breaker holds no snapshot; build the initial one on demand.
       const actor = createActor(breakerMachine, { input: this.config });
-      this.#snapshot = actor.getPersistedSnapshot() as unknown as PersistedBreakerSnapshot;
+      this.#snapshot = persist(actor);
     }
     return this.#snapshot;
   }
@@ -220,7 +234,15 @@ export class Replica {
       next: (snapshot) => {
         // Changes outside send() are the machine's own delayed transitions.
         if (this.#applying || snapshot === this.#seen || this.#actor !== actor) return;
+        const from = this.state;
         this.#changed(snapshot);
+        // A lease timer can fire late (busy loop, suspended process, jumping clock), and the
+        // delay the new open state arms counts from the lease deadline it records as openedAt
+        // only when on time: RESUME re-arms it from now, as a rehydrating instance would.
+        // Sent from inside the actor's update, it is queued and handled right after.
+        if (from !== 'open' && this.state === 'open') {
+          actor.send({ type: 'RESUME', at: this.#clock.now() });
+        }
         this.#sleepIfIdle();
       },
       error: (error) => this.#hooks.storeError(error),
@@ -231,7 +253,7 @@ export class Replica {
   #stopActor(): void {
     const actor = this.#actor;
     if (actor === null) return;
-    this.#snapshot = actor.getPersistedSnapshot() as unknown as PersistedBreakerSnapshot;
+    this.#snapshot = persist(actor);
     this.#actor = null;
     this.#seen = null;
     actor.stop();
@@ -266,7 +288,6 @@ export class Replica {
     this.generation = context.generation;
     this.openedAt = context.openedAt;
     this.probeCount = countProbes(context.probes);
-    this.config = context.config;
     if (from !== to) this.#hooks.transition(from, to, context.reason, context.generation);
   }
 
@@ -375,8 +396,32 @@ export class Replica {
     this.#adopt(record);
   }
 
+  // A record this instance cannot restore is reported and replaced from the local state; a
+  // record written under another configuration is reported once and restored under ours.
+  #usable(record: StoredRecord): StoredRecord | undefined {
+    const problem = snapshotProblem(record.snapshot);
+    if (problem !== undefined) {
+      this.#hooks.storeError(new CorruptRecordError(this.#name, problem));
+      this.#version = record.version;
+      this.#high = Math.max(this.#high, record.version);
+      this.#dirty = true;
+      this.#scheduleWrite();
+      return undefined;
+    }
+    const differences = configDifferences(this.config, record.snapshot.context.config);
+    if (differences.length === 0) return record;
+    const fingerprint = differences.join();
+    if (fingerprint !== this.#mismatch) {
+      this.#mismatch = fingerprint;
+      this.#hooks.storeError(new ConfigMismatchError(this.#name, differences));
+    }
+    return { version: record.version, snapshot: withConfig(record.snapshot, this.config) };
+  }
+
   /** Takes the stored record as the base and applies the unconfirmed local events again. */
-  #adopt(record: StoredRecord | null): void {
+  #adopt(stored: StoredRecord | null): void {
+    const record = stored === null ? null : this.#usable(stored);
+    if (record === undefined) return;
     const replay = this.#pending;
     this.#pending = [];
     this.#dirty = false;

@@ -4,6 +4,8 @@ import type { BreakerContext } from '../machine.js';
 
 /** A persisted snapshot of the breaker statechart (`actor.getPersistedSnapshot()`), as JSON. */
 export interface PersistedBreakerSnapshot {
+  /** The statechart's persisted-shape version (`SCHEMA_VERSION`) that wrote it. */
+  readonly schema?: number;
   readonly status: 'active';
   readonly value: StateValue;
   readonly context: BreakerContext;

@@ -1,0 +1,131 @@
+import type { BreakerConfig, BreakerContext } from './machine.js';
+import { breakerMachine, SCHEMA_VERSION } from './machine.js';
+import type { PersistedBreakerSnapshot } from './stores/store.js';
+
+/** A stored record that cannot be used: bad JSON, another schema, an unknown state. */
+export class CorruptRecordError extends Error {
+  override readonly name = 'CorruptRecordError';
+  /** The breaker's name. */
+  readonly breaker: string;
+  /** Where the record lives (a Redis key), when the store knows. */
+  readonly key: string | undefined;
+
+  constructor(breaker: string, problem: string, key?: string) {
+    super(`corrupt record for breaker "${breaker}"${key ? ` at ${key}` : ''}: ${problem}`);
+    this.breaker = breaker;
+    this.key = key;
+  }
+}
+
+/** Instances of one name configured differently; the local configuration governs locally. */
+export class ConfigMismatchError extends Error {
+  override readonly name = 'ConfigMismatchError';
+  /** The breaker's name. */
+  readonly breaker: string;
+  /** The options that differ, as `name (local vs stored)`. */
+  readonly differences: readonly string[];
+
+  constructor(breaker: string, differences: readonly string[]) {
+    super(
+      `breaker "${breaker}" is configured differently on another instance: ${differences.join(', ')}`,
+    );
+    this.breaker = breaker;
+    this.differences = differences;
+  }
+}
+
+const CONFIG_KEYS = [
+  'failMax',
+  'resetTimeout',
+  'successThreshold',
+  'halfOpenMaxCalls',
+  'probeLease',
+] as const satisfies readonly (keyof BreakerConfig)[];
+
+const LEAF_STATES = new Set(
+  Object.keys(breakerMachine.root.states).flatMap((name) => {
+    const child = breakerMachine.root.states[name];
+    const nested = child ? Object.keys(child.states) : [];
+    return nested.length === 0 ? [name] : nested.map((leaf) => `${name}.${leaf}`);
+  }),
+);
+
+function leafOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value);
+  if (entries.length !== 1) return undefined;
+  const [parent, child] = entries[0] as [string, unknown];
+  return typeof child === 'string' ? `${parent}.${child}` : undefined;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+}
+
+function configProblem(config: unknown): string | undefined {
+  if (config === null || typeof config !== 'object') return 'context.config is missing';
+  const record = config as Record<string, unknown>;
+  for (const key of CONFIG_KEYS) {
+    const value = record[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      return `context.config.${key} is ${JSON.stringify(value)}`;
+    }
+  }
+  return undefined;
+}
+
+function contextProblem(context: unknown): string | undefined {
+  if (context === null || typeof context !== 'object') return 'context is missing';
+  const c = context as Record<string, unknown>;
+  for (const key of ['failures', 'successes', 'generation'] as const) {
+    if (!isCount(c[key])) return `context.${key} is ${JSON.stringify(c[key])}`;
+  }
+  if (c.openedAt !== null && (typeof c.openedAt !== 'number' || !Number.isFinite(c.openedAt))) {
+    return `context.openedAt is ${JSON.stringify(c.openedAt)}`;
+  }
+  if (c.probes === null || typeof c.probes !== 'object' || Array.isArray(c.probes)) {
+    return 'context.probes is not an object';
+  }
+  for (const [id, until] of Object.entries(c.probes)) {
+    if (typeof until !== 'number' || !Number.isFinite(until)) {
+      return `probe ${JSON.stringify(id)} has lease ${JSON.stringify(until)}`;
+    }
+  }
+  if (typeof c.reason !== 'string') return 'context.reason is missing';
+  return configProblem(c.config);
+}
+
+/**
+ * What is wrong with a value meant to be a persisted breaker snapshot, or `undefined` when it
+ * is one this version of the statechart can restore.
+ */
+export function snapshotProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return 'the snapshot is not an object';
+  const snapshot = value as Record<string, unknown>;
+  if (snapshot.schema !== SCHEMA_VERSION) {
+    return `schema version ${JSON.stringify(snapshot.schema)}, this statebreaker reads ${SCHEMA_VERSION}`;
+  }
+  if (snapshot.status !== 'active') return `status is ${JSON.stringify(snapshot.status)}`;
+  const leaf = leafOf(snapshot.value);
+  if (leaf === undefined || !LEAF_STATES.has(leaf)) {
+    return `the state ${JSON.stringify(snapshot.value)} is not a state of the statechart`;
+  }
+  return contextProblem(snapshot.context);
+}
+
+/** The options of `stored` that differ from `local`, as `name (local vs stored)`. */
+export function configDifferences(local: BreakerConfig, stored: BreakerConfig): string[] {
+  return CONFIG_KEYS.filter((key) => local[key] !== stored[key]).map(
+    (key) => `${key} (${local[key]} vs ${stored[key]})`,
+  );
+}
+
+/** `snapshot` with its configuration replaced by `config`. */
+export function withConfig(
+  snapshot: PersistedBreakerSnapshot,
+  config: BreakerConfig,
+): PersistedBreakerSnapshot {
+  const context: BreakerContext = { ...snapshot.context, config };
+  return { ...snapshot, context };
+}

@@ -58,7 +58,8 @@ export function guardText(guard: unknown): string {
   if (isCombinedGuard(guard)) {
     const parts = guard.guards.map((operand) => {
       const text = guardText(operand);
-      return isCombinedGuard(operand) && guard.name !== 'not' ? `(${text})` : text;
+      const grouped = isCombinedGuard(operand) && operand.name !== 'not' && guard.name !== 'not';
+      return grouped ? `(${text})` : text;
     });
     return guard.name === 'not' ? `not ${parts[0]}` : parts.join(` ${guard.name} `);
   }
@@ -170,15 +171,22 @@ export function toMermaid(machine: AnyStateMachine): string {
     const target = node.initial?.target[0];
     if (target !== undefined) lines.push(`${indent}[*] --> ${id(pathOf(target))}`);
   };
+  // A state whose key another state shares is named by its path and labelled with its key.
+  const aliases = (nodes: readonly AnyStateNode[], indent: string) => {
+    for (const node of nodes) {
+      const key = id(pathOf(node));
+      if (key !== node.key) lines.push(`${indent}state "${node.key}" as ${key}`);
+    }
+  };
   // Mermaid places a state where it is first mentioned, so compound blocks come first and
   // hold the transitions that stay inside them; the others follow at the top level.
   const block = (node: AnyStateNode, indent: string) => {
     const path = pathOf(node);
     const key = id(path);
-    if (key !== node.key) lines.push(`${indent}state "${node.key}" as ${key}`);
     const children = Object.values(node.states) as AnyStateNode[];
     if (children.length === 0) return;
     lines.push(`${indent}state ${key} {`);
+    aliases(children, `${indent}  `);
     initial(node, `${indent}  `);
     for (const child of children) block(child, `${indent}  `);
     for (const transition of transitions) {
@@ -191,8 +199,10 @@ export function toMermaid(machine: AnyStateMachine): string {
     }
     lines.push(`${indent}}`);
   };
+  const top = Object.values(machine.root.states) as AnyStateNode[];
+  aliases(top, '  ');
   initial(machine.root, '  ');
-  for (const node of Object.values(machine.root.states) as AnyStateNode[]) block(node, '  ');
+  for (const node of top) block(node, '  ');
   for (const transition of transitions) {
     if (placed.has(transition)) continue;
     lines.push(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Outcome } from 'statebreaker';
+import type { Outcome } from '../src/index.js';
 import {
   deferred,
   fail,

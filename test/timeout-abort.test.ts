@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CallTimeoutError } from 'statebreaker';
+import { CallTimeoutError } from '../src/index.js';
 import { deferred, failTimes, flush, simulatedBreaker, trip } from './support/fake-upstream.js';
 
 /** Starts a call whose fn never settles and ignores its signal; resolves with that signal. */
@@ -31,7 +31,11 @@ describe('timeout', () => {
     expect(signal.reason).toBeInstanceOf(CallTimeoutError);
     const error = await pending.catch((e: unknown) => e);
     expect(error).toBe(signal.reason);
-    expect(error).toMatchObject({ name: 'CallTimeoutError', breaker: 'upstream', timeoutMs: 2_000 });
+    expect(error).toMatchObject({
+      name: 'CallTimeoutError',
+      breaker: 'upstream',
+      timeoutMs: 2_000,
+    });
   });
 
   it('counts as a failure, and five timeouts trip the circuit', async () => {

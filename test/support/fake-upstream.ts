@@ -1,5 +1,5 @@
 import { SimulatedClock } from 'xstate';
-import { type BreakerOptions, CircuitBreaker, MemoryStore } from 'statebreaker';
+import { type BreakerOptions, CircuitBreaker, MemoryStore } from '../../src/index.js';
 
 /** A start time far from 0, so that a bug that treats `openedAt: 0` as "never" shows. */
 export const T0 = 1_700_000_000_000;
@@ -54,5 +54,6 @@ export async function failTimes(breaker: CircuitBreaker, times: number): Promise
 /** Trips a breaker with the default `failMax` of 5 or the given one. */
 export async function trip(breaker: CircuitBreaker): Promise<void> {
   await failTimes(breaker, breaker.config.failMax);
-  if (breaker.state !== 'open') throw new Error(`expected open after tripping, got ${breaker.state}`);
+  if (breaker.state !== 'open')
+    throw new Error(`expected open after tripping, got ${breaker.state}`);
 }

@@ -1,0 +1,114 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createWebSocketInspector } from '@statelyai/inspect';
+import { CircuitBreaker, CircuitState, MemoryStore } from 'statebreaker';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { type InspectionEvent, SimulatedClock } from 'xstate';
+
+/** What a receiver gets from `createWebSocketInspector`: JSON, one inspection event a message. */
+interface Received {
+  type: string;
+  name?: string;
+  sessionId?: string;
+  definition?: string;
+  event?: { type?: string };
+  snapshot?: { value?: unknown; context?: { reason?: string; generation?: number } };
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const failing = async (): Promise<never> => {
+  throw new Error('upstream 503');
+};
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function startReceiver() {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  const received: Received[] = [];
+  server.on('connection', (socket) => {
+    socket.on('message', (data) => received.push(JSON.parse(String(data)) as Received));
+  });
+  cleanups.push(async () => {
+    for (const client of server.clients) client.terminate();
+    await new Promise<void>((resolve, reject) =>
+      server.close((error) => (error ? reject(error) : resolve())),
+    );
+  });
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+}
+
+describe('inspection', () => {
+  it('streams a real breaker to a WebSocket receiver through @statelyai/inspect', async () => {
+    const { url, received } = await startReceiver();
+    const inspector = createWebSocketInspector({ url });
+    cleanups.push(() => inspector.stop());
+    const breaker = new CircuitBreaker('inspected-llm', {
+      store: new MemoryStore(),
+      failMax: 2,
+      inspect: inspector.inspect,
+    });
+    cleanups.push(() => breaker.dispose());
+
+    for (let i = 0; i < 2; i++) await expect(breaker.call(failing)).rejects.toThrow('503');
+    expect(breaker.state).toBe(CircuitState.OPEN);
+
+    const openSnapshot = () =>
+      received.find((e) => e.type === '@xstate.snapshot' && e.snapshot?.value === 'open');
+    await waitFor(() => openSnapshot() !== undefined, 'an open snapshot at the receiver');
+
+    const actor = received.find((e) => e.type === '@xstate.actor');
+    expect(actor?.name).toBe('breaker');
+    const definition = JSON.parse(actor?.definition ?? '{}') as { id?: string; states?: object };
+    expect(definition.id).toBe('breaker');
+    // The inspector serializes with sorted keys.
+    expect(Object.keys(definition.states ?? {}).sort()).toEqual(
+      ['closed', 'open', 'halfOpen', 'forcedOpen', 'disabled'].sort(),
+    );
+    const open = openSnapshot();
+    expect(open?.sessionId).toBe(actor?.sessionId);
+    expect(open?.event?.type).toBe('FAILURE');
+    expect(open?.snapshot?.context?.reason).toBe('failMaxReached');
+    const failures = received.filter(
+      (e) => e.type === '@xstate.event' && e.event?.type === 'FAILURE',
+    );
+    expect(failures).toHaveLength(2);
+  });
+
+  it('hands XState inspection events to a plain function, through open and half-open', async () => {
+    const clock = new SimulatedClock();
+    clock.set(1_000_000);
+    const events: InspectionEvent[] = [];
+    const breaker = new CircuitBreaker('inspected-fn', {
+      store: new MemoryStore({ clock }),
+      failMax: 2,
+      resetTimeout: 30_000,
+      inspect: (event) => events.push(event),
+    });
+    cleanups.push(() => breaker.dispose());
+
+    for (let i = 0; i < 2; i++) await expect(breaker.call(failing)).rejects.toThrow('503');
+    clock.increment(30_000);
+    await waitFor(() => breaker.state === CircuitState.HALF_OPEN, 'half-open');
+
+    const snapshots = events.flatMap((e) =>
+      e.type === '@xstate.snapshot' ? [{ value: e.snapshot, event: e.event.type }] : [],
+    );
+    const values = snapshots.map(({ value }) => (value as { value: unknown }).value);
+    expect(values).toContainEqual('open');
+    expect(values.at(-1)).toEqual({ halfOpen: 'waiting' });
+    expect(snapshots.at(-1)?.event).toBe('xstate.after.resetTimeout.breaker.open');
+    expect(events.some((e) => e.type === '@xstate.actor')).toBe(true);
+  });
+});

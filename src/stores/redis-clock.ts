@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 
-/** Answers Redis `TIME`: seconds and microseconds, as strings. */
-export type ServerTime = () => Promise<[string, string]>;
+/** Answers Redis `TIME`: seconds and microseconds. */
+export type ServerTime = () => Promise<ReadonlyArray<string | number>>;
 
 /**
  * Redis server time, as this host's clock plus an offset measured with `TIME`, so that

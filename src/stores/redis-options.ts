@@ -100,7 +100,11 @@ export function resolveRedisStoreOptions(options: unknown): ResolvedRedisStoreOp
   return {
     prefix,
     timeout: duration('timeout', given.timeout, REDIS_STORE_DEFAULTS.timeout),
-    resyncInterval: duration('resyncInterval', given.resyncInterval, REDIS_STORE_DEFAULTS.resyncInterval),
+    resyncInterval: duration(
+      'resyncInterval',
+      given.resyncInterval,
+      REDIS_STORE_DEFAULTS.resyncInterval,
+    ),
     clockSyncInterval: duration(
       'clockSyncInterval',
       given.clockSyncInterval,

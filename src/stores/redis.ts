@@ -1,0 +1,292 @@
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+import { topLevelState } from '../state.js';
+import { RedisClock } from './redis-clock.js';
+import { decodeChange, decodeRecord } from './redis-codec.js';
+import { type BreakerKeys, breakerKeys, checkStoreName } from './redis-keys.js';
+import {
+  type RedisStoreOptions,
+  type ResolvedRedisStoreOptions,
+  resolveRedisStoreOptions,
+} from './redis-options.js';
+import type { BreakerStore, CompareAndSetResult, StoredRecord } from './store.js';
+
+export { RedisClock } from './redis-clock.js';
+export { DEFAULT_PREFIX, encodeName } from './redis-keys.js';
+export { REDIS_STORE_DEFAULTS, type RedisStoreOptions } from './redis-options.js';
+
+/** A store call that got no answer from Redis within the store's `timeout`. */
+export class RedisStoreTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`RedisStore: ${what} got no answer from Redis within ${ms} ms`);
+    this.name = 'RedisStoreTimeoutError';
+  }
+}
+
+type Listener = (record: StoredRecord) => void;
+type CasReply = [0 | 1, number?, string?];
+type CasCommand = (...args: unknown[]) => Promise<CasReply>;
+
+/** The command `defineCommand` adds to the user's client. */
+const COMMAND = 'statebreakerCompareAndSet';
+const LUA = readFileSync(new URL('./lua/compare-and-set.lua', import.meta.url), 'utf8');
+
+// Offset samples at first sync: the shortest round trip gives the tightest bound.
+const FIRST_SYNC_SAMPLES = 3;
+
+interface Subscriber {
+  readonly connection: Redis | Cluster;
+  readonly ready: Promise<void>;
+}
+
+/**
+ * A store that shares breakers across processes through Redis (standalone or Cluster).
+ *
+ * - Each breaker's record lives in `${prefix}{name}:snapshot|version|state|counter|opened_at`
+ *   (see {@link encodeName} for how names map into the braces). `state` (e.g. `open`,
+ *   `halfOpen`), `counter` (consecutive failures) and `opened_at` (epoch ms, server time)
+ *   are plain strings for `redis-cli GET`.
+ * - Writes are one Lua script (`compare-and-set.lua`, loaded with `defineCommand`) that
+ *   writes only if the stored version is the expected one and publishes the new record on
+ *   `${prefix}changes`, atomically.
+ * - One subscriber connection (`redis.duplicate()`) per store, open while any breaker
+ *   follows a name, dispatches changes by name; every `resyncInterval` ms, and whenever the
+ *   subscriber reconnects, the store reloads every followed record to heal lost messages.
+ * - The clock is Redis server time: this host's clock plus an offset measured with `TIME`.
+ *
+ * The client stays the caller's: `close()` releases the store's subscriber and timers only.
+ *
+ * @example
+ * const store = new RedisStore(new Redis(process.env.REDIS_URL));
+ * const breaker = getCircuitBreaker('openai', { store });
+ */
+export class RedisStore implements BreakerStore {
+  /** Redis server time. */
+  readonly clock: RedisClock;
+  /** The options in force. */
+  readonly options: ResolvedRedisStoreOptions;
+  /** The longest any store call waits for Redis, in ms (the `timeout` option). */
+  readonly timeout: number;
+  readonly #redis: Redis | Cluster;
+  readonly #cas: CasCommand;
+  readonly #channel: string;
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #dispatched = new Map<string, number>();
+  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  #subscriber: Subscriber | null = null;
+  #syncing: Promise<void> | null = null;
+  #closed = false;
+
+  /**
+   * @param redis The caller's ioredis client; it stays the caller's to close.
+   * @throws TypeError or RangeError when an option is invalid, naming it.
+   */
+  constructor(redis: Redis | Cluster, options?: RedisStoreOptions) {
+    if (
+      redis === null ||
+      typeof redis !== 'object' ||
+      typeof (redis as { defineCommand?: unknown }).defineCommand !== 'function' ||
+      typeof (redis as { duplicate?: unknown }).duplicate !== 'function'
+    ) {
+      throw new TypeError('RedisStore needs an ioredis Redis or Cluster client');
+    }
+    this.options = resolveRedisStoreOptions(options);
+    this.#redis = redis;
+    this.#channel = `${this.options.prefix}changes`;
+    this.clock = new RedisClock(this.options.hostNow);
+    this.timeout = this.options.timeout;
+    redis.defineCommand(COMMAND, { numberOfKeys: 5, lua: LUA });
+    this.#cas = (redis as unknown as Record<string, CasCommand>)[COMMAND] as CasCommand;
+    this.#syncClock(FIRST_SYNC_SAMPLES).catch(() => {});
+    this.#every(this.options.clockSyncInterval, () => this.#syncClock(1));
+    this.#every(this.options.resyncInterval, () => this.resync());
+  }
+
+  /** The keys of breaker `name`. */
+  keys(name: string): BreakerKeys {
+    return breakerKeys(this.options.prefix, name);
+  }
+
+  async load(name: string): Promise<StoredRecord | null> {
+    const keys = this.keys(name);
+    this.#checkOpen();
+    // Subscribed before reading: any write after the read arrives through the feed.
+    await this.#bounded(Promise.all([this.#whenSynced(), this.#subscriber?.ready]), 'load');
+    return this.#read(keys, 'load');
+  }
+
+  async compareAndSet(
+    name: string,
+    expectedVersion: number,
+    record: StoredRecord,
+  ): Promise<CompareAndSetResult> {
+    const keys = this.keys(name);
+    this.#checkOpen();
+    if (!(Number.isSafeInteger(record.version) && record.version > expectedVersion)) {
+      throw new RangeError(`record version ${record.version} must exceed ${expectedVersion}`);
+    }
+    const { snapshot, version } = record;
+    const { context } = snapshot;
+    const reply = await this.#bounded(
+      this.#cas.call(
+        this.#redis,
+        keys.snapshot,
+        keys.version,
+        keys.state,
+        keys.counter,
+        keys.openedAt,
+        expectedVersion,
+        version,
+        JSON.stringify(snapshot),
+        topLevelState(snapshot.value),
+        context.failures,
+        context.openedAt === null ? '' : Math.round(context.openedAt),
+        this.#channel,
+        name,
+      ),
+      'compareAndSet',
+    );
+    if (reply[0] === 1) return { ok: true, record };
+    const currentVersion = reply[1] ?? 0;
+    let current: StoredRecord | null = null;
+    try {
+      current = decodeRecord(String(currentVersion), reply[2]);
+    } catch {
+      // Unreadable: `currentVersion` lets the writer replace it.
+    }
+    return { ok: false, current, currentVersion };
+  }
+
+  subscribe(name: string, listener: Listener): () => void {
+    checkStoreName(name);
+    this.#checkOpen();
+    let listeners = this.#listeners.get(name);
+    if (listeners === undefined) {
+      listeners = new Set();
+      this.#listeners.set(name, listeners);
+    }
+    listeners.add(listener);
+    this.#subscriber ??= this.#openSubscriber();
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      listeners.delete(listener);
+      if (listeners.size > 0) return;
+      this.#listeners.delete(name);
+      this.#dispatched.delete(name);
+      // No breaker follows anything: release the connection so the process may exit.
+      if (this.#listeners.size === 0) this.#closeSubscriber();
+    };
+  }
+
+  /**
+   * Reloads every followed record and hands listeners those newer than the last one they got.
+   * Runs every `resyncInterval` ms and on reconnect; exposed for tests and operators.
+   */
+  async resync(): Promise<void> {
+    if (this.#closed) return;
+    await Promise.all(
+      [...this.#listeners.keys()].map(async (name) => {
+        let record: StoredRecord | null;
+        try {
+          record = await this.#read(this.keys(name), 'resync');
+        } catch {
+          return; // The next resync or write heals it.
+        }
+        if (record !== null && record.version > (this.#dispatched.get(name) ?? 0)) {
+          this.#dispatch(name, record);
+        }
+      }),
+    );
+  }
+
+  /** Releases the store's subscriber connection and timers (not the caller's client). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#listeners.clear();
+    this.#closeSubscriber();
+  }
+
+  async #read(keys: BreakerKeys, what: string): Promise<StoredRecord | null> {
+    const [snapshot, version] = await this.#bounded(
+      this.#redis.mget(keys.snapshot, keys.version),
+      what,
+    );
+    return decodeRecord(version, snapshot);
+  }
+
+  #dispatch(name: string, record: StoredRecord): void {
+    const listeners = this.#listeners.get(name);
+    if (listeners === undefined) return;
+    if (record.version > (this.#dispatched.get(name) ?? 0))
+      this.#dispatched.set(name, record.version);
+    for (const listener of listeners) listener(record);
+  }
+
+  #openSubscriber(): Subscriber {
+    const connection = (this.#redis as Redis).duplicate();
+    // Errors surface as timeouts of the calls that needed Redis; ioredis reconnects itself.
+    connection.on('error', () => {});
+    connection.on('message', (channel: string, message: string) => {
+      if (channel !== this.#channel) return;
+      const change = decodeChange(message);
+      if (change !== null) this.#dispatch(change.name, change.record);
+    });
+    let connected = false;
+    connection.on('ready', () => {
+      if (!connected) {
+        connected = true;
+        return;
+      }
+      // Messages published while the subscriber was away are lost: reload what it follows.
+      this.resync().catch(() => {});
+    });
+    const ready = connection.subscribe(this.#channel).then(() => undefined);
+    ready.catch(() => {});
+    return { connection, ready };
+  }
+
+  #closeSubscriber(): void {
+    const subscriber = this.#subscriber;
+    this.#subscriber = null;
+    subscriber?.connection.disconnect();
+  }
+
+  #whenSynced(): Promise<void> {
+    if (this.clock.synced) return Promise.resolve();
+    return this.#syncing ?? this.#syncClock(FIRST_SYNC_SAMPLES);
+  }
+
+  #syncClock(samples: number): Promise<void> {
+    if (this.#syncing !== null) return this.#syncing;
+    const time = () => this.#bounded(this.#redis.time(), 'TIME');
+    this.#syncing = this.clock.sync(time, samples).finally(() => {
+      this.#syncing = null;
+    });
+    return this.#syncing;
+  }
+
+  #every(ms: number, task: () => Promise<void>): void {
+    const timer = setInterval(() => {
+      task().catch(() => {});
+    }, ms);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error('RedisStore is closed');
+  }
+
+  #bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+    const ms = this.options.timeout;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RedisStoreTimeoutError(what, ms)), ms);
+    });
+    return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+  }
+}

@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createWebSocketInspector } from '@statelyai/inspect';
-import { CircuitBreaker, CircuitState, MemoryStore } from 'statebreaker';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { type InspectionEvent, SimulatedClock } from 'xstate';
+import { CircuitBreaker, CircuitState, MemoryStore } from '../src/index.js';
 
 /** What a receiver gets from `createWebSocketInspector`: JSON, one inspection event a message. */
 interface Received {
@@ -94,7 +94,9 @@ describe('inspection', () => {
       store: new MemoryStore({ clock }),
       failMax: 2,
       resetTimeout: 30_000,
-      inspect: (event) => events.push(event),
+      inspect: (event: InspectionEvent) => {
+        events.push(event);
+      },
     });
     cleanups.push(() => breaker.dispose());
 
@@ -103,9 +105,11 @@ describe('inspection', () => {
     await waitFor(() => breaker.state === CircuitState.HALF_OPEN, 'half-open');
 
     const snapshots = events.flatMap((e) =>
-      e.type === '@xstate.snapshot' ? [{ value: e.snapshot, event: e.event.type }] : [],
+      e.type === '@xstate.snapshot' && 'value' in e.snapshot
+        ? [{ value: e.snapshot.value, event: e.event.type }]
+        : [],
     );
-    const values = snapshots.map(({ value }) => (value as { value: unknown }).value);
+    const values = snapshots.map(({ value }) => value);
     expect(values).toContainEqual('open');
     expect(values.at(-1)).toEqual({ halfOpen: 'waiting' });
     expect(snapshots.at(-1)?.event).toBe('xstate.after.resetTimeout.breaker.open');

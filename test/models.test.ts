@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { breakerMachine, DEFAULTS } from 'statebreaker';
 import { describe, expect, it } from 'vitest';
 import { and, createActor, createMachine, not, or, setup } from 'xstate';
+import { breakerMachine, DEFAULTS } from '../src/index.js';
 import { breakerModels, machineTransitions, toMermaid, toStatelySource } from '../src/models.js';
 
 const modelsDir = fileURLToPath(new URL('../models/', import.meta.url));
@@ -178,9 +178,7 @@ describe('models/breaker.stately.ts', () => {
     const text = readFileSync(`${modelsDir}breaker.stately.ts`, 'utf8');
     expect(text).toContain("import { and, createMachine } from 'xstate';");
     expect(text).toContain('createMachine({');
-    const { machine } = (await import('../models/breaker.stately.js')) as {
-      machine: typeof breakerMachine;
-    };
+    const { machine } = await import('../models/breaker.stately.js');
     expect(machine.id).toBe(breakerMachine.id);
     expect(machineTransitions(machine)).toEqual(machineTransitions(breakerMachine));
     expect(toMermaid(machine)).toBe(toMermaid(breakerMachine));

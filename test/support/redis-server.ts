@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const READY = 'Ready to accept connections';
+const READY = /ready to accept connections/i;
 const START_BOUND_MS = 10_000;
 
 /**
@@ -93,7 +93,7 @@ export class RedisServer {
       }, START_BOUND_MS);
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes(READY)) {
+        if (READY.test(output)) {
           clearTimeout(timer);
           child.stdout?.off('data', onData);
           child.stdout?.resume();

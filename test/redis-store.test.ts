@@ -1,0 +1,393 @@
+import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { CircuitBreaker, MAX_NAME_LENGTH, type PersistedBreakerSnapshot } from 'statebreaker';
+import { encodeName, RedisStore, RedisStoreTimeoutError } from 'statebreaker/redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from './support/redis-server.js';
+import { hashTag, keySlot } from './support/redis-slots.js';
+import { waitFor } from './support/redis-wait.js';
+
+let server: RedisServer;
+let admin: Redis;
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  admin = new Redis({ path: server.path });
+});
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  admin?.disconnect();
+  await server?.stop();
+});
+
+function client(): Redis {
+  const redis = new Redis({ path: server.path });
+  cleanups.push(() => redis.disconnect());
+  return redis;
+}
+
+function store(options?: ConstructorParameters<typeof RedisStore>[1], redis = client()) {
+  const created = new RedisStore(redis, options);
+  cleanups.push(() => created.close());
+  return created;
+}
+
+let unique = 0;
+const fresh = (label: string) => `${label} #${++unique}`;
+
+function snapshot(failures: number, value = 'closed'): PersistedBreakerSnapshot {
+  return {
+    status: 'active',
+    value,
+    context: {
+      config: {
+        failMax: 5,
+        resetTimeout: 30_000,
+        successThreshold: 2,
+        halfOpenMaxCalls: 1,
+        probeLease: 30_000,
+      },
+      failures,
+      successes: 0,
+      openedAt: value === 'open' ? 1_700_000_000_123 : null,
+      probes: {},
+      generation: value === 'open' ? 1 : 0,
+      reason: value === 'open' ? 'failMaxReached' : 'init',
+    },
+  };
+}
+
+describe('compare-and-set', () => {
+  it('writes only on the expected version and otherwise returns the stored record', async () => {
+    const s = store();
+    const name = fresh('cas');
+    const first = await s.compareAndSet(name, 0, { version: 1, snapshot: snapshot(1) });
+    expect(first.ok).toBe(true);
+
+    const stale = await s.compareAndSet(name, 0, { version: 1, snapshot: snapshot(4) });
+    expect(stale).toEqual({
+      ok: false,
+      currentVersion: 1,
+      current: { version: 1, snapshot: snapshot(1) },
+    });
+
+    const second = await s.compareAndSet(name, 1, { version: 2, snapshot: snapshot(2) });
+    expect(second.ok).toBe(true);
+    expect(await s.load(name)).toEqual({ version: 2, snapshot: snapshot(2) });
+    expect(await admin.get(s.keys(name).version)).toBe('2');
+  });
+
+  it('writes a version above the expected one, so versions grow across a lost record', async () => {
+    const s = store();
+    const name = fresh('jump');
+    expect((await s.compareAndSet(name, 0, { version: 7, snapshot: snapshot(1) })).ok).toBe(true);
+    expect((await s.load(name))?.version).toBe(7);
+    await expect(s.compareAndSet(name, 7, { version: 7, snapshot: snapshot(1) })).rejects.toThrow(
+      RangeError,
+    );
+  });
+
+  it('reports an unreadable stored snapshot with its version, so a writer can replace it', async () => {
+    const s = store();
+    const name = fresh('corrupt');
+    await admin.mset(s.keys(name).version, '3', s.keys(name).snapshot, 'not json');
+    const result = await s.compareAndSet(name, 0, { version: 1, snapshot: snapshot(1) });
+    expect(result).toEqual({ ok: false, current: null, currentVersion: 3 });
+    expect((await s.compareAndSet(name, 3, { version: 4, snapshot: snapshot(1) })).ok).toBe(true);
+  });
+
+  it('leaves state, counter and opened_at readable with a plain GET', async () => {
+    const s = store();
+    const name = fresh('plain');
+    await s.compareAndSet(name, 0, { version: 1, snapshot: snapshot(3) });
+    const keys = s.keys(name);
+    expect(await admin.mget(keys.state, keys.counter, keys.openedAt)).toEqual([
+      'closed',
+      '3',
+      null,
+    ]);
+    await s.compareAndSet(name, 1, { version: 2, snapshot: snapshot(0, 'open') });
+    expect(await admin.mget(keys.state, keys.counter, keys.openedAt)).toEqual([
+      'open',
+      '0',
+      '1700000000123',
+    ]);
+    expect(keys.state).toBe(`circuit_breaker:{${name}}:state`);
+  });
+
+  it('shows a real breaker trip in the plain keys, on server time', async () => {
+    const s = store();
+    const name = fresh('trip');
+    const breaker = new CircuitBreaker(name, { store: s, failMax: 2 });
+    cleanups.push(() => breaker.dispose());
+    for (let i = 0; i < 2; i++)
+      await breaker.call(() => Promise.reject(new Error('down'))).catch(() => {});
+    await breaker.settled();
+    const keys = s.keys(name);
+    expect(await admin.get(keys.state)).toBe('open');
+    expect(await admin.get(keys.openedAt)).toBe(String(breaker.context.openedAt));
+  });
+});
+
+describe('names', () => {
+  const tricky = [
+    'openai',
+    'with space',
+    'a:b:c',
+    'a}',
+    'a%7D',
+    '{a}',
+    '%',
+    '%25',
+    '}{',
+    'line\nbreak',
+    'ünïcödé 😀',
+    'x'.repeat(MAX_NAME_LENGTH),
+  ];
+
+  it('maps every name to its own keys, all in one Cluster slot per name', () => {
+    const s = store();
+    const seen = new Map<string, string>();
+    for (const name of tricky) {
+      const keys = Object.values(s.keys(name));
+      const tags = new Set(keys.map(hashTag));
+      expect(tags).toEqual(new Set([encodeName(name)]));
+      expect(new Set(keys.map(keySlot)).size).toBe(1);
+      for (const key of keys) {
+        expect(seen.get(key), `${key} is shared`).toBeUndefined();
+        seen.set(key, name);
+      }
+    }
+    expect(encodeName('a}')).toBe('a%7D');
+    expect(encodeName('a%7D')).toBe('a%257D');
+    expect(encodeName('with space:x')).toBe('with space:x');
+  });
+
+  it('keeps records of look-alike names apart on a real server, and delivers them by name', async () => {
+    const writer = store();
+    const reader = store();
+    const got = new Map<string, number>();
+    for (const name of tricky)
+      reader.subscribe(name, (record) => got.set(name, record.snapshot.context.failures));
+    await reader.load(tricky[0] as string);
+    for (const [i, name] of tricky.entries()) {
+      await writer.compareAndSet(name, 0, { version: 1, snapshot: snapshot(i) });
+    }
+    for (const [i, name] of tricky.entries()) {
+      expect((await reader.load(name))?.snapshot.context.failures).toBe(i);
+    }
+    expect(await waitFor(() => got.size === tricky.length)).toBe(true);
+    for (const [i, name] of tricky.entries()) expect(got.get(name)).toBe(i);
+  });
+
+  it('refuses empty and too long names like a breaker does', async () => {
+    const s = store();
+    await expect(s.load('')).rejects.toThrow(/must not be empty/);
+    await expect(s.load('x'.repeat(MAX_NAME_LENGTH + 1))).rejects.toThrow(
+      new RegExp(`at most ${MAX_NAME_LENGTH}`),
+    );
+    expect(() => s.subscribe('', () => {})).toThrow(RangeError);
+    await expect(s.compareAndSet('', 0, { version: 1, snapshot: snapshot(0) })).rejects.toThrow(
+      RangeError,
+    );
+  });
+});
+
+describe('options', () => {
+  it.each([
+    [{ prefix: 'app:{x}:' }, RangeError, /prefix.*"app:\{x\}:"/],
+    [{ prefix: 3 }, TypeError, /prefix.*3/],
+    [{ timeout: 0 }, RangeError, /timeout.*0/],
+    [{ timeout: '5' }, TypeError, /timeout.*"5"/],
+    [{ resyncInterval: Number.NaN }, RangeError, /resyncInterval.*NaN/],
+    [{ clockSyncInterval: -1 }, RangeError, /clockSyncInterval.*-1/],
+    [{ hostNow: 5 }, TypeError, /hostNow.*5/],
+    [{ prefx: 'a' }, TypeError, /unknown RedisStore option "prefx"/],
+  ])('refuses %o', (options, type, message) => {
+    const redis = client();
+    expect(() => new RedisStore(redis, options as never)).toThrow(type);
+    expect(() => new RedisStore(redis, options as never)).toThrow(message);
+  });
+
+  it('refuses something that is not an ioredis client', () => {
+    expect(() => new RedisStore({} as never)).toThrow(TypeError);
+  });
+
+  it('uses the prefix for keys and the change channel', async () => {
+    const s = store({ prefix: 'svc:cb:' });
+    const name = fresh('prefixed');
+    const heard: string[] = [];
+    const listener = client();
+    await listener.subscribe('svc:cb:changes');
+    listener.on('message', (_channel, message: string) => heard.push(message));
+    await s.compareAndSet(name, 0, { version: 1, snapshot: snapshot(0) });
+    expect(await admin.get(`svc:cb:{${name}}:version`)).toBe('1');
+    expect(await waitFor(() => heard.length === 1)).toBe(true);
+    expect(heard[0]?.endsWith(`\n${name}`)).toBe(true);
+  });
+});
+
+describe('timeouts', () => {
+  it('rejects a call with RedisStoreTimeoutError when Redis does not answer', async () => {
+    const s = store({ timeout: 50 });
+    const name = fresh('paused');
+    await s.load(name);
+    server.pause();
+    try {
+      const error = await s
+        .compareAndSet(name, 0, { version: 1, snapshot: snapshot(0) })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RedisStoreTimeoutError);
+      expect(String(error)).toMatch(/compareAndSet got no answer from Redis within 50 ms/);
+    } finally {
+      server.resume();
+    }
+  });
+});
+
+describe('change feed', () => {
+  it('delivers each write once to every listener of the name, decoded', async () => {
+    const writer = store();
+    const reader = store();
+    const name = fresh('feed');
+    const records: number[] = [];
+    reader.subscribe(name, (record) => records.push(record.version));
+    await reader.load(name);
+    await writer.compareAndSet(name, 0, { version: 1, snapshot: snapshot(1) });
+    await writer.compareAndSet(name, 1, { version: 2, snapshot: snapshot(2) });
+    expect(await waitFor(() => records.length === 2)).toBe(true);
+    expect(records).toEqual([1, 2]);
+  });
+
+  it('heals a lost message at the next resync', async () => {
+    const reader = store();
+    const name = fresh('lost');
+    const records: number[] = [];
+    reader.subscribe(name, (record) => records.push(record.version));
+    await reader.load(name);
+    // Written without PUBLISH: as if the message were lost.
+    const keys = reader.keys(name);
+    await admin.mset(keys.version, '5', keys.snapshot, JSON.stringify(snapshot(2)));
+    expect(records).toEqual([]);
+    await reader.resync();
+    expect(records).toEqual([5]);
+    await reader.resync();
+    expect(records).toEqual([5]);
+  });
+
+  it('resyncs on its own every resyncInterval', async () => {
+    const reader = store({ resyncInterval: 20 });
+    const name = fresh('periodic');
+    const records: number[] = [];
+    reader.subscribe(name, (record) => records.push(record.version));
+    await reader.load(name);
+    const keys = reader.keys(name);
+    await admin.mset(keys.version, '3', keys.snapshot, JSON.stringify(snapshot(1)));
+    expect(await waitFor(() => records.length === 1)).toBe(true);
+  });
+
+  it('resyncs when its subscriber reconnects', async () => {
+    const reader = store();
+    const name = fresh('reconnect');
+    const records: number[] = [];
+    reader.subscribe(name, (record) => records.push(record.version));
+    await reader.load(name);
+    const keys = reader.keys(name);
+    await admin.mset(keys.version, '9', keys.snapshot, JSON.stringify(snapshot(1)));
+    await admin.client('KILL', 'TYPE', 'pubsub');
+    expect(await waitFor(() => records.length === 1)).toBe(true);
+    expect(records).toEqual([9]);
+  });
+});
+
+describe('clock', () => {
+  it('follows Redis server time whatever the host clock says', async () => {
+    const ahead = store({ hostNow: () => Date.now() + 5_000 });
+    const behind = store({ hostNow: () => Date.now() - 5_000 });
+    await ahead.load(fresh('sync'));
+    await behind.load(fresh('sync'));
+    const [seconds, micros] = await admin.time();
+    const server = Number(seconds) * 1000 + Number(micros) / 1000;
+    const bound = Math.max(ahead.clock.roundTrip, behind.clock.roundTrip) + 50;
+    // Both agree with each other, and with the server, far inside the 10 s their hosts differ by.
+    expect(Math.abs(ahead.clock.now() - behind.clock.now())).toBeLessThan(bound);
+    expect(Math.abs(ahead.clock.now() - server)).toBeLessThan(bound + 50);
+    expect(behind.clock.offset - ahead.clock.offset).toBeGreaterThan(9_000);
+  });
+});
+
+describe('hot path', () => {
+  it('sends no Redis command for successful calls in closed with no failures', async () => {
+    const s = store({ resyncInterval: 600_000, clockSyncInterval: 600_000 });
+    const breaker = new CircuitBreaker(fresh('hot'), { store: s });
+    cleanups.push(() => breaker.dispose());
+    await breaker.call(async () => 'warm');
+    await breaker.settled();
+    const before = await commandCounts();
+    for (let i = 0; i < 1_000; i++) await breaker.call(async () => i);
+    const after = await commandCounts();
+    expect(after).toEqual(before);
+    // The same probe of the counters sees a write: it would catch one.
+    await breaker.call(() => Promise.reject(new Error('x'))).catch(() => {});
+    await breaker.settled();
+    expect(await commandCounts()).not.toEqual(after);
+  });
+});
+
+/** Calls per command since the server started, without INFO itself. */
+async function commandCounts(): Promise<Record<string, string>> {
+  const info = await admin.info('commandstats');
+  const counts: Record<string, string> = {};
+  for (const line of info.split('\n')) {
+    const match = /^cmdstat_(\w+):calls=(\d+)/.exec(line.trim());
+    if (match && match[1] !== 'info') counts[match[1] as string] = match[2] as string;
+  }
+  return counts;
+}
+
+describe('close', () => {
+  it('releases the subscriber when the last breaker is disposed, and on close()', async () => {
+    const subscribers = async () =>
+      (await admin.client('LIST', 'TYPE', 'pubsub')).toString().split('\n').filter(Boolean).length;
+    const base = await subscribers();
+    const s = store();
+    const breaker = new CircuitBreaker(fresh('release'), { store: s });
+    await breaker.settled();
+    expect(await subscribers()).toBe(base + 1);
+    breaker.dispose();
+    expect(await waitFor(async () => (await subscribers()) === base)).toBe(true);
+
+    const other = new CircuitBreaker(fresh('release'), { store: s });
+    await other.settled();
+    expect(await subscribers()).toBe(base + 1);
+    await s.close();
+    expect(await waitFor(async () => (await subscribers()) === base)).toBe(true);
+    await expect(s.load('x')).rejects.toThrow(/closed/);
+  });
+
+  it('lets a process exit on its own after dispose() and quit()', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/fleet-exit.ts', server.path],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, 20_000);
+      child.on('exit', (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+    expect(output).toContain('open');
+    expect(code).toBe(0);
+  });
+});

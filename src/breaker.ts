@@ -20,6 +20,12 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** The type of {@link CircuitBreaker.protect}: a wrapper factory and a method decorator. */
+export type Protect = <This, A extends unknown[], R>(
+  fn: (this: This, ...args: A) => R,
+  context?: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+) => (this: This, ...args: A) => Promise<Awaited<R>>;
+
 /** The longest breaker name, in UTF-16 code units. */
 export const MAX_NAME_LENGTH = 200;
 
@@ -75,6 +81,7 @@ export class CircuitBreaker {
   readonly #events = new Emitter();
   readonly #timeout: number | undefined;
   readonly #classify: ((error: unknown) => Outcome) | undefined;
+  #protect: Protect | undefined;
 
   /**
    * @throws TypeError or RangeError when the name or an option is invalid, naming it.
@@ -273,18 +280,26 @@ export class CircuitBreaker {
   /**
    * Wraps `fn` so that every call goes through the breaker; the wrapper has `fn`'s parameters
    * and resolves to its result. Also a TypeScript 5 method decorator: `@breaker.protect`.
+   * Bound to the breaker, since a standard decorator is called without `this`.
    */
-  protect<This, A extends unknown[], R>(
-    fn: (this: This, ...args: A) => R,
-    _context?: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
-  ): (this: This, ...args: A) => Promise<Awaited<R>> {
-    if (typeof fn !== 'function') {
-      throw new TypeError(`protect() needs a function, got ${fn === null ? 'null' : typeof fn}`);
+  get protect(): Protect {
+    // Built on first use, so that a breaker that never protects anything pays nothing.
+    if (this.#protect === undefined) {
+      const breaker = this;
+      this.#protect = function protect<This, A extends unknown[], R>(
+        fn: (this: This, ...args: A) => R,
+      ): (this: This, ...args: A) => Promise<Awaited<R>> {
+        if (typeof fn !== 'function') {
+          throw new TypeError(
+            `protect() needs a function, got ${fn === null ? 'null' : typeof fn}`,
+          );
+        }
+        return function protectedCall(this: This, ...args: A): Promise<Awaited<R>> {
+          return breaker.call(() => fn.apply(this, args) as Awaited<R>);
+        };
+      };
     }
-    const breaker = this;
-    return function protectedCall(this: This, ...args: A): Promise<Awaited<R>> {
-      return breaker.call(() => fn.apply(this, args) as Awaited<R>);
-    };
+    return this.#protect;
   }
 
   /** Opens the circuit until `reset()`, for every instance sharing it. */

@@ -28,13 +28,14 @@ export function getCircuitBreaker(name: string, options?: BreakerOptions): Circu
 }
 
 /**
- * Returns every registered breaker to closed, stops its timers and feed, and empties the
- * registry, so that each test starts from fresh breakers.
+ * Returns every registered breaker to closed, empties the registry, and resolves once each
+ * reset is written to its store (so that the next breaker of a name starts closed), after
+ * which the old breakers stop their timers and feed. Await it between tests.
  */
-export function resetAllBreakers(): void {
-  for (const breaker of registry.values()) {
-    breaker.reset();
-    breaker.dispose();
-  }
+export async function resetAllBreakers(): Promise<void> {
+  const breakers = [...registry.values()];
   registry.clear();
+  for (const breaker of breakers) breaker.reset();
+  // Disposing before the write lands would leave the store holding the old, open record.
+  await Promise.all(breakers.map((breaker) => breaker.settled().finally(() => breaker.dispose())));
 }

@@ -1,6 +1,7 @@
 import { DEFAULTS } from 'statebreaker';
 import { getBreakerPaths } from 'statebreaker/testing';
 import { describe, expect, it } from 'vitest';
+import { checkAgainstReference } from './support/model-oracle.js';
 import { coverageLine, runOnMemoryStore } from './support/model-runner.js';
 
 // The small config has two probe slots, so that probes overlap; the default one is the
@@ -18,6 +19,13 @@ for (const [name, paths] of Object.entries(configs)) {
       expect(paths.edges).toBeGreaterThan(paths.vertices);
       expect(paths.coveredVertices).toBe(paths.vertices);
       expect(paths.coveredEdges).toBe(paths.edges);
+    });
+
+    it('every step of every path agrees with the hand-written rules', () => {
+      const disagreements = paths.paths
+        .map((path) => [path.description, checkAgainstReference(path, paths.config)])
+        .filter(([, problem]) => problem !== null);
+      expect(disagreements).toEqual([]);
     });
 
     describe('one breaker on a MemoryStore', () => {

@@ -195,7 +195,13 @@ export class CircuitBreaker {
       if (!admitted) throw this.#reject(replica.state);
       // Admission is the one step that waits for the store: the fleet shares the slots.
       await waitAtMost(replica.settled(), this.store.timeout, this.clock);
-      if (!replica.holdsProbe(probeId)) throw this.#reject(replica.state);
+      if (!replica.holdsProbe(probeId)) {
+        // The circuit may have closed (a reset, another instance's probe) during admission;
+        // a closed or disabled circuit admits every call, so this one runs as an ordinary call.
+        const now = replica.state;
+        if (now !== 'closed' && now !== 'disabled') throw this.#reject(now);
+        probeId = undefined;
+      }
     }
     const generation = replica.generation;
     let result: T;

@@ -104,9 +104,15 @@ describe('a probe that never answers', () => {
     expect(probe.called).toBe(true);
   });
 
-  it('takes its lease from timeout when one is set', async () => {
-    const { breaker } = simulatedBreaker({ timeout: 4_000 });
-    expect(breaker.config.probeLease).toBe(4_000);
+  it('outlasts the call timeout by default, so a hanging probe reopens by its timeout', async () => {
+    const { breaker, clock } = await halfOpened({ timeout: 4_000 });
+    expect(breaker.config.probeLease).toBeGreaterThan(4_000);
+    const probe = heldProbe(breaker);
+    await flush();
+    clock.increment(4_000);
+    await expect(probe.result).rejects.toMatchObject({ name: 'CallTimeoutError' });
+    expect(breaker.state).toBe('open');
+    expect(breaker.context.reason).toBe('probeFailed');
   });
 
   it('takes its lease from probeLease over timeout, and the late timeout is fenced off', async () => {
@@ -182,5 +188,22 @@ describe('a probe that never answers', () => {
     clock.increment(0);
     expect(breaker.context.openedAt).toBe(deadline);
     expect(breaker.state).toBe('halfOpen');
+  });
+});
+
+describe('a call admitted as a probe while the circuit closes', () => {
+  it('runs as an ordinary call instead of being rejected as "closed"', async () => {
+    // Admission waits for the store; meanwhile an operator (or another instance's probe)
+    // may close the circuit. A closed circuit admits every call.
+    const { breaker } = await halfOpened({});
+    let called = false;
+    const pending = breaker.call(async () => {
+      called = true;
+      return 'answered';
+    });
+    breaker.reset();
+    await expect(pending).resolves.toBe('answered');
+    expect(called).toBe(true);
+    expect(breaker.state).toBe('closed');
   });
 });

@@ -21,7 +21,8 @@ export interface BreakerOptions {
   halfOpenMaxCalls?: number;
   /**
    * Milliseconds a probe holds its slot; a probe that has not answered by then counts as a
-   * failure and reopens the circuit. Default: `timeout` when set, else `resetTimeout`.
+   * failure and reopens the circuit. Default: `timeout` + 1 000 ms when `timeout` is set (so a
+   * timed-out probe reports its timeout first), else `resetTimeout`.
    */
   probeLease?: number;
   /** Milliseconds a call may run: then its signal is aborted and it fails with `CallTimeoutError`. */
@@ -59,6 +60,9 @@ export const DEFAULTS = {
 
 // setTimeout fires at once for delays above 2^31 - 1 ms (~24.8 days).
 const MAX_DELAY = 2_147_483_647;
+
+// How much longer than `timeout` a probe's lease runs by default.
+const LEASE_MARGIN = 1_000;
 
 const KNOWN = new Set<string>([
   'failMax',
@@ -144,7 +148,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
         : count('halfOpenMaxCalls', given.halfOpenMaxCalls),
     probeLease:
       given.probeLease === undefined
-        ? (timeout ?? resetTimeout)
+        ? timeout === undefined
+          ? resetTimeout
+          : Math.min(timeout + LEASE_MARGIN, MAX_DELAY)
         : duration('probeLease', given.probeLease),
   };
   const classify = optional(given.classify, (v) => {

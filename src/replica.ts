@@ -212,7 +212,8 @@ export class Replica {
 
   #ensureActor(): BreakerActor {
     if (this.#actor !== null) return this.#actor;
-    const base = { input: this.config, clock: this.#clock, inspect: this.#inspect };
+    // The actor's id names the breaker in the inspector.
+    const base = { id: this.#name, input: this.config, clock: this.#clock, inspect: this.#inspect };
     const actor =
       this.#snapshot === null
         ? createActor(breakerMachine, base)

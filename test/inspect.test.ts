@@ -69,7 +69,8 @@ describe('inspection', () => {
     await waitFor(() => openSnapshot() !== undefined, 'an open snapshot at the receiver');
 
     const actor = received.find((e) => e.type === '@xstate.actor');
-    expect(actor?.name).toBe('breaker');
+    // The actor is named after the breaker, so the inspector tells breakers apart.
+    expect(actor?.name).toBe('inspected-llm');
     const definition = JSON.parse(actor?.definition ?? '{}') as { id?: string; states?: object };
     expect(definition.id).toBe('breaker');
     // The inspector serializes with sorted keys.

@@ -350,7 +350,9 @@ async function commandCounts(): Promise<Record<string, string>> {
 describe('close', () => {
   it('releases the subscriber when the last breaker is disposed, and on close()', async () => {
     const subscribers = async () =>
-      (await admin.client('LIST', 'TYPE', 'pubsub')).toString().split('\n').filter(Boolean).length;
+      String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+        .split('\n')
+        .filter(Boolean).length;
     const base = await subscribers();
     const s = store();
     const breaker = new CircuitBreaker(fresh('release'), { store: s });

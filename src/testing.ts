@@ -485,18 +485,22 @@ export type PathBreaker = Pick<
   'call' | 'state' | 'context' | 'settled' | 'forceOpen' | 'disable' | 'reset'
 >;
 
-/** How a call step's call settled. */
-export type CallOutcome =
-  | { readonly status: 'fulfilled'; readonly value: unknown }
+/** How a call of the code under test settled. */
+export type CallOutcome<T = unknown> =
+  | { readonly status: 'fulfilled'; readonly value: T }
   | { readonly status: 'rejected'; readonly reason: unknown };
 
-/** Options of {@link runBreakerPath}. */
-export interface RunPathOptions {
+/**
+ * Options of {@link runBreakerPath}.
+ * @typeParam B the breakers' type, handed back to `call` as given.
+ * @typeParam R what `call` resolves with.
+ */
+export interface RunPathOptions<B extends PathBreaker = PathBreaker, R = unknown> {
   /**
    * The breakers under test, sharing one statechart (one, or a fleet on one store). Steps are
    * dealt to them round-robin; every one of them must show each step's expectation.
    */
-  readonly breakers: readonly PathBreaker[];
+  readonly breakers: readonly B[];
   /** The simulated clock the breakers decide with. */
   readonly clock: { increment(ms: number): void };
   /**
@@ -511,13 +515,13 @@ export interface RunPathOptions {
   readonly checkCounters?: boolean;
   /**
    * Makes a call through the code under test, which must pass `upstream` to `breaker.call`
-   * (directly or through `protect`). Default: `breaker.call(upstream)`, whose outcome the
-   * runner then checks itself (the upstream's value or error, or `CircuitBreakerError`).
+   * (directly or through `protect`). `upstream` plays the protected service: it resolves with a
+   * string naming the step that answered, rejects with {@link PathFailureError} or
+   * {@link PathIgnoredError}, or waits for a later step, as the path says. Default:
+   * `breaker.call(upstream)`, whose outcome the runner then checks itself (the upstream's value
+   * or error, or `CircuitBreakerError`).
    */
-  readonly call?: (
-    breaker: PathBreaker,
-    upstream: (signal: AbortSignal) => Promise<unknown>,
-  ) => Promise<unknown>;
+  readonly call?: (breaker: B, upstream: (signal: AbortSignal) => Promise<string>) => Promise<R>;
   /**
    * Called when a call of the code under test settles, with the step that settled it and the
    * step that made it (the same for an immediate call; a `startProbe` step for a held call).
@@ -525,15 +529,15 @@ export interface RunPathOptions {
   readonly onCallSettled?: (event: {
     readonly step: BreakerStep;
     readonly startedBy: BreakerStep;
-    readonly outcome: CallOutcome;
+    readonly outcome: CallOutcome<R>;
   }) => void | Promise<void>;
 }
 
-interface HeldCall {
+interface HeldCall<R> {
   readonly startedBy: BreakerStep;
-  readonly resolve: (value: unknown) => void;
+  readonly resolve: (value: string) => void;
   readonly reject: (error: unknown) => void;
-  readonly outcome: Promise<CallOutcome>;
+  readonly outcome: Promise<CallOutcome<R>>;
   readonly upstreamCalled: () => boolean;
 }
 
@@ -542,10 +546,10 @@ export class BreakerPathError extends Error {
   override readonly name = 'BreakerPathError';
 }
 
-function settleOutcome(promise: Promise<unknown>): Promise<CallOutcome> {
+function settleOutcome<R>(promise: Promise<R>): Promise<CallOutcome<R>> {
   return promise.then(
-    (value): CallOutcome => ({ status: 'fulfilled', value }),
-    (reason: unknown): CallOutcome => ({ status: 'rejected', reason }),
+    (value): CallOutcome<R> => ({ status: 'fulfilled', value }),
+    (reason: unknown): CallOutcome<R> => ({ status: 'rejected', reason }),
   );
 }
 
@@ -573,7 +577,10 @@ function showExpected(step: BreakerStep): string {
  *
  * @throws BreakerPathError naming the path, the step, the breaker and what differed.
  */
-export async function runBreakerPath(path: BreakerPath, options: RunPathOptions): Promise<void> {
+export async function runBreakerPath<B extends PathBreaker, R = unknown>(
+  path: BreakerPath,
+  options: RunPathOptions<B, R>,
+): Promise<void> {
   const { breakers, clock, maxSettleRounds = 50, checkCounters = true } = options;
   if (breakers.length === 0) throw new TypeError('runBreakerPath needs at least one breaker');
   const settle =
@@ -584,7 +591,8 @@ export async function runBreakerPath(path: BreakerPath, options: RunPathOptions)
     });
   const call =
     options.call ??
-    ((breaker: PathBreaker, upstream: () => Promise<unknown>) => breaker.call(upstream));
+    // Without a `call`, R is what breaker.call resolves with: the upstream's string.
+    ((breaker: B, upstream: () => Promise<string>) => breaker.call(upstream) as Promise<R>);
   const checkOutcome = options.call === undefined;
   const fail = (index: number, message: string): never => {
     const label =
@@ -619,10 +627,10 @@ export async function runBreakerPath(path: BreakerPath, options: RunPathOptions)
     return condition();
   };
 
-  const start = (breaker: PathBreaker, startedBy: BreakerStep): HeldCall => {
-    let resolve!: (value: unknown) => void;
+  const start = (breaker: B, startedBy: BreakerStep): HeldCall<R> => {
+    let resolve!: (value: string) => void;
     let reject!: (error: unknown) => void;
-    const answer = new Promise<unknown>((res, rej) => {
+    const answer = new Promise<string>((res, rej) => {
       resolve = res;
       reject = rej;
     });
@@ -635,8 +643,8 @@ export async function runBreakerPath(path: BreakerPath, options: RunPathOptions)
     );
     return { startedBy, resolve, reject, outcome, upstreamCalled: () => called };
   };
-  const answer = async (index: number, held: HeldCall, step: BreakerStep): Promise<void> => {
-    const value = { answeredBy: step.label };
+  const answer = async (index: number, held: HeldCall<R>, step: BreakerStep): Promise<void> => {
+    const value = `answer from ${step.label}`;
     const fails = step.kind === 'failProbe' || step.kind === 'staleFail';
     const error = fails ? new PathFailureError(step.label) : new PathIgnoredError(step.label);
     const succeeds = step.kind === 'succeedProbe' || step.kind === 'staleSucceed';
@@ -660,26 +668,26 @@ export async function runBreakerPath(path: BreakerPath, options: RunPathOptions)
   };
   await converge(-1, initial);
   // Calls admitted now, on the fresh breaker, are stale once the circuit first changes state.
-  const spares: HeldCall[] = [];
+  const spares: HeldCall<R>[] = [];
   const staleSteps = path.steps.filter((step) => step.kind.startsWith('stale')).length;
   for (let i = 0; i < staleSteps; i++) {
-    spares.push(start(breakers[i % breakers.length] as PathBreaker, initial));
+    spares.push(start(breakers[i % breakers.length] as B, initial));
   }
   if (!(await until(() => spares.every((spare) => spare.upstreamCalled())))) {
     fail(-1, 'a call started on the fresh breaker never reached its upstream');
   }
-  const probes = new Map<string, HeldCall>();
-  const abandoned: HeldCall[] = [];
+  const probes = new Map<string, HeldCall<R>>();
+  const abandoned: HeldCall<R>[] = [];
   let previous = initial;
 
   for (const [index, step] of path.steps.entries()) {
-    const breaker = breakers[index % breakers.length] as PathBreaker;
+    const breaker = breakers[index % breakers.length] as B;
     switch (step.kind) {
       case 'succeed':
       case 'fail':
       case 'ignore': {
         let called = false;
-        const value = { answeredBy: step.label };
+        const value = `answer from ${step.label}`;
         const error =
           step.kind === 'fail'
             ? new PathFailureError(step.label)
@@ -739,7 +747,7 @@ export async function runBreakerPath(path: BreakerPath, options: RunPathOptions)
         const held = probes.get(step.probe as string);
         if (held === undefined) fail(index, `no held call named ${step.probe}`);
         probes.delete(step.probe as string);
-        await answer(index, held as HeldCall, step);
+        await answer(index, held as HeldCall<R>, step);
         break;
       }
       case 'staleSucceed':
@@ -747,7 +755,7 @@ export async function runBreakerPath(path: BreakerPath, options: RunPathOptions)
       case 'staleIgnore': {
         const held = abandoned.pop() ?? spares.pop();
         if (held === undefined) fail(index, 'no call from an older generation is left');
-        await answer(index, held as HeldCall, step);
+        await answer(index, held as HeldCall<R>, step);
         break;
       }
       case 'advance': {
@@ -784,7 +792,7 @@ export async function runBreakerPath(path: BreakerPath, options: RunPathOptions)
   }
   // Answering what is left of older generations must change nothing.
   const leftovers = [...abandoned, ...spares];
-  for (const held of leftovers) held.resolve({ answeredBy: 'end of path' });
+  for (const held of leftovers) held.resolve('answer from the end of the path');
   await Promise.all(leftovers.map((held) => held.outcome));
   await converge(path.steps.length - 1, previous);
 }

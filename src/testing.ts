@@ -26,7 +26,7 @@ import { CircuitBreaker } from './breaker.js';
 import type { Clock } from './clock.js';
 import { CircuitBreakerError } from './errors.js';
 import { type BreakerConfig, type BreakerEvent, breakerMachine } from './machine.js';
-import type { Outcome } from './options.js';
+import { type Outcome, resolveOptions } from './options.js';
 import { type CircuitState, topLevelState } from './state.js';
 import { MemoryStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
@@ -349,10 +349,12 @@ function isPrefix(short: readonly string[], long: readonly string[]): boolean {
  *
  * @param config thresholds to generate for; {@link PATH_CONFIG} fills in the rest. Build the
  *   breakers under test with the returned `config`.
- * @throws Error when the graph and a replay of a path disagree (a bug in this generator).
+ * @throws TypeError or RangeError for an invalid threshold, as the breaker's options do;
+ *   Error when the graph and a replay of a path disagree (a bug in this generator).
  */
 export function getBreakerPaths(config: Partial<BreakerConfig> = {}): BreakerPaths {
-  const resolved: BreakerConfig = { ...PATH_CONFIG, ...config };
+  // The breaker's own validation: a bad threshold gets the same TypeError or RangeError.
+  const resolved = resolveOptions({ ...PATH_CONFIG, ...config }).config;
   const logic = breakerMachine as unknown as ActorLogic<BreakerSnapshot, GraphEvent, BreakerConfig>;
   const model = new TestModel(logic, {
     input: resolved,
@@ -371,7 +373,7 @@ export function getBreakerPaths(config: Partial<BreakerConfig> = {}): BreakerPat
     toVertex.set(serializeState(path.state), plans);
   }
   const allEdges = new Set<string>();
-  const candidates: { plans: StepPlan[]; keys: string[]; from: string; to: string }[] = [];
+  const candidates: { plans: StepPlan[]; keys: string[]; to: string }[] = [];
   for (const [vertex, { transitions }] of Object.entries(adjacency)) {
     const head = toVertex.get(vertex);
     if (head === undefined) throw new Error(`no path reaches vertex ${vertex}`);
@@ -381,7 +383,6 @@ export function getBreakerPaths(config: Partial<BreakerConfig> = {}): BreakerPat
       candidates.push({
         plans,
         keys: plans.map(planKey),
-        from: vertex,
         to: serializeState(state),
       });
     }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { CircuitBreaker, MAX_NAME_LENGTH, type PersistedBreakerSnapshot } from 'statebreaker';
 import { encodeName, RedisStore, RedisStoreTimeoutError } from 'statebreaker/redis';
@@ -391,5 +392,19 @@ describe('close', () => {
     });
     expect(output).toContain('open');
     expect(code).toBe(0);
+  });
+});
+
+describe('optional peer dependency', () => {
+  it('imports ioredis for types only, so statebreaker loads without it', () => {
+    const src = new URL('../src/', import.meta.url);
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.ts'),
+    );
+    const runtime = files.filter((file) =>
+      /^import\s+(?!type\b)[^;]*from\s+'ioredis'/m.test(readFileSync(new URL(file, src), 'utf8')),
+    );
+    expect(files).toContain('stores/redis.ts');
+    expect(runtime).toEqual([]);
   });
 });

@@ -36,7 +36,8 @@ const FIRST_SYNC_SAMPLES = 3;
 
 interface Subscriber {
   readonly connection: Redis | Cluster;
-  readonly ready: Promise<void>;
+  /** Settles once SUBSCRIBE is acknowledged; a failed attempt is retried by the next caller. */
+  ready(): Promise<void>;
 }
 
 /**
@@ -110,9 +111,15 @@ export class RedisStore implements BreakerStore {
   async load(name: string): Promise<StoredRecord | null> {
     const keys = this.keys(name);
     this.#checkOpen();
-    // Subscribed before reading: any write after the read arrives through the feed.
-    await this.#bounded(Promise.all([this.#whenSynced(), this.#subscriber?.ready]), 'load');
-    return this.#read(keys, 'load');
+    const subscriber = this.#subscriber;
+    const read = async () => {
+      // Subscribed before reading: any write after the read arrives through the feed.
+      await Promise.all([this.#whenSynced(), subscriber?.ready()]);
+      const [snapshot, version] = await this.#redis.mget(keys.snapshot, keys.version);
+      return decodeRecord(version, snapshot);
+    };
+    // One bound for the whole load: a breaker's first call waits at most `timeout`.
+    return this.#bounded(read(), 'load');
   }
 
   async compareAndSet(
@@ -244,8 +251,15 @@ export class RedisStore implements BreakerStore {
       // Messages published while the subscriber was away are lost: reload what it follows.
       this.resync().catch(() => {});
     });
-    const ready = connection.subscribe(this.#channel).then(() => undefined);
-    ready.catch(() => {});
+    const subscribe = () => connection.subscribe(this.#channel).then(() => undefined);
+    let subscribed = subscribe();
+    subscribed.catch(() => {});
+    const ready = () => {
+      // A SUBSCRIBE that failed (e.g. retries exhausted while Redis was down) is not retried by
+      // ioredis, which resubscribes only acknowledged channels: retry it here.
+      subscribed = subscribed.catch(subscribe);
+      return subscribed;
+    };
     return { connection, ready };
   }
 

@@ -28,11 +28,11 @@ type Op =
 const outcome = fc.constantFrom<ModelOutcome>('success', 'failure', 'failure', 'ignored');
 const instance = fc.nat(7);
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('call'), outcome, on: instance }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('start'), on: instance }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('settle'), pick: fc.nat(), outcome }) },
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant('call'), outcome, on: instance }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('start'), on: instance }) },
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant('settle'), pick: fc.nat(), outcome }) },
   {
-    weight: 3,
+    weight: 6,
     // Deadlines and one millisecond either side of them, or any step.
     arbitrary: fc.record({
       kind: fc.constant('advance'),
@@ -44,7 +44,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant('operate'),
-      op: fc.constantFrom('FORCE_OPEN', 'DISABLE', 'RESET'),
+      // Operator states are sticky: reset more often than entering them, or runs stay there.
+      op: fc.constantFrom('FORCE_OPEN', 'DISABLE', 'RESET', 'RESET', 'RESET'),
     }),
   },
 ) as fc.Arbitrary<Op>;
@@ -161,22 +162,29 @@ async function check(cfg: BreakerConfig, ops: readonly Op[], instances: number):
   }
 }
 
+// PROPERTY_RUNS=5000 for a longer search than the suite's.
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 400);
+
 describe('property: a breaker behaves as a bare actor of breakerMachine', () => {
   it('one breaker: random outcomes, overlapping calls settled in random order, clock steps', async () => {
     await fc.assert(
-      fc.asyncProperty(config, fc.array(op, { minLength: 1, maxLength: 60 }), (cfg, ops) =>
-        check(cfg, ops, 1),
+      fc.asyncProperty(
+        config,
+        fc.array(op, { minLength: 5, maxLength: 60, size: 'max' }),
+        (cfg, ops) => check(cfg, ops, 1),
       ),
-      { numRuns: 400 },
+      { numRuns: RUNS },
     );
   });
 
   it('three breakers on one store: the fleet behaves as one statechart', async () => {
     await fc.assert(
-      fc.asyncProperty(config, fc.array(op, { minLength: 1, maxLength: 40 }), (cfg, ops) =>
-        check(cfg, ops, 3),
+      fc.asyncProperty(
+        config,
+        fc.array(op, { minLength: 5, maxLength: 40, size: 'max' }),
+        (cfg, ops) => check(cfg, ops, 3),
       ),
-      { numRuns: 200 },
+      { numRuns: Math.ceil(RUNS / 2) },
     );
   });
 });

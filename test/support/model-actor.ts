@@ -5,7 +5,7 @@ import {
   type CircuitState,
   type Clock,
 } from 'statebreaker';
-import { type Actor, createActor } from 'xstate';
+import { type Actor, createActor, type StateValue } from 'xstate';
 
 /** A call the model admitted: what the breaker will report its outcome under. */
 export interface ModelCall {
@@ -15,6 +15,10 @@ export interface ModelCall {
 
 /** How a call's error counts, as `classify` says. */
 export type ModelOutcome = 'success' | 'failure' | 'ignored';
+
+function topLevel(value: StateValue): CircuitState {
+  return (typeof value === 'string' ? value : Object.keys(value)[0]) as CircuitState;
+}
 
 const OUTCOME_EVENT = { success: 'SUCCESS', failure: 'FAILURE', ignored: 'IGNORED' } as const;
 
@@ -27,15 +31,26 @@ export class ModelBreaker {
   readonly #actor: Actor<typeof breakerMachine>;
   readonly #clock: Clock;
   #probes = 0;
+  #sending = false;
 
   constructor(config: BreakerConfig, clock: Clock) {
     this.#clock = clock;
-    this.#actor = createActor(breakerMachine, { input: config, clock }).start();
+    const actor = createActor(breakerMachine, { input: config, clock });
+    let state: CircuitState = 'closed';
+    actor.subscribe((snapshot) => {
+      const from = state;
+      state = topLevel(snapshot.value);
+      // As the breaker does: a lease timer that fired late opens the circuit with openedAt at
+      // the lease deadline, and RESUME re-arms resetTimeout from there rather than from now.
+      if (!this.#sending && from !== 'open' && state === 'open') {
+        actor.send({ type: 'RESUME', at: clock.now() });
+      }
+    });
+    this.#actor = actor.start();
   }
 
   get state(): CircuitState {
-    const value = this.#actor.getSnapshot().value;
-    return (typeof value === 'string' ? value : Object.keys(value)[0]) as CircuitState;
+    return topLevel(this.#actor.getSnapshot().value);
   }
 
   get counters(): { failures: number; successes: number; probes: number } {
@@ -83,6 +98,11 @@ export class ModelBreaker {
   }
 
   #send(event: BreakerEvent): void {
-    this.#actor.send(event);
+    this.#sending = true;
+    try {
+      this.#actor.send(event);
+    } finally {
+      this.#sending = false;
+    }
   }
 }

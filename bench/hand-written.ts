@@ -3,6 +3,8 @@
  * closed check, a counter reset on success), with async/await as statebreaker uses. It has
  * no half-open, no events, no sharing; it is the floor, not a competitor.
  */
+const newError = (): Error => new Error('circuit open');
+
 export class HandWrittenBreaker {
   open = false;
   failures = 0;
@@ -12,7 +14,7 @@ export class HandWrittenBreaker {
     readonly failMax = 5,
     readonly resetTimeout = 30_000,
     /** How an open circuit builds its error: `new Error`, stackless, or one shared error. */
-    readonly rejection: () => Error = () => new Error('circuit open'),
+    readonly rejection: () => Error = newError,
   ) {}
 
   async call<T>(fn: () => T | PromiseLike<T>): Promise<T> {

@@ -134,7 +134,11 @@ async function sample(variant: string, mode: Mode, idleMs: number): Promise<Memo
     const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
     idleCpuPercent = ((used.user + used.system) / wallUs) * 100;
   }
-  if (held.length !== BREAKERS || warm === undefined) throw new Error('breakers were not held');
+  // Names and breakers must stay reachable until weighed: a suspended async frame keeps only
+  // live variables, and freed names would pass for smaller breakers.
+  if (held.length !== BREAKERS || names.length !== BREAKERS || warm === undefined) {
+    throw new Error('breakers were not held');
+  }
   return {
     variant,
     mode,

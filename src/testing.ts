@@ -31,6 +31,10 @@ import { type CircuitState, topLevelState } from './state.js';
 import { MemoryStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
 
+/**
+ * XState's simulated clock, a breaker `Clock` whose time moves only with `increment(ms)` or
+ * `set(ms)`; give the same one to the breakers and to the runner.
+ */
 export { SimulatedClock };
 
 /**

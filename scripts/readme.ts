@@ -1,0 +1,7 @@
+// Fills the README's generated blocks (the statechart diagram and the testing example) from
+// their sources, so that the README cannot drift from them; test/readme.test.ts checks it.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { readmeBlocks, replaceBlocks } from '../test/support/readme-blocks.js';
+
+const readme = readFileSync('README.md', 'utf8');
+writeFileSync('README.md', replaceBlocks(readme, readmeBlocks()));

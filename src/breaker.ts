@@ -10,6 +10,7 @@ import {
 } from './options.js';
 import { Replica } from './replica.js';
 import { runCall } from './run-call.js';
+import { CorruptRecordError } from './snapshot.js';
 import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
@@ -102,7 +103,13 @@ export class CircuitBreaker {
       {
         transition: (from, to, reason, generation) =>
           this.#events.emit('stateChange', { name: this.name, from, to, reason, generation }),
-        storeError: (error) => this.#events.emit('storeError', { name: this.name, error }),
+        storeError: (error) =>
+          this.#events.emit(
+            'storeError',
+            error instanceof CorruptRecordError
+              ? { name: this.name, error, key: error.key }
+              : { name: this.name, error },
+          ),
         degraded: (error) => this.#events.emit('degraded', { name: this.name, error }),
         recovered: () => this.#events.emit('recovered', { name: this.name }),
       },

@@ -23,7 +23,10 @@ export interface BreakerEventMap {
   ignored: { readonly name: string; readonly error: unknown };
   /** A call was rejected without being made. */
   rejected: { readonly name: string; readonly error: CircuitBreakerError };
-  /** The store failed or held a bad record; the breaker went on deciding locally. */
+  /**
+   * The store failed or held a bad record; the breaker went on deciding locally. `key` names
+   * the Redis key of a `CorruptRecordError`.
+   */
   storeError: { readonly name: string; readonly error: unknown; readonly key?: string };
   /** The breaker lost its store and now decides locally. */
   degraded: { readonly name: string; readonly error: unknown };

@@ -12,6 +12,7 @@ export {
 } from './machine.js';
 export { type BreakerOptions, DEFAULTS, type InspectOption, type Outcome } from './options.js';
 export { getCircuitBreaker, resetAllBreakers } from './registry.js';
+export { ConfigMismatchError, CorruptRecordError } from './snapshot.js';
 export { CircuitState } from './state.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export type {

@@ -117,7 +117,11 @@ export class Replica {
     this.#clock = clock;
     this.#inspect = inspect;
     this.#hooks = hooks;
-    this.#unsubscribe = store.subscribe(name, (record) => this.#onFeed(record));
+    this.#unsubscribe = store.subscribe(
+      name,
+      (record) => this.#onFeed(record),
+      (error) => hooks.storeError(error),
+    );
     const known = store.peek?.(name);
     if (known !== undefined) {
       if (known !== null) this.#adopt(known);

@@ -40,6 +40,7 @@ const fresh = (label: string) => `${label} #${++unique}`;
 
 function snapshot(failures: number, value = 'closed'): PersistedBreakerSnapshot {
   return {
+    schema: 1,
     status: 'active',
     value,
     context: {

@@ -1,3 +1,4 @@
+import { snapshotProblem } from '../snapshot.js';
 import type { PersistedBreakerSnapshot, StoredRecord } from './store.js';
 
 /** A change-feed message: the record a compare-and-set wrote, and whose it is. */
@@ -6,49 +7,107 @@ export interface ChangeMessage {
   readonly record: StoredRecord;
 }
 
-function parseVersion(text: string): number | null {
+/** Which of a breaker's keys holds what a problem is about. */
+export type RecordField = 'snapshot' | 'version';
+
+/** Why stored values are not a record this statechart can restore, and which key is to blame. */
+export interface RecordProblem {
+  readonly field: RecordField;
+  readonly problem: string;
+}
+
+/** What the stored values of one breaker decode to: a record, none, or a problem. */
+export type Decoded =
+  | { readonly record: StoredRecord | null; readonly problem?: undefined }
+  | { readonly record: null; readonly problem: RecordProblem };
+
+/** A version is a positive safe integer; the compare-and-set script reads anything else as 0. */
+export function parseVersion(text: string): number | null {
+  if (!/^[0-9]+$/.test(text)) return null;
   const version = Number(text);
   return Number.isSafeInteger(version) && version > 0 ? version : null;
 }
 
-function parseSnapshot(json: string): PersistedBreakerSnapshot | null {
-  const snapshot: unknown = JSON.parse(json);
-  if (snapshot === null || typeof snapshot !== 'object') return null;
-  const { value, context } = snapshot as { value?: unknown; context?: unknown };
-  if (value === undefined || context === null || typeof context !== 'object') return null;
-  return snapshot as PersistedBreakerSnapshot;
+function parseSnapshot(json: string): PersistedBreakerSnapshot | RecordProblem {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    return { field: 'snapshot', problem: `not JSON (${(error as Error).message})` };
+  }
+  const problem = snapshotProblem(value);
+  return problem === undefined
+    ? (value as PersistedBreakerSnapshot)
+    : { field: 'snapshot', problem };
 }
 
 /**
- * A record from its stored strings, or `null` when there is none.
- * @throws Error when the stored values are not a record (someone else wrote those keys).
+ * Decodes a breaker's stored strings. Both missing: no record. Anything a restore would choke
+ * on (a missing half, a non-numeric version, bad JSON, another schema, a state or counter the
+ * statechart does not know, a key of another type) is a problem naming the key to blame.
+ * @param wrongType the fields whose keys held another type than a string
  */
 export function decodeRecord(
   version: string | null | undefined,
   snapshot: string | null | undefined,
-): StoredRecord | null {
-  if (version == null || snapshot == null) return null;
-  const parsedVersion = parseVersion(version);
-  const parsedSnapshot = parseSnapshot(snapshot);
-  if (parsedVersion === null || parsedSnapshot === null) {
-    throw new Error(`RedisStore: stored record is malformed (version ${JSON.stringify(version)})`);
+  wrongType: readonly RecordField[] = [],
+): Decoded {
+  const wrong = wrongType[0];
+  if (wrong !== undefined) {
+    return { record: null, problem: { field: wrong, problem: 'the key holds another type' } };
   }
-  return { version: parsedVersion, snapshot: parsedSnapshot };
+  if (version == null && snapshot == null) return { record: null };
+  if (version == null) {
+    return { record: null, problem: { field: 'version', problem: 'missing beside a snapshot' } };
+  }
+  const parsedVersion = parseVersion(version);
+  if (parsedVersion === null) {
+    return {
+      record: null,
+      problem: { field: 'version', problem: `${JSON.stringify(version)} is not a version` },
+    };
+  }
+  if (snapshot == null) {
+    return {
+      record: null,
+      problem: { field: 'snapshot', problem: `missing beside version ${parsedVersion}` },
+    };
+  }
+  const parsed = parseSnapshot(snapshot);
+  if ('problem' in parsed) return { record: null, problem: parsed };
+  return { record: { version: parsedVersion, snapshot: parsed } };
+}
+
+/** The fields a script's space-separated list names. */
+export function wrongFields(list: unknown): RecordField[] {
+  if (typeof list !== 'string') return [];
+  return list.split(' ').filter((f): f is RecordField => f === 'snapshot' || f === 'version');
+}
+
+/** A change-feed message split into its parts, before its record is decoded. */
+export interface RawChange {
+  readonly name: string;
+  readonly decoded: Decoded;
 }
 
 /**
- * Decodes `version\nsnapshotJSON\nname`, as the compare-and-set script publishes it. JSON holds
+ * Splits `version\nsnapshotJSON\nname`, as the compare-and-set script publishes it. JSON holds
  * no raw newline, so the first two newlines split the message even when the name has some.
- * Returns `null` for a message that is not one.
+ * Returns `null` for a message that is not shaped like one.
  */
-export function decodeChange(message: string): ChangeMessage | null {
+export function readChange(message: string): RawChange | null {
   const first = message.indexOf('\n');
   const second = first < 0 ? -1 : message.indexOf('\n', first + 1);
   if (second < 0) return null;
-  try {
-    const record = decodeRecord(message.slice(0, first), message.slice(first + 1, second));
-    return record === null ? null : { name: message.slice(second + 1), record };
-  } catch {
-    return null;
-  }
+  return {
+    name: message.slice(second + 1),
+    decoded: decodeRecord(message.slice(0, first), message.slice(first + 1, second)),
+  };
+}
+
+/** Decodes a change-feed message; `null` for one that does not hold a usable record. */
+export function decodeChange(message: string): ChangeMessage | null {
+  const change = readChange(message);
+  const record = change?.decoded.record;
+  return change == null || record == null ? null : { name: change.name, record };
 }

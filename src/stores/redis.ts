@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
+import { CorruptRecordError } from '../snapshot.js';
 import { topLevelState } from '../state.js';
 import { RedisClock } from './redis-clock.js';
-import { decodeChange, decodeRecord } from './redis-codec.js';
+import {
+  type Decoded,
+  decodeRecord,
+  type RecordField,
+  type RecordProblem,
+  readChange,
+  wrongFields,
+} from './redis-codec.js';
 import { type BreakerKeys, breakerKeys, checkStoreName } from './redis-keys.js';
 import {
   type RedisStoreOptions,
@@ -24,12 +32,26 @@ export class RedisStoreTimeoutError extends Error {
 }
 
 type Listener = (record: StoredRecord) => void;
-type CasReply = [0 | 1, number?, string?];
+type ProblemListener = (error: Error) => void;
+interface Follower {
+  readonly record: Listener;
+  readonly problem: ProblemListener | undefined;
+}
+/** `{1, wrong types}` or `{0, stored version, raw version, raw snapshot, wrong types}`. */
+type CasReply = [1, string?] | [0, number, string | null, string | null, string];
 type CasCommand = (...args: unknown[]) => Promise<CasReply>;
+/** `{raw snapshot, raw version, wrong types}`. */
+type ReadReply = [string | null, string | null, string];
+type ReadCommand = (...args: unknown[]) => Promise<ReadReply>;
 
-/** The command `defineCommand` adds to the user's client. */
+const problemText = (problem: RecordProblem) => `${problem.field}: ${problem.problem}`;
+
+/** The commands `defineCommand` adds to the user's client. */
 const COMMAND = 'statebreakerCompareAndSet';
-const LUA = readFileSync(new URL('./lua/compare-and-set.lua', import.meta.url), 'utf8');
+const READ_COMMAND = 'statebreakerRead';
+const lua = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+const LUA = lua('compare-and-set.lua');
+const READ_LUA = lua('read.lua');
 
 // Offset samples at first sync: the shortest round trip gives the tightest bound.
 const FIRST_SYNC_SAMPLES = 3;
@@ -70,9 +92,13 @@ export class RedisStore implements BreakerStore {
   readonly timeout: number;
   readonly #redis: Redis | Cluster;
   readonly #cas: CasCommand;
+  readonly #readRecord: ReadCommand;
   readonly #channel: string;
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new Map<string, Set<Follower>>();
   readonly #dispatched = new Map<string, number>();
+  // The last problem resync reported per name, so that a record nobody rewrites (an idle
+  // breaker's) is reported once, not every resyncInterval.
+  readonly #resyncProblems = new Map<string, string>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   #subscriber: Subscriber | null = null;
   #syncing: Promise<void> | null = null;
@@ -97,7 +123,10 @@ export class RedisStore implements BreakerStore {
     this.clock = new RedisClock(this.options.hostNow);
     this.timeout = this.options.timeout;
     redis.defineCommand(COMMAND, { numberOfKeys: 5, lua: LUA });
-    this.#cas = (redis as unknown as Record<string, CasCommand>)[COMMAND] as CasCommand;
+    redis.defineCommand(READ_COMMAND, { numberOfKeys: 2, lua: READ_LUA });
+    const commands = redis as unknown as Record<string, CasCommand & ReadCommand>;
+    this.#cas = commands[COMMAND] as CasCommand;
+    this.#readRecord = commands[READ_COMMAND] as ReadCommand;
     this.#syncClock(FIRST_SYNC_SAMPLES).catch(() => {});
     this.#every(this.options.clockSyncInterval, () => this.#syncClock(1));
     this.#every(this.options.resyncInterval, () => this.resync());
@@ -108,6 +137,11 @@ export class RedisStore implements BreakerStore {
     return breakerKeys(this.options.prefix, name);
   }
 
+  /**
+   * The stored record of `name`, or `null` when there is none. A record that cannot be
+   * restored (see {@link CorruptRecordError}) is reported to the name's followers and read as
+   * `null`, so that their next write replaces it.
+   */
   async load(name: string): Promise<StoredRecord | null> {
     const keys = this.keys(name);
     this.#checkOpen();
@@ -115,11 +149,10 @@ export class RedisStore implements BreakerStore {
     const read = async () => {
       // Subscribed before reading: any write after the read arrives through the feed.
       await Promise.all([this.#whenSynced(), subscriber?.ready()]);
-      const [snapshot, version] = await this.#redis.mget(keys.snapshot, keys.version);
-      return decodeRecord(version, snapshot);
+      return this.#fetch(keys);
     };
     // One bound for the whole load: a breaker's first call waits at most `timeout`.
-    return this.#bounded(read(), 'load');
+    return this.#usable(name, await this.#bounded(read(), 'load'));
   }
 
   async compareAndSet(
@@ -153,18 +186,26 @@ export class RedisStore implements BreakerStore {
       ),
       'compareAndSet',
     );
-    if (reply[0] === 1) return { ok: true, record };
-    const currentVersion = reply[1] ?? 0;
-    let current: StoredRecord | null = null;
-    try {
-      current = decodeRecord(String(currentVersion), reply[2]);
-    } catch {
-      // Unreadable: `currentVersion` lets the writer replace it.
+    if (reply[0] === 1) {
+      // A key of another type was in the way and has just been replaced: say so.
+      for (const field of wrongFields(reply[1])) {
+        this.#report(name, field, 'the key held another type; replaced');
+      }
+      return { ok: true, record };
     }
+    const [, currentVersion, rawVersion, rawSnapshot, wrong] = reply;
+    // Unreadable: reported, and `currentVersion` (0 for an unreadable version) lets the writer
+    // replace it.
+    const current = this.#usable(name, decodeRecord(rawVersion, rawSnapshot, wrongFields(wrong)));
     return { ok: false, current, currentVersion };
   }
 
-  subscribe(name: string, listener: Listener): () => void {
+  /**
+   * Calls `listener` with every record written for `name`, and `onProblem` with a
+   * {@link CorruptRecordError} (whose `key` names the Redis key) for every unreadable record
+   * or change message the store meets for `name`. Returns the unsubscribe function.
+   */
+  subscribe(name: string, listener: Listener, onProblem?: ProblemListener): () => void {
     checkStoreName(name);
     this.#checkOpen();
     let listeners = this.#listeners.get(name);
@@ -172,16 +213,18 @@ export class RedisStore implements BreakerStore {
       listeners = new Set();
       this.#listeners.set(name, listeners);
     }
-    listeners.add(listener);
+    const follower: Follower = { record: listener, problem: onProblem };
+    listeners.add(follower);
     this.#subscriber ??= this.#openSubscriber();
     let active = true;
     return () => {
       if (!active) return;
       active = false;
-      listeners.delete(listener);
+      listeners.delete(follower);
       if (listeners.size > 0) return;
       this.#listeners.delete(name);
       this.#dispatched.delete(name);
+      this.#resyncProblems.delete(name);
       // No breaker follows anything: release the connection so the process may exit.
       if (this.#listeners.size === 0) this.#closeSubscriber();
     };
@@ -193,19 +236,7 @@ export class RedisStore implements BreakerStore {
    */
   async resync(): Promise<void> {
     if (this.#closed) return;
-    await Promise.all(
-      [...this.#listeners.keys()].map(async (name) => {
-        let record: StoredRecord | null;
-        try {
-          record = await this.#read(this.keys(name), 'resync');
-        } catch {
-          return; // The next resync or write heals it.
-        }
-        if (record !== null && record.version > (this.#dispatched.get(name) ?? 0)) {
-          this.#dispatch(name, record);
-        }
-      }),
-    );
+    await Promise.all([...this.#listeners.keys()].map((name) => this.#resyncOne(name)));
   }
 
   /** Releases the store's subscriber connection and timers (not the caller's client). */
@@ -217,12 +248,48 @@ export class RedisStore implements BreakerStore {
     this.#closeSubscriber();
   }
 
-  async #read(keys: BreakerKeys, what: string): Promise<StoredRecord | null> {
-    const [snapshot, version] = await this.#bounded(
-      this.#redis.mget(keys.snapshot, keys.version),
-      what,
+  async #resyncOne(name: string): Promise<void> {
+    let decoded: Decoded;
+    try {
+      decoded = await this.#bounded(this.#fetch(this.keys(name)), 'resync');
+    } catch {
+      return; // The next resync or write heals it.
+    }
+    const { problem } = decoded;
+    if (problem !== undefined && this.#resyncProblems.get(name) === problemText(problem)) return;
+    const record = this.#usable(name, decoded);
+    if (record !== null && record.version > (this.#dispatched.get(name) ?? 0)) {
+      this.#dispatch(name, record);
+    }
+  }
+
+  async #fetch(keys: BreakerKeys): Promise<Decoded> {
+    const [snapshot, version, wrong] = await this.#readRecord.call(
+      this.#redis,
+      keys.snapshot,
+      keys.version,
     );
-    return decodeRecord(version, snapshot);
+    return decodeRecord(version, snapshot, wrongFields(wrong));
+  }
+
+  /** The decoded record, or `null` after reporting why there is none to use. */
+  #usable(name: string, decoded: Decoded): StoredRecord | null {
+    const { problem } = decoded;
+    if (problem === undefined) {
+      this.#resyncProblems.delete(name);
+    } else {
+      this.#resyncProblems.set(name, problemText(problem));
+      this.#report(name, problem.field, problem.problem);
+    }
+    return decoded.record;
+  }
+
+  #report(name: string, field: RecordField | 'channel', problem: string): void {
+    const listeners = this.#listeners.get(name);
+    if (listeners === undefined) return;
+    const key = field === 'channel' ? this.#channel : this.keys(name)[field];
+    const error = new CorruptRecordError(name, problem, key);
+    for (const { problem: onProblem } of listeners) onProblem?.(error);
   }
 
   #dispatch(name: string, record: StoredRecord): void {
@@ -230,7 +297,25 @@ export class RedisStore implements BreakerStore {
     if (listeners === undefined) return;
     if (record.version > (this.#dispatched.get(name) ?? 0))
       this.#dispatched.set(name, record.version);
-    for (const listener of listeners) listener(record);
+    for (const { record: listener } of listeners) listener(record);
+  }
+
+  #onMessage(message: string): void {
+    const change = readChange(message);
+    if (change === null || !this.#listeners.has(change.name)) return;
+    const { name, decoded } = change;
+    if (decoded.problem === undefined) {
+      if (decoded.record !== null) this.#dispatch(name, decoded.record);
+      return;
+    }
+    // A writer published what this statebreaker cannot restore (another schema, say): report
+    // it, and read the stored record, which is what followers go by.
+    this.#report(
+      name,
+      'channel',
+      `change message: ${decoded.problem.field} ${decoded.problem.problem}`,
+    );
+    this.#resyncOne(name).catch(() => {});
   }
 
   #openSubscriber(): Subscriber {
@@ -238,9 +323,7 @@ export class RedisStore implements BreakerStore {
     // Errors surface as timeouts of the calls that needed Redis; ioredis reconnects itself.
     connection.on('error', () => {});
     connection.on('message', (channel: string, message: string) => {
-      if (channel !== this.#channel) return;
-      const change = decodeChange(message);
-      if (change !== null) this.#dispatch(change.name, change.record);
+      if (channel === this.#channel) this.#onMessage(message);
     });
     let connected = false;
     connection.on('ready', () => {

@@ -51,8 +51,17 @@ export interface BreakerStore {
     expectedVersion: number,
     record: StoredRecord,
   ): Promise<CompareAndSetResult>;
-  /** Calls `listener` with every record written for `name`; returns the unsubscribe function. */
-  subscribe(name: string, listener: (record: StoredRecord) => void): () => void;
+  /**
+   * Calls `listener` with every record written for `name`; returns the unsubscribe function.
+   * A store that meets a stored record it cannot restore reports it to `onProblem` (with the
+   * key, e.g. a `CorruptRecordError`) and reads it as absent, so that the next write replaces
+   * it; an embedded store, which only holds what breakers wrote, may ignore `onProblem`.
+   */
+  subscribe(
+    name: string,
+    listener: (record: StoredRecord) => void,
+    onProblem?: (error: Error) => void,
+  ): () => void;
   /**
    * The stored record when the store can tell without waiting (`undefined` when it cannot),
    * so that an embedded store needs no asynchronous first load.

@@ -7,7 +7,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^statebreaker$/, replacement: src('index.ts') },
-      { find: /^statebreaker\/testing$/, replacement: src('testing.ts') },
+      { find: /^statebreaker\/testing$/, replacement: src('testing/index.ts') },
       { find: /^statebreaker\/redis$/, replacement: src('stores/redis.ts') },
     ],
   },

@@ -1,0 +1,116 @@
+// Paths: a path to every vertex, then each of the vertex's edges taken at its end.
+import { type AdjacencyValue, TestModel } from '@xstate/graph';
+import type { ActorLogic } from 'xstate';
+import { type BreakerConfig, breakerMachine } from '../machine.js';
+import { resolveOptions } from '../options.js';
+import {
+  type BreakerSnapshot,
+  eventFor,
+  type GraphEvent,
+  planKey,
+  plansFor,
+  type StepPlan,
+  serializeState,
+} from './model.js';
+import { simulate } from './simulate.js';
+import { type BreakerPath, type BreakerPaths, type BreakerStep, PATH_CONFIG } from './steps.js';
+
+function isPrefix(short: readonly string[], long: readonly string[]): boolean {
+  return short.length < long.length && short.every((key, i) => key === long[i]);
+}
+
+/**
+ * Transition paths of `breakerMachine`, generated with `@xstate/graph`, with edge coverage: for
+ * every vertex of the graph (state value plus counters) a shortest path to it, extended by each
+ * step the vertex offers, no-ops included; paths that are prefixes of others are dropped.
+ *
+ * Each step says what to do in user terms (a call that succeeds, a probe held and answered
+ * later, the clock moved to a deadline, an operator method) and what the breaker must show
+ * after it. Run them with {@link runBreakerPath}, or drive your own code with them.
+ *
+ * @param config thresholds to generate for; {@link PATH_CONFIG} fills in the rest. Build the
+ *   breakers under test with the returned `config`.
+ * @throws TypeError or RangeError for an invalid threshold, as the breaker's options do;
+ *   Error when the graph and a replay of a path disagree (a bug in this generator).
+ */
+export function getBreakerPaths(config: Partial<BreakerConfig> = {}): BreakerPaths {
+  // The breaker's own validation: a bad threshold gets the same TypeError or RangeError.
+  const resolved = resolveOptions({ ...PATH_CONFIG, ...config }).config;
+  const logic = breakerMachine as unknown as ActorLogic<BreakerSnapshot, GraphEvent, BreakerConfig>;
+  const model = new TestModel(logic, {
+    input: resolved,
+    serializeState: (snapshot) => serializeState(snapshot),
+    events: (snapshot) =>
+      plansFor(snapshot).map((plan) => ({ ...eventFor(plan, snapshot, 0), plan }) as GraphEvent),
+  });
+  const adjacency = model.getAdjacencyMap() as Record<
+    string,
+    AdjacencyValue<BreakerSnapshot, GraphEvent>
+  >;
+  const toVertex = new Map<string, StepPlan[]>();
+  for (const path of model.getShortestPaths({ allowDuplicatePaths: true })) {
+    // The first step of an @xstate/graph path is `xstate.init`, which carries no plan.
+    const plans = path.steps.slice(1).map((step) => step.event.plan);
+    toVertex.set(serializeState(path.state), plans);
+  }
+  const allEdges = new Set<string>();
+  const candidates: { plans: StepPlan[]; keys: string[]; to: string }[] = [];
+  for (const [vertex, { transitions }] of Object.entries(adjacency)) {
+    const head = toVertex.get(vertex);
+    if (head === undefined) throw new Error(`no path reaches vertex ${vertex}`);
+    for (const { event, state } of Object.values(transitions)) {
+      allEdges.add(`${vertex}|${planKey(event.plan)}`);
+      const plans = [...head, event.plan];
+      candidates.push({
+        plans,
+        keys: plans.map(planKey),
+        to: serializeState(state),
+      });
+    }
+  }
+  candidates.sort((a, b) => b.plans.length - a.plans.length);
+  const kept: typeof candidates = [];
+  for (const candidate of candidates) {
+    if (!kept.some((other) => isPrefix(candidate.keys, other.keys))) kept.push(candidate);
+  }
+  const coveredEdges = new Set<string>();
+  const coveredVertices = new Set<string>();
+  const paths: BreakerPath[] = [];
+  for (const candidate of kept.reverse()) {
+    const run = simulate(resolved, candidate.plans);
+    const endKey = serializeState(run.end);
+    if (endKey !== candidate.to) {
+      throw new Error(`replayed path ends in ${endKey}, the graph says ${candidate.to}`);
+    }
+    for (const edge of run.edges) coveredEdges.add(edge);
+    for (const vertex of run.vertices) coveredVertices.add(vertex);
+    const [last] = run.steps.slice(-1);
+    const before = run.steps.length > 1 ? (run.steps.at(-2) as BreakerStep) : undefined;
+    const from = before === undefined ? 'closed' : describeStep(before);
+    const to = last === undefined ? 'closed' : describeStep(last);
+    paths.push({
+      description: `${from} --${last?.label ?? 'nothing'}--> ${to}: ${run.steps.map((s) => s.label).join(', ')}`,
+      steps: run.steps,
+    });
+  }
+  for (const edge of coveredEdges) {
+    if (!allEdges.has(edge)) throw new Error(`a path takes an edge the graph lacks: ${edge}`);
+  }
+  return {
+    config: resolved,
+    paths,
+    vertices: Object.keys(adjacency).length,
+    edges: allEdges.size,
+    coveredVertices: coveredVertices.size,
+    coveredEdges: [...allEdges].filter((edge) => coveredEdges.has(edge)).length,
+  };
+}
+
+function describeStep(step: BreakerStep): string {
+  const { failures, successes, probes } = step.counters;
+  const parts: string[] = [];
+  if (failures > 0) parts.push(`failures ${failures}`);
+  if (successes > 0) parts.push(`successes ${successes}`);
+  if (probes.length > 0) parts.push(`probes ${probes.join('+')}`);
+  return parts.length === 0 ? step.expect : `${step.expect} (${parts.join(', ')})`;
+}

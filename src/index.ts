@@ -14,6 +14,7 @@ export { type BreakerOptions, DEFAULTS, type InspectOption, type Outcome } from 
 export { getCircuitBreaker, resetAllBreakers } from './registry.js';
 export { ConfigMismatchError, CorruptRecordError } from './snapshot.js';
 export { CircuitState } from './state.js';
+export { LostRecordError } from './stores/lost-record.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export type {
   BreakerStore,

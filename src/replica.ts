@@ -17,6 +17,7 @@ import {
   withConfig,
 } from './snapshot.js';
 import { type CircuitState, topLevelState } from './state.js';
+import { LostRecordError } from './stores/lost-record.js';
 import type {
   BreakerStore,
   CompareAndSetResult,
@@ -120,7 +121,7 @@ export class Replica {
     this.#unsubscribe = store.subscribe(
       name,
       (record) => this.#onFeed(record),
-      (error) => hooks.storeError(error),
+      (error) => this.#onStoreProblem(error),
     );
     const known = store.peek?.(name);
     if (known !== undefined) {
@@ -393,6 +394,18 @@ export class Replica {
       },
       (error: unknown) => this.#storeFailed(error),
     );
+  }
+
+  // A store that lost the record (flushed, evicted, restored from an old dump) gets this
+  // instance's newer state back without waiting for its next change. An unreadable record is
+  // only reported here: the next write replaces it, at the pace of real events, so that two
+  // writers that cannot read each other's records do not overwrite each other in a loop.
+  #onStoreProblem(error: Error): void {
+    this.#hooks.storeError(error);
+    if (error instanceof LostRecordError && this.#version > error.storedVersion) {
+      this.#dirty = true;
+      this.#scheduleWrite();
+    }
   }
 
   #onFeed(record: StoredRecord): void {

@@ -14,6 +14,8 @@ export type RecordField = 'snapshot' | 'version';
 export interface RecordProblem {
   readonly field: RecordField;
   readonly problem: string;
+  /** The key is missing while its sibling exists: evicted or expired, not garbled. */
+  readonly missing?: true;
 }
 
 /** What the stored values of one breaker decode to: a record, none, or a problem. */
@@ -58,7 +60,10 @@ export function decodeRecord(
   }
   if (version == null && snapshot == null) return { record: null };
   if (version == null) {
-    return { record: null, problem: { field: 'version', problem: 'missing beside a snapshot' } };
+    return {
+      record: null,
+      problem: { field: 'version', problem: 'missing beside a snapshot', missing: true },
+    };
   }
   const parsedVersion = parseVersion(version);
   if (parsedVersion === null) {
@@ -70,7 +75,11 @@ export function decodeRecord(
   if (snapshot == null) {
     return {
       record: null,
-      problem: { field: 'snapshot', problem: `missing beside version ${parsedVersion}` },
+      problem: {
+        field: 'snapshot',
+        problem: `missing beside version ${parsedVersion}`,
+        missing: true,
+      },
     };
   }
   const parsed = parseSnapshot(snapshot);

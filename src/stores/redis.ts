@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import { CorruptRecordError } from '../snapshot.js';
 import { topLevelState } from '../state.js';
+import { LostRecordError } from './lost-record.js';
 import { RedisClock } from './redis-clock.js';
 import {
   type Decoded,
@@ -19,8 +20,9 @@ import {
 } from './redis-options.js';
 import type { BreakerStore, CompareAndSetResult, StoredRecord } from './store.js';
 
+export { LostRecordError } from './lost-record.js';
 export { RedisClock } from './redis-clock.js';
-export { DEFAULT_PREFIX, encodeName } from './redis-keys.js';
+export { type BreakerKeys, DEFAULT_PREFIX, encodeName } from './redis-keys.js';
 export { REDIS_STORE_DEFAULTS, type RedisStoreOptions } from './redis-options.js';
 
 /** A store call that got no answer from Redis within the store's `timeout`. */
@@ -152,7 +154,12 @@ export class RedisStore implements BreakerStore {
       return this.#fetch(keys);
     };
     // One bound for the whole load: a breaker's first call waits at most `timeout`.
-    return this.#usable(name, await this.#bounded(read(), 'load'));
+    const record = this.#usable(name, await this.#bounded(read(), 'load'));
+    // Followers now hold this version: a later read of an older one means Redis lost data.
+    if (record !== null && this.#listeners.has(name)) {
+      this.#dispatched.set(name, Math.max(record.version, this.#dispatched.get(name) ?? 0));
+    }
+    return record;
   }
 
   async compareAndSet(
@@ -249,6 +256,9 @@ export class RedisStore implements BreakerStore {
   }
 
   async #resyncOne(name: string): Promise<void> {
+    // Versions only grow, so a record older than one handed out before this read was even
+    // sent means Redis lost data; a newer one dispatched meanwhile by the feed is no sign.
+    const seen = this.#dispatched.get(name) ?? 0;
     let decoded: Decoded;
     try {
       decoded = await this.#bounded(this.#fetch(this.keys(name)), 'resync');
@@ -256,11 +266,25 @@ export class RedisStore implements BreakerStore {
       return; // The next resync or write heals it.
     }
     const { problem } = decoded;
+    // Half a record (one key evicted or expired) is lost data, not garbage: the breakers holding
+    // it write it back at once.
+    if (problem?.missing && seen > 0) {
+      this.#resyncProblems.delete(name);
+      this.#lost(name, problem.field, 0, seen);
+      return;
+    }
     if (problem !== undefined && this.#resyncProblems.get(name) === problemText(problem)) return;
     const record = this.#usable(name, decoded);
     if (record !== null && record.version > (this.#dispatched.get(name) ?? 0)) {
       this.#dispatch(name, record);
+    } else if (problem === undefined && (record?.version ?? 0) < seen) {
+      this.#lost(name, 'version', record?.version ?? 0, seen);
     }
+  }
+
+  #lost(name: string, field: RecordField, storedVersion: number, seen: number): void {
+    const error = new LostRecordError(name, this.keys(name)[field], storedVersion, seen);
+    for (const { problem: onProblem } of this.#listeners.get(name) ?? []) onProblem?.(error);
   }
 
   async #fetch(keys: BreakerKeys): Promise<Decoded> {

@@ -1,0 +1,28 @@
+/**
+ * A store that went back in time: the record of a breaker is missing, or older than a version
+ * the store has already handed out (FLUSHALL, an evicted or expired key, a restart from an old
+ * dump). Breakers that hold a newer state write it back.
+ */
+export class LostRecordError extends Error {
+  override readonly name = 'LostRecordError';
+  /** The breaker's name. */
+  readonly breaker: string;
+  /** Where the record lives (a Redis key). */
+  readonly key: string;
+  /** The version found (0: none). */
+  readonly storedVersion: number;
+  /** The newest version the store had seen before. */
+  readonly seenVersion: number;
+
+  constructor(breaker: string, key: string, storedVersion: number, seenVersion: number) {
+    super(
+      `record of breaker "${breaker}" at ${key} went back in time: ${
+        storedVersion === 0 ? 'missing' : `version ${storedVersion}`
+      }, version ${seenVersion} was seen; re-created from the breakers' state`,
+    );
+    this.breaker = breaker;
+    this.key = key;
+    this.storedVersion = storedVersion;
+    this.seenVersion = seenVersion;
+  }
+}

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { type BreakerOptions, CircuitBreaker, CircuitBreakerError } from 'statebreaker';
 import { RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
 import { topLevelState } from '../../src/state.js';
@@ -31,8 +31,9 @@ export function member(
   name: string,
   options: BreakerOptions = {},
   storeOptions: RedisStoreOptions = {},
+  redisOptions: RedisOptions = {},
 ): Member {
-  const redis = new Redis({ path });
+  const redis = new Redis({ path, ...redisOptions });
   // ioredis reports a lost connection as an 'error' event; the store's timeouts handle it.
   redis.on('error', () => {});
   const store = new RedisStore(redis, { timeout: 100, resyncInterval: 200, ...storeOptions });

@@ -59,6 +59,9 @@ function countProbes(probes: Record<string, number>): number {
   return n;
 }
 
+// One settled promise for every replica that loads synchronously (embedded stores).
+const LOADED: Promise<void> = Promise.resolve();
+
 /**
  * One instance's copy of a breaker's shared statechart. Events are applied to a local actor
  * first, so callers never wait for the store; a change is then written with compare-and-set,
@@ -127,7 +130,7 @@ export class Replica {
     if (known !== undefined) {
       if (known !== null) this.#adopt(known);
       this.loaded = true;
-      this.ready = Promise.resolve();
+      this.ready = LOADED;
     } else {
       this.ready = store.load(name).then(
         (record) => {
@@ -271,7 +274,10 @@ export class Replica {
     return (
       this.#inspect !== undefined ||
       this.state === 'open' ||
-      (this.state === 'halfOpen' && this.probeCount > 0)
+      (this.state === 'halfOpen' && this.probeCount > 0) ||
+      // A breaker counting failures is likely to see more events soon: keep its actor until
+      // a success resets the count, rather than rebuild it for every failure.
+      (this.state === 'closed' && this.failures > 0)
     );
   }
 

@@ -344,12 +344,20 @@ export class Replica {
         return;
       }
       const { current, currentVersion } = result;
-      if (current !== null && current.version > this.#high) {
+      // A newer record wins, unless this instance's statechart has made more top-level
+      // transitions than it shows: instances that diverged (both deciding while the store was
+      // away) must not undo a trip by replaying its failures over another's reset counter.
+      if (
+        current !== null &&
+        current.version > this.#high &&
+        current.snapshot.context.generation >= this.generation
+      ) {
         this.#adopt(current);
         continue;
       }
-      // The stored record is missing, unreadable or older than what this instance has seen
-      // (flushed, evicted, restored from an old dump): re-create it from the local state.
+      // The stored record is missing, unreadable, older than what this instance has seen
+      // (flushed, evicted, restored from an old dump) or behind the local statechart:
+      // re-create it from the local state.
       this.#version = currentVersion;
       this.#high = Math.max(this.#high, currentVersion);
       this.#dirty = true;
@@ -417,6 +425,14 @@ export class Replica {
   #onFeed(record: StoredRecord): void {
     // A write in flight will meet the newer record as a conflict and adopt it there.
     if (record.version <= this.#version || this.#writing !== null || this.#disposed) return;
+    if (record.snapshot.context.generation < this.generation) {
+      // Behind the local statechart (see #writeLoop): write the local state over it.
+      this.#version = record.version;
+      this.#high = Math.max(this.#high, record.version);
+      this.#dirty = true;
+      this.#scheduleWrite();
+      return;
+    }
     this.#adopt(record);
   }
 

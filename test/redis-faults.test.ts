@@ -82,7 +82,8 @@ describe('Redis restarted empty', () => {
     admin.disconnect();
     await server.restart();
     admin = new Redis({ path: server.path });
-    expect(await admin.get(a.store.keys(name).version)).toBeNull();
+    // No assertion that the record is gone here: the members' resync on reconnect finds the
+    // loss and may already have written their state back (test/redis-fault-data.test.ts).
 
     // The next change is written as a version above the lost one; the other member follows.
     await fail(b.breaker);

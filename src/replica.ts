@@ -347,11 +347,7 @@ export class Replica {
       // A newer record wins, unless this instance's statechart has made more top-level
       // transitions than it shows: instances that diverged (both deciding while the store was
       // away) must not undo a trip by replaying its failures over another's reset counter.
-      if (
-        current !== null &&
-        current.version > this.#high &&
-        current.snapshot.context.generation >= this.generation
-      ) {
+      if (current !== null && current.version > this.#high && !this.#ahead(current)) {
         this.#adopt(current);
         continue;
       }
@@ -422,10 +418,18 @@ export class Replica {
     }
   }
 
+  // Whether the local statechart has made more top-level transitions than `record` shows. An
+  // operator's sticky state (forcedOpen, disabled) is never overridden this way.
+  #ahead(record: StoredRecord): boolean {
+    const stored = topLevelState(record.snapshot.value);
+    if (stored === 'forcedOpen' || stored === 'disabled') return false;
+    return record.snapshot.context.generation < this.generation;
+  }
+
   #onFeed(record: StoredRecord): void {
     // A write in flight will meet the newer record as a conflict and adopt it there.
     if (record.version <= this.#version || this.#writing !== null || this.#disposed) return;
-    if (record.snapshot.context.generation < this.generation) {
+    if (this.#ahead(record)) {
       // Behind the local statechart (see #writeLoop): write the local state over it.
       this.#version = record.version;
       this.#high = Math.max(this.#high, record.version);

@@ -1,0 +1,220 @@
+import fc from 'fast-check';
+import type { BreakerConfig, CircuitBreaker } from 'statebreaker';
+import type { RedisStore } from 'statebreaker/redis';
+import {
+  createPathBreaker,
+  createSimulatedClock,
+  PATH_CONFIG,
+  PathFailureError,
+  type SimulatedClock,
+} from 'statebreaker/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BreakerKeys } from '../src/stores/redis-keys.js';
+import { FleetRun } from './support/fleet-model.js';
+import {
+  type CallOutcome,
+  cheapCommand,
+  type FleetCommand,
+  fleetConfig,
+  restartCommand,
+} from './support/fleet-model-commands.js';
+import { FleetRedis, LossyRedis } from './support/fleet-model-redis.js';
+import { waitFor } from './support/redis-wait.js';
+
+// fast-check over random interleavings across a fleet of three breakers of one name, each on
+// its own ioredis connection and RedisStore against a real redis-server, sharing one simulated
+// clock: calls that succeed, fail or are ignored (some held open, settled later in random
+// order, many of them half-open probes), clock steps, operator commands, lost change messages
+// (dropped before the store sees them, or subscribers cut), forced resyncs, and Redis losing
+// its data: FLUSHALL or an old record put back with every connection cut (cheap, every run may
+// have some), or redis-server SIGKILLed and restarted empty, with its data, or with an old dump
+// (costly, in the second property). The invariants are FleetRun's (test/support/fleet-model.ts).
+// On failure fast-check prints the seed and the shrunk command list.
+
+// FLEET_RUNS=5000 for a longer search; the suite's total is CHEAP_RUNS + RESTART_RUNS.
+const CHEAP_RUNS = Number(process.env.FLEET_RUNS ?? 900);
+const RESTART_RUNS = Math.max(1, Math.ceil(CHEAP_RUNS / 9));
+// Replays a reported failure: FLEET_SEED=<seed> FLEET_PATH=<path> (the two printed by fast-check).
+const replay =
+  process.env.FLEET_SEED === undefined
+    ? {}
+    : { seed: Number(process.env.FLEET_SEED), path: process.env.FLEET_PATH, endOnFailure: true };
+const outcomes = fc.array(fc.constantFrom<CallOutcome>('success', 'failure', 'ignored'), {
+  minLength: 1,
+  maxLength: 4,
+});
+
+let fleet: FleetRedis;
+let run = 0;
+const figures = {
+  runs: 0,
+  maxProbesInRound: 0,
+  overBound: 0,
+  rollbacks: 0,
+  staleRecreations: 0,
+  versionsReused: 0,
+  probesOverAfterLoss: 0,
+  pathsBrokenAfterLoss: 0,
+};
+
+beforeAll(async () => {
+  fleet = await FleetRedis.start(3);
+});
+
+afterAll(async () => {
+  await fleet?.close();
+  console.info(
+    `fleet property: ${figures.runs} runs; most probes of one round at the upstream at once ` +
+      `${figures.maxProbesInRound}, runs above halfOpenMaxCalls (degraded admissions) ` +
+      `${figures.overBound}, speculative states rolled back ${figures.rollbacks}, ` +
+      `runs that never agreed after a data loss met a stale instance (known bug) ` +
+      `${figures.staleRecreations}, SUBSCRIBE rejections ioredis would leave unhandled ` +
+      `${LossyRedis.resubscribesRejected}, ` +
+      `versions reused after a data loss (known bug) ${figures.versionsReused}, ` +
+      `probes over the bound after a data loss (known bug) ${figures.probesOverAfterLoss}, ` +
+      `paths broken after a data loss (known bug) ${figures.pathsBrokenAfterLoss}`,
+  );
+});
+
+async function check(
+  config: BreakerConfig,
+  commands: readonly FleetCommand[],
+  settleWith: readonly CallOutcome[],
+): Promise<void> {
+  await fleet.revive();
+  await fleet.flushAll();
+  const fleetRun = new FleetRun(fleet, `fleet ${++run}`, config);
+  try {
+    for (const command of commands) await fleetRun.step(command);
+    await fleetRun.quiesce(settleWith);
+  } finally {
+    await fleetRun.dispose();
+    figures.runs++;
+    figures.maxProbesInRound = Math.max(figures.maxProbesInRound, fleetRun.maxProbesInRound);
+    if (fleetRun.maxProbesInRound > config.halfOpenMaxCalls) figures.overBound++;
+    figures.rollbacks += fleetRun.rollbacks;
+    figures.staleRecreations += fleetRun.staleRecreations;
+    figures.versionsReused += fleetRun.versionsReused;
+    figures.probesOverAfterLoss += fleetRun.probesOverAfterLoss;
+    figures.pathsBrokenAfterLoss += fleetRun.pathsBrokenAfterLoss;
+  }
+}
+
+describe('property: a fleet of three breakers on one real Redis', () => {
+  it('lost messages, resyncs, FLUSHALL and old records put back: the invariants hold', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fleetConfig,
+        fc.array(cheapCommand, { minLength: 5, maxLength: 40, size: 'max' }),
+        outcomes,
+        check,
+      ),
+      { numRuns: CHEAP_RUNS, ...replay },
+    );
+    expect(figures.runs).toBeGreaterThanOrEqual(CHEAP_RUNS);
+  }, 600_000);
+
+  it('redis-server SIGKILLed and restarted (empty, with its data, with an old dump): the invariants hold', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fleetConfig,
+        fc.array(restartCommand, { minLength: 5, maxLength: 40, size: 'max' }),
+        outcomes,
+        check,
+      ),
+      { numRuns: RESTART_RUNS, ...replay },
+    );
+  }, 600_000);
+});
+
+// What the property found, each reproduced alone. `it.fails` marks a bug still there: it
+// passes while the bug is there and fails once it is fixed; then make it `it` and drop the
+// matching tolerance in test/support/fleet-model.ts (FLEET_STRICT=1 shows the property find it).
+// The two forced-open cases were found against in-progress versions of RedisStore and Replica
+// and are fixed there: kept as guards.
+describe('found by the fleet property', () => {
+  async function pair(name: string, failMax = 3) {
+    const clock = createSimulatedClock(1_000_000);
+    const [a, b] = fleet.stores.map((store) =>
+      createPathBreaker(name, { clock, store, config: { ...PATH_CONFIG, failMax } }),
+    ) as [CircuitBreaker, CircuitBreaker];
+    await a.settled();
+    await b.settled();
+    return { a, b, keys: fleet.stores[0]?.keys(name) as BreakerKeys };
+  }
+  const fail = (breaker: CircuitBreaker) =>
+    breaker.call(() => Promise.reject(new PathFailureError())).catch(() => {});
+
+  it.fails('after FLUSHALL, a stale instance re-creates the record at a version another instance holds', async () => {
+    await fleet.revive();
+    const { a, b, keys } = await pair(`reuse ${++run}`);
+    try {
+      await fail(a);
+      await a.settled();
+      expect(await waitFor(() => b.context.failures === 1)).toBe(true);
+      // a misses b's next change, as a lost message would make it.
+      const lossy = fleet.clients[0]?.subscriber as LossyRedis;
+      lossy.drop = 1;
+      await b.call(() => 'ok');
+      await b.settled();
+      expect(await waitFor(() => lossy.drop === 0)).toBe(true);
+      const held = (await fleet.read(keys.version, keys.snapshot))?.version ?? 0;
+      await fleet.flushAll();
+      await fail(a);
+      await a.settled();
+      // b still holds version `held`; a record written at that version would let b's next
+      // compare-and-set overwrite it unseen.
+      const recreated = (await fleet.read(keys.version, keys.snapshot))?.version ?? 0;
+      expect(recreated).toBeGreaterThan(held);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it.fails("a trip a stale instance makes locally does not undo an operator's forceOpen", async () => {
+    // Redis up, no fault but one lost change message: A misses B's forceOpen, trips on a
+    // failure and half-opens on the clock; its write then meets the forced-open record.
+    await fleet.revive();
+    const { a, b, keys } = await pair(`forced over ${++run}`, 1);
+    const clock = a.clock as SimulatedClock;
+    try {
+      const lossy = fleet.clients[0]?.subscriber as LossyRedis;
+      lossy.drop = 1;
+      b.forceOpen();
+      await b.settled();
+      expect(await waitFor(() => lossy.drop === 0)).toBe(true);
+      await fail(a);
+      clock.increment(PATH_CONFIG.resetTimeout);
+      await a.settled();
+      const stored = await fleet.read(keys.version, keys.snapshot);
+      expect(stored?.snapshot).toContain('"forcedOpen"');
+      expect(await waitFor(() => a.state === 'forcedOpen' && b.state === 'forcedOpen')).toBe(true);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('after FLUSHALL, a forced-open circuit is re-created by the resync, so a new instance starts forced open', async () => {
+    await fleet.revive();
+    const name = `forced ${++run}`;
+    const { a, b } = await pair(name);
+    const late = [] as CircuitBreaker[];
+    try {
+      a.forceOpen();
+      await a.settled();
+      expect(await waitFor(() => b.state === 'forcedOpen')).toBe(true);
+      await fleet.flushAll();
+      await Promise.all(fleet.stores.map((store) => store.resync()));
+      await a.settled();
+      await b.settled();
+      const clock = createSimulatedClock(1_000_000);
+      late.push(createPathBreaker(name, { clock, store: fleet.stores[2] as RedisStore }));
+      await late[0]?.settled();
+      expect(late[0]?.state).toBe('forcedOpen');
+    } finally {
+      for (const breaker of [a, b, ...late]) breaker.dispose();
+    }
+  });
+});

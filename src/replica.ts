@@ -344,16 +344,12 @@ export class Replica {
         return;
       }
       const { current, currentVersion } = result;
-      // A newer record wins, unless this instance's statechart has made more top-level
-      // transitions than it shows: instances that diverged (both deciding while the store was
-      // away) must not undo a trip by replaying its failures over another's reset counter.
-      if (current !== null && current.version > this.#high && !this.#ahead(current)) {
+      if (current !== null && current.version > this.#high) {
         this.#adopt(current);
         continue;
       }
-      // The stored record is missing, unreadable, older than what this instance has seen
-      // (flushed, evicted, restored from an old dump) or behind the local statechart:
-      // re-create it from the local state.
+      // The stored record is missing, unreadable or older than what this instance has seen
+      // (flushed, evicted, restored from an old dump): re-create it from the local state.
       this.#version = currentVersion;
       this.#high = Math.max(this.#high, currentVersion);
       this.#dirty = true;
@@ -418,25 +414,9 @@ export class Replica {
     }
   }
 
-  // Whether the local statechart has made more top-level transitions than `record` shows. An
-  // operator's sticky state (forcedOpen, disabled) is never overridden this way.
-  #ahead(record: StoredRecord): boolean {
-    const stored = topLevelState(record.snapshot.value);
-    if (stored === 'forcedOpen' || stored === 'disabled') return false;
-    return record.snapshot.context.generation < this.generation;
-  }
-
   #onFeed(record: StoredRecord): void {
     // A write in flight will meet the newer record as a conflict and adopt it there.
     if (record.version <= this.#version || this.#writing !== null || this.#disposed) return;
-    if (this.#ahead(record)) {
-      // Behind the local statechart (see #writeLoop): write the local state over it.
-      this.#version = record.version;
-      this.#high = Math.max(this.#high, record.version);
-      this.#dirty = true;
-      this.#scheduleWrite();
-      return;
-    }
     this.#adopt(record);
   }
 

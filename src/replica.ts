@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type Actor, createActor, type Snapshot, type StateValue } from 'xstate';
 import type { Clock } from './clock.js';
 import {
@@ -53,6 +54,13 @@ function persist(actor: BreakerActor): PersistedBreakerSnapshot {
   return { ...snapshot, schema: SCHEMA_VERSION };
 }
 
+// Write ids: unique per process (random) and per write (counter), cheap to make.
+const WRITER = randomUUID().slice(0, 13);
+let writes = 0;
+function nextWriteId(): string {
+  return `${WRITER}:${++writes}`;
+}
+
 function countProbes(probes: Record<string, number>): number {
   let n = 0;
   for (const _ in probes) n++;
@@ -97,6 +105,10 @@ export class Replica {
   #seen: BreakerSnapshot | null = null;
   #snapshot: PersistedBreakerSnapshot | null = null;
   #version = 0;
+  /** The write id of the record the local state builds on; `undefined` for none. */
+  #baseId: string | undefined;
+  /** A write whose answer never came, and how many pending events it held. */
+  #unconfirmed: { readonly writeId: string; readonly included: number } | undefined;
   #high = 0;
   #mismatch = '';
   #retryTimer: unknown;
@@ -315,15 +327,24 @@ export class Replica {
     await undefined;
     let conflicts = 0;
     while (this.#dirty && !this.#disposed) {
-      const snapshot = this.#persisted();
+      const writeId = nextWriteId();
+      const snapshot = { ...this.#persisted(), writeId };
       const expected = this.#version;
       const version = Math.max(expected, this.#high) + 1;
       const included = this.#pending.length;
       this.#dirty = false;
       let result: CompareAndSetResult;
       try {
-        result = await this.#store.compareAndSet(this.#name, expected, { version, snapshot });
+        result = await this.#store.compareAndSet(
+          this.#name,
+          expected,
+          { version, snapshot },
+          this.#baseId,
+        );
       } catch (error) {
+        // The write may still land (a reply lost or late): remember it, so that meeting it
+        // later confirms its events instead of applying them twice.
+        this.#unconfirmed = { writeId, included };
         this.#dirty = true;
         this.#storeFailed(error);
         return;
@@ -331,9 +352,13 @@ export class Replica {
       this.#storeAnswered();
       if (result.ok) {
         conflicts = 0;
-        this.#version = version;
-        this.#high = version;
-        this.#pending.splice(0, included);
+        this.#confirmed(version, writeId, included);
+        continue;
+      }
+      if (result.current !== null && this.#isUnconfirmedWrite(result.current)) {
+        const { version: landed, snapshot: written } = result.current;
+        this.#confirmed(landed, written.writeId, this.#unconfirmed?.included ?? 0);
+        this.#dirty = true;
         continue;
       }
       if (++conflicts > MAX_CONFLICTS) {
@@ -344,13 +369,16 @@ export class Replica {
         return;
       }
       const { current, currentVersion } = result;
-      if (current !== null && current.version > this.#high) {
+      // A record at the highest version this instance has seen, but not its own base, is
+      // another instance's write after a data loss: as good as newer.
+      if (current !== null && current.version >= this.#high) {
         this.#adopt(current);
         continue;
       }
       // The stored record is missing, unreadable or older than what this instance has seen
       // (flushed, evicted, restored from an old dump): re-create it from the local state.
       this.#version = currentVersion;
+      this.#baseId = current?.snapshot.writeId;
       this.#high = Math.max(this.#high, currentVersion);
       this.#dirty = true;
     }
@@ -394,6 +422,7 @@ export class Replica {
         else if (this.#version > 0 || this.#snapshot !== null) {
           // The store lost the record this instance holds: write it back.
           this.#version = 0;
+          this.#baseId = undefined;
           this.#dirty = true;
           this.#scheduleWrite();
         }
@@ -414,9 +443,34 @@ export class Replica {
     }
   }
 
+  #isUnconfirmedWrite(record: StoredRecord): boolean {
+    return this.#unconfirmed !== undefined && record.snapshot.writeId === this.#unconfirmed.writeId;
+  }
+
+  // A write of this instance landed: the events it held are no longer to be replayed.
+  #confirmed(version: number, writeId: string | undefined, included: number): void {
+    this.#version = version;
+    this.#high = Math.max(this.#high, version);
+    this.#baseId = writeId;
+    this.#pending.splice(0, included);
+    this.#unconfirmed = undefined;
+  }
+
   #onFeed(record: StoredRecord): void {
-    // A write in flight will meet the newer record as a conflict and adopt it there.
-    if (record.version <= this.#version || this.#writing !== null || this.#disposed) return;
+    // A write in flight will meet the newer record as a conflict and adopt it there. The same
+    // version with another write id is another instance's write after a data loss.
+    const known =
+      record.version < this.#version ||
+      (record.version === this.#version && record.snapshot.writeId === this.#baseId);
+    if (known || this.#writing !== null || this.#disposed) return;
+    if (this.#isUnconfirmedWrite(record)) {
+      this.#confirmed(record.version, record.snapshot.writeId, this.#unconfirmed?.included ?? 0);
+      if (this.#pending.length > 0) {
+        this.#dirty = true;
+        this.#scheduleWrite();
+      }
+      return;
+    }
     this.#adopt(record);
   }
 
@@ -427,6 +481,7 @@ export class Replica {
     if (problem !== undefined) {
       this.#hooks.storeError(new CorruptRecordError(this.#name, problem));
       this.#version = record.version;
+      this.#baseId = undefined;
       this.#high = Math.max(this.#high, record.version);
       this.#dirty = true;
       this.#scheduleWrite();
@@ -451,6 +506,7 @@ export class Replica {
     this.#dirty = false;
     this.#stopActor();
     this.#version = record?.version ?? 0;
+    this.#baseId = record?.snapshot.writeId;
     this.#high = Math.max(this.#high, this.#version);
     this.#snapshot = record?.snapshot ?? null;
     const persisted = this.#persisted();

@@ -35,10 +35,16 @@ export class MemoryStore implements BreakerStore {
     name: string,
     expectedVersion: number,
     record: StoredRecord,
+    expectedWriteId?: string,
   ): Promise<CompareAndSetResult> {
     const current = this.#records.get(name) ?? null;
     const currentVersion = current?.version ?? 0;
-    if (currentVersion !== expectedVersion) return { ok: false, current, currentVersion };
+    if (
+      currentVersion !== expectedVersion ||
+      (expectedWriteId !== undefined && current?.snapshot.writeId !== expectedWriteId)
+    ) {
+      return { ok: false, current, currentVersion };
+    }
     if (!(record.version > expectedVersion)) {
       throw new RangeError(`record version ${record.version} must exceed ${expectedVersion}`);
     }

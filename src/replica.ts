@@ -160,19 +160,9 @@ export class Replica {
     if (this.#inspect !== undefined) this.#ensureActor();
   }
 
-  /** The version of the stored record the local state builds on (0: none yet). */
-  get version(): number {
-    return this.#version;
-  }
-
   /** The local statechart's context. */
   get context(): BreakerContext {
     return this.#actor?.getSnapshot().context ?? this.#persisted().context;
-  }
-
-  /** The current persisted snapshot, as it would be written. */
-  persisted(): PersistedBreakerSnapshot {
-    return this.#persisted();
   }
 
   /**

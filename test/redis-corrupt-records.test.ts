@@ -1,48 +1,19 @@
-import { Redis } from 'ioredis';
 import { ConfigMismatchError, CorruptRecordError } from 'statebreaker';
 import { DEFAULT_PREFIX } from 'statebreaker/redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { breakerKeys } from '../src/stores/redis-keys.js';
 import {
   converge,
   type Member,
-  member,
   settle,
   storedRecord,
-  watchRejections,
+  useFaultHarness,
 } from './support/fault-fleet.js';
-import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 
 // Records someone else garbled, and instances configured differently, on a real redis-server.
 
-let server: RedisServer;
-let admin: Redis;
-const members: Member[] = [];
-let rejections: ReturnType<typeof watchRejections>;
-let run = 0;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-  admin = new Redis({ path: server.path });
-});
-
-afterEach(async () => {
-  for (const m of members.splice(0)) await m.close();
-  rejections?.stop();
-  expect(rejections?.seen ?? []).toEqual([]);
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
-
-function join(name: string, options: Record<string, number> = {}): Member {
-  const m = member(server.path, name, options);
-  members.push(m);
-  return m;
-}
+const harness = useFaultHarness();
 
 const config = {
   failMax: 2,
@@ -82,23 +53,23 @@ const garblings: Garbling[] = [
   {
     label: 'invalid JSON in the snapshot',
     blame: 'snapshot',
-    write: (k) => admin.mset(k.version, '7', k.snapshot, '{"status": "act'),
+    write: (k) => harness.admin.mset(k.version, '7', k.snapshot, '{"status": "act'),
   },
   {
     label: 'a snapshot of another schema version',
     blame: 'snapshot',
-    write: (k) => admin.mset(k.version, '7', k.snapshot, snapshotJson({ schema: 99 })),
+    write: (k) => harness.admin.mset(k.version, '7', k.snapshot, snapshotJson({ schema: 99 })),
   },
   {
     label: 'a state the statechart does not know',
     blame: 'snapshot',
-    write: (k) => admin.mset(k.version, '7', k.snapshot, snapshotJson({ value: 'ajar' })),
+    write: (k) => harness.admin.mset(k.version, '7', k.snapshot, snapshotJson({ value: 'ajar' })),
   },
   {
     label: 'a broken counter',
     blame: 'snapshot',
     write: (k) =>
-      admin.mset(
+      harness.admin.mset(
         k.version,
         '7',
         k.snapshot,
@@ -108,35 +79,34 @@ const garblings: Garbling[] = [
   {
     label: 'a non-numeric version',
     blame: 'version',
-    write: (k) => admin.mset(k.version, 'seven', k.snapshot, snapshotJson()),
+    write: (k) => harness.admin.mset(k.version, 'seven', k.snapshot, snapshotJson()),
   },
   {
     label: 'a snapshot key of the wrong type (WRONGTYPE)',
     blame: 'snapshot',
     write: async (k) => {
-      await admin.set(k.version, '7');
-      await admin.hset(k.snapshot, 'value', 'closed');
+      await harness.admin.set(k.version, '7');
+      await harness.admin.hset(k.snapshot, 'value', 'closed');
     },
   },
   {
     label: 'a version key of the wrong type (WRONGTYPE)',
     blame: 'version',
     write: async (k) => {
-      await admin.hset(k.version, 'n', '7');
-      await admin.set(k.snapshot, snapshotJson());
+      await harness.admin.hset(k.version, 'n', '7');
+      await harness.admin.set(k.snapshot, snapshotJson());
     },
   },
 ];
 
 describe('a corrupt record', () => {
   it.each(garblings)('$label: reported with its key, replaced, never thrown', async (garbling) => {
-    rejections = watchRejections();
-    const name = `corrupt ${++run}`;
+    const name = harness.begin('corrupt');
     const keys = breakerKeys(DEFAULT_PREFIX, name);
     await garbling.write(keys);
 
-    const a = join(name);
-    const watcher = join(name);
+    const a = harness.join(name);
+    const watcher = harness.join(name);
     await a.breaker.settled();
     await watcher.breaker.settled();
     const key = keys[garbling.blame];
@@ -155,42 +125,45 @@ describe('a corrupt record', () => {
     await a.breaker.settled();
 
     // Redis now holds a valid record of the open circuit, which every instance adopts.
-    expect(await waitFor(async () => (await storedRecord(admin, a, name)) !== null)).toBe(true);
-    const record = await storedRecord(admin, a, name);
+    expect(await waitFor(async () => (await storedRecord(harness.admin, a, name)) !== null)).toBe(
+      true,
+    );
+    const record = await storedRecord(harness.admin, a, name);
     expect(record?.snapshot.value).toBe('open');
-    expect(await admin.type(key)).toBe('string');
-    const late = join(name);
+    expect(await harness.admin.type(key)).toBe('string');
+    const late = harness.join(name);
     await late.breaker.settled();
     expect(late.breaker.state).toBe('open');
     expect(late.storeErrors).toEqual([]);
-    expect(await converge(admin, [a, watcher, late], name)).toBe(true);
+    expect(await converge(harness.admin, [a, watcher, late], name)).toBe(true);
     expect(a.events).not.toContain('degraded');
   });
 
   it('a change message that cannot be read is reported with the channel and changes nothing', async () => {
-    rejections = watchRejections();
-    const name = `bad message ${++run}`;
-    const a = join(name);
+    const name = harness.begin('bad message');
+    const a = harness.join(name);
     await a.breaker.settled();
     await settle(a.breaker, 'fail');
     await a.breaker.settled();
     const channel = `${a.store.options.prefix}changes`;
-    await admin.publish(channel, `99\n${snapshotJson({ schema: 99, value: 'open' })}\n${name}`);
+    await harness.admin.publish(
+      channel,
+      `99\n${snapshotJson({ schema: 99, value: 'open' })}\n${name}`,
+    );
     expect(await waitFor(() => a.storeErrorKeys.includes(channel))).toBe(true);
     expect(a.breaker.state).toBe('closed');
     expect(a.breaker.context.failures).toBe(1);
     expect(await settle(a.breaker, 'fail')).toBe('upstream');
     expect(a.breaker.state).toBe('open');
-    expect(await converge(admin, [a], name)).toBe(true);
+    expect(await converge(harness.admin, [a], name)).toBe(true);
   });
 });
 
 describe('instances configured differently on one name', () => {
   it('each decides by its own configuration, writes carry it, and each difference is reported once', async () => {
-    rejections = watchRejections();
-    const name = `config ${++run}`;
-    const strict = join(name, { failMax: 2 });
-    const lenient = join(name, { failMax: 4 });
+    const name = harness.begin('config');
+    const strict = harness.join(name, { failMax: 2 });
+    const lenient = harness.join(name, { failMax: 4 });
     await strict.breaker.settled();
     await lenient.breaker.settled();
     const mismatches = (m: Member) =>
@@ -206,7 +179,7 @@ describe('instances configured differently on one name', () => {
     await settle(lenient.breaker, 'fail');
     expect(lenient.breaker.state).toBe('closed');
     await lenient.breaker.settled();
-    const written = await storedRecord(admin, lenient, name);
+    const written = await storedRecord(harness.admin, lenient, name);
     expect(written?.snapshot.context.config.failMax).toBe(4);
     expect(written?.snapshot.context.failures).toBe(3);
 
@@ -215,7 +188,7 @@ describe('instances configured differently on one name', () => {
     expect(mismatches(strict).map((e) => e.differences)).toEqual([['failMax (2 vs 4)']]);
     expect(await settle(strict.breaker, 'fail')).toBe('upstream');
     expect(strict.breaker.state).toBe('open');
-    expect(await converge(admin, [strict, lenient], name)).toBe(true);
+    expect(await converge(harness.admin, [strict, lenient], name)).toBe(true);
     expect(lenient.breaker.state).toBe('open');
     // Several records adopted, one difference: one report each.
     expect(mismatches(lenient)).toHaveLength(1);

@@ -1,15 +1,12 @@
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   converge,
   type Member,
-  member,
   type Settled,
   settle,
   storedRecord,
-  watchRejections,
+  useFaultHarness,
 } from './support/fault-fleet.js';
-import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 
 // Redis gone while breakers work: down at start, killed under traffic, paused by CLIENT PAUSE,
@@ -17,38 +14,10 @@ import { waitFor } from './support/redis-wait.js';
 // user's function threw (or the breaker's own rejection), and the fleet must converge on Redis
 // once it returns.
 
-let server: RedisServer;
-let admin: Redis;
-const members: Member[] = [];
-let rejections: ReturnType<typeof watchRejections>;
-let run = 0;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-  admin = connect();
-});
-
-afterEach(async () => {
-  for (const m of members.splice(0)) await m.close();
-  rejections?.stop();
-  expect(rejections?.seen ?? []).toEqual([]);
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
-
-function connect(): Redis {
-  const redis = new Redis({ path: server.path });
-  redis.on('error', () => {});
-  return redis;
-}
+const harness = useFaultHarness();
 
 function fleet(name: string, size: number, options: Record<string, number> = {}): Member[] {
-  const created = Array.from({ length: size }, () => member(server.path, name, options));
-  members.push(...created);
-  return created;
+  return Array.from({ length: size }, () => harness.join(name, options));
 }
 
 /** Settled calls are the user's outcome or the breaker's rejection; none hung, none foreign. */
@@ -58,9 +27,8 @@ function expectClean(results: readonly Settled[]): void {
 
 describe('Redis down at start', () => {
   it('calls flow on the local statechart, degraded is said, and the state is written when Redis comes up', async () => {
-    rejections = watchRejections();
-    const name = `down at start ${++run}`;
-    await server.kill();
+    const name = harness.begin('down at start');
+    await harness.server.kill();
     const [a, b] = fleet(name, 2) as [Member, Member];
     const results = [
       await settle(a.breaker, 'ok'),
@@ -74,19 +42,18 @@ describe('Redis down at start', () => {
     expect(await waitFor(() => a.events.includes('degraded'))).toBe(true);
     expect(await waitFor(() => b.events.includes('degraded'))).toBe(true);
 
-    await server.restart();
+    await harness.server.restart();
     expect(await waitFor(() => a.events.includes('recovered'), 15_000)).toBe(true);
     // The trip made while Redis was down reaches the other instance.
-    expect(await converge(admin, [a, b], name)).toBe(true);
+    expect(await converge(harness.admin, [a, b], name)).toBe(true);
     expect(b.breaker.state).toBe('open');
-    expect((await storedRecord(admin, a, name))?.snapshot.value).toBe('open');
+    expect((await storedRecord(harness.admin, a, name))?.snapshot.value).toBe('open');
   });
 });
 
 describe('Redis killed with SIGKILL under traffic, restarted empty', () => {
   it('calls keep settling, a trip made during the outage reaches the fleet, and all agree with Redis', async () => {
-    rejections = watchRejections();
-    const name = `killed ${++run}`;
+    const name = harness.begin('killed');
     const [a, b, c] = fleet(name, 3, { failMax: 3 }) as [Member, Member, Member];
     for (const m of [a, b, c]) await m.breaker.settled();
     const results: Settled[] = [];
@@ -101,7 +68,7 @@ describe('Redis killed with SIGKILL under traffic, restarted empty', () => {
     };
     const loops = [drive(b), drive(c)];
     expect(await waitFor(() => results.length >= 20)).toBe(true);
-    await server.kill();
+    await harness.server.kill();
     const beforeTrip = results.length;
     expect(await waitFor(() => results.length >= beforeTrip + 20)).toBe(true);
     traffic = false;
@@ -120,8 +87,8 @@ describe('Redis killed with SIGKILL under traffic, restarted empty', () => {
     expect(await settle(a.breaker, 'ok')).toBe('rejected');
     expect(await waitFor(() => a.events.includes('degraded'))).toBe(true);
 
-    await server.restart();
-    expect(await converge(admin, [a, b, c], name)).toBe(true);
+    await harness.server.restart();
+    expect(await converge(harness.admin, [a, b, c], name)).toBe(true);
     expect([a, b, c].map((m) => m.breaker.state)).toEqual(['open', 'open', 'open']);
     expect(await waitFor(() => a.events.includes('recovered'))).toBe(true);
   });
@@ -129,16 +96,15 @@ describe('Redis killed with SIGKILL under traffic, restarted empty', () => {
 
 describe('Redis paused with CLIENT PAUSE', () => {
   it('calls settle before Redis answers again, and the fleet converges after', async () => {
-    rejections = watchRejections();
-    const name = `client pause ${++run}`;
+    const name = harness.begin('client pause');
     const [a, b] = fleet(name, 2) as [Member, Member];
     await a.breaker.settled();
     await b.breaker.settled();
     const order: string[] = [];
-    const pinger = connect();
+    const pinger = harness.connect();
     try {
       await pinger.ping();
-      await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
+      await harness.admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
       const answered = pinger.ping().then(() => order.push('redis answered'));
       const results = [
         await settle(a.breaker, 'fail'),
@@ -155,33 +121,32 @@ describe('Redis paused with CLIENT PAUSE', () => {
       pinger.disconnect();
     }
     expect(await waitFor(() => a.events.includes('recovered'), 15_000)).toBe(true);
-    expect(await converge(admin, [a, b], name)).toBe(true);
+    expect(await converge(harness.admin, [a, b], name)).toBe(true);
     expect(b.breaker.state).toBe('open');
   });
 });
 
 describe('Redis frozen with SIGSTOP during a half-open admission', () => {
   it('the probe is admitted by the local statechart after the store timeout and settles', async () => {
-    rejections = watchRejections();
-    const name = `frozen probe ${++run}`;
+    const name = harness.begin('frozen probe');
     const [a, b] = fleet(name, 2, { resetTimeout: 300, successThreshold: 1 }) as [Member, Member];
     await a.breaker.settled();
     await settle(a.breaker, 'fail');
     await settle(a.breaker, 'fail');
     expect(await waitFor(() => a.breaker.state === 'halfOpen')).toBe(true);
-    expect(await converge(admin, [a, b], name)).toBe(true);
+    expect(await converge(harness.admin, [a, b], name)).toBe(true);
 
-    server.pause();
+    harness.server.pause();
     let probe: Settled;
     try {
       // Admission waits for the store at most its timeout; frozen Redis never answers.
       probe = await settle(a.breaker, 'ok');
       expect(a.breaker.state).toBe('closed');
     } finally {
-      server.resume();
+      harness.server.resume();
     }
     expect(probe).toBe('ok');
-    expect(await converge(admin, [a, b], name)).toBe(true);
+    expect(await converge(harness.admin, [a, b], name)).toBe(true);
     expect(b.breaker.state).toBe('closed');
   });
 });

@@ -1,8 +1,10 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { type BreakerOptions, CircuitBreaker, CircuitBreakerError } from 'statebreaker';
 import { RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { topLevelState } from '../../src/state.js';
 import { decodeRecord } from '../../src/stores/redis-codec.js';
+import { RedisServer } from './redis-server.js';
 import { waitFor } from './redis-wait.js';
 
 /** What a fault test watches on one breaker instance. */
@@ -144,4 +146,90 @@ export function watchRejections(): { readonly seen: unknown[]; stop(): void } {
   const onRejection = (reason: unknown) => seen.push(reason);
   process.on('unhandledRejection', onRejection);
   return { seen, stop: () => process.off('unhandledRejection', onRejection) };
+}
+
+/** One file's redis-server, its members and its rejection watch, set up by `useFaultHarness`. */
+export interface FaultHarness {
+  /** The file's own redis-server, started before its first test. */
+  readonly server: RedisServer;
+  /** The test's own connection, for reading, garbling and breaking what the members share. */
+  readonly admin: Redis;
+  /** A new connection to the server; lost connections are left to the test to notice. */
+  connect(): Redis;
+  /** A member on the server, closed after the test (arguments as for `member`). */
+  join(
+    name: string,
+    options?: BreakerOptions,
+    storeOptions?: RedisStoreOptions,
+    redisOptions?: RedisOptions,
+  ): Member;
+  /**
+   * Starts a test: unhandled rejections fail it from here on, and the breaker name returned,
+   * `<label> <n>`, is one no earlier test of the file used.
+   */
+  begin(label: string): string;
+  /** Restarts the server and gives `admin` a new connection to it. */
+  restart(): Promise<void>;
+}
+
+/**
+ * Registers the hooks every fault test file shares: a redis-server of its own for the file,
+ * members closed after each test, which then fails if any rejection went unhandled.
+ */
+export function useFaultHarness(): FaultHarness {
+  let server: RedisServer | undefined;
+  let admin: Redis | undefined;
+  const members: Member[] = [];
+  let rejections: ReturnType<typeof watchRejections> | undefined;
+  let run = 0;
+  const started = () => {
+    if (server === undefined) throw new Error('the fault harness is used before its beforeAll');
+    return server;
+  };
+  const connect = () => {
+    const redis = new Redis({ path: started().path });
+    redis.on('error', () => {});
+    return redis;
+  };
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    admin = connect();
+  });
+
+  afterEach(async () => {
+    for (const m of members.splice(0)) await m.close();
+    rejections?.stop();
+    expect(rejections?.seen ?? []).toEqual([]);
+  });
+
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  return {
+    get server() {
+      return started();
+    },
+    get admin() {
+      if (admin === undefined) throw new Error('the fault harness is used before its beforeAll');
+      return admin;
+    },
+    connect,
+    join(name, options, storeOptions, redisOptions) {
+      const m = member(started().path, name, options, storeOptions, redisOptions);
+      members.push(m);
+      return m;
+    },
+    begin(label) {
+      rejections = watchRejections();
+      return `${label} ${++run}`;
+    },
+    async restart() {
+      admin?.disconnect();
+      await started().restart();
+      admin = connect();
+    },
+  };
 }

@@ -19,6 +19,24 @@ async function hangingCall(
   return { pending, signal: await handed.promise };
 }
 
+/** Calls with a signal aborted beforehand and expects `reason` back; says whether fn ran. */
+async function callAlreadyAborted(
+  breaker: ReturnType<typeof simulatedBreaker>['breaker'],
+  reason: Error,
+): Promise<boolean> {
+  let called = false;
+  await expect(
+    breaker.call(
+      () => {
+        called = true;
+      },
+      { signal: AbortSignal.abort(reason) },
+    ),
+  ).rejects.toBe(reason);
+  await flush();
+  return called;
+}
+
 describe('timeout', () => {
   it('aborts the signal handed to fn with a CallTimeoutError and rejects with it', async () => {
     const { breaker, clock } = simulatedBreaker({ timeout: 2_000 });
@@ -92,17 +110,7 @@ describe("the caller's signal", () => {
     await failTimes(breaker, 2);
     const before = structuredClone(breaker.context);
     const reason = new Error('aborted before the call');
-    let called = false;
-    await expect(
-      breaker.call(
-        () => {
-          called = true;
-        },
-        { signal: AbortSignal.abort(reason) },
-      ),
-    ).rejects.toBe(reason);
-    await flush();
-    expect(called).toBe(false);
+    expect(await callAlreadyAborted(breaker, reason)).toBe(false);
     expect(breaker.state).toBe('closed');
     expect(breaker.context).toEqual(before);
   });
@@ -114,17 +122,7 @@ describe("the caller's signal", () => {
     expect(breaker.state).toBe('halfOpen');
     const before = structuredClone(breaker.context);
     const reason = new Error('aborted before the call');
-    let called = false;
-    await expect(
-      breaker.call(
-        () => {
-          called = true;
-        },
-        { signal: AbortSignal.abort(reason) },
-      ),
-    ).rejects.toBe(reason);
-    await flush();
-    expect(called).toBe(false);
+    expect(await callAlreadyAborted(breaker, reason)).toBe(false);
     expect(breaker.context).toEqual(before);
   });
 });

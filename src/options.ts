@@ -2,6 +2,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { Clock } from './clock.js';
 import type { BreakerConfig } from './machine.js';
 import type { BreakerStore } from './stores/store.js';
+import { checkDuration, describeValue, MAX_DELAY } from './validate.js';
 
 /** How a call's error counts: against the circuit, not at all, or as a success. */
 export type Outcome = 'failure' | 'ignored' | 'success';
@@ -58,9 +59,6 @@ export const DEFAULTS = {
   halfOpenMaxCalls: 1,
 } as const;
 
-// setTimeout fires at once for delays above 2^31 - 1 ms (~24.8 days).
-const MAX_DELAY = 2_147_483_647;
-
 // How much longer than `timeout` a probe's lease runs by default.
 const LEASE_MARGIN = 1_000;
 
@@ -77,31 +75,13 @@ const KNOWN = new Set<string>([
   'inspect',
 ]);
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'bigint') return `${value}n`;
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
-}
-
 function count(name: string, value: unknown): number {
   if (typeof value !== 'number') {
-    throw new TypeError(`option ${name} must be a number, got ${show(value)}`);
+    throw new TypeError(`option ${name} must be a number, got ${describeValue(value)}`);
   }
   if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`option ${name} must be a whole number of at least 1, got ${show(value)}`);
-  }
-  return value;
-}
-
-function duration(name: string, value: unknown): number {
-  if (typeof value !== 'number') {
-    throw new TypeError(`option ${name} must be a number of milliseconds, got ${show(value)}`);
-  }
-  if (!Number.isFinite(value) || value <= 0 || value > MAX_DELAY) {
     throw new RangeError(
-      `option ${name} must be more than 0 and at most ${MAX_DELAY} ms, got ${show(value)}`,
+      `option ${name} must be a whole number of at least 1, got ${describeValue(value)}`,
     );
   }
   return value;
@@ -124,17 +104,17 @@ function optional<T>(value: unknown, check: (value: unknown) => T): T | undefine
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`breaker options must be an object, got ${show(options)}`);
+    throw new TypeError(`breaker options must be an object, got ${describeValue(options)}`);
   }
   const given = options as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     if (!KNOWN.has(key)) throw new TypeError(`unknown breaker option ${JSON.stringify(key)}`);
   }
-  const timeout = optional(given.timeout, (v) => duration('timeout', v));
+  const timeout = optional(given.timeout, (v) => checkDuration('option timeout', v));
   const resetTimeout =
     given.resetTimeout === undefined
       ? DEFAULTS.resetTimeout
-      : duration('resetTimeout', given.resetTimeout);
+      : checkDuration('option resetTimeout', given.resetTimeout);
   const config = {
     failMax: given.failMax === undefined ? DEFAULTS.failMax : count('failMax', given.failMax),
     resetTimeout,
@@ -151,11 +131,11 @@ export function resolveOptions(options: unknown): ResolvedOptions {
         ? timeout === undefined
           ? resetTimeout
           : Math.min(timeout + LEASE_MARGIN, MAX_DELAY)
-        : duration('probeLease', given.probeLease),
+        : checkDuration('option probeLease', given.probeLease),
   };
   const classify = optional(given.classify, (v) => {
     if (typeof v !== 'function') {
-      throw new TypeError(`option classify must be a function, got ${show(v)}`);
+      throw new TypeError(`option classify must be a function, got ${describeValue(v)}`);
     }
     return v as (error: unknown) => Outcome;
   });
@@ -165,7 +145,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       !hasMethods((v as { clock?: unknown }).clock, ['now', 'setTimeout', 'clearTimeout'])
     ) {
       throw new TypeError(
-        `option store must be a BreakerStore (load, compareAndSet, subscribe, clock), got ${show(v)}`,
+        `option store must be a BreakerStore (load, compareAndSet, subscribe, clock), got ${describeValue(v)}`,
       );
     }
     return v as BreakerStore;
@@ -173,7 +153,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const clock = optional(given.clock, (v) => {
     if (!hasMethods(v, ['now', 'setTimeout', 'clearTimeout'])) {
       throw new TypeError(
-        `option clock must have now, setTimeout and clearTimeout methods, got ${show(v)}`,
+        `option clock must have now, setTimeout and clearTimeout methods, got ${describeValue(v)}`,
       );
     }
     return v as Clock;
@@ -181,7 +161,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const inspect = optional(given.inspect, (v) => {
     if (typeof v !== 'function' && !hasMethods(v, ['next'])) {
       throw new TypeError(
-        `option inspect must be an inspection observer (a function or { next }), got ${show(v)}`,
+        `option inspect must be an inspection observer (a function or { next }), got ${describeValue(v)}`,
       );
     }
     return v as InspectOption;
@@ -197,7 +177,8 @@ export function optionDifferences(a: ResolvedOptions, b: ResolvedOptions): strin
       differences.push(`${key} (${a.config[key]} vs ${b.config[key]})`);
   }
   for (const key of ['timeout', 'classify', 'store', 'clock', 'inspect'] as const) {
-    if (a[key] !== b[key]) differences.push(`${key} (${show(a[key])} vs ${show(b[key])})`);
+    if (a[key] !== b[key])
+      differences.push(`${key} (${describeValue(a[key])} vs ${describeValue(b[key])})`);
   }
   return differences;
 }

@@ -1,3 +1,4 @@
+import { checkDuration, describeValue } from '../validate.js';
 import { DEFAULT_PREFIX } from './redis-keys.js';
 
 /** Options of {@link RedisStore}; every one is optional. */
@@ -47,28 +48,10 @@ export const REDIS_STORE_DEFAULTS = {
   clockSyncInterval: 60_000,
 } as const;
 
-// Timers fire at once for delays above 2^31 - 1 ms.
-const MAX_DELAY = 2_147_483_647;
 const KNOWN = new Set(['prefix', 'timeout', 'resyncInterval', 'clockSyncInterval', 'hostNow']);
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
-}
-
 function duration(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number') {
-    throw new TypeError(`RedisStore option ${name} must be a number of ms, got ${show(value)}`);
-  }
-  if (!Number.isFinite(value) || value <= 0 || value > MAX_DELAY) {
-    throw new RangeError(
-      `RedisStore option ${name} must be more than 0 and at most ${MAX_DELAY} ms, got ${show(value)}`,
-    );
-  }
-  return value;
+  return value === undefined ? fallback : checkDuration(`RedisStore option ${name}`, value);
 }
 
 /**
@@ -78,7 +61,7 @@ function duration(name: string, value: unknown, fallback: number): number {
 export function resolveRedisStoreOptions(options: unknown): ResolvedRedisStoreOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`RedisStore options must be an object, got ${show(options)}`);
+    throw new TypeError(`RedisStore options must be an object, got ${describeValue(options)}`);
   }
   const given = options as Record<string, unknown>;
   for (const key of Object.keys(given)) {
@@ -86,16 +69,18 @@ export function resolveRedisStoreOptions(options: unknown): ResolvedRedisStoreOp
   }
   const prefix = given.prefix ?? REDIS_STORE_DEFAULTS.prefix;
   if (typeof prefix !== 'string') {
-    throw new TypeError(`RedisStore option prefix must be a string, got ${show(prefix)}`);
+    throw new TypeError(`RedisStore option prefix must be a string, got ${describeValue(prefix)}`);
   }
   if (/[{}]/.test(prefix)) {
     throw new RangeError(
-      `RedisStore option prefix must not contain "{" or "}" (the hash tag is the breaker name's), got ${show(prefix)}`,
+      `RedisStore option prefix must not contain "{" or "}" (the hash tag is the breaker name's), got ${describeValue(prefix)}`,
     );
   }
   const hostNow = given.hostNow ?? Date.now;
   if (typeof hostNow !== 'function') {
-    throw new TypeError(`RedisStore option hostNow must be a function, got ${show(hostNow)}`);
+    throw new TypeError(
+      `RedisStore option hostNow must be a function, got ${describeValue(hostNow)}`,
+    );
   }
   return {
     prefix,

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { type Clock, systemClock } from '../clock.js';
 
 /** Answers Redis `TIME`: seconds and microseconds. */
 export type ServerTime = () => Promise<ReadonlyArray<string | number>>;
@@ -23,13 +23,11 @@ export class RedisClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): unknown {
-    const timer = setTimeout(fn, ms);
-    timer.unref();
-    return timer;
+    return systemClock.setTimeout(fn, ms);
   }
 
   clearTimeout(handle: unknown): void {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
+    systemClock.clearTimeout(handle);
   }
 
   /** Whether the offset has been measured at least once. */

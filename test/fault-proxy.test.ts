@@ -208,10 +208,10 @@ describe('message faults on subscriber connections', () => {
     expect(intact).toEqual(['message x', 'message y']);
   });
 
-  it('delays messages in order, and replies overtake them', async () => {
+  it('delays messages in order; replies, even on the subscriber connection, overtake them', async () => {
     const [key, channel] = [unique('key'), unique('channel')];
     const events: string[] = [];
-    await subscriber(channel, events);
+    const sub = await subscriber(channel, events);
     const commands = connect(proxy.path);
     await commands.set(key, 'value');
 
@@ -224,8 +224,9 @@ describe('message faults on subscriber connections', () => {
     await admin.publish(channel, 'm2');
     expect(await waitFor(() => proxy.counters.messages === 2)).toBe(true);
     await commands.get(key).then((value) => events.push(`get ${value}`));
-    expect(await waitFor(() => events.length === 3)).toBe(true);
-    expect(events).toEqual(['get value', 'message m1', 'message m2']);
+    await sub.subscribe(unique('other')).then((count) => events.push(`subscribed ${count}`));
+    expect(await waitFor(() => events.length === 4)).toBe(true);
+    expect(events).toEqual(['get value', 'subscribed 2', 'message m1', 'message m2']);
     expect(proxy.counters.messagesDelayed).toBe(1);
   });
 });

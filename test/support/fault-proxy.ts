@@ -280,7 +280,7 @@ export class ProxyConnection {
   #replies: Queued[] = [];
   #messages: Queued[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** The server closed: the client gets the close once the lanes are empty, as in order. */
+  /** The server closed: the client sees it after the frames queued before it, as over TCP. */
   #upstreamGone = false;
   #closed = false;
 
@@ -292,10 +292,10 @@ export class ProxyConnection {
     this.faults = new Faults(() => this.#pump());
     // Writes before the connect completes are queued by the socket itself.
     this.#upstream = createConnection(upstreamPath);
-    // Errors are followed by 'close', which is where both sides are torn down.
+    // Every error is followed by 'close', where the connection ends.
     client.on('error', () => {});
     this.#upstream.on('error', () => {});
-    client.on('close', () => this.close());
+    client.on('close', () => this.cut());
     this.#upstream.on('close', () => {
       this.#upstreamGone = true;
       this.#pump();
@@ -318,7 +318,7 @@ export class ProxyConnection {
   }
 
   /** Destroys both sides, as a network reset: the client sees a close, queued frames are lost. */
-  close(): void {
+  cut(): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
@@ -364,7 +364,7 @@ export class ProxyConnection {
       return parser.push(chunk);
     } catch (error) {
       this.#proxy.errors.push(error instanceof Error ? error : new Error(String(error)));
-      this.close();
+      this.cut();
       return [];
     }
   }
@@ -507,7 +507,7 @@ export class FaultProxy {
 
   /** Cuts every open connection (of one kind when given): clients see a close and reconnect. */
   cut(kind?: ConnectionKind): void {
-    for (const connection of this.connections(kind)) connection.close();
+    for (const connection of this.connections(kind)) connection.cut();
   }
 
   /** Lifts every fault: of both kinds and of each open connection. */

@@ -1,14 +1,15 @@
 import type { Clock } from './clock.js';
-import { CallTimeoutError, CircuitBreakerError } from './errors.js';
+import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import type { BreakerConfig, BreakerContext, TransitionReason } from './machine.js';
+import { checkName } from './name.js';
 import {
   type BreakerOptions,
   type Outcome,
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
-import { Replica } from './replica.js';
+import { Replica } from './replica/replica.js';
 import { runCall } from './run-call.js';
 import { CorruptRecordError } from './snapshot.js';
 import { CircuitState } from './state.js';
@@ -27,39 +28,12 @@ export type Protect = <This, A extends unknown[], R>(
   context?: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
 ) => (this: This, ...args: A) => Promise<Awaited<R>>;
 
-/** The longest breaker name, in UTF-16 code units. */
-export const MAX_NAME_LENGTH = 200;
-
 // Handed to functions when neither a timeout nor a caller's signal can abort them, so that
 // the closed-circuit hot path allocates no AbortController.
 const NEVER_ABORTED = new AbortController().signal;
 
 let probeCounter = 0;
 const instanceId = Math.random().toString(36).slice(2, 10);
-
-// Past the store's timeout the local statechart's admission stands: the write goes on in the
-// background and reconciles by version.
-function waitAtMost(work: Promise<void>, ms: number | undefined, clock: Clock): Promise<void> {
-  if (ms === undefined) return work;
-  let timer: unknown;
-  const elapsed = new Promise<void>((resolve) => {
-    timer = clock.setTimeout(resolve, ms);
-  });
-  return Promise.race([work, elapsed]).finally(() => clock.clearTimeout(timer));
-}
-
-function checkName(name: unknown): string {
-  if (typeof name !== 'string') {
-    throw new TypeError(`breaker name must be a string, got ${typeof name}`);
-  }
-  if (name.length === 0) throw new RangeError('breaker name must not be empty');
-  if (name.length > MAX_NAME_LENGTH) {
-    throw new RangeError(
-      `breaker name must be at most ${MAX_NAME_LENGTH} characters, got ${name.length}`,
-    );
-  }
-  return name;
-}
 
 // The replica's callbacks as prototype methods: per-breaker closures cost ~60 B each (and
 // ~250 B more under esbuild keepNames), which an idle breaker should not pay.
@@ -68,8 +42,14 @@ class BreakerHooks {
     readonly name: string,
     readonly events: Emitter,
   ) {}
-  transition(from: CircuitState, to: CircuitState, reason: TransitionReason, generation: number) {
-    this.events.emit('stateChange', { name: this.name, from, to, reason, generation });
+  transition(
+    from: CircuitState,
+    to: CircuitState,
+    reason: TransitionReason,
+    generation: number,
+    speculative: boolean,
+  ) {
+    this.events.emit('stateChange', { name: this.name, from, to, reason, generation, speculative });
   }
   storeError(error: unknown) {
     this.events.emit(
@@ -109,6 +89,7 @@ export class CircuitBreaker {
   readonly #timeout: number | undefined;
   readonly #classify: ((error: unknown) => Outcome) | undefined;
   #protect: Protect | undefined;
+  #disposed = false;
 
   /**
    * @throws TypeError or RangeError when the name or an option is invalid, naming it.
@@ -168,6 +149,7 @@ export class CircuitBreaker {
     }
     const replica = this.#replica;
     if (!replica.loaded) await replica.ready;
+    if (this.#disposed) throw new BreakerDisposedError(this.name);
     const signal = options?.signal;
     const state = replica.state;
     if (state === 'closed' && this.#timeout === undefined && signal === undefined) {
@@ -214,8 +196,18 @@ export class CircuitBreaker {
         at,
       });
       if (!admitted) throw this.#reject(replica.state);
-      // Admission is the one step that waits for the store: the fleet shares the slots.
-      await waitAtMost(replica.settled(), this.store.timeout, this.clock);
+      // Admission is the one step that waits for the store: the fleet shares the slots. The
+      // local admission stands only when the store did not answer in time.
+      const admission = await replica.admission(replica.lastSeq, this.store.timeout);
+      if (admission === 'refused' && replica.holdsProbe(probeId)) {
+        // The store answered, but only with other instances' writes: free the slot.
+        replica.send({
+          type: 'IGNORED',
+          generation: replica.generation,
+          probeId,
+          at: this.clock.now(),
+        });
+      }
       if (!replica.holdsProbe(probeId)) {
         // The circuit may have closed (a reset, another instance's probe) during admission;
         // a closed or disabled circuit admits every call, so this one runs as an ordinary call.
@@ -359,9 +351,21 @@ export class CircuitBreaker {
     this.#events.off(event, listener);
   }
 
-  /** Stops following the shared record and stops the statechart's timers. */
+  /** Whether {@link CircuitBreaker.dispose} was called. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /**
+   * Stops following the shared record and stops the statechart's timers. No event is emitted
+   * after it, and `call()` rejects with {@link BreakerDisposedError}. Changes not yet written
+   * are dropped: `await settled()` first to keep them.
+   */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
     this.#replica.dispose();
+    this.#events.clear();
   }
 }
 

@@ -52,3 +52,17 @@ export class CallTimeoutError extends Error {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/** `call()` on a breaker after its `dispose()`: the function is not called. */
+export class BreakerDisposedError extends Error {
+  override readonly name = 'BreakerDisposedError';
+  /** The breaker's name. */
+  readonly breaker: string;
+
+  constructor(breaker: string) {
+    super(
+      `circuit breaker "${breaker}" is disposed: it no longer follows the fleet, so it admits no call (get a new one with getCircuitBreaker or new CircuitBreaker)`,
+    );
+    this.breaker = breaker;
+  }
+}

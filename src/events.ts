@@ -10,6 +10,12 @@ export interface StateChangeEvent {
   readonly reason: TransitionReason;
   /** The statechart's generation after the change. */
   readonly generation: number;
+  /**
+   * Decided by this instance alone while the store does not answer (the breaker is degraded):
+   * not yet confirmed by the fleet, whose record may overrule it when the store is back.
+   * `false` for a change the store confirmed or that this instance wrote while it answered.
+   */
+  readonly speculative: boolean;
 }
 
 /** The events a breaker emits, by name, with their payloads. */
@@ -66,6 +72,11 @@ export class Emitter {
     if (set === undefined) return;
     set.delete(listener as AnyListener);
     if (set.size === 0) this.#listeners?.delete(event);
+  }
+
+  /** Removes every listener: nothing is emitted after it. */
+  clear(): void {
+    this.#listeners = null;
   }
 
   has(event: keyof BreakerEventMap): boolean {

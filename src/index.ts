@@ -1,6 +1,6 @@
-export { type CallOptions, CircuitBreaker, MAX_NAME_LENGTH } from './breaker.js';
+export { type CallOptions, CircuitBreaker } from './breaker.js';
 export { type Clock, systemClock } from './clock.js';
-export { CallTimeoutError, CircuitBreakerError } from './errors.js';
+export { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 export type { BreakerEventMap, BreakerListener, StateChangeEvent } from './events.js';
 export {
   type BreakerConfig,
@@ -10,15 +10,25 @@ export {
   breakerMachine,
   type TransitionReason,
 } from './machine.js';
+export { MAX_NAME_LENGTH } from './name.js';
 export { type BreakerOptions, DEFAULTS, type InspectOption, type Outcome } from './options.js';
 export { getCircuitBreaker, resetAllBreakers } from './registry.js';
 export { ConfigMismatchError, CorruptRecordError } from './snapshot.js';
 export { CircuitState } from './state.js';
 export { LostRecordError } from './stores/lost-record.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
+export {
+  isVersion,
+  MAX_VERSION,
+  orderOf,
+  type RecordOrder,
+  type RecordStamp,
+  supersedes,
+} from './stores/record-order.js';
 export type {
   BreakerStore,
   CompareAndSetResult,
   PersistedBreakerSnapshot,
   StoredRecord,
+  StoreFollower,
 } from './stores/store.js';

@@ -4,14 +4,15 @@ import { type BreakerOptions, optionDifferences, resolveOptions } from './option
 const registry = new Map<string, CircuitBreaker>();
 
 /**
- * The process's breaker of this name, created on first use. Asking again with no options
- * returns it; asking with options that differ from its own is an error naming the differences.
+ * The process's breaker of this name, created on first use (and again after the registered one
+ * was disposed). Asking again with no options returns it; asking with options that differ from its own is an error naming the differences.
  *
  * @throws TypeError or RangeError for an invalid name or option; Error for conflicting options.
  */
 export function getCircuitBreaker(name: string, options?: BreakerOptions): CircuitBreaker {
   const existing = registry.get(name);
-  if (existing === undefined) {
+  // A disposed breaker no longer follows the fleet: never hand it out again.
+  if (existing === undefined || existing.disposed) {
     const breaker = new CircuitBreaker(name, options);
     registry.set(name, breaker);
     return breaker;

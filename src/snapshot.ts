@@ -96,9 +96,35 @@ function contextProblem(context: unknown): string | undefined {
   return configProblem(c.config);
 }
 
+// What the statechart itself guarantees of every snapshot it makes: a record that breaks one of
+// these was not written by this statechart, and restoring it could wedge the breaker (a lease
+// held in `halfOpen.waiting` runs no lease timer, so it would reject every call for ever).
+function invariantProblem(leaf: string, context: BreakerContext): string | undefined {
+  const { config, failures, successes, openedAt, probes } = context;
+  let probeCount = 0;
+  for (const _ in probes) probeCount++;
+  if (leaf === 'halfOpen.probing') {
+    if (probeCount === 0 || probeCount > config.halfOpenMaxCalls) {
+      return `${probeCount} probes in halfOpen.probing, halfOpenMaxCalls is ${config.halfOpenMaxCalls}`;
+    }
+  } else if (probeCount > 0) {
+    return `${probeCount} probe leases in ${leaf}, where the statechart holds none`;
+  }
+  if (leaf === 'closed' ? failures >= config.failMax : failures !== 0) {
+    return `${failures} failures in ${leaf} with failMax ${config.failMax}`;
+  }
+  if (leaf.startsWith('halfOpen') ? successes >= config.successThreshold : successes !== 0) {
+    return `${successes} successes in ${leaf} with successThreshold ${config.successThreshold}`;
+  }
+  if (leaf === 'open' && openedAt === null) return 'open with no openedAt';
+  return undefined;
+}
+
 /**
  * What is wrong with a value meant to be a persisted breaker snapshot, or `undefined` when it
- * is one this version of the statechart can restore.
+ * is one this version of the statechart can restore: the schema, the state, the context's
+ * types, and the statechart's invariants (probes only in `halfOpen.probing` and at most
+ * `halfOpenMaxCalls`, counters below their thresholds, `openedAt` set when open).
  */
 export function snapshotProblem(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return 'the snapshot is not an object';
@@ -111,7 +137,12 @@ export function snapshotProblem(value: unknown): string | undefined {
   if (leaf === undefined || !LEAF_STATES.has(leaf)) {
     return `the state ${JSON.stringify(snapshot.value)} is not a state of the statechart`;
   }
-  return contextProblem(snapshot.context);
+  if (snapshot.writeId !== undefined && typeof snapshot.writeId !== 'string') {
+    return `writeId is ${JSON.stringify(snapshot.writeId)}`;
+  }
+  return (
+    contextProblem(snapshot.context) ?? invariantProblem(leaf, snapshot.context as BreakerContext)
+  );
 }
 
 /** The options of `stored` that differ from `local`, as `name (local vs stored)`. */

@@ -45,7 +45,7 @@ function snapshot(failures: number, value = 'closed'): PersistedBreakerSnapshot 
     value,
     context: {
       config: {
-        failMax: 5,
+        failMax: 1_000,
         resetTimeout: 30_000,
         successThreshold: 2,
         halfOpenMaxCalls: 1,
@@ -361,11 +361,17 @@ describe('close', () => {
         .split('\n')
         .filter(Boolean).length;
     const base = await subscribers();
-    const s = store();
+    const s = store({ subscriberIdleTimeout: 300 });
     const breaker = new CircuitBreaker(fresh('release'), { store: s });
     await breaker.settled();
     expect(await subscribers()).toBe(base + 1);
     breaker.dispose();
+    // Kept for a while, so that the next breaker reuses it instead of opening another.
+    expect(await subscribers()).toBe(base + 1);
+    const next = new CircuitBreaker(fresh('release'), { store: s });
+    await next.settled();
+    expect(await subscribers()).toBe(base + 1);
+    next.dispose();
     expect(await waitFor(async () => (await subscribers()) === base)).toBe(true);
 
     const other = new CircuitBreaker(fresh('release'), { store: s });

@@ -1,13 +1,17 @@
 import { type Clock, systemClock } from '../clock.js';
-import type { BreakerStore, CompareAndSetResult, StoredRecord } from './store.js';
+import {
+  asFollower,
+  type BreakerStore,
+  type CompareAndSetResult,
+  type StoredRecord,
+  type StoreFollower,
+} from './store.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
   /** The clock breakers on this store decide with; the system clock by default. */
   clock?: Clock;
 }
-
-type Listener = (record: StoredRecord) => void;
 
 /**
  * The embedded default store: records live in this process, so breakers of one name in one
@@ -17,7 +21,7 @@ type Listener = (record: StoredRecord) => void;
 export class MemoryStore implements BreakerStore {
   readonly clock: Clock;
   readonly #records = new Map<string, StoredRecord>();
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new Map<string, Set<StoreFollower>>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -52,21 +56,26 @@ export class MemoryStore implements BreakerStore {
     const listeners = this.#listeners.get(name);
     if (listeners !== undefined) {
       queueMicrotask(() => {
-        for (const listener of listeners) listener(record);
+        for (const follower of listeners) follower.record(record);
       });
     }
     return { ok: true, record };
   }
 
-  subscribe(name: string, listener: Listener): () => void {
+  subscribe(
+    name: string,
+    listener: StoreFollower | ((record: StoredRecord) => void),
+    onProblem?: (error: Error) => void,
+  ): () => void {
+    const follower = asFollower(listener, onProblem);
     let listeners = this.#listeners.get(name);
     if (listeners === undefined) {
       listeners = new Set();
       this.#listeners.set(name, listeners);
     }
-    listeners.add(listener);
+    listeners.add(follower);
     return () => {
-      listeners.delete(listener);
+      listeners.delete(follower);
       if (listeners.size === 0) this.#listeners.delete(name);
     };
   }

@@ -1,4 +1,5 @@
 import { snapshotProblem } from '../snapshot.js';
+import { isVersion, MAX_VERSION } from './record-order.js';
 import type { PersistedBreakerSnapshot, StoredRecord } from './store.js';
 
 /** A change-feed message: the record a compare-and-set wrote, and whose it is. */
@@ -23,11 +24,14 @@ export type Decoded =
   | { readonly record: StoredRecord | null; readonly problem?: undefined }
   | { readonly record: null; readonly problem: RecordProblem };
 
-/** A version is a positive safe integer; the compare-and-set script reads anything else as 0. */
+/**
+ * A version is a whole number from 1 to `MAX_VERSION`; the compare-and-set script reads anything
+ * else as 0, so that the next write replaces it.
+ */
 export function parseVersion(text: string): number | null {
   if (!/^[0-9]+$/.test(text)) return null;
   const version = Number(text);
-  return Number.isSafeInteger(version) && version > 0 ? version : null;
+  return isVersion(version) ? version : null;
 }
 
 function parseSnapshot(json: string): PersistedBreakerSnapshot | RecordProblem {
@@ -69,7 +73,10 @@ export function decodeRecord(
   if (parsedVersion === null) {
     return {
       record: null,
-      problem: { field: 'version', problem: `${JSON.stringify(version)} is not a version` },
+      problem: {
+        field: 'version',
+        problem: `${JSON.stringify(version)} is not a version (a whole number from 1 to ${MAX_VERSION})`,
+      },
     };
   }
   if (snapshot == null) {

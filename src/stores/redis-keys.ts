@@ -1,4 +1,4 @@
-import { MAX_NAME_LENGTH } from '../breaker.js';
+import { checkName } from '../name.js';
 
 /** The default key prefix, the origin design's: `circuit_breaker:{name}:state` and so on. */
 export const DEFAULT_PREFIX = 'circuit_breaker:';
@@ -10,6 +10,8 @@ export interface BreakerKeys {
   readonly state: string;
   readonly counter: string;
   readonly openedAt: string;
+  /** The write id of the stored snapshot, which compare-and-set compares without decoding JSON. */
+  readonly write: string;
 }
 
 const ESCAPES: Record<string, string> = { '%': '%25', '{': '%7B', '}': '%7D' };
@@ -30,20 +32,12 @@ export function encodeName(name: string): string {
 }
 
 /**
- * Refuses names a breaker refuses: not a string, empty, or longer than `MAX_NAME_LENGTH`.
+ * Refuses names a breaker refuses: not a string, empty, longer than `MAX_NAME_LENGTH`, or not
+ * well-formed UTF-16 (two names with different lone surrogates would share one key).
  * @throws TypeError or RangeError naming the problem.
  */
 export function checkStoreName(name: unknown): string {
-  if (typeof name !== 'string') {
-    throw new TypeError(`RedisStore: breaker name must be a string, got ${typeof name}`);
-  }
-  if (name.length === 0) throw new RangeError('RedisStore: breaker name must not be empty');
-  if (name.length > MAX_NAME_LENGTH) {
-    throw new RangeError(
-      `RedisStore: breaker name must be at most ${MAX_NAME_LENGTH} characters, got ${name.length}`,
-    );
-  }
-  return name;
+  return checkName(name, 'RedisStore: breaker name');
 }
 
 /** The keys of breaker `name` under `prefix`. */
@@ -55,5 +49,6 @@ export function breakerKeys(prefix: string, name: string): BreakerKeys {
     state: `${base}state`,
     counter: `${base}counter`,
     openedAt: `${base}opened_at`,
+    write: `${base}write`,
   };
 }

@@ -17,16 +17,29 @@ export interface RedisStoreOptions {
    */
   timeout?: number;
   /**
-   * Milliseconds between reloads of every subscribed breaker's record, which heal a change
-   * message lost in a disconnect. Default 10 000. Any write also heals (it conflicts and
-   * adopts), so this bounds staleness only for instances that write nothing meanwhile.
+   * Milliseconds between resyncs, which heal a change message that never arrived: the store
+   * compares the stored version of every followed record with what its breakers hold (one
+   * MGET per 500 breakers) and reads only those that differ. Default 10 000. A subscriber
+   * that reconnects resyncs at once, and any write also heals (it conflicts and adopts), so
+   * this bounds staleness only for a message lost on a live connection.
    */
   resyncInterval?: number;
-  /** Milliseconds between measurements of the offset to Redis server time. Default 60 000. */
+  /** Milliseconds between readings of Redis server time. Default 60 000. */
   clockSyncInterval?: number;
   /**
-   * This host's clock, which the server-time offset is measured against. Default `Date.now`;
-   * tests inject a skewed one to show that breakers still agree.
+   * Milliseconds the subscriber connection stays open after the last breaker stops following
+   * a record, so that breakers created and disposed one after another share one. Default 5 000.
+   */
+  subscriberIdleTimeout?: number;
+  /**
+   * Milliseconds over which the instances of a breaker spread their writes of a transition that
+   * each one's own timer makes (open to half-open, an expired probe lease): the first write
+   * reaches the others before they write, and they adopt it. Default 20; 0 writes at once.
+   */
+  timedWriteSpread?: number;
+  /**
+   * This host's wall clock, used only as the starting point before Redis time is read and to
+   * notice that the clock stepped. Default `Date.now`; tests inject a skewed or stepping one.
    */
   hostNow?: () => number;
 }
@@ -37,6 +50,8 @@ export interface ResolvedRedisStoreOptions {
   readonly timeout: number;
   readonly resyncInterval: number;
   readonly clockSyncInterval: number;
+  readonly subscriberIdleTimeout: number;
+  readonly timedWriteSpread: number;
   readonly hostNow: () => number;
 }
 
@@ -46,12 +61,28 @@ export const REDIS_STORE_DEFAULTS = {
   timeout: 500,
   resyncInterval: 10_000,
   clockSyncInterval: 60_000,
+  subscriberIdleTimeout: 5_000,
+  timedWriteSpread: 20,
 } as const;
 
-const KNOWN = new Set(['prefix', 'timeout', 'resyncInterval', 'clockSyncInterval', 'hostNow']);
+const KNOWN = new Set([
+  'prefix',
+  'timeout',
+  'resyncInterval',
+  'clockSyncInterval',
+  'subscriberIdleTimeout',
+  'timedWriteSpread',
+  'hostNow',
+]);
 
 function duration(name: string, value: unknown, fallback: number): number {
   return value === undefined ? fallback : checkDuration(`RedisStore option ${name}`, value);
+}
+
+// 0 is allowed here, unlike the other delays: it turns spreading off.
+function spread(value: unknown): number {
+  if (value === undefined) return REDIS_STORE_DEFAULTS.timedWriteSpread;
+  return value === 0 ? 0 : checkDuration('RedisStore option timedWriteSpread', value);
 }
 
 /**
@@ -95,6 +126,12 @@ export function resolveRedisStoreOptions(options: unknown): ResolvedRedisStoreOp
       given.clockSyncInterval,
       REDIS_STORE_DEFAULTS.clockSyncInterval,
     ),
+    subscriberIdleTimeout: duration(
+      'subscriberIdleTimeout',
+      given.subscriberIdleTimeout,
+      REDIS_STORE_DEFAULTS.subscriberIdleTimeout,
+    ),
+    timedWriteSpread: spread(given.timedWriteSpread),
     hostNow: hostNow as () => number,
   };
 }

@@ -1,24 +1,36 @@
-import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
+import { systemClock } from '../clock.js';
+import { afterDue } from '../grace.js';
 import { CorruptRecordError } from '../snapshot.js';
 import { topLevelState } from '../state.js';
 import { LostRecordError } from './lost-record.js';
+import { MAX_VERSION, orderOf, type RecordStamp, stampOf } from './record-order.js';
 import { RedisClock } from './redis-clock.js';
 import {
   type Decoded,
   decodeRecord,
+  parseVersion,
   type RecordField,
   type RecordProblem,
   readChange,
   wrongFields,
 } from './redis-codec.js';
+import { ChangeFeed } from './redis-feed.js';
 import { type BreakerKeys, breakerKeys, checkStoreName } from './redis-keys.js';
 import {
   type RedisStoreOptions,
   type ResolvedRedisStoreOptions,
   resolveRedisStoreOptions,
 } from './redis-options.js';
-import type { BreakerStore, CompareAndSetResult, StoredRecord } from './store.js';
+import { CasReply, defineScripts, type RedisScripts } from './redis-scripts.js';
+import {
+  asFollower,
+  type BreakerStore,
+  type CompareAndSetResult,
+  type StoredRecord,
+  type StoreFollower,
+} from './store.js';
 
 export { LostRecordError } from './lost-record.js';
 export { RedisClock } from './redis-clock.js';
@@ -33,55 +45,41 @@ export class RedisStoreTimeoutError extends Error {
   }
 }
 
-type Listener = (record: StoredRecord) => void;
-type ProblemListener = (error: Error) => void;
-interface Follower {
-  readonly record: Listener;
-  readonly problem: ProblemListener | undefined;
-}
-/** `{1, wrong types}` or `{0, stored version, raw version, raw snapshot, wrong types}`. */
-type CasReply = [2] | [1, string?] | [0, number, string | null, string | null, string];
-type CasCommand = (...args: unknown[]) => Promise<CasReply>;
-/** `{raw snapshot, raw version, wrong types}`. */
-type ReadReply = [string | null, string | null, string];
-type ReadCommand = (...args: unknown[]) => Promise<ReadReply>;
-
 const problemText = (problem: RecordProblem) => `${problem.field}: ${problem.problem}`;
-
-/** The commands `defineCommand` adds to the user's client. */
-const COMMAND = 'statebreakerCompareAndSet';
-const READ_COMMAND = 'statebreakerRead';
-const lua = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-const LUA = lua('compare-and-set.lua');
-const READ_LUA = lua('read.lua');
 
 // Offset samples at first sync: the shortest round trip gives the tightest bound.
 const FIRST_SYNC_SAMPLES = 3;
-
-interface Subscriber {
-  readonly connection: Redis | Cluster;
-  /** Settles once SUBSCRIBE is acknowledged; a failed attempt is retried by the next caller. */
-  ready(): Promise<void>;
-}
+// Breakers per read: one script call (standalone) reads this many records, one MGET compares
+// this many stamps, so an idle fleet's resync costs a few commands however many it follows.
+const BATCH = 500;
 
 function isCluster(redis: Redis | Cluster): redis is Cluster {
   return (redis as { isCluster?: boolean }).isCluster === true;
 }
 
+interface PendingLoad {
+  readonly name: string;
+  readonly resolve: (record: StoredRecord | null) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
  * A store that shares breakers across processes through Redis (standalone or Cluster).
  *
- * - Each breaker's record lives in `${prefix}{name}:snapshot|version|state|counter|opened_at`
+ * - Each breaker's record lives in `${prefix}{name}:snapshot|version|write|state|counter|opened_at`
  *   (see {@link encodeName} for how names map into the braces). `state` (e.g. `open`,
  *   `halfOpen`), `counter` (consecutive failures) and `opened_at` (epoch ms, server time)
- *   are plain strings for `redis-cli GET`.
- * - Writes are one Lua script (`compare-and-set.lua`, loaded with `defineCommand`) that
- *   writes only if the stored version is the expected one and publishes the new record on
- *   `${prefix}changes`, atomically.
- * - One subscriber connection (`redis.duplicate()`) per store, open while any breaker
- *   follows a name, dispatches changes by name; every `resyncInterval` ms, and whenever the
- *   subscriber reconnects, the store reloads every followed record to heal lost messages.
- * - The clock is Redis server time: this host's clock plus an offset measured with `TIME`.
+ *   are plain strings for `redis-cli GET`: read-only copies, written with every record.
+ * - Writes are one Lua script (`compareAndSet-6.lua`, loaded with `defineCommand` under a name
+ *   that carries the script's hash) that writes only if the stored version and write id are the
+ *   expected ones and publishes the new record on `${prefix}changes`, atomically.
+ * - One subscriber connection (`redis.duplicate()`) per store, open while breakers follow
+ *   names (and `subscriberIdleTimeout` ms after the last one stops), hands every change to the
+ *   breakers of its name. Every `resyncInterval` ms, and whenever the subscriber reconnects,
+ *   the store compares the stored version and write id of every followed record with what each
+ *   breaker holds (one MGET per 500 breakers) and hands over only what a breaker lacks.
+ * - Reads of breakers created together are batched: one script call per 500 records.
+ * - The clock is Redis server time, read with `TIME` and carried forward on the monotonic clock.
  *
  * The client stays the caller's: `close()` releases the store's subscriber and timers only.
  *
@@ -96,19 +94,20 @@ export class RedisStore implements BreakerStore {
   readonly options: ResolvedRedisStoreOptions;
   /** The longest any store call waits for Redis, in ms (the `timeout` option). */
   readonly timeout: number;
+  /** Milliseconds over which instances spread the write of a timed transition. */
+  readonly timedWriteSpread: number;
   readonly #redis: Redis | Cluster;
-  readonly #cas: CasCommand;
-  readonly #readRecord: ReadCommand;
+  readonly #scripts: RedisScripts;
   readonly #channel: string;
-  readonly #listeners = new Map<string, Set<Follower>>();
-  readonly #dispatched = new Map<string, number>();
-  readonly #dispatchedWrite = new Map<string, string | undefined>();
+  readonly #feed: ChangeFeed;
+  readonly #followers = new Map<string, StoreFollower[]>();
   // The last problem resync reported per name, so that a record nobody rewrites (an idle
   // breaker's) is reported once, not every resyncInterval.
   readonly #resyncProblems = new Map<string, string>();
-  readonly #timers: ReturnType<typeof setInterval>[] = [];
-  #subscriber: Subscriber | null = null;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #loads: PendingLoad[] = [];
   #syncing: Promise<void> | null = null;
+  #clockSuspect = false;
   #closed = false;
 
   /**
@@ -129,14 +128,15 @@ export class RedisStore implements BreakerStore {
     this.#channel = `${this.options.prefix}changes`;
     this.clock = new RedisClock(this.options.hostNow);
     this.timeout = this.options.timeout;
-    redis.defineCommand(COMMAND, { numberOfKeys: 5, lua: LUA });
-    redis.defineCommand(READ_COMMAND, { numberOfKeys: 2, lua: READ_LUA });
-    const commands = redis as unknown as Record<string, CasCommand & ReadCommand>;
-    this.#cas = commands[COMMAND] as CasCommand;
-    this.#readRecord = commands[READ_COMMAND] as ReadCommand;
+    this.timedWriteSpread = this.options.timedWriteSpread;
+    this.#scripts = defineScripts(redis);
+    this.#feed = new ChangeFeed(redis, this.#channel, this.options.subscriberIdleTimeout, {
+      message: (message) => this.#onMessage(message),
+      reconnected: () => {
+        this.resync().catch(() => {});
+      },
+    });
     this.#syncClock(FIRST_SYNC_SAMPLES).catch(() => {});
-    this.#every(this.options.clockSyncInterval, () => this.#syncClock(1));
-    this.#every(this.options.resyncInterval, () => this.resync());
   }
 
   /** The keys of breaker `name`. */
@@ -147,24 +147,19 @@ export class RedisStore implements BreakerStore {
   /**
    * The stored record of `name`, or `null` when there is none. A record that cannot be
    * restored (see {@link CorruptRecordError}) is reported to the name's followers and read as
-   * `null`, so that their next write replaces it.
+   * `null`, so that their next write replaces it. Loads asked for in one tick share one read.
    */
-  async load(name: string): Promise<StoredRecord | null> {
-    const keys = this.keys(name);
-    this.#checkOpen();
-    const subscriber = this.#subscriber;
-    const read = async () => {
-      // Subscribed before reading: any write after the read arrives through the feed.
-      await Promise.all([this.#whenSynced(), subscriber?.ready()]);
-      return this.#fetch(keys);
-    };
-    // One bound for the whole load: a breaker's first call waits at most `timeout`.
-    const record = this.#usable(name, await this.#bounded(read(), 'load'));
-    // Followers now hold this version: a later read of an older one means Redis lost data.
-    if (record !== null && this.#listeners.has(name)) {
-      this.#dispatched.set(name, Math.max(record.version, this.#dispatched.get(name) ?? 0));
+  load(name: string): Promise<StoredRecord | null> {
+    try {
+      checkStoreName(name);
+      this.#checkOpen();
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return record;
+    return new Promise((resolve, reject) => {
+      if (this.#loads.length === 0) queueMicrotask(() => this.#flushLoads());
+      this.#loads.push({ name, resolve, reject });
+    });
   }
 
   async compareAndSet(
@@ -175,34 +170,59 @@ export class RedisStore implements BreakerStore {
   ): Promise<CompareAndSetResult> {
     const keys = this.keys(name);
     this.#checkOpen();
-    if (!(Number.isSafeInteger(record.version) && record.version > expectedVersion)) {
-      throw new RangeError(`record version ${record.version} must exceed ${expectedVersion}`);
-    }
     const { snapshot, version } = record;
+    if (!(Number.isInteger(version) && version > expectedVersion && version <= MAX_VERSION)) {
+      throw new RangeError(
+        `record version ${version} must exceed ${expectedVersion} and be at most ${MAX_VERSION}`,
+      );
+    }
+    // The deadline is on server time: never write before the clock has been read, and read it
+    // again after a failure or when the wall clock jumped (a suspended process, say).
+    await this.#whenSynced();
+    if (this.#clockSuspect || this.clock.stepSuspected) {
+      this.#clockSuspect = false;
+      await this.#syncClock(1);
+    }
     const { context } = snapshot;
-    const reply = await this.#bounded(
-      this.#cas.call(
-        this.#redis,
-        keys.snapshot,
-        keys.version,
-        keys.state,
-        keys.counter,
-        keys.openedAt,
-        expectedVersion,
-        version,
-        JSON.stringify(snapshot),
-        topLevelState(snapshot.value),
-        context.failures,
-        context.openedAt === null ? '' : Math.round(context.openedAt),
-        this.#channel,
-        name,
-        expectedWriteId ?? '',
-        Math.ceil(this.clock.now() + this.timeout),
-      ),
-      'compareAndSet',
-    );
-    if (reply[0] === 2) throw new RedisStoreTimeoutError('compareAndSet', this.timeout);
-    if (reply[0] === 1) {
+    const args = [
+      keys.snapshot,
+      keys.version,
+      keys.state,
+      keys.counter,
+      keys.openedAt,
+      keys.write,
+      expectedVersion,
+      version,
+      JSON.stringify(snapshot),
+      topLevelState(snapshot.value),
+      context.failures,
+      context.openedAt === null ? '' : Math.round(context.openedAt),
+      this.#channel,
+      name,
+      expectedWriteId ?? '',
+      0,
+      snapshot.writeId ?? '',
+      MAX_VERSION,
+    ];
+    let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const sent = performance.now();
+        args[15] = Math.ceil(this.clock.now() + this.timeout);
+        reply = await this.#bounded(this.#scripts.compareAndSet(...args), 'compareAndSet');
+        if (reply[0] !== CasReply.LATE) break;
+        // Refused as late although the answer came in time: this host's idea of server time
+        // was behind. Read the server's time and try once more.
+        if (attempt > 0 || performance.now() - sent >= this.timeout) {
+          throw new RedisStoreTimeoutError('compareAndSet', this.timeout);
+        }
+        await this.#syncClock(1);
+      }
+    } catch (error) {
+      this.#clockSuspect = true;
+      throw error;
+    }
+    if (reply[0] === CasReply.WRITTEN) {
       // A key of another type was in the way and has just been replaced: say so.
       for (const field of wrongFields(reply[1])) {
         this.#report(name, field, 'the key held another type; replaced');
@@ -217,93 +237,207 @@ export class RedisStore implements BreakerStore {
   }
 
   /**
-   * Calls `listener` with every record written for `name`, and `onProblem` with a
-   * {@link CorruptRecordError} (whose `key` names the Redis key) for every unreadable record
-   * or change message the store meets for `name`. Returns the unsubscribe function.
+   * Follows `name`: the follower gets every record published or read for it, and a
+   * {@link CorruptRecordError} (whose `key` names the Redis key) for every unreadable record or
+   * change message the store meets for it, or a {@link LostRecordError} when the store holds
+   * less than the follower's stamp. Returns the unsubscribe function.
    */
-  subscribe(name: string, listener: Listener, onProblem?: ProblemListener): () => void {
+  subscribe(
+    name: string,
+    listener: StoreFollower | ((record: StoredRecord) => void),
+    onProblem?: (error: Error) => void,
+  ): () => void {
     checkStoreName(name);
     this.#checkOpen();
-    let listeners = this.#listeners.get(name);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.#listeners.set(name, listeners);
-    }
-    const follower: Follower = { record: listener, problem: onProblem };
-    listeners.add(follower);
-    this.#subscriber ??= this.#openSubscriber();
+    const follower = asFollower(listener, onProblem);
+    const existing = this.#followers.get(name);
+    if (existing === undefined) this.#followers.set(name, [follower]);
+    else existing.push(follower);
+    this.#startTimers();
+    this.#feed.use();
     let active = true;
     return () => {
       if (!active) return;
       active = false;
-      listeners.delete(follower);
-      if (listeners.size > 0) return;
-      this.#listeners.delete(name);
-      this.#dispatched.delete(name);
-      this.#dispatchedWrite.delete(name);
+      const followers = this.#followers.get(name);
+      if (followers === undefined) return;
+      const at = followers.indexOf(follower);
+      if (at >= 0) followers.splice(at, 1);
+      if (followers.length > 0) return;
+      this.#followers.delete(name);
       this.#resyncProblems.delete(name);
-      // No breaker follows anything: release the connection so the process may exit.
-      if (this.#listeners.size === 0) this.#closeSubscriber();
+      if (this.#followers.size === 0) this.#feed.release();
     };
   }
 
   /**
-   * Reloads every followed record and hands listeners those newer than the last one they got.
-   * Runs every `resyncInterval` ms and on reconnect; exposed for tests and operators.
+   * Compares every followed record with what its breakers hold and hands each breaker what it
+   * lacks: a newer record, or a `LostRecordError` when Redis holds less than it had (flushed,
+   * evicted, restored from an old dump). One MGET per 500 breakers; only records that differ
+   * are read whole. Runs every `resyncInterval` ms and on reconnect; exposed for tests and
+   * operators.
    */
   async resync(): Promise<void> {
-    if (this.#closed) return;
-    await Promise.all([...this.#listeners.keys()].map((name) => this.#resyncOne(name)));
+    if (this.#closed || this.#followers.size === 0) return;
+    await this.#feed.ready().catch(() => {});
+    const names = [...this.#followers.keys()];
+    const rounds: Promise<void>[] = [];
+    for (let i = 0; i < names.length; i += BATCH) {
+      rounds.push(this.#resyncBatch(names.slice(i, i + BATCH)).catch(() => {}));
+    }
+    await Promise.all(rounds);
   }
 
   /** Releases the store's subscriber connection and timers (not the caller's client). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const timer of this.#timers) clearInterval(timer);
-    this.#listeners.clear();
-    this.#closeSubscriber();
+    this.#stopTimers();
+    this.#followers.clear();
+    this.#feed.close();
+    for (const load of this.#loads) load.reject(new Error('RedisStore is closed'));
+    this.#loads = [];
   }
 
-  async #resyncOne(name: string): Promise<void> {
-    // Versions only grow, so a record older than one handed out before this read was even
-    // sent means Redis lost data; a newer one dispatched meanwhile by the feed is no sign.
-    const seen = this.#dispatched.get(name) ?? 0;
-    let decoded: Decoded;
+  async #flushLoads(): Promise<void> {
+    const loads = this.#loads;
+    this.#loads = [];
+    if (loads.length === 0) return;
+    const names = loads.map((load) => load.name);
+    let decoded: Decoded[];
     try {
-      decoded = await this.#bounded(this.#fetch(this.keys(name)), 'resync');
-    } catch {
-      return; // The next resync or write heals it.
+      // Subscribed before reading: any write after the read arrives through the feed. One
+      // bound for the whole batch: a breaker's first call waits at most `timeout`.
+      decoded = await this.#bounded(
+        Promise.all([this.#whenSynced(), this.#feed.ready()]).then(() => this.#readMany(names)),
+        'load',
+      );
+    } catch (error) {
+      for (const load of loads) load.reject(error);
+      return;
     }
+    loads.forEach((load, i) => {
+      load.resolve(this.#usable(load.name, decoded[i] ?? { record: null }));
+    });
+  }
+
+  async #readMany(names: readonly string[]): Promise<Decoded[]> {
+    const calls: Promise<(string | null)[]>[] = [];
+    const keysOf = (name: string) => {
+      const keys = this.keys(name);
+      return [keys.snapshot, keys.version];
+    };
+    // A Cluster runs a script on one slot: one breaker per call there.
+    const per = isCluster(this.#redis) ? 1 : BATCH;
+    for (let i = 0; i < names.length; i += per) {
+      calls.push(this.#scripts.readRecords(...names.slice(i, i + per).flatMap(keysOf)));
+    }
+    const replies = (await Promise.all(calls)).flat();
+    return names.map((_, i) =>
+      decodeRecord(replies[3 * i + 1], replies[3 * i], wrongFields(replies[3 * i + 2])),
+    );
+  }
+
+  async #resyncBatch(names: readonly string[]): Promise<void> {
+    // What each follower held when the read was sent: a stored record older than that means
+    // Redis lost data; one that a follower got from the feed after the read is no sign of it.
+    const held = names.map((name) =>
+      (this.#followers.get(name) ?? []).map((follower) => follower.stamp?.() ?? null),
+    );
+    const stamps = await this.#bounded(this.#readStamps(names), 'resync');
+    const differing: number[] = [];
+    names.forEach((_, i) => {
+      const stored = stamps[i] ?? null;
+      const same = (held[i] ?? []).every((stamp) =>
+        stored === null ? stamp === null : stamp !== null && orderOf(stored, stamp) === 'same',
+      );
+      if (!same || this.#resyncProblems.has(names[i] as string)) differing.push(i);
+    });
+    if (differing.length === 0) return;
+    const decoded = await this.#bounded(
+      this.#readMany(differing.map((i) => names[i] as string)),
+      'resync',
+    );
+    differing.forEach((i, k) => {
+      this.#resynced(names[i] as string, decoded[k] ?? { record: null }, held[i] ?? []);
+    });
+  }
+
+  /**
+   * Version and write id of each record, one script call per batch (per breaker on a Cluster).
+   * `null`: no record; version 0: half a record or an unreadable one, which differs from every
+   * stamp, so the whole record is read and judged.
+   */
+  async #readStamps(names: readonly string[]): Promise<(RecordStamp | null)[]> {
+    const keysOf = (name: string) => {
+      const keys = this.keys(name);
+      return [keys.version, keys.write, keys.snapshot];
+    };
+    const per = isCluster(this.#redis) ? 1 : BATCH;
+    const calls: Promise<(string | number | null)[]>[] = [];
+    for (let i = 0; i < names.length; i += per) {
+      calls.push(this.#scripts.readStamps(...names.slice(i, i + per).flatMap(keysOf)));
+    }
+    const values = (await Promise.all(calls)).flat();
+    return names.map((_, i) => {
+      const raw = values[3 * i];
+      const writeId = values[3 * i + 1];
+      const length = Number(values[3 * i + 2] ?? 0);
+      if (raw == null && length === 0) return null;
+      const version = typeof raw === 'string' && length > 0 ? (parseVersion(raw) ?? 0) : 0;
+      return {
+        version,
+        writeId: typeof writeId === 'string' && writeId !== '' ? writeId : undefined,
+      };
+    });
+  }
+
+  // Hands each follower what it lacks, judged against what it held when the read was sent.
+  #resynced(name: string, decoded: Decoded, held: readonly (RecordStamp | null)[]): void {
+    const followers = this.#followers.get(name);
+    if (followers === undefined) return;
     const { problem } = decoded;
+    const seen = Math.max(0, ...held.map((stamp) => stamp?.version ?? 0));
     // Half a record (one key evicted or expired) is lost data, not garbage: the breakers holding
     // it write it back at once.
     if (problem?.missing && seen > 0) {
       this.#resyncProblems.delete(name);
-      this.#lost(name, problem.field, 0, seen);
+      this.#lost(name, problem.field, 0, held);
       return;
     }
     if (problem !== undefined && this.#resyncProblems.get(name) === problemText(problem)) return;
     const record = this.#usable(name, decoded);
-    if (record !== null && this.#isNews(name, record)) {
-      this.#dispatch(name, record);
-    } else if (problem === undefined && (record?.version ?? 0) < seen) {
-      this.#lost(name, 'version', record?.version ?? 0, seen);
+    if (problem !== undefined) return;
+    if (record === null) {
+      this.#lost(name, 'version', 0, held);
+      return;
     }
+    const stored = stampOf(record);
+    followers.forEach((follower, i) => {
+      const stamp = held[i] ?? null;
+      const order = orderOf(stored, stamp);
+      if (order === 'newer' || order === 'sibling') follower.record(record);
+      else if (order === 'older' && stamp !== null) {
+        follower.problem?.(
+          new LostRecordError(name, this.keys(name).version, stored.version, stamp.version),
+        );
+      }
+    });
   }
 
-  #lost(name: string, field: RecordField, storedVersion: number, seen: number): void {
-    const error = new LostRecordError(name, this.keys(name)[field], storedVersion, seen);
-    for (const { problem: onProblem } of this.#listeners.get(name) ?? []) onProblem?.(error);
-  }
-
-  async #fetch(keys: BreakerKeys): Promise<Decoded> {
-    const [snapshot, version, wrong] = await this.#readRecord.call(
-      this.#redis,
-      keys.snapshot,
-      keys.version,
-    );
-    return decodeRecord(version, snapshot, wrongFields(wrong));
+  #lost(
+    name: string,
+    field: RecordField,
+    storedVersion: number,
+    held: readonly (RecordStamp | null)[],
+  ): void {
+    const key = this.keys(name)[field];
+    (this.#followers.get(name) ?? []).forEach((follower, i) => {
+      const seen = held[i]?.version ?? 0;
+      if (seen > storedVersion) {
+        follower.problem?.(new LostRecordError(name, key, storedVersion, seen));
+      }
+    });
   }
 
   /** The decoded record, or `null` after reporting why there is none to use. */
@@ -312,45 +446,30 @@ export class RedisStore implements BreakerStore {
     if (problem === undefined) {
       this.#resyncProblems.delete(name);
     } else {
-      this.#resyncProblems.set(name, problemText(problem));
+      if (this.#followers.has(name)) this.#resyncProblems.set(name, problemText(problem));
       this.#report(name, problem.field, problem.problem);
     }
     return decoded.record;
   }
 
   #report(name: string, field: RecordField | 'channel', problem: string): void {
-    const listeners = this.#listeners.get(name);
-    if (listeners === undefined) return;
+    const followers = this.#followers.get(name);
+    if (followers === undefined) return;
     const key = field === 'channel' ? this.#channel : this.keys(name)[field];
     const error = new CorruptRecordError(name, problem, key);
-    for (const { problem: onProblem } of listeners) onProblem?.(error);
-  }
-
-  // Newer, or the same version holding another write (two instances re-created a lost record).
-  #isNews(name: string, record: StoredRecord): boolean {
-    const dispatched = this.#dispatched.get(name) ?? 0;
-    return (
-      record.version > dispatched ||
-      (record.version === dispatched && record.snapshot.writeId !== this.#dispatchedWrite.get(name))
-    );
-  }
-
-  #dispatch(name: string, record: StoredRecord): void {
-    const listeners = this.#listeners.get(name);
-    if (listeners === undefined) return;
-    if (record.version >= (this.#dispatched.get(name) ?? 0)) {
-      this.#dispatched.set(name, record.version);
-      this.#dispatchedWrite.set(name, record.snapshot.writeId);
-    }
-    for (const { record: listener } of listeners) listener(record);
+    for (const follower of followers) follower.problem?.(error);
   }
 
   #onMessage(message: string): void {
     const change = readChange(message);
-    if (change === null || !this.#listeners.has(change.name)) return;
+    if (change === null) return;
     const { name, decoded } = change;
+    const followers = this.#followers.get(name);
+    if (followers === undefined) return;
     if (decoded.problem === undefined) {
-      if (decoded.record !== null) this.#dispatch(name, decoded.record);
+      const { record } = decoded;
+      // Every record goes to every follower; each decides by record order what is news.
+      if (record !== null) for (const follower of followers) follower.record(record);
       return;
     }
     // A writer published what this statebreaker cannot restore (another schema, say): report
@@ -360,51 +479,7 @@ export class RedisStore implements BreakerStore {
       'channel',
       `change message: ${decoded.problem.field} ${decoded.problem.problem}`,
     );
-    this.#resyncOne(name).catch(() => {});
-  }
-
-  #openSubscriber(): Subscriber {
-    // ioredis's own resubscription after a reconnect rejects unhandled ("Connection is closed")
-    // when the store closes the subscriber meanwhile, which would crash a process that treats
-    // unhandled rejections as fatal: the store resubscribes itself, with a handler.
-    const own = !isCluster(this.#redis);
-    const connection = own
-      ? (this.#redis as Redis).duplicate({ autoResubscribe: false })
-      : this.#redis.duplicate();
-    // Errors surface as timeouts of the calls that needed Redis; ioredis reconnects itself.
-    connection.on('error', () => {});
-    connection.on('message', (channel: string, message: string) => {
-      if (channel === this.#channel) this.#onMessage(message);
-    });
-    const subscribe = () => connection.subscribe(this.#channel).then(() => undefined);
-    let subscribed = subscribe();
-    subscribed.catch(() => {});
-    let connected = false;
-    connection.on('ready', () => {
-      if (!connected) {
-        connected = true;
-        return;
-      }
-      if (own) {
-        subscribed = subscribe();
-        subscribed.catch(() => {});
-      }
-      // Messages published while the subscriber was away are lost: reload what it follows.
-      this.resync().catch(() => {});
-    });
-    const ready = () => {
-      // A SUBSCRIBE that failed (e.g. retries exhausted while Redis was down) is not retried by
-      // ioredis, which resubscribes only acknowledged channels: retry it here.
-      subscribed = subscribed.catch(subscribe);
-      return subscribed;
-    };
-    return { connection, ready };
-  }
-
-  #closeSubscriber(): void {
-    const subscriber = this.#subscriber;
-    this.#subscriber = null;
-    subscriber?.connection.disconnect();
+    this.#resyncBatch([name]).catch(() => {});
   }
 
   #whenSynced(): Promise<void> {
@@ -421,12 +496,26 @@ export class RedisStore implements BreakerStore {
     return this.#syncing;
   }
 
-  #every(ms: number, task: () => Promise<void>): void {
-    const timer = setInterval(() => {
-      task().catch(() => {});
-    }, ms);
-    timer.unref();
-    this.#timers.push(timer);
+  // Periodic work runs only while breakers follow records: an idle store holds no timer.
+  #startTimers(): void {
+    if (this.#timers.length > 0) return;
+    const every = (ms: number, task: () => Promise<void>) => {
+      const timer = setInterval(() => {
+        task().catch(() => {});
+      }, ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(this.options.clockSyncInterval, () => this.#syncClock(1));
+    every(this.options.resyncInterval, () => {
+      if (this.#followers.size === 0) this.#stopTimers();
+      return this.resync();
+    });
+  }
+
+  #stopTimers(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
   }
 
   #checkOpen(): void {
@@ -435,10 +524,10 @@ export class RedisStore implements BreakerStore {
 
   #bounded<T>(promise: Promise<T>, what: string): Promise<T> {
     const ms = this.options.timeout;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancel: (() => void) | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RedisStoreTimeoutError(what, ms)), ms);
+      cancel = afterDue(systemClock, ms, () => reject(new RedisStoreTimeoutError(what, ms)));
     });
-    return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+    return Promise.race([promise, expired]).finally(() => cancel?.());
   }
 }

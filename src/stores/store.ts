@@ -1,6 +1,7 @@
 import type { StateValue } from 'xstate';
 import type { Clock } from '../clock.js';
 import type { BreakerContext } from '../machine.js';
+import type { RecordStamp } from './record-order.js';
 
 /** A persisted snapshot of the breaker statechart (`actor.getPersistedSnapshot()`), as JSON. */
 export interface PersistedBreakerSnapshot {
@@ -35,6 +36,28 @@ export type CompareAndSetResult =
   | { readonly ok: false; readonly current: StoredRecord | null; readonly currentVersion: number };
 
 /**
+ * One follower of a breaker's record on a store: a breaker instance. The store hands it every
+ * record it meets for the name, in the order it meets them; the follower decides by record
+ * order (`orderOf`) whether one is news, so that no bookkeeping in the store can withhold a
+ * newer record from it.
+ */
+export interface StoreFollower {
+  /** A record the store published or read for the name. */
+  record(record: StoredRecord): void;
+  /**
+   * A stored record the store cannot restore (with the key, e.g. a `CorruptRecordError`), read
+   * as absent so that the next write replaces it, or a `LostRecordError` when the store holds
+   * less than the follower's {@link StoreFollower.stamp} says it had.
+   */
+  problem?(error: Error): void;
+  /**
+   * The stamp of the record the follower's state builds on (`null` before any). A store that
+   * resyncs compares it with what it holds and hands over only what the follower lacks.
+   */
+  stamp?(): RecordStamp | null;
+}
+
+/**
  * Where breakers keep their shared statechart snapshots. Breakers of one name on one store
  * behave as one statechart: each write is a compare-and-set on the record's version, and
  * every write reaches the other instances through the change feed.
@@ -44,6 +67,13 @@ export interface BreakerStore {
   readonly clock: Clock;
   /** The longest a call waits on this store (half-open admission), in ms; unbounded if unset. */
   readonly timeout?: number;
+  /**
+   * Milliseconds over which instances spread the write of a transition their own timers made
+   * (open to half-open, an expired probe lease). Every instance's timer fires at once; spread
+   * out, the first write reaches the others before they write, and they adopt it instead.
+   * 0 or unset: written at once (an embedded store, where a conflict costs nothing).
+   */
+  readonly timedWriteSpread?: number;
   /** The stored record of a breaker, or `null` when there is none. */
   load(name: string): Promise<StoredRecord | null>;
   /**
@@ -59,14 +89,12 @@ export interface BreakerStore {
     expectedWriteId?: string,
   ): Promise<CompareAndSetResult>;
   /**
-   * Calls `listener` with every record written for `name`; returns the unsubscribe function.
-   * A store that meets a stored record it cannot restore reports it to `onProblem` (with the
-   * key, e.g. a `CorruptRecordError`) and reads it as absent, so that the next write replaces
-   * it; an embedded store, which only holds what breakers wrote, may ignore `onProblem`.
+   * Follows `name`: the follower gets every record written for it (a plain function gets the
+   * records only, and `onProblem` the problems). Returns the unsubscribe function.
    */
   subscribe(
     name: string,
-    listener: (record: StoredRecord) => void,
+    follower: StoreFollower | ((record: StoredRecord) => void),
     onProblem?: (error: Error) => void,
   ): () => void;
   /**
@@ -74,4 +102,25 @@ export interface BreakerStore {
    * so that an embedded store needs no asynchronous first load.
    */
   peek?(name: string): StoredRecord | null | undefined;
+}
+
+/**
+ * A follower given as a function (and a problem listener) as a {@link StoreFollower} whose
+ * stamp is the newest record it was handed, so that a resync hands it only what it lacks.
+ */
+export function asFollower(
+  follower: StoreFollower | ((record: StoredRecord) => void),
+  onProblem?: (error: Error) => void,
+): StoreFollower {
+  if (typeof follower !== 'function') return follower;
+  let last: RecordStamp | null = null;
+  return {
+    record(record) {
+      const stamp = { version: record.version, writeId: record.snapshot.writeId };
+      if (last === null || stamp.version >= last.version) last = stamp;
+      follower(record);
+    },
+    problem: onProblem,
+    stamp: () => last,
+  };
 }

@@ -1,0 +1,463 @@
+import type { Clock } from '../clock.js';
+import { afterDue } from '../grace.js';
+import type { BreakerConfig, BreakerEvent, TransitionReason } from '../machine.js';
+import type { InspectOption } from '../options.js';
+import {
+  ConfigMismatchError,
+  CorruptRecordError,
+  configDifferences,
+  snapshotProblem,
+  withConfig,
+} from '../snapshot.js';
+import type { CircuitState } from '../state.js';
+import { LostRecordError } from '../stores/lost-record.js';
+import { orderOf, type RecordStamp, stampOf } from '../stores/record-order.js';
+import type {
+  BreakerStore,
+  CompareAndSetResult,
+  StoredRecord,
+  StoreFollower,
+} from '../stores/store.js';
+import { LocalStatechart } from './local-statechart.js';
+import { PendingEvents } from './pending.js';
+import { type RecordSource, reconcile } from './reconcile.js';
+import { type WriteRequest, Writer, type WriterHost } from './writer.js';
+
+/** What a replica tells its breaker. */
+export interface ReplicaHooks {
+  /**
+   * The top-level state changed. `speculative`: decided by this instance alone while the store
+   * does not answer; the fleet's record may still overrule it.
+   */
+  transition(
+    from: CircuitState,
+    to: CircuitState,
+    reason: TransitionReason,
+    generation: number,
+    speculative: boolean,
+  ): void;
+  storeError(error: unknown): void;
+  degraded(error: unknown): void;
+  recovered(): void;
+}
+
+/** How a probe's admission ended: the store agreed, refused, or did not answer in time. */
+export type Admission = 'confirmed' | 'refused' | 'unanswered';
+
+// Backoff of writes while the store fails.
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+// One settled promise for every replica that loads synchronously (embedded stores).
+const LOADED: Promise<void> = Promise.resolve();
+
+interface Waiter {
+  readonly seq: number;
+  readonly resolve: (admission: Admission) => void;
+}
+
+/**
+ * One instance's copy of a breaker's shared statechart. Events are applied to the local
+ * statechart first, so callers never wait for the store; a change is then written with
+ * compare-and-set in the background. Every record met (a feed message, a read, a refused
+ * write's reply) goes through one rule, {@link reconcile}: confirm an own write, adopt a newer
+ * record and apply the unconfirmed events again on top, write the local state back over a
+ * store that lost it, or ignore it.
+ */
+export class Replica extends LocalStatechart implements StoreFollower, WriterHost {
+  /** Whether the store failed and the breaker decides locally until it answers again. */
+  degraded = false;
+  /** Whether the stored record has been read once. */
+  loaded = false;
+  /** Settles when the stored record has been read once. */
+  readonly ready: Promise<void>;
+  readonly store: BreakerStore;
+  readonly #hooks: ReplicaHooks;
+  readonly #unsubscribe: () => void;
+  /** The version and write id of the record the local state builds on (0: none). */
+  #version = 0;
+  #baseId: string | undefined;
+  /** The highest version met in the store; new versions go above it. */
+  #high = 0;
+  /** The local statechart differs from the base record. */
+  #dirty = false;
+  /** The state listeners last heard of. */
+  #shown: CircuitState = 'closed';
+  #pending: PendingEvents | null = null;
+  #writer: Writer | null = null;
+  #waiters: Waiter[] | null = null;
+  #mismatch = '';
+  #retryTimer: unknown;
+  #retryDelay = RETRY_MIN_MS;
+  #disposed = false;
+
+  constructor(
+    name: string,
+    config: BreakerConfig,
+    store: BreakerStore,
+    clock: Clock,
+    inspect: InspectOption | undefined,
+    hooks: ReplicaHooks,
+  ) {
+    super(name, config, clock, inspect);
+    this.store = store;
+    this.#hooks = hooks;
+    this.#unsubscribe = store.subscribe(name, this);
+    const known = store.peek?.(name);
+    if (known !== undefined) {
+      if (known !== null) this.#meet(known, 'read');
+      this.loaded = true;
+      this.ready = LOADED;
+    } else {
+      this.ready = store.load(name).then(
+        (record) => {
+          if (record !== null) this.#meet(record, 'read');
+          this.loaded = true;
+        },
+        (error: unknown) => {
+          this.loaded = true;
+          this.#storeFailed(error);
+        },
+      );
+    }
+    if (inspect !== undefined) this.restore(null);
+  }
+
+  /**
+   * Applies an event to the local statechart; returns whether it changed anything. A change
+   * is written to the store in the background.
+   */
+  send(event: BreakerEvent): boolean {
+    const changed = this.apply(event);
+    if (changed) {
+      this.#pending ??= new PendingEvents();
+      this.#pending.push(event);
+      this.#changed(0);
+    }
+    this.sleepIfIdle();
+    return changed;
+  }
+
+  /** The sequence number of the last event `send` kept. */
+  get lastSeq(): number {
+    return this.#pending?.lastSeq ?? 0;
+  }
+
+  /**
+   * How the event `seq` fared: `confirmed` once a write holding it landed, `refused` when a
+   * record adopted meanwhile made it a no-op, `unanswered` when the store failed first or
+   * `ms` passed with a write still unanswered. Past `ms` with every write answered (only
+   * conflicts, the store is busy with other writers), it is `refused`: the store did answer.
+   */
+  admission(seq: number, ms: number | undefined): Promise<Admission> {
+    const now = this.#fate(seq);
+    if (now !== undefined) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      let cancel: (() => void) | undefined;
+      const done = (admission: Admission) => {
+        cancel?.();
+        resolve(admission);
+      };
+      this.#waiters ??= [];
+      this.#waiters.push({ seq, resolve: done });
+      if (ms !== undefined) {
+        cancel = afterDue(this.clock, ms, () => {
+          const waiters = this.#waiters;
+          if (waiters === null) return;
+          const at = waiters.findIndex((waiter) => waiter.resolve === done);
+          if (at < 0) return;
+          waiters.splice(at, 1);
+          done(
+            this.#fate(seq) ??
+              (this.#writer?.awaitingReply || this.degraded ? 'unanswered' : 'refused'),
+          );
+        });
+      }
+    });
+  }
+
+  /** Settles when every local change so far has been written, or the store failed. */
+  async settled(): Promise<void> {
+    for (let idle = this.#writer?.idle; idle; idle = this.#writer?.idle) await idle;
+  }
+
+  /** Stops the actor and the change feed; the replica answers from its last state after. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (this.#retryTimer !== undefined) this.clock.clearTimeout(this.#retryTimer);
+    this.#unsubscribe();
+    this.#writer?.stop();
+    this.stopStatechart();
+    this.#settleWaiters('unanswered');
+  }
+
+  // --- StoreFollower: what the store hands over ---
+
+  /** A record from the feed or a resync. */
+  record(record: StoredRecord): void {
+    if (!this.#disposed) this.#meet(record, 'feed');
+  }
+
+  /**
+   * A store that lost the record (flushed, evicted, restored from an old dump) gets this
+   * instance's newer state back without waiting for its next change. An unreadable record is
+   * only reported here: the next write replaces it, at the pace of real events, so that two
+   * writers that cannot read each other's records do not overwrite each other in a loop.
+   */
+  problem(error: Error): void {
+    if (this.#disposed) return;
+    this.#hooks.storeError(error);
+    if (error instanceof LostRecordError && this.#version > error.storedVersion) {
+      this.#dirty = true;
+      this.#write(0);
+    }
+  }
+
+  stamp(): RecordStamp | null {
+    return this.#version === 0 ? null : { version: this.#version, writeId: this.#baseId };
+  }
+
+  // --- WriterHost: what the writer asks and tells ---
+
+  nextWrite(writeId: string): WriteRequest | null {
+    if (!this.#dirty || this.#disposed) return null;
+    this.#dirty = false;
+    const version = Math.max(this.#version, this.#high) + 1;
+    return {
+      expectedVersion: this.#version,
+      expectedWriteId: this.#baseId,
+      record: { version, snapshot: { ...this.persisted(), writeId } },
+      upToSeq: this.lastSeq,
+      base: this.stamp(),
+    };
+  }
+
+  written(stamp: RecordStamp, upToSeq: number): void {
+    if (stamp.writeId !== undefined) this.#writer?.settle(stamp.writeId);
+    this.#high = Math.max(this.#high, stamp.version);
+    this.#pending?.confirmUpTo(upToSeq);
+    // Met already (its feed message came first) and possibly superseded since: keep the newer.
+    if (orderOf(stamp, this.stamp()) === 'newer') {
+      this.#version = stamp.version;
+      this.#baseId = stamp.writeId;
+    }
+    this.#checkWaiters();
+  }
+
+  refused(result: Extract<CompareAndSetResult, { ok: false }>, sentBase: RecordStamp | null): void {
+    const { current, currentVersion } = result;
+    this.#high = Math.max(this.#high, currentVersion);
+    // The refused write's events are still pending; the local state still differs.
+    this.#dirty = true;
+    if (current !== null) {
+      this.#meet(current, 'conflict', sentBase);
+    } else if (reconcile(this, null, 'conflict', sentBase) === 'recreate') {
+      // Missing or unreadable: write over whatever is there.
+      this.#version = currentVersion;
+      this.#baseId = undefined;
+    }
+  }
+
+  failed(error: unknown): void {
+    this.#dirty = true;
+    this.#storeFailed(error);
+  }
+
+  answered(): void {
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.#retryDelay = RETRY_MIN_MS;
+    if (this.#retryTimer !== undefined) {
+      this.clock.clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
+    if (!this.#disposed) this.#hooks.recovered();
+  }
+
+  // --- ReplicaKnowledge ---
+
+  get base(): RecordStamp | null {
+    return this.stamp();
+  }
+
+  isOwnWrite(writeId: string | undefined): boolean {
+    return this.#writer?.open(writeId) !== undefined;
+  }
+
+  // --- LocalStatechart ---
+
+  protected timedChange(): void {
+    this.#changed(this.store.timedWriteSpread ?? 0);
+    this.sleepIfIdle();
+  }
+
+  protected actorError(error: unknown): void {
+    if (!this.#disposed) this.#hooks.storeError(error);
+  }
+
+  // --- the rule, applied ---
+
+  #meet(stored: StoredRecord, source: RecordSource, sentBase: RecordStamp | null = null): void {
+    const stamp = stampOf(stored);
+    switch (reconcile(this, stamp, source, sentBase)) {
+      case 'confirm': {
+        const open = this.#writer?.open(stamp.writeId);
+        if (open !== undefined) this.written(stamp, open.upToSeq);
+        if ((this.#pending?.size ?? 0) > 0) {
+          this.#dirty = true;
+          this.#write(0);
+        }
+        return;
+      }
+      case 'adopt':
+        this.#adopt(stored);
+        return;
+      case 'recreate':
+        this.#version = stored.version;
+        this.#baseId = stored.snapshot.writeId;
+        this.#high = Math.max(this.#high, stored.version);
+        this.#dirty = true;
+        return;
+      case 'ignore':
+        return;
+    }
+  }
+
+  // A record this instance cannot restore is reported and replaced from the local state; a
+  // record written under another configuration is reported once and restored under ours.
+  #usable(record: StoredRecord): StoredRecord | undefined {
+    const problem = snapshotProblem(record.snapshot);
+    if (problem !== undefined) {
+      this.#hooks.storeError(new CorruptRecordError(this.name, problem));
+      this.#version = record.version;
+      this.#baseId = record.snapshot.writeId;
+      this.#high = Math.max(this.#high, record.version);
+      this.#dirty = true;
+      this.#write(0);
+      return undefined;
+    }
+    const differences = configDifferences(this.config, record.snapshot.context.config);
+    if (differences.length === 0) return record;
+    const fingerprint = differences.join();
+    if (fingerprint !== this.#mismatch) {
+      this.#mismatch = fingerprint;
+      this.#hooks.storeError(new ConfigMismatchError(this.name, differences));
+    }
+    return { version: record.version, snapshot: withConfig(record.snapshot, this.config) };
+  }
+
+  /**
+   * Takes the stored record as the base and applies the unconfirmed local events again.
+   * Listeners hear only the net change: the record and the replay are one step to them.
+   */
+  #adopt(stored: StoredRecord): void {
+    const record = this.#usable(stored);
+    if (record === undefined) return;
+    this.#version = record.version;
+    this.#baseId = record.snapshot.writeId;
+    this.#high = Math.max(this.#high, record.version);
+    this.restore(record.snapshot);
+    const pending = this.#pending;
+    let changed = false;
+    if (pending !== null && pending.size > 0) {
+      pending.replay((event) => {
+        const applied = this.apply(event);
+        changed ||= applied;
+        return applied;
+      });
+    }
+    this.#dirty = changed;
+    this.#announce(changed && this.degraded);
+    if (changed) this.#write(0);
+    this.sleepIfIdle();
+    this.#checkWaiters();
+  }
+
+  #changed(spreadMs: number): void {
+    this.#dirty = true;
+    this.#announce(this.degraded);
+    this.#write(spreadMs);
+  }
+
+  #announce(speculative: boolean): void {
+    const from = this.#shown;
+    const to = this.state;
+    if (from === to) return;
+    this.#shown = to;
+    if (this.#disposed) return;
+    const { reason, generation } = this.context;
+    this.#hooks.transition(from, to, reason, generation, speculative);
+  }
+
+  #write(spreadMs: number): void {
+    if (this.#disposed) return;
+    this.#writer ??= new Writer(this);
+    this.#writer.schedule(spreadMs);
+  }
+
+  // While the store fails, the local statechart goes on deciding; the write is retried with
+  // backoff and reconciles by record order when the store answers again.
+  #storeFailed(error: unknown): void {
+    if (this.#disposed) return;
+    this.#hooks.storeError(error);
+    if (!this.degraded) {
+      this.degraded = true;
+      this.#retryDelay = RETRY_MIN_MS;
+      this.#hooks.degraded(error);
+    } else {
+      this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
+    }
+    this.#settleWaiters('unanswered');
+    if (this.#retryTimer !== undefined) return;
+    this.#retryTimer = this.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#dirty) this.#write(0);
+      else this.#probeStore();
+    }, this.#retryDelay);
+  }
+
+  // Degraded with nothing to write: read the record to learn whether the store is back.
+  #probeStore(): void {
+    if (this.#disposed) return;
+    this.store.load(this.name).then(
+      (record) => {
+        this.answered();
+        if (record !== null) this.#meet(record, 'read');
+        else if (this.#version > 0) {
+          // The store lost the record this instance holds: write it back.
+          this.#version = 0;
+          this.#baseId = undefined;
+          this.#dirty = true;
+          this.#write(0);
+        }
+      },
+      (error: unknown) => this.#storeFailed(error),
+    );
+  }
+
+  #fate(seq: number): Admission | undefined {
+    // No pending list: nothing was ever sent, so nothing can be waiting.
+    const fate = this.#pending === null ? true : this.#pending.fate(seq);
+    if (fate === undefined) return undefined;
+    return fate ? 'confirmed' : 'refused';
+  }
+
+  #checkWaiters(): void {
+    const waiters = this.#waiters;
+    if (waiters === null) return;
+    const waiting: Waiter[] = [];
+    for (const waiter of waiters) {
+      const fate = this.#fate(waiter.seq);
+      if (fate === undefined) waiting.push(waiter);
+      else waiter.resolve(fate);
+    }
+    this.#waiters = waiting.length > 0 ? waiting : null;
+  }
+
+  #settleWaiters(admission: Admission): void {
+    const waiters = this.#waiters;
+    this.#waiters = null;
+    for (const waiter of waiters ?? []) waiter.resolve(admission);
+  }
+}

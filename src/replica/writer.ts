@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import type { RecordStamp } from '../stores/record-order.js';
+import type { BreakerStore, CompareAndSetResult, StoredRecord } from '../stores/store.js';
+
+/** One compare-and-set the writer is to send. */
+export interface WriteRequest {
+  readonly expectedVersion: number;
+  readonly expectedWriteId: string | undefined;
+  readonly record: StoredRecord;
+  /** The newest pending event the record holds. */
+  readonly upToSeq: number;
+  /** The base the record was made on. */
+  readonly base: RecordStamp | null;
+}
+
+/** A write whose answer has not come yet. */
+export interface OpenWrite {
+  readonly writeId: string;
+  readonly upToSeq: number;
+}
+
+/** What the writer asks of and tells its replica. */
+export interface WriterHost {
+  readonly store: BreakerStore;
+  readonly name: string;
+  /** The write to send now, or `null` when the store already holds the local state. */
+  nextWrite(writeId: string): WriteRequest | null;
+  /** A write of this instance landed. */
+  written(stamp: RecordStamp, upToSeq: number): void;
+  /** A write was refused: the store holds something else. */
+  refused(result: Extract<CompareAndSetResult, { ok: false }>, sentBase: RecordStamp | null): void;
+  /** The store did not answer (a timeout, a lost connection, a closed client). */
+  failed(error: unknown): void;
+  /** The store answered a call. */
+  answered(): void;
+}
+
+// Conflicts in a row that are retried at once; after them each retry waits a random while
+// (up to 2^conflicts ms, at most 64), so that writers contending for one record spread out.
+// A conflict means another instance wrote, never that the store failed: no limit, no alarm.
+const IMMEDIATE_CONFLICTS = 2;
+const MAX_JITTER_MS = 64;
+// Writes whose answer never came that are remembered, to recognise them if they landed.
+const OPEN_WRITES = 8;
+
+// Write ids: unique per process (random) and per write (counter), cheap to make.
+const WRITER = randomUUID().slice(0, 13);
+let writes = 0;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * Writes one replica's local changes with compare-and-set, one at a time, gathering the events
+ * of a tick into one write. It remembers the writes whose answer has not come (in flight, or
+ * given up on after a timeout), so that meeting one later, in a reply, the feed or a read,
+ * confirms its events instead of applying them twice.
+ */
+export class Writer {
+  readonly #host: WriterHost;
+  #running: Promise<void> | null = null;
+  #inFlight: OpenWrite | null = null;
+  #unanswered: OpenWrite[] = [];
+  #spread: { timer: ReturnType<typeof setTimeout>; go: () => void } | null = null;
+  #stopped = false;
+
+  constructor(host: WriterHost) {
+    this.#host = host;
+  }
+
+  /** Settles when no write is running or waiting. */
+  get idle(): Promise<void> | null {
+    return this.#running;
+  }
+
+  /** Whether a compare-and-set is out and its answer has not come. */
+  get awaitingReply(): boolean {
+    return this.#inFlight !== null;
+  }
+
+  /**
+   * Starts writing. `spreadMs` > 0 (a timed transition) waits a random part of it first, so
+   * that of several instances whose timers fired together one writes and the others adopt;
+   * a later call without it starts the write at once.
+   */
+  schedule(spreadMs = 0): void {
+    if (this.#stopped) return;
+    if (this.#running !== null) {
+      if (spreadMs === 0) this.#spread?.go();
+      return;
+    }
+    const waited =
+      spreadMs > 0
+        ? new Promise<void>((resolve) => {
+            const go = () => {
+              clearTimeout(spread.timer);
+              this.#spread = null;
+              resolve();
+            };
+            const spread = { timer: setTimeout(go, Math.random() * spreadMs), go };
+            spread.timer.unref();
+            this.#spread = spread;
+          })
+        : undefined;
+    this.#running = this.#loop(waited).finally(() => {
+      this.#running = null;
+    });
+  }
+
+  /** The write `writeId`, if it is one of this writer's whose answer has not come. */
+  open(writeId: string | undefined): OpenWrite | undefined {
+    if (writeId === undefined) return undefined;
+    if (this.#inFlight?.writeId === writeId) return this.#inFlight;
+    return this.#unanswered.find((write) => write.writeId === writeId);
+  }
+
+  /** Forgets the open write `writeId`: it was met and confirmed. */
+  settle(writeId: string): void {
+    this.#unanswered = this.#unanswered.filter((write) => write.writeId !== writeId);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#spread?.go();
+  }
+
+  async #loop(waited: Promise<void> | undefined): Promise<void> {
+    // Let the events of this tick gather into one write.
+    await waited;
+    let conflicts = 0;
+    while (!this.#stopped) {
+      const writeId = `${WRITER}:${++writes}`;
+      const request = this.#host.nextWrite(writeId);
+      if (request === null) return;
+      const open = { writeId, upToSeq: request.upToSeq };
+      this.#inFlight = open;
+      let result: CompareAndSetResult;
+      try {
+        result = await this.#host.store.compareAndSet(
+          this.#host.name,
+          request.expectedVersion,
+          request.record,
+          request.expectedWriteId,
+        );
+      } catch (error) {
+        // The write may still land (a reply lost or late): remember it.
+        if (this.#inFlight === open) this.#inFlight = null;
+        this.#unanswered.push(open);
+        if (this.#unanswered.length > OPEN_WRITES) this.#unanswered.shift();
+        this.#host.failed(error);
+        return;
+      }
+      if (this.#inFlight === open) this.#inFlight = null;
+      this.#host.answered();
+      if (result.ok) {
+        conflicts = 0;
+        this.#host.written({ version: request.record.version, writeId }, request.upToSeq);
+        continue;
+      }
+      this.#host.refused(result, request.base);
+      if (++conflicts > IMMEDIATE_CONFLICTS) {
+        await sleep(Math.random() * Math.min(MAX_JITTER_MS, 2 ** conflicts));
+      }
+    }
+  }
+}

@@ -1,0 +1,76 @@
+--[[
+  Compare-and-set of one breaker's record, and its publication, in one atomic step.
+
+  Input:
+    KEYS[1]  snapshot    the statechart's persisted snapshot (JSON)
+    KEYS[2]  version     the record's version
+    KEYS[3]  state       plain copies for redis-cli: top-level state,
+    KEYS[4]  counter       consecutive failures,
+    KEYS[5]  opened_at     epoch ms on server time (absent: never opened)
+    KEYS[6]  write       the write id of the snapshot, compared without decoding JSON
+    (one hash tag: one Cluster slot)
+
+    ARGV[1]  expected version (0: no record, or one that cannot be read)
+    ARGV[2]  new version
+    ARGV[3]  snapshot JSON
+    ARGV[4]  state
+    ARGV[5]  counter
+    ARGV[6]  opened_at ('' = never opened)
+    ARGV[7]  change channel
+    ARGV[8]  breaker name
+    ARGV[9]  expected write id ('' = do not compare)
+    ARGV[10] deadline, epoch ms on server time: a write its client gave up on (run late from
+             the client's offline queue) must not land
+    ARGV[11] this write's id
+    ARGV[12] the largest valid version
+
+  Output:
+    {WRITTEN, wrong types}
+    {CONFLICT, stored version, raw version, raw snapshot, wrong types}
+    {LATE}
+  Raw values are false (nil) when missing; wrong types names the fields ('snapshot',
+  'version') whose keys held another type than a string, so that the client reports them.
+]]
+local WRITTEN, CONFLICT, LATE = 1, 0, 2
+
+-- A key of another type (someone's HSET) reads as absent instead of failing the script, so
+-- that the write below replaces it and the breaker never stays stuck on it.
+local wrong = ''
+local function get(key, field)
+  local ok, value = pcall(redis.call, 'GET', key)
+  if ok then return value end
+  wrong = wrong .. field .. ' '
+  return false
+end
+
+local time = redis.call('TIME')
+if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[10]) then
+  return {LATE}
+end
+
+local rawVersion = get(KEYS[2], 'version')
+local rawSnapshot = get(KEYS[1], 'snapshot')
+-- Only a whole number from 1 to the largest valid version is a version; anything else reads
+-- as no record (0), so that a write replaces it.
+local stored = tonumber(rawVersion or '') or 0
+if stored ~= math.floor(stored) or stored < 1 or stored > tonumber(ARGV[12]) then
+  stored = 0
+end
+-- The version alone can repeat after a data loss (a stale instance re-creates the record at a
+-- version another instance already wrote); the write id cannot.
+local storedWrite = get(KEYS[6], 'write') or ''
+if stored ~= tonumber(ARGV[1]) or (ARGV[9] ~= '' and storedWrite ~= ARGV[9]) then
+  return {CONFLICT, stored, rawVersion, rawSnapshot, wrong}
+end
+-- MSET replaces a key of any type.
+redis.call('MSET', KEYS[1], ARGV[3], KEYS[2], ARGV[2], KEYS[3], ARGV[4], KEYS[4], ARGV[5],
+  KEYS[6], ARGV[11])
+if ARGV[6] == '' then
+  redis.call('DEL', KEYS[5])
+else
+  redis.call('SET', KEYS[5], ARGV[6])
+end
+-- JSON holds no raw newline, so the message splits on the first two; the name, which may
+-- hold newlines, goes last.
+redis.call('PUBLISH', ARGV[7], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[8])
+return {WRITTEN, wrong}

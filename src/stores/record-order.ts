@@ -1,0 +1,56 @@
+/**
+ * How records are ordered: the one rule every layer (stores, replicas, operator tools) uses to
+ * tell which of two records of a breaker is newer.
+ *
+ * Versions grow by at least one with every compare-and-set, so a higher version is newer. Two
+ * records of one version with different write ids are siblings: after a data loss two instances
+ * may each re-create the record at the same version. Neither is older; the one the store holds
+ * is the one to follow, which is why a sibling met in the store is treated like a newer record.
+ */
+
+/** What identifies one write of a breaker's record. */
+export interface RecordStamp {
+  readonly version: number;
+  /** The write's unique id; `undefined` for a record written without one. */
+  readonly writeId: string | undefined;
+}
+
+/** How a record stands against a known one. */
+export type RecordOrder = 'older' | 'same' | 'sibling' | 'newer';
+
+/**
+ * The largest version a record may hold. Far below 2^53 so that versions always have room to
+ * grow and stay exact in a double; a stored version above it is a corrupt record.
+ */
+export const MAX_VERSION = 2 ** 50;
+
+/** Whether `version` is a version a record may hold: a whole number from 1 to `MAX_VERSION`. */
+export function isVersion(version: unknown): version is number {
+  return (
+    typeof version === 'number' &&
+    Number.isInteger(version) &&
+    version >= 1 &&
+    version <= MAX_VERSION
+  );
+}
+
+/** How `record` stands against `known` (`null`: nothing known, so any record is newer). */
+export function orderOf(record: RecordStamp, known: RecordStamp | null): RecordOrder {
+  if (known === null) return 'newer';
+  if (record.version !== known.version) return record.version > known.version ? 'newer' : 'older';
+  return record.writeId === known.writeId ? 'same' : 'sibling';
+}
+
+/** Whether a record the store holds should replace `known`: newer, or a sibling. */
+export function supersedes(record: RecordStamp, known: RecordStamp | null): boolean {
+  const order = orderOf(record, known);
+  return order === 'newer' || order === 'sibling';
+}
+
+/** The stamp of a stored record. */
+export function stampOf(record: {
+  readonly version: number;
+  readonly snapshot: { readonly writeId?: string | undefined };
+}): RecordStamp {
+  return { version: record.version, writeId: record.snapshot.writeId };
+}

@@ -64,6 +64,7 @@ export class Writer {
   #unanswered: OpenWrite[] = [];
   #spread: { timer: ReturnType<typeof setTimeout>; go: () => void } | null = null;
   #stopped = false;
+  #again = false;
 
   constructor(host: WriterHost) {
     this.#host = host;
@@ -87,6 +88,8 @@ export class Writer {
   schedule(spreadMs = 0): void {
     if (this.#stopped) return;
     if (this.#running !== null) {
+      // The loop may be past its last look for work: have it look again when it ends.
+      this.#again = true;
       if (spreadMs === 0) this.#spread?.go();
       return;
     }
@@ -103,8 +106,10 @@ export class Writer {
             this.#spread = spread;
           })
         : undefined;
+    this.#again = false;
     this.#running = this.#loop(waited).finally(() => {
       this.#running = null;
+      if (this.#again) this.schedule(0);
     });
   }
 

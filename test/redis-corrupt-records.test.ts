@@ -148,7 +148,7 @@ describe('a corrupt record', () => {
     const channel = `${a.store.options.prefix}changes`;
     await harness.admin.publish(
       channel,
-      `99\n${snapshotJson({ schema: 99, value: 'open' })}\n${name}`,
+      `99\n${snapshotJson({ schema: 99, value: 'open' })}\n\n${name}`,
     );
     expect(await waitFor(() => a.storeErrorKeys.includes(channel))).toBe(true);
     expect(a.breaker.state).toBe('closed');

@@ -279,9 +279,40 @@ describe('change feed', () => {
     expect(records).toEqual([5]);
   });
 
-  it('resyncs on its own every resyncInterval', async () => {
+  it('notices a lost message by the change counter at its next check, and resyncs', async () => {
     const reader = store({ resyncInterval: 20 });
     const name = fresh('periodic');
+    const records: number[] = [];
+    reader.subscribe(name, (record) => records.push(record.version));
+    await reader.load(name);
+    const keys = reader.keys(name);
+    // A write whose message never arrived: the record and the counter moved, no message came.
+    await admin.mset(keys.version, '3', keys.snapshot, JSON.stringify(snapshot(1)));
+    await admin.incr('circuit_breaker:seq');
+    expect(await waitFor(() => records.length === 1)).toBe(true);
+  });
+
+  it('an idle check costs one command however many records it follows', async () => {
+    const stats = async () =>
+      Number(/total_commands_processed:(\d+)/.exec(await admin.info('stats'))?.[1] ?? 0);
+    const names = Array.from({ length: 1_200 }, () => fresh('idle'));
+    const periodic = store({ resyncInterval: 30 });
+    for (const name of names) periodic.subscribe(name, () => {});
+    await Promise.all(names.map((name) => periodic.load(name)));
+    // The first check learns the counter; the next ones only compare it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const before = await stats();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // About ten checks in 300 ms, each one GET (other stores of this file check too). A sweep
+    // of 1,200 records would be thousands: commands inside scripts count as well.
+    const spent = (await stats()) - before - 1;
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThanOrEqual(100);
+  });
+
+  it('finds a record changed without a message or a count at its audit', async () => {
+    const reader = store({ resyncInterval: 20, auditInterval: 40 });
+    const name = fresh('audited');
     const records: number[] = [];
     reader.subscribe(name, (record) => records.push(record.version));
     await reader.load(name);

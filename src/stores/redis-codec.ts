@@ -104,20 +104,27 @@ export function wrongFields(list: unknown): RecordField[] {
 export interface RawChange {
   readonly name: string;
   readonly decoded: Decoded;
+  /** The store's change counter after this change; `null` where changes are not numbered. */
+  readonly seq: number | null;
 }
 
 /**
- * Splits `version\nsnapshotJSON\nname`, as the compare-and-set script publishes it. JSON holds
- * no raw newline, so the first two newlines split the message even when the name has some.
- * Returns `null` for a message that is not shaped like one.
+ * Splits `version\nsnapshotJSON\nseq\nname`, as the compare-and-set script publishes it. JSON
+ * holds no raw newline, so the first three newlines split the message even when the name has
+ * some. Returns `null` for a message that is not shaped like one.
  */
 export function readChange(message: string): RawChange | null {
   const first = message.indexOf('\n');
   const second = first < 0 ? -1 : message.indexOf('\n', first + 1);
-  if (second < 0) return null;
+  const third = second < 0 ? -1 : message.indexOf('\n', second + 1);
+  if (third < 0) return null;
+  const seqText = message.slice(second + 1, third);
+  const seq = /^[0-9]+$/.test(seqText) ? Number(seqText) : null;
+  if (seq === null && seqText !== '') return null;
   return {
-    name: message.slice(second + 1),
+    name: message.slice(third + 1),
     decoded: decodeRecord(message.slice(0, first), message.slice(first + 1, second)),
+    seq,
   };
 }
 

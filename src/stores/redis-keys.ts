@@ -40,6 +40,11 @@ export function checkStoreName(name: unknown): string {
   return checkName(name, 'RedisStore: breaker name');
 }
 
+/** The store's change counter under `prefix`, which numbers every change message. */
+export function sequenceKey(prefix: string): string {
+  return `${prefix}seq`;
+}
+
 /** The keys of breaker `name` under `prefix`. */
 export function breakerKeys(prefix: string, name: string): BreakerKeys {
   const base = `${prefix}{${encodeName(checkStoreName(name))}}:`;

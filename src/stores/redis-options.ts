@@ -17,13 +17,20 @@ export interface RedisStoreOptions {
    */
   timeout?: number;
   /**
-   * Milliseconds between resyncs, which heal a change message that never arrived: the store
-   * compares the stored version of every followed record with what its breakers hold (one
-   * MGET per 500 breakers) and reads only those that differ. Default 10 000. A subscriber
-   * that reconnects resyncs at once, and any write also heals (it conflicts and adopts), so
-   * this bounds staleness only for a message lost on a live connection.
+   * Milliseconds between checks for lost change messages. Default 10 000. On standalone Redis
+   * a check is one GET of the change counter, however many breakers the store follows; a gap
+   * (or a counter that moved without a message) starts a resync, which compares the stored
+   * version of every followed record with what its breakers hold and reads only those that
+   * differ. A subscriber that reconnects resyncs at once, and any write also heals (it
+   * conflicts and adopts). On a Cluster every check is a resync.
    */
   resyncInterval?: number;
+  /**
+   * Milliseconds between full resyncs whatever the change counter says, which find a record
+   * that lost one of its keys on its own (evicted or expired) while nobody wrote it. Default
+   * 300 000. Any write to the record finds it at once.
+   */
+  auditInterval?: number;
   /** Milliseconds between readings of Redis server time. Default 60 000. */
   clockSyncInterval?: number;
   /**
@@ -49,6 +56,7 @@ export interface ResolvedRedisStoreOptions {
   readonly prefix: string;
   readonly timeout: number;
   readonly resyncInterval: number;
+  readonly auditInterval: number;
   readonly clockSyncInterval: number;
   readonly subscriberIdleTimeout: number;
   readonly timedWriteSpread: number;
@@ -60,6 +68,7 @@ export const REDIS_STORE_DEFAULTS = {
   prefix: DEFAULT_PREFIX,
   timeout: 500,
   resyncInterval: 10_000,
+  auditInterval: 300_000,
   clockSyncInterval: 60_000,
   subscriberIdleTimeout: 5_000,
   timedWriteSpread: 20,
@@ -69,6 +78,7 @@ const KNOWN = new Set([
   'prefix',
   'timeout',
   'resyncInterval',
+  'auditInterval',
   'clockSyncInterval',
   'subscriberIdleTimeout',
   'timedWriteSpread',
@@ -120,6 +130,11 @@ export function resolveRedisStoreOptions(options: unknown): ResolvedRedisStoreOp
       'resyncInterval',
       given.resyncInterval,
       REDIS_STORE_DEFAULTS.resyncInterval,
+    ),
+    auditInterval: duration(
+      'auditInterval',
+      given.auditInterval,
+      REDIS_STORE_DEFAULTS.auditInterval,
     ),
     clockSyncInterval: duration(
       'clockSyncInterval',

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 
-/** Reply codes of `compareAndSet-6.lua`. */
+/** Reply codes of `compareAndSet-7.lua`. */
 export const CasReply = { CONFLICT: 0, WRITTEN: 1, LATE: 2 } as const;
 
 /** `{WRITTEN, wrong types}`, `{CONFLICT, stored version, raw version, raw snapshot, wrong types}` or `{LATE}`. */
@@ -13,7 +13,7 @@ export type CasReplyValue =
 
 /** The store's scripts, bound to the caller's client. */
 export interface RedisScripts {
-  /** `compareAndSet-6.lua`: the six keys, then its twelve arguments. */
+  /** `compareAndSet-7.lua`: the seven keys, then its thirteen arguments. */
   compareAndSet(...keysAndArgs: (string | number)[]): Promise<CasReplyValue>;
   /** `readRecords.lua`: snapshot and version keys of each breaker; three values per breaker. */
   readRecords(...keys: string[]): Promise<(string | null)[]>;
@@ -42,7 +42,7 @@ function scriptFile(file: string): ScriptFile {
 }
 
 const FILES = [
-  scriptFile('compareAndSet-6.lua'),
+  scriptFile('compareAndSet-7.lua'),
   scriptFile('readRecords.lua'),
   scriptFile('readStamps.lua'),
 ];

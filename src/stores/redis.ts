@@ -17,7 +17,7 @@ import {
   wrongFields,
 } from './redis-codec.js';
 import { ChangeFeed } from './redis-feed.js';
-import { type BreakerKeys, breakerKeys, checkStoreName } from './redis-keys.js';
+import { type BreakerKeys, breakerKeys, checkStoreName, sequenceKey } from './redis-keys.js';
 import {
   type RedisStoreOptions,
   type ResolvedRedisStoreOptions,
@@ -70,14 +70,18 @@ interface PendingLoad {
  *   (see {@link encodeName} for how names map into the braces). `state` (e.g. `open`,
  *   `halfOpen`), `counter` (consecutive failures) and `opened_at` (epoch ms, server time)
  *   are plain strings for `redis-cli GET`: read-only copies, written with every record.
- * - Writes are one Lua script (`compareAndSet-6.lua`, loaded with `defineCommand` under a name
+ * - Writes are one Lua script (`compareAndSet-7.lua`, loaded with `defineCommand` under a name
  *   that carries the script's hash) that writes only if the stored version and write id are the
  *   expected ones and publishes the new record on `${prefix}changes`, atomically.
  * - One subscriber connection (`redis.duplicate()`) per store, open while breakers follow
  *   names (and `subscriberIdleTimeout` ms after the last one stops), hands every change to the
- *   breakers of its name. Every `resyncInterval` ms, and whenever the subscriber reconnects,
- *   the store compares the stored version and write id of every followed record with what each
- *   breaker holds (one MGET per 500 breakers) and hands over only what a breaker lacks.
+ *   breakers of its name. Change messages are numbered by `${prefix}seq` (standalone Redis),
+ *   so a lost one shows as a gap. Every `resyncInterval` ms the store reads that counter (one
+ *   GET, however many breakers it follows); on a gap, a counter that moved without a message,
+ *   a reconnect, or every `auditInterval` ms, it resyncs: it compares the stored version and
+ *   write id of every followed record with what each breaker holds (one script call per 500
+ *   breakers) and hands over only what a breaker lacks. On a Cluster, where one counter cannot
+ *   share a slot with every breaker, every check is such a resync.
  * - Reads of breakers created together are batched: one script call per 500 records.
  * - The clock is Redis server time, read with `TIME` and carried forward on the monotonic clock.
  *
@@ -105,6 +109,10 @@ export class RedisStore implements BreakerStore {
   // breaker's) is reported once, not every resyncInterval.
   readonly #resyncProblems = new Map<string, string>();
   #timers: ReturnType<typeof setInterval>[] = [];
+  /** The change counter of the last message seen; `null` until known. */
+  #seq: number | null = null;
+  #sweep: Promise<void> | null = null;
+  #lastSweep = 0;
   #loads: PendingLoad[] = [];
   #syncing: Promise<void> | null = null;
   #clockSuspect = false;
@@ -133,6 +141,8 @@ export class RedisStore implements BreakerStore {
     this.#feed = new ChangeFeed(redis, this.#channel, this.options.subscriberIdleTimeout, {
       message: (message) => this.#onMessage(message),
       reconnected: () => {
+        // Messages published while the subscriber was away are lost, and numbered anew.
+        this.#seq = null;
         this.resync().catch(() => {});
       },
     });
@@ -191,6 +201,7 @@ export class RedisStore implements BreakerStore {
       keys.counter,
       keys.openedAt,
       keys.write,
+      this.#numbered ? sequenceKey(this.options.prefix) : keys.write,
       expectedVersion,
       version,
       JSON.stringify(snapshot),
@@ -203,12 +214,13 @@ export class RedisStore implements BreakerStore {
       0,
       snapshot.writeId ?? '',
       MAX_VERSION,
+      this.#numbered ? '1' : '',
     ];
     let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
     try {
       for (let attempt = 0; ; attempt++) {
         const sent = performance.now();
-        args[15] = Math.ceil(this.clock.now() + this.timeout);
+        args[16] = Math.ceil(this.clock.now() + this.timeout);
         reply = await this.#bounded(this.#scripts.compareAndSet(...args), 'compareAndSet');
         if (reply[0] !== CasReply.LATE) break;
         // Refused as late although the answer came in time: this host's idea of server time
@@ -279,13 +291,11 @@ export class RedisStore implements BreakerStore {
    */
   async resync(): Promise<void> {
     if (this.#closed || this.#followers.size === 0) return;
-    await this.#feed.ready().catch(() => {});
-    const names = [...this.#followers.keys()];
-    const rounds: Promise<void>[] = [];
-    for (let i = 0; i < names.length; i += BATCH) {
-      rounds.push(this.#resyncBatch(names.slice(i, i + BATCH)).catch(() => {}));
-    }
-    await Promise.all(rounds);
+    if (this.#sweep !== null) return this.#sweep;
+    this.#sweep = this.#sweepAll().finally(() => {
+      this.#sweep = null;
+    });
+    return this.#sweep;
   }
 
   /** Releases the store's subscriber connection and timers (not the caller's client). */
@@ -299,6 +309,64 @@ export class RedisStore implements BreakerStore {
     this.#loads = [];
   }
 
+  // Whether change messages are numbered: one counter cannot share a slot with every breaker
+  // on a Cluster.
+  get #numbered(): boolean {
+    return !isCluster(this.#redis);
+  }
+
+  async #sweepAll(): Promise<void> {
+    this.#lastSweep = performance.now();
+    await this.#feed.ready().catch(() => {});
+    const names = [...this.#followers.keys()];
+    await this.#counted(() => {
+      const rounds: Promise<void>[] = [];
+      for (let i = 0; i < names.length; i += BATCH) {
+        rounds.push(this.#resyncBatch(names.slice(i, i + BATCH)).catch(() => {}));
+      }
+      return Promise.all(rounds);
+    });
+  }
+
+  /**
+   * Runs a read of records and, when the store does not know the change counter yet, reads it
+   * just before on the same connection: every change after that value reaches this store as a
+   * numbered message, so counting can start from it without missing one.
+   */
+  async #counted<T>(read: () => Promise<T>): Promise<T> {
+    if (!this.#numbered || this.#seq !== null) return read();
+    const counter = this.#redis.get(sequenceKey(this.options.prefix));
+    const [raw, result] = await Promise.all([counter, read()]);
+    this.#seq ??= raw === null ? 0 : Number(raw);
+    return result;
+  }
+
+  // The periodic check: one GET of the change counter tells whether any message was missed.
+  async #check(): Promise<void> {
+    if (this.#closed || this.#followers.size === 0) return;
+    const audit = performance.now() - this.#lastSweep >= this.options.auditInterval;
+    if (!this.#numbered || audit) return this.resync();
+    const seen = this.#seq;
+    const raw = await this.#bounded(this.#redis.get(sequenceKey(this.options.prefix)), 'resync');
+    const stored = raw === null ? 0 : Number(raw);
+    if (seen === null) {
+      // Nothing heard yet: what was loaded is current; count from here.
+      this.#seq ??= stored;
+      return;
+    }
+    if (stored === this.#seq) return;
+    // Moved without a message reaching us (or went back with lost data). A message still on
+    // its way is not lost: give it a moment before resyncing.
+    await new Promise((resolve) => setTimeout(resolve, 20).unref());
+    if (stored === this.#seq) return;
+    await this.resync();
+    if (this.#seq === null || stored > this.#seq) this.#seq = stored;
+  }
+
+  #resyncSoon(): void {
+    if (this.#sweep === null) setImmediate(() => this.resync().catch(() => {}));
+  }
+
   async #flushLoads(): Promise<void> {
     const loads = this.#loads;
     this.#loads = [];
@@ -309,7 +377,9 @@ export class RedisStore implements BreakerStore {
       // Subscribed before reading: any write after the read arrives through the feed. One
       // bound for the whole batch: a breaker's first call waits at most `timeout`.
       decoded = await this.#bounded(
-        Promise.all([this.#whenSynced(), this.#feed.ready()]).then(() => this.#readMany(names)),
+        Promise.all([this.#whenSynced(), this.#feed.ready()]).then(() =>
+          this.#counted(() => this.#readMany(names)),
+        ),
         'load',
       );
     } catch (error) {
@@ -463,7 +533,13 @@ export class RedisStore implements BreakerStore {
   #onMessage(message: string): void {
     const change = readChange(message);
     if (change === null) return;
-    const { name, decoded } = change;
+    const { name, decoded, seq } = change;
+    if (seq !== null) {
+      // Every change is numbered: a number that does not follow the last one means a message
+      // was lost (or the counter went back with lost data). Resync, whoever it was for.
+      if (this.#seq !== null && seq !== this.#seq + 1) this.#resyncSoon();
+      this.#seq = seq;
+    }
     const followers = this.#followers.get(name);
     if (followers === undefined) return;
     if (decoded.problem === undefined) {
@@ -509,7 +585,7 @@ export class RedisStore implements BreakerStore {
     every(this.options.clockSyncInterval, () => this.#syncClock(1));
     every(this.options.resyncInterval, () => {
       if (this.#followers.size === 0) this.#stopTimers();
-      return this.resync();
+      return this.#check();
     });
   }
 

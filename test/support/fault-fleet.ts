@@ -38,7 +38,12 @@ export function member(
   const redis = new Redis({ path, ...redisOptions });
   // ioredis reports a lost connection as an 'error' event; the store's timeouts handle it.
   redis.on('error', () => {});
-  const store = new RedisStore(redis, { timeout: 100, resyncInterval: 200, ...storeOptions });
+  const store = new RedisStore(redis, {
+    timeout: 100,
+    resyncInterval: 200,
+    auditInterval: 400,
+    ...storeOptions,
+  });
   const breaker = new CircuitBreaker(name, {
     store,
     failMax: 2,

@@ -9,6 +9,9 @@
     KEYS[5]  opened_at     epoch ms on server time (absent: never opened)
     KEYS[6]  write       the write id of the snapshot, compared without decoding JSON
     (one hash tag: one Cluster slot)
+    KEYS[7]  seq         the store's change counter, numbering every change message so
+                         that a follower sees a lost one as a gap (standalone only; on a
+                         Cluster another key of the breaker's slot, and ARGV[13] is '')
 
     ARGV[1]  expected version (0: no record, or one that cannot be read)
     ARGV[2]  new version
@@ -23,6 +26,7 @@
              the client's offline queue) must not land
     ARGV[11] this write's id
     ARGV[12] the largest valid version
+    ARGV[13] '1' to number the change message with KEYS[7], '' not to
 
   Output:
     {WRITTEN, wrong types}
@@ -70,7 +74,9 @@ if ARGV[6] == '' then
 else
   redis.call('SET', KEYS[5], ARGV[6])
 end
--- JSON holds no raw newline, so the message splits on the first two; the name, which may
+local seq = ''
+if ARGV[13] == '1' then seq = redis.call('INCR', KEYS[7]) end
+-- JSON holds no raw newline, so the message splits on the first three; the name, which may
 -- hold newlines, goes last.
-redis.call('PUBLISH', ARGV[7], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[8])
+redis.call('PUBLISH', ARGV[7], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. seq .. '\n' .. ARGV[8])
 return {WRITTEN, wrong}

@@ -287,8 +287,11 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
 
   // --- LocalStatechart ---
 
+  // Every instance's timer fires together. The one that wrote the record being left writes the
+  // transition at once; the others wait a while and adopt its record (and write it themselves
+  // only if that instance is gone).
   protected timedChange(): void {
-    this.#changed(this.store.timedWriteSpread ?? 0);
+    this.#changed(this.#writer?.wrote(this.#baseId) ? 0 : (this.store.timedWriteSpread ?? 0));
     this.sleepIfIdle();
   }
 

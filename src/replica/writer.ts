@@ -43,9 +43,9 @@ const MAX_JITTER_MS = 64;
 // Writes whose answer never came that are remembered, to recognise them if they landed.
 const OPEN_WRITES = 8;
 
-// Write ids: unique per process (random) and per write (counter), cheap to make.
-const WRITER = randomUUID().slice(0, 13);
-let writes = 0;
+// Write ids: unique per writer (random) and per write (counter), cheap to make.
+let writers = 0;
+const PROCESS = randomUUID().slice(0, 8);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -65,6 +65,9 @@ export class Writer {
   #spread: { timer: ReturnType<typeof setTimeout>; go: () => void } | null = null;
   #stopped = false;
   #again = false;
+  /** Prefix of this writer's write ids: one breaker instance's. */
+  readonly #id = `${PROCESS}.${(++writers).toString(36)}:`;
+  #writes = 0;
 
   constructor(host: WriterHost) {
     this.#host = host;
@@ -81,9 +84,9 @@ export class Writer {
   }
 
   /**
-   * Starts writing. `spreadMs` > 0 (a timed transition) waits a random part of it first, so
-   * that of several instances whose timers fired together one writes and the others adopt;
-   * a later call without it starts the write at once.
+   * Starts writing. `spreadMs` > 0 (a timed transition another instance is expected to write)
+   * waits between `spreadMs` and twice that first, so that the record written meanwhile is
+   * adopted instead; a later call without it starts the write at once.
    */
   schedule(spreadMs = 0): void {
     if (this.#stopped) return;
@@ -101,7 +104,7 @@ export class Writer {
               this.#spread = null;
               resolve();
             };
-            const spread = { timer: setTimeout(go, Math.random() * spreadMs), go };
+            const spread = { timer: setTimeout(go, spreadMs * (1 + Math.random())), go };
             spread.timer.unref();
             this.#spread = spread;
           })
@@ -111,6 +114,11 @@ export class Writer {
       this.#running = null;
       if (this.#again) this.schedule(0);
     });
+  }
+
+  /** Whether `writeId` names a write of this writer (this breaker instance). */
+  wrote(writeId: string | undefined): boolean {
+    return writeId?.startsWith(this.#id) === true;
   }
 
   /** The write `writeId`, if it is one of this writer's whose answer has not come. */
@@ -135,7 +143,7 @@ export class Writer {
     await waited;
     let conflicts = 0;
     while (!this.#stopped) {
-      const writeId = `${WRITER}:${++writes}`;
+      const writeId = `${this.#id}${++this.#writes}`;
       const request = this.#host.nextWrite(writeId);
       if (request === null) return;
       const open = { writeId, upToSeq: request.upToSeq };

@@ -39,9 +39,11 @@ export interface RedisStoreOptions {
    */
   subscriberIdleTimeout?: number;
   /**
-   * Milliseconds over which the instances of a breaker spread their writes of a transition that
-   * each one's own timer makes (open to half-open, an expired probe lease): the first write
-   * reaches the others before they write, and they adopt it. Default 20; 0 writes at once.
+   * A transition that every instance's own timer makes at once (open to half-open, an expired
+   * probe lease) is written by the instance that wrote the record being left; the others wait
+   * between this many milliseconds and twice that, and adopt its record when it arrives (they
+   * write it themselves only if it does not, e.g. when that instance is gone). Default 50;
+   * 0 lets every instance write at once.
    */
   timedWriteSpread?: number;
   /**
@@ -71,7 +73,7 @@ export const REDIS_STORE_DEFAULTS = {
   auditInterval: 300_000,
   clockSyncInterval: 60_000,
   subscriberIdleTimeout: 5_000,
-  timedWriteSpread: 20,
+  timedWriteSpread: 50,
 } as const;
 
 const KNOWN = new Set([

@@ -98,7 +98,7 @@ export class RedisStore implements BreakerStore {
   readonly options: ResolvedRedisStoreOptions;
   /** The longest any store call waits for Redis, in ms (the `timeout` option). */
   readonly timeout: number;
-  /** Milliseconds over which instances spread the write of a timed transition. */
+  /** Milliseconds another instance's timed transition is awaited before writing it (see the option). */
   readonly timedWriteSpread: number;
   readonly #redis: Redis | Cluster;
   readonly #scripts: RedisScripts;

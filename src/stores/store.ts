@@ -68,10 +68,11 @@ export interface BreakerStore {
   /** The longest a call waits on this store (half-open admission), in ms; unbounded if unset. */
   readonly timeout?: number;
   /**
-   * Milliseconds over which instances spread the write of a transition their own timers made
-   * (open to half-open, an expired probe lease). Every instance's timer fires at once; spread
-   * out, the first write reaches the others before they write, and they adopt it instead.
-   * 0 or unset: written at once (an embedded store, where a conflict costs nothing).
+   * Milliseconds an instance waits (up to twice that) before writing a transition its own timer
+   * made (open to half-open, an expired probe lease) when another instance wrote the record it
+   * leaves: every instance's timer fires at once, and that instance's write then arrives first
+   * and is adopted. 0 or unset: written at once (an embedded store, where a conflict costs
+   * nothing).
    */
   readonly timedWriteSpread?: number;
   /** The stored record of a breaker, or `null` when there is none. */

@@ -95,6 +95,11 @@ export class StormUpstream {
     });
   }
 
+  /** The last sequence number handed out (arrivals and answers). */
+  get seq(): number {
+    return this.#seq;
+  }
+
   async listen(): Promise<void> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/`;

@@ -141,14 +141,10 @@ async function stormRound(
   upstream.healthy = true;
   const closed = await waitFor(() => fleet.every((w) => w.state === 'closed'), 15_000);
   // Every caller through once more: the round's last writes have landed.
-  const recoveredFrom = upstream.calls.length;
+  const healthyBefore = fleet.map((w) => upstream.healthyAnswersTo(w.pid));
   await waitFor(
     () =>
-      fleet.every(
-        (w) =>
-          upstream.calls.slice(recoveredFrom).filter((c) => c.pid === w.pid && c.status === 200)
-            .length >= callers,
-      ),
+      fleet.every((w, i) => upstream.healthyAnswersTo(w.pid) - (healthyBefore[i] ?? 0) >= callers),
     5_000,
   );
   const reportsAfter = await reports(fleet);
@@ -236,10 +232,8 @@ async function storm(server: RedisServer, admin: Redis): Promise<string> {
   try {
     await must(() => fleet.every((w) => w.ready), 60_000, 'the storm workers did not start');
     for (const w of fleet) w.start(callers, STORM.rejectedPauseMs);
-    const healthyOf = (pid: number) =>
-      upstream.calls.filter((c) => c.pid === pid && c.status === 200).length;
     await must(
-      () => fleet.every((w) => healthyOf(w.pid) >= callers),
+      () => fleet.every((w) => upstream.healthyAnswersTo(w.pid) >= callers),
       20_000,
       'the storm workers did not call the healthy upstream',
     );

@@ -112,9 +112,11 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
     // Healthy traffic first: every caller of every process gets through once.
     upstream.healthy = true;
     for (const worker of fleet) worker.start(CALLERS, REJECTED_PAUSE_MS);
-    const callsOf = (pid: number) => upstream.calls.filter((c) => c.pid === pid).length;
     expect(
-      await waitFor(() => fleet.every((w) => callsOf(w.pid) >= WARM_UP_CALLS), 10_000),
+      await waitFor(
+        () => fleet.every((w) => upstream.healthyAnswersTo(w.pid) >= WARM_UP_CALLS),
+        10_000,
+      ),
       'every process called the healthy upstream',
     ).toBe(true);
 
@@ -127,10 +129,14 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
     // Recovery: probes succeed and the fleet closes; every caller gets through once more;
     // then the callers stop.
     await waitFor(() => fleet.every((w) => w.state === 'closed'), 10_000);
-    const recoveredFrom = upstream.calls.length;
-    const healthyCallsOf = (pid: number) =>
-      upstream.calls.slice(recoveredFrom).filter((c) => c.pid === pid && c.status === 200).length;
-    await waitFor(() => fleet.every((w) => healthyCallsOf(w.pid) >= CALLERS), 5_000);
+    const healthyBefore = fleet.map((w) => upstream.healthyAnswersTo(w.pid));
+    await waitFor(
+      () =>
+        fleet.every(
+          (w, i) => upstream.healthyAnswersTo(w.pid) - (healthyBefore[i] ?? 0) >= CALLERS,
+        ),
+      5_000,
+    );
     const stopped = await Promise.all(fleet.map((w) => w.stop()));
     const reports = await Promise.all(fleet.map((w) => w.fetchReport()));
     const stored = await admin.get(stateKey(NAME));

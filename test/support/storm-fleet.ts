@@ -61,6 +61,8 @@ export class StormUpstream {
   readonly calls: UpstreamCall[] = [];
   /** Requests not logged because the log was full (a bound, not expected to be reached). */
   dropped = 0;
+  /** Requests answered 200, by caller pid (logged or not). */
+  readonly healthyAnswers = new Map<number, number>();
   url = '';
   readonly #server: Server;
   readonly #now: () => number;
@@ -90,9 +92,17 @@ export class StormUpstream {
       });
       setTimeout(() => {
         call.status = this.healthy ? 200 : 500;
+        if (call.status === 200) {
+          this.healthyAnswers.set(call.pid, (this.healthyAnswers.get(call.pid) ?? 0) + 1);
+        }
         response.writeHead(call.status).end();
       }, this.delayMs);
     });
+  }
+
+  /** Requests answered 200 to the caller `pid` so far. */
+  healthyAnswersTo(pid: number): number {
+    return this.healthyAnswers.get(pid) ?? 0;
   }
 
   /** The last sequence number handed out (arrivals and answers). */

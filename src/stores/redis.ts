@@ -285,9 +285,10 @@ export class RedisStore implements BreakerStore {
   /**
    * Compares every followed record with what its breakers hold and hands each breaker what it
    * lacks: a newer record, or a `LostRecordError` when Redis holds less than it had (flushed,
-   * evicted, restored from an old dump). One MGET per 500 breakers; only records that differ
-   * are read whole. Runs every `resyncInterval` ms and on reconnect; exposed for tests and
-   * operators.
+   * evicted, restored from an old dump). One script call per 500 breakers reads versions and
+   * write ids; only records that differ are read whole. Runs on a gap in the numbered change
+   * messages, on reconnect and every `auditInterval` ms; exposed for tests and operators. Never
+   * rejects: what it cannot read, the next resync or write heals.
    */
   async resync(): Promise<void> {
     if (this.#closed || this.#followers.size === 0) return;
@@ -319,13 +320,14 @@ export class RedisStore implements BreakerStore {
     this.#lastSweep = performance.now();
     await this.#feed.ready().catch(() => {});
     const names = [...this.#followers.keys()];
+    // A read that fails is left to the next resync or write to heal.
     await this.#counted(() => {
       const rounds: Promise<void>[] = [];
       for (let i = 0; i < names.length; i += BATCH) {
         rounds.push(this.#resyncBatch(names.slice(i, i + BATCH)).catch(() => {}));
       }
       return Promise.all(rounds);
-    });
+    }).catch(() => {});
   }
 
   /**

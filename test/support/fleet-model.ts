@@ -330,8 +330,13 @@ export class FleetRun {
   // that reached Redis from speculative ones.
   #watched(store: RedisStore): BreakerStore {
     const confirmed = this.#confirmed;
-    const compareAndSet: BreakerStore['compareAndSet'] = async (name, expected, record) => {
-      const result = await store.compareAndSet(name, expected, record);
+    const compareAndSet: BreakerStore['compareAndSet'] = async (
+      name,
+      expected,
+      record,
+      expectedWriteId,
+    ) => {
+      const result = await store.compareAndSet(name, expected, record, expectedWriteId);
       if (result.ok) {
         const { value, context } = record.snapshot;
         confirmed.add(key(topLevelState(value), context.generation));

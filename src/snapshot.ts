@@ -59,6 +59,10 @@ function leafOf(value: unknown): string | undefined {
   return typeof child === 'string' ? `${parent}.${child}` : undefined;
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
@@ -136,6 +140,15 @@ export function snapshotProblem(value: unknown): string | undefined {
   const leaf = leafOf(snapshot.value);
   if (leaf === undefined || !LEAF_STATES.has(leaf)) {
     return `the state ${JSON.stringify(snapshot.value)} is not a state of the statechart`;
+  }
+  // XState restores `children` without a check (a missing one throws from the actor), and this
+  // statechart spawns no child actor: an empty object is the only valid value.
+  const { children, historyValue } = snapshot;
+  if (!isPlainObject(children) || Object.keys(children).length > 0) {
+    return `children is ${JSON.stringify(children)}, the statechart runs no child actors`;
+  }
+  if (historyValue !== undefined && !isPlainObject(historyValue)) {
+    return `historyValue is ${JSON.stringify(historyValue)}`;
   }
   if (snapshot.writeId !== undefined && typeof snapshot.writeId !== 'string') {
     return `writeId is ${JSON.stringify(snapshot.writeId)}`;

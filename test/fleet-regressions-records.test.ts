@@ -133,6 +133,27 @@ describe('a stored record that would wedge or degrade the breaker', () => {
     expect(a.events).not.toContain('degraded');
   });
 
+  // Guards: a snapshot without `children` passed the schema check, and XState threw a
+  // TypeError out of call() when the breaker restored it. It must be reported as corrupt, and
+  // calls must go on.
+  it('a snapshot without children: reported as a CorruptRecordError, and calls go on', async () => {
+    const name = harness.begin('no children');
+    const keys = breakerKeys(DEFAULT_PREFIX, name);
+    const { children: _, ...withoutChildren } = JSON.parse(snapshotJson('closed')) as Record<
+      string,
+      unknown
+    >;
+    await harness.admin.mset(keys.snapshot, JSON.stringify(withoutChildren), keys.version, '3');
+    const a = harness.join(name, config);
+    await a.breaker.settled();
+    expect(await settle(a.breaker, 'ok')).toBe('ok');
+    expect(await settle(a.breaker, 'fail')).toBe('upstream');
+    expect(a.storeErrors.some((e) => e instanceof CorruptRecordError)).toBe(true);
+    expect(a.events).not.toContain('degraded');
+    await a.breaker.settled();
+    expect(JSON.parse((await harness.admin.get(keys.snapshot)) ?? '{}').children).toEqual({});
+  });
+
   // Guards: a stored version of 2^53 - 1 left the breaker degraded for good. The next write
   // needed version 2^53, which compare-and-set refuses (not a safe integer), so every retry failed
   // and the trip never reached Redis.

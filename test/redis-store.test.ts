@@ -58,6 +58,7 @@ function snapshot(failures: number, value = 'closed'): PersistedBreakerSnapshot 
       generation: value === 'open' ? 1 : 0,
       reason: value === 'open' ? 'failMaxReached' : 'init',
     },
+    children: {},
   };
 }
 

@@ -83,6 +83,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   #dirty = false;
   /** The state listeners last heard of. */
   #shown: CircuitState = 'closed';
+  /** The top-level state of the record the local state builds on. */
+  #baseState: CircuitState = 'closed';
+  /** The top-level state of the write in flight. */
+  #writingState: CircuitState = 'closed';
   #pending: PendingEvents | null = null;
   #writer: Writer | null = null;
   #waiters: Waiter[] | null = null;
@@ -224,6 +228,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (!this.#dirty || this.#disposed) return null;
     this.#dirty = false;
     const version = Math.max(this.#version, this.#high) + 1;
+    this.#writingState = this.state;
     return {
       expectedVersion: this.#version,
       expectedWriteId: this.#baseId,
@@ -241,6 +246,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (orderOf(stamp, this.stamp()) === 'newer') {
       this.#version = stamp.version;
       this.#baseId = stamp.writeId;
+      this.#baseState = this.#writingState;
     }
     this.#checkWaiters();
   }
@@ -257,6 +263,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.#version = currentVersion;
       this.#baseId = undefined;
     }
+  }
+
+  urgent(): boolean {
+    return this.state !== this.#baseState;
   }
 
   failed(error: unknown): void {
@@ -361,6 +371,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     this.#baseId = record.snapshot.writeId;
     this.#high = Math.max(this.#high, record.version);
     this.restore(record.snapshot);
+    this.#baseState = this.state;
     const pending = this.#pending;
     let changed = false;
     if (pending !== null && pending.size > 0) {

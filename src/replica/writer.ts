@@ -33,10 +33,16 @@ export interface WriterHost {
   failed(error: unknown): void;
   /** The store answered a call. */
   answered(): void;
+  /**
+   * Whether the local state leaves the top-level state of the record it builds on (a trip, a
+   * close): such a write goes out at once even under contention, since the fleet waits for it.
+   */
+  urgent(): boolean;
 }
 
-// Conflicts in a row that are retried at once; after them each retry waits a random while
-// (up to 2^conflicts ms, at most 64), so that writers contending for one record spread out.
+// Conflicts in a row that are retried at once; after them each retry of a write that changes no
+// top-level state (a failure count) waits a random while (up to 2^conflicts ms, at most 64), so
+// that writers contending for one record spread out and a trip gets through first.
 // A conflict means another instance wrote, never that the store failed: no limit, no alarm.
 const IMMEDIATE_CONFLICTS = 2;
 const MAX_JITTER_MS = 64;
@@ -172,7 +178,7 @@ export class Writer {
         continue;
       }
       this.#host.refused(result, request.base);
-      if (++conflicts > IMMEDIATE_CONFLICTS) {
+      if (++conflicts > IMMEDIATE_CONFLICTS && !this.#host.urgent()) {
         await sleep(Math.random() * Math.min(MAX_JITTER_MS, 2 ** conflicts));
       }
     }

@@ -466,22 +466,22 @@ async function idle(server: RedisServer, admin: Redis): Promise<string> {
     `## 2. Idle: ${processes} processes each following the same ${formatNumber(breakers)} breakers`,
     '',
     `Default RedisStore and breaker options; one successful call on each breaker, then ` +
-      `${seconds} s idle (resyncInterval 10 s, clockSyncInterval 60 s: the window holds one or ` +
-      'two resyncs per process). `total_commands_processed` counts the commands run inside ' +
-      'scripts too.',
+      `${seconds} s idle (resyncInterval 10 s: the window holds one or two checks of the change ` +
+      'counter per process; clockSyncInterval 60 s). `total_commands_processed` counts the ' +
+      'commands run inside scripts too.',
     '',
     table(
       ['figure', 'value'],
       [
         [
           'Redis commands per second per process (total_commands_processed delta)',
-          formatNumber(perProcess, 1),
+          formatNumber(perProcess, 2),
         ],
         [
           'client round trips per second per process (EVALSHA, EVAL, TIME, PING, SUBSCRIBE)',
-          formatNumber(roundTrips / elapsed / processes, 1),
+          formatNumber(roundTrips / elapsed / processes, 2),
         ],
-        ['per followed breaker per minute', formatNumber((perProcess * 60) / breakers, 2)],
+        ['per followed breaker per minute', formatNumber((perProcess * 60) / breakers, 4)],
         [
           'record reads (EVALSHA) per followed breaker in the window',
           formatNumber(of(commands, 'evalsha', 'eval') / breakers / processes, 2),

@@ -1,0 +1,61 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+// The dependency direction of the architecture: index → breaker/registry → replica → machine
+// and stores. A store that imported the breaker (or the replica) would tie the protocol to one
+// client of it; the machine stays free of everything of ours.
+const src = new URL('../src/', import.meta.url);
+const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) =>
+  f.endsWith('.ts'),
+);
+
+/** The files of ours that `file` imports, resolved against src/, without extension. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(new URL(file, src), 'utf8');
+  const dir = new URL('.', new URL(file, src));
+  return [...text.matchAll(/^(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gm)].map((m) =>
+    new URL(m[1] as string, dir).pathname.slice(src.pathname.length).replace(/\.js$/, ''),
+  );
+}
+
+describe('layering', () => {
+  it('finds the imports it checks', () => {
+    expect(importsOf('stores/redis.ts')).toContain('stores/record-order');
+    expect(importsOf('breaker.ts')).toContain('replica/replica');
+  });
+
+  it('stores import neither the breaker, the registry nor the replica', () => {
+    const offending = files
+      .filter((file) => file.startsWith('stores/'))
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((target) => /^(breaker|registry|replica\/)/.test(target))
+          .map((target) => `${file} → ${target}`),
+      );
+    expect(offending).toEqual([]);
+  });
+
+  it('the replica does not import the breaker or the registry', () => {
+    const offending = files
+      .filter((file) => file.startsWith('replica/'))
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((target) => /^(breaker|registry)$/.test(target))
+          .map((target) => `${file} → ${target}`),
+      );
+    expect(offending).toEqual([]);
+  });
+
+  it('the machine imports nothing of ours', () => {
+    expect(importsOf('machine.ts')).toEqual([]);
+  });
+
+  it('index.ts only exports', () => {
+    const text = readFileSync(new URL('index.ts', src), 'utf8');
+    const statements = text
+      .split(/;\s*\n/)
+      .map((s) => s.trim())
+      .filter(Boolean);
+    expect(statements.every((s) => s.startsWith('export'))).toBe(true);
+  });
+});

@@ -153,6 +153,9 @@ export function snapshotProblem(value: unknown): string | undefined {
   if (snapshot.writeId !== undefined && typeof snapshot.writeId !== 'string') {
     return `writeId is ${JSON.stringify(snapshot.writeId)}`;
   }
+  if (snapshot.lineage !== undefined && typeof snapshot.lineage !== 'string') {
+    return `lineage is ${JSON.stringify(snapshot.lineage)}`;
+  }
   return (
     contextProblem(snapshot.context) ?? invariantProblem(leaf, snapshot.context as BreakerContext)
   );

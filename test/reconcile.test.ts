@@ -108,6 +108,15 @@ describe('reconcile: what an instance does with a record it meets', () => {
       stamp(4, 'b4'),
       'ignore',
     ],
+    [
+      'its unchanged base in a conflict (the write key no longer matches): written over',
+      base,
+      [],
+      stamp(5, 'b5'),
+      'conflict',
+      base,
+      'recreate',
+    ],
     ['an older feed message that arrived late', base, [], stamp(4, 'b4'), 'feed', null, 'ignore'],
     [
       'an older read that was sent before the base moved',

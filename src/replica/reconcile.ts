@@ -9,7 +9,8 @@ export type RecordSource = 'feed' | 'read' | 'conflict';
  * - `adopt`: it is newer than the local base (or a sibling the store holds): take it as the base
  *   and apply the unconfirmed local events again on top.
  * - `recreate`: the store holds less than the local base (flushed, evicted, restored from an
- *   old dump): write the local state back over what is stored.
+ *   old dump), or refused a write on the very base it holds: write the local state back over
+ *   what is stored.
  * - `ignore`: nothing to learn (the base itself, or an older record that arrived late).
  */
 export type Reconciliation = 'ignore' | 'confirm' | 'adopt' | 'recreate';
@@ -20,6 +21,29 @@ export interface ReplicaKnowledge {
   readonly base: RecordStamp | null;
   /** Whether `writeId` names a write of this instance whose answer has not come. */
   isOwnWrite(writeId: string | undefined): boolean;
+}
+
+/** How many ancestors' write ids a record carries in its lineage. */
+export const LINEAGE = 6;
+
+/** The lineage of a record written on a base whose own lineage and write id are given. */
+export function lineageAfter(lineage: string | undefined, writeId: string | undefined): string {
+  const ids = lineage ? lineage.split(' ') : [];
+  if (writeId !== undefined) ids.push(writeId);
+  return ids.slice(-LINEAGE).join(' ');
+}
+
+/**
+ * The own writes whose answer never came that a record descends from: they landed, and the
+ * record already holds their events, which must not be applied again on top of it.
+ */
+export function landedIn<W extends { readonly writeId: string }>(
+  lineage: string | undefined,
+  open: readonly W[],
+): W[] {
+  if (!lineage || open.length === 0) return [];
+  const ids = new Set(lineage.split(' '));
+  return open.filter((write) => ids.has(write.writeId));
 }
 
 function sameStamp(a: RecordStamp | null, b: RecordStamp | null): boolean {
@@ -36,7 +60,8 @@ function sameStamp(a: RecordStamp | null, b: RecordStamp | null): boolean {
  * A feed message or a read that is older than the base arrived late and is ignored. Only the
  * reply of a failed compare-and-set says what the store holds at that instant; when it holds
  * less than the base the write was made on, and the base has not moved since, the store lost
- * data and the local state is written back.
+ * data and the local state is written back. When it holds that very base and still refused the
+ * write, the record's write key no longer matches its snapshot: written over as well.
  *
  * @param stored the record met (`null`: none stored, or unreadable)
  * @param sentBase for a conflict: the base the refused write was made on
@@ -52,8 +77,9 @@ export function reconcile(
   }
   const order = stored === null ? 'older' : orderOf(stored, known.base);
   if (order === 'newer' || order === 'sibling') return 'adopt';
-  if (order === 'same') return 'ignore';
-  // Older than the base, or nothing stored.
-  if (source !== 'conflict') return 'ignore';
-  return sameStamp(known.base, sentBase) ? 'recreate' : 'ignore';
+  if (source !== 'conflict' || !sameStamp(known.base, sentBase)) return 'ignore';
+  // A refused write whose base has not moved: the store holds less than that base (data lost),
+  // or the very same record yet refused the expectation (its write key lost or altered), which
+  // retrying unchanged would meet for ever. Either way the local state is written over it.
+  return 'recreate';
 }

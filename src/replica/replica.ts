@@ -20,8 +20,8 @@ import type {
 } from '../stores/store.js';
 import { LocalStatechart } from './local-statechart.js';
 import { PendingEvents } from './pending.js';
-import { type RecordSource, reconcile } from './reconcile.js';
-import { type WriteRequest, Writer, type WriterHost } from './writer.js';
+import { landedIn, lineageAfter, type RecordSource, reconcile } from './reconcile.js';
+import { type OpenWrite, type WriteRequest, Writer, type WriterHost } from './writer.js';
 
 /** What a replica tells its breaker. */
 export interface ReplicaHooks {
@@ -85,8 +85,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   #shown: CircuitState = 'closed';
   /** The top-level state of the record the local state builds on. */
   #baseState: CircuitState = 'closed';
-  /** The top-level state of the write in flight. */
-  #writingState: CircuitState = 'closed';
+  /** The lineage a record written on the base carries (the base's, then the base's id). */
+  #lineage: string | undefined;
   #pending: PendingEvents | null = null;
   #writer: Writer | null = null;
   #waiters: Waiter[] | null = null;
@@ -115,8 +115,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     } else {
       this.ready = store.load(name).then(
         (record) => {
-          if (record !== null) this.#meet(record, 'read');
           this.loaded = true;
+          if (record !== null) this.#meet(record, 'read');
         },
         (error: unknown) => {
           this.loaded = true;
@@ -228,40 +228,50 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (!this.#dirty || this.#disposed) return null;
     this.#dirty = false;
     const version = Math.max(this.#version, this.#high) + 1;
-    this.#writingState = this.state;
+    const { lineage: _, ...persisted } = this.persisted();
+    const snapshot =
+      this.#lineage === undefined || this.#lineage === ''
+        ? { ...persisted, writeId }
+        : { ...persisted, writeId, lineage: this.#lineage };
     return {
       expectedVersion: this.#version,
       expectedWriteId: this.#baseId,
-      record: { version, snapshot: { ...this.persisted(), writeId } },
+      record: { version, snapshot },
       upToSeq: this.lastSeq,
       base: this.stamp(),
+      state: this.state,
     };
   }
 
-  written(stamp: RecordStamp, upToSeq: number): void {
+  written(stamp: RecordStamp, write: OpenWrite): void {
     if (stamp.writeId !== undefined) this.#writer?.settle(stamp.writeId);
+    if (this.#disposed) return;
     this.#high = Math.max(this.#high, stamp.version);
-    this.#pending?.confirmUpTo(upToSeq);
+    this.#pending?.confirmUpTo(write.upToSeq);
     // Met already (its feed message came first) and possibly superseded since: keep the newer.
     if (orderOf(stamp, this.stamp()) === 'newer') {
       this.#version = stamp.version;
       this.#baseId = stamp.writeId;
-      this.#baseState = this.#writingState;
+      this.#baseState = write.state;
+      this.#lineage = lineageAfter(write.lineage, stamp.writeId);
     }
     this.#checkWaiters();
   }
 
   refused(result: Extract<CompareAndSetResult, { ok: false }>, sentBase: RecordStamp | null): void {
+    if (this.#disposed) return;
     const { current, currentVersion } = result;
     this.#high = Math.max(this.#high, currentVersion);
-    // The refused write's events are still pending; the local state still differs.
-    this.#dirty = true;
+    // The refused write's events are still pending. What the local state must become (and
+    // whether it still differs from its base) is the rule's to say: a record the feed brought
+    // meanwhile may already hold the winner, with the events replayed on it.
     if (current !== null) {
       this.#meet(current, 'conflict', sentBase);
     } else if (reconcile(this, null, 'conflict', sentBase) === 'recreate') {
       // Missing or unreadable: write over whatever is there.
       this.#version = currentVersion;
       this.#baseId = undefined;
+      this.#dirty = true;
     }
   }
 
@@ -312,12 +322,17 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   // --- the rule, applied ---
 
   #meet(stored: StoredRecord, source: RecordSource, sentBase: RecordStamp | null = null): void {
+    if (this.#disposed) return;
     const stamp = stampOf(stored);
     switch (reconcile(this, stamp, source, sentBase)) {
       case 'confirm': {
         const open = this.#writer?.open(stamp.writeId);
-        if (open !== undefined) this.written(stamp, open.upToSeq);
-        if ((this.#pending?.size ?? 0) > 0) {
+        if (open !== undefined) this.written(stamp, open);
+        // Events after it that no write in flight carries yet still need a write.
+        if (
+          (this.#pending?.lastSeq ?? 0) > (this.#writer?.inFlightUpTo ?? 0) &&
+          this.#pending?.size
+        ) {
           this.#dirty = true;
           this.#write(0);
         }
@@ -327,8 +342,9 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
         this.#adopt(stored);
         return;
       case 'recreate':
+        // Over the very base (its write key lost): expect the version alone.
+        this.#baseId = orderOf(stamp, this.stamp()) === 'same' ? undefined : stamp.writeId;
         this.#version = stored.version;
-        this.#baseId = stored.snapshot.writeId;
         this.#high = Math.max(this.#high, stored.version);
         this.#dirty = true;
         return;
@@ -367,8 +383,14 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   #adopt(stored: StoredRecord): void {
     const record = this.#usable(stored);
     if (record === undefined) return;
+    // Own writes that got no answer yet landed beneath this record: their events are in it.
+    for (const write of landedIn(record.snapshot.lineage, this.#writer?.openWrites ?? [])) {
+      this.#writer?.settle(write.writeId);
+      this.#pending?.confirmUpTo(write.upToSeq);
+    }
     this.#version = record.version;
     this.#baseId = record.snapshot.writeId;
+    this.#lineage = lineageAfter(record.snapshot.lineage, record.snapshot.writeId);
     this.#high = Math.max(this.#high, record.version);
     this.restore(record.snapshot);
     this.#baseState = this.state;
@@ -436,6 +458,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (this.#disposed) return;
     this.store.load(this.name).then(
       (record) => {
+        if (this.#disposed) return;
         this.answered();
         if (record !== null) this.#meet(record, 'read');
         else if (this.#version > 0) {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { CircuitState } from '../state.js';
 import type { RecordStamp } from '../stores/record-order.js';
 import type { BreakerStore, CompareAndSetResult, StoredRecord } from '../stores/store.js';
 
@@ -11,12 +12,17 @@ export interface WriteRequest {
   readonly upToSeq: number;
   /** The base the record was made on. */
   readonly base: RecordStamp | null;
+  /** The top-level state the record holds. */
+  readonly state: CircuitState;
 }
 
 /** A write whose answer has not come yet. */
 export interface OpenWrite {
   readonly writeId: string;
   readonly upToSeq: number;
+  readonly state: CircuitState;
+  /** The lineage the record carries: its ancestors' write ids. */
+  readonly lineage: string;
 }
 
 /** What the writer asks of and tells its replica. */
@@ -26,7 +32,7 @@ export interface WriterHost {
   /** The write to send now, or `null` when the store already holds the local state. */
   nextWrite(writeId: string): WriteRequest | null;
   /** A write of this instance landed. */
-  written(stamp: RecordStamp, upToSeq: number): void;
+  written(stamp: RecordStamp, write: OpenWrite): void;
   /** A write was refused: the store holds something else. */
   refused(result: Extract<CompareAndSetResult, { ok: false }>, sentBase: RecordStamp | null): void;
   /** The store did not answer (a timeout, a lost connection, a closed client). */
@@ -45,6 +51,7 @@ export interface WriterHost {
 // that writers contending for one record spread out and a trip gets through first.
 // A conflict means another instance wrote, never that the store failed: no limit, no alarm.
 const IMMEDIATE_CONFLICTS = 2;
+const URGENT_CONFLICTS = 8;
 const MAX_JITTER_MS = 64;
 // Writes whose answer never came that are remembered, to recognise them if they landed.
 const OPEN_WRITES = 8;
@@ -70,7 +77,8 @@ export class Writer {
   #unanswered: OpenWrite[] = [];
   #spread: { timer: ReturnType<typeof setTimeout>; go: () => void } | null = null;
   #stopped = false;
-  #again = false;
+  /** A schedule() came while the loop ran: the spread it asked for, `null` for none. */
+  #again: number | null = null;
   /** Prefix of this writer's write ids: one breaker instance's. */
   readonly #id = `${PROCESS}.${(++writers).toString(36)}:`;
   #writes = 0;
@@ -89,6 +97,11 @@ export class Writer {
     return this.#inFlight !== null;
   }
 
+  /** The newest pending event the write in flight carries (0: none in flight). */
+  get inFlightUpTo(): number {
+    return this.#inFlight?.upToSeq ?? 0;
+  }
+
   /**
    * Starts writing. `spreadMs` > 0 (a timed transition another instance is expected to write)
    * waits between `spreadMs` and twice that first, so that the record written meanwhile is
@@ -98,7 +111,7 @@ export class Writer {
     if (this.#stopped) return;
     if (this.#running !== null) {
       // The loop may be past its last look for work: have it look again when it ends.
-      this.#again = true;
+      this.#again = Math.min(this.#again ?? spreadMs, spreadMs);
       if (spreadMs === 0) this.#spread?.go();
       return;
     }
@@ -115,16 +128,21 @@ export class Writer {
             this.#spread = spread;
           })
         : undefined;
-    this.#again = false;
+    this.#again = null;
     this.#running = this.#loop(waited).finally(() => {
       this.#running = null;
-      if (this.#again) this.schedule(0);
+      if (this.#again !== null) this.schedule(this.#again);
     });
   }
 
   /** Whether `writeId` names a write of this writer (this breaker instance). */
   wrote(writeId: string | undefined): boolean {
     return writeId?.startsWith(this.#id) === true;
+  }
+
+  /** Every write of this writer whose answer has not come, oldest first. */
+  get openWrites(): readonly OpenWrite[] {
+    return this.#inFlight === null ? this.#unanswered : [...this.#unanswered, this.#inFlight];
   }
 
   /** The write `writeId`, if it is one of this writer's whose answer has not come. */
@@ -152,7 +170,12 @@ export class Writer {
       const writeId = `${this.#id}${++this.#writes}`;
       const request = this.#host.nextWrite(writeId);
       if (request === null) return;
-      const open = { writeId, upToSeq: request.upToSeq };
+      const open: OpenWrite = {
+        writeId,
+        upToSeq: request.upToSeq,
+        state: request.state,
+        lineage: request.record.snapshot.lineage ?? '',
+      };
       this.#inFlight = open;
       let result: CompareAndSetResult;
       try {
@@ -174,11 +197,13 @@ export class Writer {
       this.#host.answered();
       if (result.ok) {
         conflicts = 0;
-        this.#host.written({ version: request.record.version, writeId }, request.upToSeq);
+        this.#host.written({ version: request.record.version, writeId }, open);
         continue;
       }
       this.#host.refused(result, request.base);
-      if (++conflicts > IMMEDIATE_CONFLICTS && !this.#host.urgent()) {
+      // An urgent write retries at once, but not for ever at full speed: a long run of
+      // conflicts means a busy record, where a pause costs little.
+      if (++conflicts > (this.#host.urgent() ? URGENT_CONFLICTS : IMMEDIATE_CONFLICTS)) {
         await sleep(Math.random() * Math.min(MAX_JITTER_MS, 2 ** conflicts));
       }
     }

@@ -19,18 +19,19 @@ export interface RecordStamp {
 export type RecordOrder = 'older' | 'same' | 'sibling' | 'newer';
 
 /**
- * The largest version a record may hold. Far below 2^53 so that versions always have room to
- * grow and stay exact in a double; a stored version above it is a corrupt record.
+ * The version limit. Far below 2^53 so that versions stay exact in a double; a stored version
+ * must be below it, so that the next write always has room, and one at or above it is a corrupt
+ * record that the next write replaces.
  */
 export const MAX_VERSION = 2 ** 50;
 
-/** Whether `version` is a version a record may hold: a whole number from 1 to `MAX_VERSION`. */
+/** Whether `version` is a version a stored record may hold: a whole number from 1 to below `MAX_VERSION`. */
 export function isVersion(version: unknown): version is number {
   return (
     typeof version === 'number' &&
     Number.isInteger(version) &&
     version >= 1 &&
-    version <= MAX_VERSION
+    version < MAX_VERSION
   );
 }
 

@@ -25,8 +25,8 @@ export type Decoded =
   | { readonly record: null; readonly problem: RecordProblem };
 
 /**
- * A version is a whole number from 1 to `MAX_VERSION`; the compare-and-set script reads anything
- * else as 0, so that the next write replaces it.
+ * A version is a whole number from 1 to below `MAX_VERSION`; the compare-and-set script reads
+ * anything else as 0, so that the next write replaces it.
  */
 export function parseVersion(text: string): number | null {
   if (!/^[0-9]+$/.test(text)) return null;
@@ -75,7 +75,7 @@ export function decodeRecord(
       record: null,
       problem: {
         field: 'version',
-        problem: `${JSON.stringify(version)} is not a version (a whole number from 1 to ${MAX_VERSION})`,
+        problem: `${JSON.stringify(version)} is not a version (a whole number from 1 to below ${MAX_VERSION})`,
       },
     };
   }
@@ -100,20 +100,29 @@ export function wrongFields(list: unknown): RecordField[] {
   return list.split(' ').filter((f): f is RecordField => f === 'snapshot' || f === 'version');
 }
 
-/** A change-feed message split into its parts, before its record is decoded. */
+/** A change-feed message split into its parts, its record not yet decoded. */
+export interface SplitChange {
+  readonly name: string;
+  /** The store's change counter after this change; `null` where changes are not numbered. */
+  readonly seq: number | null;
+  readonly version: string;
+  readonly snapshot: string;
+}
+
+/** A change-feed message with its record decoded. */
 export interface RawChange {
   readonly name: string;
   readonly decoded: Decoded;
-  /** The store's change counter after this change; `null` where changes are not numbered. */
   readonly seq: number | null;
 }
 
 /**
- * Splits `version\nsnapshotJSON\nseq\nname`, as the compare-and-set script publishes it. JSON
- * holds no raw newline, so the first three newlines split the message even when the name has
- * some. Returns `null` for a message that is not shaped like one.
+ * Splits `version\nsnapshotJSON\nseq\nname`, as the compare-and-set script publishes it, without
+ * decoding the record (a store decodes only the records of names it follows). JSON holds no raw
+ * newline, so the first three newlines split the message even when the name has some. Returns
+ * `null` for a message that is not shaped like one.
  */
-export function readChange(message: string): RawChange | null {
+export function splitChange(message: string): SplitChange | null {
   const first = message.indexOf('\n');
   const second = first < 0 ? -1 : message.indexOf('\n', first + 1);
   const third = second < 0 ? -1 : message.indexOf('\n', second + 1);
@@ -123,8 +132,20 @@ export function readChange(message: string): RawChange | null {
   if (seq === null && seqText !== '') return null;
   return {
     name: message.slice(third + 1),
-    decoded: decodeRecord(message.slice(0, first), message.slice(first + 1, second)),
     seq,
+    version: message.slice(0, first),
+    snapshot: message.slice(first + 1, second),
+  };
+}
+
+/** Splits a change-feed message and decodes its record; `null` for one not shaped like one. */
+export function readChange(message: string): RawChange | null {
+  const split = splitChange(message);
+  if (split === null) return null;
+  return {
+    name: split.name,
+    seq: split.seq,
+    decoded: decodeRecord(split.version, split.snapshot),
   };
 }
 

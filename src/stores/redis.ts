@@ -13,7 +13,7 @@ import {
   parseVersion,
   type RecordField,
   type RecordProblem,
-  readChange,
+  splitChange,
   wrongFields,
 } from './redis-codec.js';
 import { ChangeFeed } from './redis-feed.js';
@@ -111,7 +111,15 @@ export class RedisStore implements BreakerStore {
   #timers: ReturnType<typeof setInterval>[] = [];
   /** The change counter of the last message seen; `null` until known. */
   #seq: number | null = null;
+  /** Change messages seen, to tell whether any arrived while a resync ran. */
+  #messages = 0;
+  /** Signs of a missed message so far (gaps, reconnects, audits): a resync is owed for each. */
+  #gaps = 0;
+  /** `#gaps` as of the start of the last resync that read everything it meant to. */
+  #healed = 0;
   #sweep: Promise<void> | null = null;
+  /** `#gaps` as of the start of the running resync. */
+  #sweepFrom = 0;
   #lastSweep = 0;
   #loads: PendingLoad[] = [];
   #syncing: Promise<void> | null = null;
@@ -141,8 +149,8 @@ export class RedisStore implements BreakerStore {
     this.#feed = new ChangeFeed(redis, this.#channel, this.options.subscriberIdleTimeout, {
       message: (message) => this.#onMessage(message),
       reconnected: () => {
-        // Messages published while the subscriber was away are lost, and numbered anew.
-        this.#seq = null;
+        // Messages published while the subscriber was away are lost.
+        this.#gaps++;
         this.resync().catch(() => {});
       },
     });
@@ -292,11 +300,20 @@ export class RedisStore implements BreakerStore {
    */
   async resync(): Promise<void> {
     if (this.#closed || this.#followers.size === 0) return;
-    if (this.#sweep !== null) return this.#sweep;
+    const wanted = this.#gaps;
+    // A resync that started after every sign asked for serves; one that started before is
+    // awaited, and another started after it.
+    while (this.#sweep !== null) {
+      const from = this.#sweepFrom;
+      await this.#sweep;
+      if (from >= wanted) return;
+    }
+    if (this.#closed || this.#followers.size === 0) return;
+    this.#sweepFrom = this.#gaps;
     this.#sweep = this.#sweepAll().finally(() => {
       this.#sweep = null;
     });
-    return this.#sweep;
+    await this.#sweep;
   }
 
   /** Releases the store's subscriber connection and timers (not the caller's client). */
@@ -317,17 +334,35 @@ export class RedisStore implements BreakerStore {
   }
 
   async #sweepAll(): Promise<void> {
+    const from = this.#sweepFrom;
+    const messages = this.#messages;
     this.#lastSweep = performance.now();
-    await this.#feed.ready().catch(() => {});
+    let complete = true;
+    const fail = () => {
+      complete = false;
+    };
+    // Subscribed before reading: any change after the read arrives through the feed.
+    await this.#bounded(this.#feed.ready(), 'resync').catch(fail);
+    if (!complete) return;
     const names = [...this.#followers.keys()];
-    // A read that fails is left to the next resync or write to heal.
-    await this.#counted(() => {
-      const rounds: Promise<void>[] = [];
-      for (let i = 0; i < names.length; i += BATCH) {
-        rounds.push(this.#resyncBatch(names.slice(i, i + BATCH)).catch(() => {}));
-      }
-      return Promise.all(rounds);
-    }).catch(() => {});
+    // The counter is read first on the same connection: every change after that value reaches
+    // this store as a numbered message.
+    const counter = this.#numbered
+      ? this.#bounded(this.#redis.get(sequenceKey(this.options.prefix)), 'resync')
+      : Promise.resolve(null);
+    counter.catch(fail);
+    const rounds: Promise<void>[] = [];
+    for (let i = 0; i < names.length; i += BATCH) {
+      rounds.push(this.#resyncBatch(names.slice(i, i + BATCH)).catch(fail));
+    }
+    await Promise.all(rounds);
+    const raw = await counter.catch(() => null);
+    // What cannot be read now stays owed: the next check resyncs again.
+    if (!complete) return;
+    this.#healed = Math.max(this.#healed, from);
+    // Count from the counter read, unless messages came meanwhile (the gap check has judged
+    // them). After lost data the counter went back, and counting goes on from there.
+    if (this.#numbered && this.#messages === messages) this.#seq = raw === null ? 0 : Number(raw);
   }
 
   /**
@@ -347,13 +382,13 @@ export class RedisStore implements BreakerStore {
   async #check(): Promise<void> {
     if (this.#closed || this.#followers.size === 0) return;
     const audit = performance.now() - this.#lastSweep >= this.options.auditInterval;
-    if (!this.#numbered || audit) return this.resync();
-    const seen = this.#seq;
+    if (!this.#numbered || audit) this.#gaps++;
+    if (this.#gaps > this.#healed) return this.resync();
     const raw = await this.#bounded(this.#redis.get(sequenceKey(this.options.prefix)), 'resync');
     const stored = raw === null ? 0 : Number(raw);
-    if (seen === null) {
-      // Nothing heard yet: what was loaded is current; count from here.
-      this.#seq ??= stored;
+    if (this.#seq === null) {
+      // Nothing counted yet: what was loaded is current; count from here.
+      this.#seq = stored;
       return;
     }
     if (stored === this.#seq) return;
@@ -361,12 +396,12 @@ export class RedisStore implements BreakerStore {
     // its way is not lost: give it a moment before resyncing.
     await new Promise((resolve) => setTimeout(resolve, 20).unref());
     if (stored === this.#seq) return;
+    this.#gaps++;
     await this.resync();
-    if (this.#seq === null || stored > this.#seq) this.#seq = stored;
   }
 
   #resyncSoon(): void {
-    if (this.#sweep === null) setImmediate(() => this.resync().catch(() => {}));
+    setImmediate(() => this.resync().catch(() => {}));
   }
 
   async #flushLoads(): Promise<void> {
@@ -533,17 +568,23 @@ export class RedisStore implements BreakerStore {
   }
 
   #onMessage(message: string): void {
-    const change = readChange(message);
+    const change = splitChange(message);
     if (change === null) return;
-    const { name, decoded, seq } = change;
+    const { name, seq } = change;
     if (seq !== null) {
+      this.#messages++;
       // Every change is numbered: a number that does not follow the last one means a message
       // was lost (or the counter went back with lost data). Resync, whoever it was for.
-      if (this.#seq !== null && seq !== this.#seq + 1) this.#resyncSoon();
+      if (this.#seq !== null && seq !== this.#seq + 1) {
+        this.#gaps++;
+        this.#resyncSoon();
+      }
       this.#seq = seq;
     }
     const followers = this.#followers.get(name);
     if (followers === undefined) return;
+    // Decoded only for followed names: every store hears every change under its prefix.
+    const decoded = decodeRecord(change.version, change.snapshot);
     if (decoded.problem === undefined) {
       const { record } = decoded;
       // Every record goes to every follower; each decides by record order what is news.

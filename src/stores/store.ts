@@ -12,6 +12,12 @@ export interface PersistedBreakerSnapshot {
    * tells their records apart, so a compare-and-set never lands on a record its writer never saw.
    */
   readonly writeId?: string;
+  /**
+   * The write ids of the records this one was built on, oldest first, space-separated (the last
+   * few only). An instance whose own write got no answer learns from it that a newer record
+   * already holds that write's events, so that it does not apply them a second time.
+   */
+  readonly lineage?: string;
   readonly status: 'active';
   readonly value: StateValue;
   readonly context: BreakerContext;

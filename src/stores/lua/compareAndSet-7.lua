@@ -25,7 +25,7 @@
     ARGV[10] deadline, epoch ms on server time: a write its client gave up on (run late from
              the client's offline queue) must not land
     ARGV[11] this write's id
-    ARGV[12] the largest valid version
+    ARGV[12] the version limit: stored versions are below it, a new one at most equal
     ARGV[13] '1' to number the change message with KEYS[7], '' not to
 
   Output:
@@ -54,15 +54,20 @@ end
 
 local rawVersion = get(KEYS[2], 'version')
 local rawSnapshot = get(KEYS[1], 'snapshot')
--- Only a whole number from 1 to the largest valid version is a version; anything else reads
--- as no record (0), so that a write replaces it.
+-- Only a whole number from 1 to below the version limit is a version (room is left for the
+-- next write); anything else reads as no record (0), so that a write replaces it.
 local stored = tonumber(rawVersion or '') or 0
-if stored ~= math.floor(stored) or stored < 1 or stored > tonumber(ARGV[12]) then
+if stored ~= math.floor(stored) or stored < 1 or stored >= tonumber(ARGV[12]) then
   stored = 0
 end
 -- The version alone can repeat after a data loss (a stale instance re-creates the record at a
 -- version another instance already wrote); the write id cannot.
-local storedWrite = get(KEYS[6], 'write') or ''
+-- A record without its write key (evicted alone, deleted by hand) still names its write in the
+-- snapshot; JSON.stringify writes it as "writeId":"...", and write ids hold no quote.
+local storedWrite = get(KEYS[6], 'write')
+if not storedWrite then
+  storedWrite = rawSnapshot and string.match(rawSnapshot, '"writeId":"([^"]*)"') or ''
+end
 if stored ~= tonumber(ARGV[1]) or (ARGV[9] ~= '' and storedWrite ~= ARGV[9]) then
   return {CONFLICT, stored, rawVersion, rawSnapshot, wrong}
 end

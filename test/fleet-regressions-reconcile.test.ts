@@ -202,8 +202,9 @@ describe('no write that changes nothing', () => {
 });
 
 /**
- * An in-process store on the store protocol whose next compare-and-set lands but loses both
- * its reply and its change message, as a network blip on one host would.
+ * An in-process store on the store protocol whose next compare-and-set lands but loses its reply
+ * (and, unless `feedDelayMs` is set, its change message too), as a network blip on one host would.
+ * `answerDelayMs` makes every compare-and-set take that long to run and answer.
  */
 class BlipStore implements BreakerStore {
   readonly clock = systemClock;
@@ -211,6 +212,9 @@ class BlipStore implements BreakerStore {
   record: StoredRecord | null = null;
   readonly followers: StoreFollower[] = [];
   loseNext = false;
+  /** The lost write's change message arrives this much later instead of never. */
+  feedDelayMs: number | undefined;
+  answerDelayMs = 0;
 
   peek(): StoredRecord | null {
     return this.record;
@@ -226,6 +230,9 @@ class BlipStore implements BreakerStore {
     record: StoredRecord,
     expectedWriteId?: string,
   ): Promise<CompareAndSetResult> {
+    if (this.answerDelayMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, this.answerDelayMs));
+    }
     const current = this.record;
     const currentVersion = current?.version ?? 0;
     if (
@@ -235,11 +242,15 @@ class BlipStore implements BreakerStore {
       return { ok: false, current, currentVersion };
     }
     this.record = record;
+    const publish = () => {
+      for (const follower of this.followers) follower.record(record);
+    };
     if (this.loseNext) {
       this.loseNext = false;
+      if (this.feedDelayMs !== undefined) setTimeout(publish, this.feedDelayMs);
       throw new Error('the reply was lost');
     }
-    for (const follower of this.followers) queueMicrotask(() => follower.record(record));
+    queueMicrotask(publish);
     return { ok: true, record };
   }
 
@@ -248,6 +259,33 @@ class BlipStore implements BreakerStore {
     return () => {};
   }
 }
+
+describe('a write refused on a base its own late write moved to', () => {
+  // Guards: a write (carrying a later event) was refused because an earlier write of the same
+  // instance, whose reply was lost, had landed first; that earlier write's change message,
+  // arriving before the refusal, had already made it the base. The rule then saw nothing new
+  // in the refusal, and the later event was never written (found under load by the
+  // half-open-admission outage test: the fleet reopened on an expired lease instead).
+  it('still writes the events the refused write carried', async () => {
+    const store = new BlipStore();
+    const a = new CircuitBreaker('late base', { store, failMax: 10 });
+    a.on('storeError', () => {});
+    store.answerDelayMs = 10;
+    store.feedDelayMs = 5;
+    store.loseNext = true;
+    const fail = () => a.call(async () => Promise.reject(new Error('upstream'))).catch(() => {});
+    // The first failure's write lands with its reply lost; the second, made meanwhile, follows
+    // it on the old base and is refused after the first one's message came.
+    await fail();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    await fail();
+    expect(
+      await waitFor(() => store.record?.snapshot.context.failures === 2, 2_000),
+      `stored failures: ${store.record?.snapshot.context.failures}`,
+    ).toBe(true);
+    a.dispose();
+  });
+});
 
 describe('a write that landed without an answer', () => {
   // Guards: a write whose reply and change message were both lost, and on which another

@@ -1,3 +1,4 @@
+import type { StateChangeEvent } from 'statebreaker';
 import { describe, expect, it } from 'vitest';
 import {
   converge,
@@ -136,6 +137,8 @@ describe('Redis frozen with SIGSTOP during a half-open admission', () => {
     expect(await waitFor(() => a.breaker.state === 'halfOpen')).toBe(true);
     expect(await converge(harness.admin, [a, b], name)).toBe(true);
 
+    const changes: StateChangeEvent[] = [];
+    a.breaker.on('stateChange', (change) => changes.push(change));
     harness.server.pause();
     let probe: Settled;
     try {
@@ -146,6 +149,10 @@ describe('Redis frozen with SIGSTOP during a half-open admission', () => {
       harness.server.resume();
     }
     expect(probe).toBe('ok');
+    // Decided alone, on an admission the store never answered: the close is speculative.
+    expect(changes.map(({ to, speculative }) => ({ to, speculative }))).toEqual([
+      { to: 'closed', speculative: true },
+    ]);
     expect(await converge(harness.admin, [a, b], name)).toBe(true);
     expect(b.breaker.state).toBe('closed');
   });

@@ -171,10 +171,15 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
           const at = waiters.findIndex((waiter) => waiter.resolve === done);
           if (at < 0) return;
           waiters.splice(at, 1);
-          done(
-            this.#fate(seq) ??
-              (this.#writer?.awaitingReply || this.degraded ? 'unanswered' : 'refused'),
-          );
+          const fate = this.#fate(seq);
+          if (fate !== undefined) return done(fate);
+          if (this.#writer?.awaitingReply || this.degraded) {
+            // The store did not answer in time: from here this instance decides alone, and what
+            // it decides is speculative, even before the write's own timeout says so.
+            this.#silent(new Error(`no answer from the store within ${ms} ms`));
+            return done('unanswered');
+          }
+          done('refused');
         });
       }
     });
@@ -267,6 +272,9 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     // meanwhile may already hold the winner, with the events replayed on it.
     if (current !== null) {
       this.#meet(current, 'conflict', sentBase);
+      // Events still pending differ from whatever base the rule left: they need a write (an
+      // adopted record replays them and keeps only those that still change something).
+      if ((this.#pending?.size ?? 0) > 0) this.#dirty = true;
     } else if (reconcile(this, null, 'conflict', sentBase) === 'recreate') {
       // Missing or unreadable: write over whatever is there.
       this.#version = currentVersion;
@@ -430,6 +438,14 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (this.#disposed) return;
     this.#writer ??= new Writer(this);
     this.#writer.schedule(spreadMs);
+  }
+
+  // Degraded without a store error to report (the write's own failure reports it).
+  #silent(error: unknown): void {
+    if (this.degraded || this.#disposed) return;
+    this.degraded = true;
+    this.#retryDelay = RETRY_MIN_MS;
+    this.#hooks.degraded(error);
   }
 
   // While the store fails, the local statechart goes on deciding; the write is retried with

@@ -201,7 +201,7 @@ async function commandsPerTransition(socket: string): Promise<string> {
   return [
     '### Redis commands per transition (2 instances; commands inside the script counted by Redis too)',
     table(['transition', 'commands (INFO commandstats delta)'], rows),
-    'Client round trips: one `EVALSHA` per write attempt; the script reads, writes and publishes in one step (GET, MSET, SET or DEL, PUBLISH inside it). A conflict costs one more attempt after adopting the record it returned. The first write of a client is an `EVALSHA` answered NOSCRIPT, then an `EVAL` (ioredis `defineCommand`). Followers send nothing: the change reaches them on their subscriber.',
+    'Client round trips: one `EVALSHA` per write attempt; the script reads, writes, counts and publishes in one step (TIME, GET, MSET, SET or DEL, INCR, PUBLISH inside it). A conflict costs one more attempt after adopting the record it returned. The first write of a client is an `EVALSHA` answered NOSCRIPT, then an `EVAL` (ioredis `defineCommand`). Followers send nothing: the change reaches them on their subscriber.',
   ].join('\n\n');
 }
 

@@ -10,6 +10,7 @@ import {
 } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BreakerKeys } from '../src/stores/redis-keys.js';
+import type { Faults } from './support/fault-proxy.js';
 import { FleetRun } from './support/fleet-model.js';
 import {
   type CallOutcome,
@@ -18,14 +19,14 @@ import {
   fleetConfig,
   restartCommand,
 } from './support/fleet-model-commands.js';
-import { FleetRedis, type LossyRedis } from './support/fleet-model-redis.js';
+import { FleetRedis } from './support/fleet-model-redis.js';
 import { waitFor } from './support/redis-wait.js';
 
 // fast-check over random interleavings across a fleet of three breakers of one name, each on
 // its own ioredis connection and RedisStore against a real redis-server, sharing one simulated
 // clock: calls that succeed, fail or are ignored (some held open, settled later in random
 // order, many of them half-open probes), clock steps, operator commands, lost change messages
-// (dropped before the store sees them, or subscribers cut), forced resyncs, and Redis losing
+// (dropped at the instance's fault proxy, or subscribers cut), forced resyncs, and Redis losing
 // its data: FLUSHALL or an old record put back with every connection cut (cheap, every run may
 // have some), or redis-server SIGKILLed and restarted empty, with its data, or with an old dump
 // (costly, in the second property). The invariants are FleetRun's (test/support/fleet-model.ts).
@@ -151,11 +152,11 @@ describe('found by the fleet property', () => {
       await a.settled();
       expect(await waitFor(() => b.context.failures === 1)).toBe(true);
       // a misses b's next change, as a lost message would make it.
-      const lossy = fleet.clients[0]?.subscriber as LossyRedis;
-      lossy.drop = 1;
+      const feed = fleet.proxies[0]?.subscribers as Faults;
+      feed.dropMessages(1);
       await b.call(() => 'ok');
       await b.settled();
-      expect(await waitFor(() => lossy.drop === 0)).toBe(true);
+      expect(await waitFor(() => feed.drops === 0)).toBe(true);
       const held = (await fleet.read(keys.version, keys.snapshot))?.version ?? 0;
       await fleet.flushAll();
       await fail(a);
@@ -183,11 +184,11 @@ describe('found by the fleet property', () => {
     const { a, b, keys } = await pair(`forced over ${++run}`, 1);
     const clock = a.clock as SimulatedClock;
     try {
-      const lossy = fleet.clients[0]?.subscriber as LossyRedis;
-      lossy.drop = 1;
+      const feed = fleet.proxies[0]?.subscribers as Faults;
+      feed.dropMessages(1);
       b.forceOpen();
       await b.settled();
-      expect(await waitFor(() => lossy.drop === 0)).toBe(true);
+      expect(await waitFor(() => feed.drops === 0)).toBe(true);
       await fail(a);
       clock.increment(PATH_CONFIG.resetTimeout);
       await a.settled();

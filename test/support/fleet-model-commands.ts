@@ -23,7 +23,7 @@ export type FleetCommand =
       readonly on: number;
       readonly op: 'FORCE_OPEN' | 'DISABLE' | 'RESET';
     }
-  /** The instance's subscriber loses its next `count` change messages. */
+  /** The instance's subscriber loses its next `count` change messages (at its proxy). */
   | { readonly kind: 'drop'; readonly on: number; readonly count: number }
   /** CLIENT KILL TYPE pubsub: every subscriber is cut and resubscribes. */
   | { readonly kind: 'killSubscribers' }

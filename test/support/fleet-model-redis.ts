@@ -2,39 +2,8 @@ import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisStore } from 'statebreaker/redis';
+import { FaultProxy } from './fault-proxy.js';
 import { RedisServer } from './redis-server.js';
-
-/**
- * An ioredis client whose duplicates (the store's subscriber connection) can lose change
- * messages before the store sees them, as a flaky network would: the store's own bookkeeping
- * then does not know they were sent, so only a write or a resync heals the loss.
- */
-export class LossyRedis extends Redis {
-  /** How many of the next `message` events to drop. */
-  drop = 0;
-  /** The latest duplicate, i.e. the store's current subscriber connection. */
-  subscriber: LossyRedis | null = null;
-
-  constructor(options: RedisOptions) {
-    super(options);
-    // Outages are the point of these tests; ioredis would print every refused reconnect.
-    this.on('error', () => {});
-  }
-
-  override duplicate(override?: Partial<RedisOptions>): LossyRedis {
-    const copy = new LossyRedis({ ...this.options, ...override });
-    this.subscriber = copy;
-    return copy;
-  }
-
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'message' && this.drop > 0) {
-      this.drop--;
-      return false;
-    }
-    return super.emit(event, ...args);
-  }
-}
 
 // Reconnect fast after CLIENT KILL or a restart: ioredis's default waits 50 ms and more.
 const CLIENT_OPTIONS: RedisOptions = { retryStrategy: (times) => Math.min(times * 2, 20) };
@@ -44,10 +13,14 @@ export const STORE_TIMEOUT_MS = 100;
 
 /**
  * One redis-server and the connections of a fleet of stores on it, reused by every run of a
- * property (a fresh breaker name per run), plus an admin connection that injects faults.
+ * property (a fresh breaker name per run), plus an admin connection that injects faults and
+ * reads the record directly. Each store's client (and the subscriber it duplicates) goes
+ * through a fault proxy of its own (`proxies[i]`), so that one instance's network can be slow,
+ * held, partitioned or lose change messages while the others' is kind.
  */
 export class FleetRedis {
-  readonly clients: LossyRedis[];
+  readonly proxies: FaultProxy[];
+  readonly clients: Redis[];
   readonly stores: RedisStore[];
   #admin: Redis;
   #down = false;
@@ -55,13 +28,16 @@ export class FleetRedis {
 
   private constructor(
     readonly server: RedisServer,
-    size: number,
+    proxies: FaultProxy[],
   ) {
     this.#admin = FleetRedis.#connect(server.path);
-    this.clients = Array.from(
-      { length: size },
-      () => new LossyRedis({ path: server.path, ...CLIENT_OPTIONS }),
-    );
+    this.proxies = proxies;
+    this.clients = proxies.map((proxy) => {
+      const client = new Redis({ path: proxy.path, ...CLIENT_OPTIONS });
+      // Outages are the point of these tests; ioredis would print every refused reconnect.
+      client.on('error', () => {});
+      return client;
+    });
     // No periodic resync or clock sync during a run: lost messages stay lost until a write or a
     // forced resync heals them, which is what the property exercises.
     this.stores = this.clients.map(
@@ -81,7 +57,11 @@ export class FleetRedis {
   }
 
   static async start(size: number): Promise<FleetRedis> {
-    return new FleetRedis(await RedisServer.start(), size);
+    const server = await RedisServer.start();
+    const proxies = await Promise.all(
+      Array.from({ length: size }, () => FaultProxy.start(server.path)),
+    );
+    return new FleetRedis(server, proxies);
   }
 
   /** Whether the server is killed and not yet revived. */
@@ -89,8 +69,16 @@ export class FleetRedis {
     return this.#down;
   }
 
+  /** Lifts every fault of every proxy: held replies go, partitions heal, delays end. */
+  clearFaults(): void {
+    for (const proxy of this.proxies) proxy.clear();
+  }
+
   /** The stored version and snapshot of a key pair, or `undefined` while Redis is down. */
-  async read(versionKey: string, snapshotKey: string) {
+  async read(
+    versionKey: string,
+    snapshotKey: string,
+  ): Promise<{ version: number | null; snapshot: string | null } | undefined> {
     if (this.#down) return undefined;
     const [version, snapshot] = await this.#admin.mget(versionKey, snapshotKey);
     return { version: version == null ? null : Number(version), snapshot: snapshot ?? null };
@@ -158,6 +146,7 @@ export class FleetRedis {
     await Promise.all(this.stores.map((store) => store.close()));
     for (const client of this.clients) client.disconnect();
     this.#admin.disconnect();
+    await Promise.all(this.proxies.map((proxy) => proxy.close()));
     await this.server.stop();
   }
 }

@@ -16,8 +16,9 @@ import type { FleetRedis } from './fleet-model-redis.js';
 import { waitFor } from './redis-wait.js';
 
 const EDGES = topLevelEdges();
-// Longest a step may wait for a call to run or be rejected, or to settle, in real time. A call
-// waits on Redis at most the store's timeout; this bound only stops a wedged run.
+// Longest a step may wait for a call to run or be rejected, for a call to settle, or for a
+// command to finish, in real time. Every store call waits on Redis at most the store's timeout;
+// this bound only stops a wedged run (reported as a `liveness` violation).
 const STEP_BOUND_MS = 3_000;
 // Longest the fleet may take to agree with Redis once quiet, in real time.
 const QUIESCENCE_BOUND_MS = 5_000;
@@ -88,6 +89,8 @@ function answer(outcome: CallOutcome): Promise<string> {
  *   every version seen before.
  * - Quiescence: Redis up, calls settled, clock moved past every deadline: each instance shows
  *   the stored record's top-level state and generation.
+ * - Liveness: every command finishes, and every call runs, is rejected or settles, within
+ *   `STEP_BOUND_MS`.
  */
 export class FleetRun {
   readonly breakers: CircuitBreaker[];
@@ -152,7 +155,7 @@ export class FleetRun {
     if (['drop', 'killSubscribers', 'flush', 'restore', 'crash'].includes(command.kind)) {
       this.#messagesLost = true;
     }
-    await this.#exec(command);
+    await this.#finish(this.#exec(command), `${command.kind} to finish`);
     await this.#checkVersion(command.kind === 'restore' || command.kind === 'revive');
     this.#throwIfViolated();
   }
@@ -230,8 +233,8 @@ export class FleetRun {
         await new Promise((resolve) => setTimeout(resolve, 1));
         return;
       case 'drop': {
-        const subscriber = fleet.clients[command.on % size]?.subscriber;
-        if (subscriber) subscriber.drop += command.count;
+        const feed = fleet.proxies[command.on % size]?.subscribers;
+        feed?.dropMessages(feed.drops + command.count);
         return;
       }
       case 'killSubscribers':
@@ -452,9 +455,7 @@ export class FleetRun {
 
   async #heal(): Promise<void> {
     await this.#fleet.revive();
-    for (const client of this.#fleet.clients) {
-      if (client.subscriber) client.subscriber.drop = 0;
-    }
+    this.#fleet.clearFaults();
   }
 
   async #settleAll(): Promise<void> {
@@ -465,6 +466,19 @@ export class FleetRun {
     await Promise.all(this.#fleet.stores.map((store) => store.resync()));
   }
 
+  /** Waits for a command, rethrowing its error; see {@link FleetRun.#bounded}. */
+  async #finish(command: Promise<void>, what: string): Promise<void> {
+    let failed: { readonly error: unknown } | undefined;
+    await this.#bounded(
+      command.catch((error: unknown) => {
+        failed = { error };
+      }),
+      what,
+    );
+    if (failed !== undefined) throw failed.error;
+  }
+
+  /** Waits for a promise to settle; past `STEP_BOUND_MS` it is a liveness violation. */
   async #bounded(promise: Promise<unknown>, what: string): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<boolean>((resolve) => {

@@ -25,12 +25,16 @@ import { waitFor } from './support/redis-wait.js';
 // fast-check over random interleavings across a fleet of three breakers of one name, each on
 // its own ioredis connection and RedisStore against a real redis-server, sharing one simulated
 // clock: calls that succeed, fail or are ignored (some held open, settled later in random
-// order, many of them half-open probes), clock steps, operator commands, lost change messages
-// (dropped at the instance's fault proxy, or subscribers cut), forced resyncs, and Redis losing
-// its data: FLUSHALL or an old record put back with every connection cut (cheap, every run may
-// have some), or redis-server SIGKILLed and restarted empty, with its data, or with an old dump
-// (costly, in the second property). The invariants are FleetRun's (test/support/fleet-model.ts).
-// On failure fast-check prints the seed and the shrunk command list.
+// order, many of them half-open probes), clock steps, operator commands, forced resyncs, and a
+// network that is not kind, each instance's through a fault proxy of its own: change messages
+// lost or late, subscribers cut, command replies late (sometimes past the store's timeout) or
+// held while the feed passes, partitions; the event loop stalled by a busy loop (during
+// half-open admissions too); an instance's wall clock stepping by up to two minutes; and Redis
+// losing its data: FLUSHALL or an old record put back with every connection cut (cheap, every
+// run may have some), or redis-server SIGKILLed and restarted empty, with its data, or with an
+// old dump (costly, in the second property). The invariants are FleetRun's
+// (test/support/fleet-model.ts). On failure fast-check prints the seed and the shrunk command
+// list.
 
 // FLEET_RUNS=5000 for a longer search; the suite's total is CHEAP_RUNS + RESTART_RUNS.
 const CHEAP_RUNS = Number(process.env.FLEET_RUNS ?? 900);
@@ -49,6 +53,10 @@ let fleet: FleetRedis;
 let run = 0;
 const figures = {
   runs: 0,
+  degradations: 0,
+  repliesDelayed: 0,
+  messagesDropped: 0,
+  messagesDelayed: 0,
   maxProbesInRound: 0,
   overBound: 0,
   rollbacks: 0,
@@ -63,9 +71,20 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await fleet?.close();
+  if (fleet !== undefined) {
+    for (const proxy of fleet.proxies) {
+      const counters = proxy.counters;
+      figures.repliesDelayed += counters.repliesDelayed;
+      figures.messagesDropped += counters.messagesDropped;
+      figures.messagesDelayed += counters.messagesDelayed;
+    }
+    await fleet.close();
+  }
   console.info(
-    `fleet property: ${figures.runs} runs; most probes of one round at the upstream at once ` +
+    `fleet property: ${figures.runs} runs; at the proxies ${figures.repliesDelayed} replies ` +
+      `delayed, ${figures.messagesDropped} messages dropped, ${figures.messagesDelayed} ` +
+      `delayed; instances degraded ${figures.degradations} times; most probes of one round at ` +
+      `the upstream at once ` +
       `${figures.maxProbesInRound}, runs above halfOpenMaxCalls (degraded admissions) ` +
       `${figures.overBound}, speculative states rolled back ${figures.rollbacks}; after a data ` +
       `loss met a lost message: runs that never agreed ${figures.staleRecreations}, versions ` +
@@ -81,6 +100,7 @@ async function check(
 ): Promise<void> {
   await fleet.revive();
   await fleet.flushAll();
+  fleet.hostOffsets.fill(0);
   const fleetRun = new FleetRun(fleet, `fleet ${++run}`, config);
   try {
     for (const command of commands) await fleetRun.step(command);
@@ -88,6 +108,7 @@ async function check(
   } finally {
     await fleetRun.dispose();
     figures.runs++;
+    figures.degradations += fleetRun.degradations;
     figures.maxProbesInRound = Math.max(figures.maxProbesInRound, fleetRun.maxProbesInRound);
     if (fleetRun.maxProbesInRound > config.halfOpenMaxCalls) figures.overBound++;
     figures.rollbacks += fleetRun.rollbacks;
@@ -99,7 +120,7 @@ async function check(
 }
 
 describe('property: a fleet of three breakers on one real Redis', () => {
-  it('lost messages, resyncs, FLUSHALL and old records put back: the invariants hold', async () => {
+  it('lost and late messages, late and held replies, partitions, stalls, clock steps, resyncs, FLUSHALL and old records put back: the invariants hold', async () => {
     await fc.assert(
       fc.asyncProperty(
         fleetConfig,

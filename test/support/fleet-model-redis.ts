@@ -16,12 +16,15 @@ export const STORE_TIMEOUT_MS = 100;
  * property (a fresh breaker name per run), plus an admin connection that injects faults and
  * reads the record directly. Each store's client (and the subscriber it duplicates) goes
  * through a fault proxy of its own (`proxies[i]`), so that one instance's network can be slow,
- * held, partitioned or lose change messages while the others' is kind.
+ * held, partitioned or lose change messages while the others' is kind; each store's wall clock
+ * (`hostNow`) is the host's plus an offset a test may step (`hostOffsets[i]`).
  */
 export class FleetRedis {
   readonly proxies: FaultProxy[];
   readonly clients: Redis[];
   readonly stores: RedisStore[];
+  /** Per store, milliseconds added to the host's wall clock: a step of the host clock. */
+  readonly hostOffsets: number[];
   #admin: Redis;
   #down = false;
   #checkpoint: [string, string | null][] = [];
@@ -32,6 +35,7 @@ export class FleetRedis {
   ) {
     this.#admin = FleetRedis.#connect(server.path);
     this.proxies = proxies;
+    this.hostOffsets = proxies.map(() => 0);
     this.clients = proxies.map((proxy) => {
       const client = new Redis({ path: proxy.path, ...CLIENT_OPTIONS });
       // Outages are the point of these tests; ioredis would print every refused reconnect.
@@ -39,13 +43,15 @@ export class FleetRedis {
       return client;
     });
     // No periodic resync or clock sync during a run: lost messages stay lost until a write or a
-    // forced resync heals them, which is what the property exercises.
+    // forced resync heals them, which is what the property exercises. The store reads the
+    // server's time itself at start, after a failure and after a step of its wall clock.
     this.stores = this.clients.map(
-      (redis) =>
+      (redis, i) =>
         new RedisStore(redis, {
           timeout: STORE_TIMEOUT_MS,
           resyncInterval: 600_000,
           clockSyncInterval: 600_000,
+          hostNow: () => Date.now() + (this.hostOffsets[i] ?? 0),
         }),
     );
   }

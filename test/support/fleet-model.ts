@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { BreakerConfig, CircuitBreaker, CircuitState } from 'statebreaker';
 import type { RedisStore } from 'statebreaker/redis';
 import {
@@ -55,6 +56,9 @@ interface Report {
 
 const key = (state: CircuitState, generation: number) => `${state}@${generation}`;
 
+/** The stored record as the admin connection read it (`undefined`: Redis is down). */
+type StoredRead = Awaited<ReturnType<FleetRedis['read']>>;
+
 /** The record as last read, to tell an unchanged record from one rewritten at the same version. */
 interface Read {
   readonly version: number;
@@ -87,8 +91,8 @@ function answer(outcome: CallOutcome): Promise<string> {
  * - Versions: the version in Redis never goes down and a record is never rewritten at the
  *   same version, except that a restore puts old data back: the next write must then exceed
  *   every version seen before.
- * - Quiescence: Redis up, calls settled, clock moved past every deadline: each instance shows
- *   the stored record's top-level state and generation.
+ * - Quiescence: Redis up, every fault lifted, calls settled, clock moved past every deadline:
+ *   each instance shows the stored record's top-level state and generation.
  * - Liveness: every command finishes, and every call runs, is rejected or settles, within
  *   `STEP_BOUND_MS`.
  */
@@ -108,6 +112,8 @@ export class FleetRun {
   versionsReused = 0;
   /** Reports of a change back to an adopted record, over speculative local states. */
   rollbacks = 0;
+  /** `degraded` events, over all instances. */
+  degradations = 0;
   readonly #fleet: FleetRedis;
   readonly #config: BreakerConfig;
   readonly #trace: string[] = [];
@@ -115,6 +121,9 @@ export class FleetRun {
   readonly #running = new Map<number, Running>();
   readonly #held: Held[] = [];
   readonly #degraded: boolean[];
+  /** Faults to lift, by what and where (`hold#1`): the step before which each is lifted. */
+  readonly #lifts = new Map<string, { readonly due: number; readonly lift: () => void }>();
+  #steps = 0;
   /** Per instance, its `stateChange` reports in order. */
   readonly #reports: Report[][];
   /** `state@generation` of every record some instance's compare-and-set wrote. */
@@ -138,6 +147,7 @@ export class FleetRun {
     this.breakers.forEach((breaker, i) => {
       breaker.on('degraded', () => {
         this.#degraded[i] = true;
+        this.degradations++;
       });
       breaker.on('recovered', () => {
         this.#degraded[i] = false;
@@ -150,19 +160,28 @@ export class FleetRun {
 
   /** Runs one command, then checks what can be checked between steps. */
   async step(command: FleetCommand): Promise<void> {
+    this.#steps++;
+    for (const [what, { due, lift }] of this.#lifts) {
+      if (due > this.#steps) continue;
+      this.#lifts.delete(what);
+      lift();
+      this.#trace.push(`(${what} lifted)`);
+    }
     this.#trace.push(JSON.stringify(command));
     if (['flush', 'restore', 'crash'].includes(command.kind)) this.#dataLost = true;
     if (['drop', 'killSubscribers', 'flush', 'restore', 'crash'].includes(command.kind)) {
       this.#messagesLost = true;
     }
     await this.#finish(this.#exec(command), `${command.kind} to finish`);
-    await this.#checkVersion(command.kind === 'restore' || command.kind === 'revive');
+    const read = await this.#fleet.read(this.keys.version, this.keys.snapshot);
+    this.#checkVersion(read, command.kind === 'restore' || command.kind === 'revive');
     this.#throwIfViolated();
   }
 
   /**
-   * Brings the fleet to rest (Redis up, feed whole, every held call settled with `outcomes` in
-   * turn, clock past every deadline) and checks that every instance agrees with Redis.
+   * Brings the fleet to rest (Redis up, every fault on the connections lifted, every held call
+   * settled with `outcomes` in turn, clock past every deadline) and checks that every instance
+   * agrees with Redis.
    */
   async quiesce(outcomes: readonly CallOutcome[]): Promise<void> {
     this.#trace.push('quiesce');
@@ -194,7 +213,7 @@ export class FleetRun {
     if (!agreed && this.#dataLost && this.#messagesLost && process.env.FLEET_STRICT !== '1') {
       this.staleRecreations++;
     } else if (!agreed) this.#violate('quiescence', last);
-    await this.#checkVersion(false);
+    this.#checkVersion(await this.#fleet.read(this.keys.version, this.keys.snapshot), false);
     this.#checkPaths();
     this.#throwIfViolated();
   }
@@ -209,6 +228,8 @@ export class FleetRun {
   async #exec(command: FleetCommand): Promise<void> {
     const fleet = this.#fleet;
     const size = this.breakers.length;
+    const on = 'on' in command ? command.on % size : 0;
+    const proxy = fleet.proxies[on];
     switch (command.kind) {
       case 'call':
         return this.#call(command.on % size, command.outcome);
@@ -232,11 +253,48 @@ export class FleetRun {
         await this.#settleAll();
         await new Promise((resolve) => setTimeout(resolve, 1));
         return;
-      case 'drop': {
-        const feed = fleet.proxies[command.on % size]?.subscribers;
-        feed?.dropMessages(feed.drops + command.count);
+      case 'drop':
+        proxy?.subscribers.dropMessages(proxy.subscribers.drops + command.count);
         return;
+      case 'delayMessages': {
+        const feed = proxy?.subscribers;
+        return this.#fault(
+          `message delay#${on}`,
+          command.steps,
+          () => feed?.delayMessages(command.ms),
+          () => feed?.delayMessages(0),
+        );
       }
+      case 'delayReplies': {
+        const replies = proxy?.commands;
+        return this.#fault(
+          `reply delay#${on}`,
+          command.steps,
+          () => replies?.delayReplies(command.ms),
+          () => replies?.delayReplies(0),
+        );
+      }
+      case 'hold': {
+        const replies = proxy?.commands;
+        return this.#fault(
+          `hold#${on}`,
+          command.steps,
+          () => replies?.hold(),
+          () => replies?.release(),
+        );
+      }
+      case 'partition':
+        return this.#fault(
+          `partition#${on}`,
+          command.steps,
+          () => proxy?.partition(),
+          () => proxy?.heal(),
+        );
+      case 'stall':
+        return this.#stall(command.ms, command.starts, command.after);
+      case 'stepClock':
+        fleet.hostOffsets[on] = (fleet.hostOffsets[on] ?? 0) + command.seconds * 1_000;
+        return;
       case 'killSubscribers':
         return fleet.killSubscribers();
       case 'resync':
@@ -253,6 +311,15 @@ export class FleetRun {
       case 'revive':
         return fleet.revive();
     }
+  }
+
+  /**
+   * Puts a fault on, to be lifted before the command `steps` commands after this one (or at
+   * quiescence). The same fault put on again replaces it, with its own lifetime.
+   */
+  #fault(what: string, steps: number, put: () => void, lift: () => void): void {
+    put();
+    this.#lifts.set(what, { due: this.#steps + steps + 1, lift });
   }
 
   /** The function the breaker calls: the upstream, which counts what it serves. */
@@ -293,6 +360,14 @@ export class FleetRun {
   }
 
   async #start(instance: number): Promise<void> {
+    await this.#begin(instance)();
+  }
+
+  /**
+   * Starts a call whose upstream stays pending until settled; returns the function that waits
+   * (bounded) until the call runs, and is then held, or is rejected.
+   */
+  #begin(instance: number): () => Promise<void> {
     const breaker = this.breakers[instance] as CircuitBreaker;
     let resolve!: (value: unknown) => void;
     let reject!: (error: unknown) => void;
@@ -312,13 +387,30 @@ export class FleetRun {
         return later;
       }),
     );
-    // Admitted (it runs) or rejected: a half-open admission waits on Redis, a bounded time.
-    await this.#bounded(
-      Promise.race([runs, result]),
-      `a call on #${instance} to run or be rejected`,
-    );
-    if (ran) this.#held.push({ resolve, reject, result });
-    else result.catch(() => {});
+    // A rejection may come before anybody waits for it (during a stall's turn of the loop).
+    result.catch(() => {});
+    return async () => {
+      // Admitted (it runs) or rejected: a half-open admission waits on Redis, a bounded time.
+      await this.#bounded(
+        Promise.race([runs, result]),
+        `a call on #${instance} to run or be rejected`,
+      );
+      if (ran) this.#held.push({ resolve, reject, result });
+    };
+  }
+
+  /**
+   * Starts a held call on each instance of `starts`, then blocks the event loop for `ms`: at
+   * once, or after one turn of the loop, when the admissions' writes are on their way.
+   */
+  async #stall(ms: number, starts: readonly number[], after: 'start' | 'send'): Promise<void> {
+    const waits = starts.map((on) => this.#begin(on % this.breakers.length));
+    if (after === 'send') await new Promise((resolve) => setImmediate(resolve));
+    const from = performance.now();
+    while (performance.now() - from < ms) {
+      // A synchronous task: no timer, no I/O, no promise runs meanwhile.
+    }
+    for (const wait of waits) await wait();
   }
 
   async #settle(pick: number, outcome: CallOutcome): Promise<void> {
@@ -399,8 +491,7 @@ export class FleetRun {
     });
   }
 
-  async #checkVersion(restored: boolean): Promise<void> {
-    const read = await this.#fleet.read(this.keys.version, this.keys.snapshot);
+  #checkVersion(read: StoredRead, restored: boolean): void {
     if (read === undefined || read.version === null) return;
     const now: Read = { version: read.version, snapshot: read.snapshot };
     const same = (a: Read | null) =>
@@ -456,6 +547,7 @@ export class FleetRun {
   async #heal(): Promise<void> {
     await this.#fleet.revive();
     this.#fleet.clearFaults();
+    this.#lifts.clear();
   }
 
   async #settleAll(): Promise<void> {

@@ -11,7 +11,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BreakerKeys } from '../src/stores/redis-keys.js';
 import type { Faults } from './support/fault-proxy.js';
-import { FleetRun } from './support/fleet-model.js';
+import { FLEET_RESYNC_MS, FleetRun, STALE_BOUND_MS } from './support/fleet-model.js';
 import {
   type CallOutcome,
   cheapCommand,
@@ -53,6 +53,7 @@ let fleet: FleetRedis;
 let run = 0;
 const figures = {
   runs: 0,
+  longestStaleMs: 0,
   degradations: 0,
   repliesDelayed: 0,
   messagesDropped: 0,
@@ -67,7 +68,7 @@ const figures = {
 };
 
 beforeAll(async () => {
-  fleet = await FleetRedis.start(3);
+  fleet = await FleetRedis.start(3, { resyncInterval: FLEET_RESYNC_MS });
 });
 
 afterAll(async () => {
@@ -83,8 +84,9 @@ afterAll(async () => {
   console.info(
     `fleet property: ${figures.runs} runs; at the proxies ${figures.repliesDelayed} replies ` +
       `delayed, ${figures.messagesDropped} messages dropped, ${figures.messagesDelayed} ` +
-      `delayed; instances degraded ${figures.degradations} times; most probes of one round at ` +
-      `the upstream at once ` +
+      `delayed; instances degraded ${figures.degradations} times; longest disagreement of a ` +
+      `healthy instance with Redis ${Math.round(figures.longestStaleMs)} ms (bound ` +
+      `${STALE_BOUND_MS} ms); most probes of one round at the upstream at once ` +
       `${figures.maxProbesInRound}, runs above halfOpenMaxCalls (degraded admissions) ` +
       `${figures.overBound}, speculative states rolled back ${figures.rollbacks}; after a data ` +
       `loss met a lost message: runs that never agreed ${figures.staleRecreations}, versions ` +
@@ -108,6 +110,7 @@ async function check(
   } finally {
     await fleetRun.dispose();
     figures.runs++;
+    figures.longestStaleMs = Math.max(figures.longestStaleMs, fleetRun.longestStaleMs);
     figures.degradations += fleetRun.degradations;
     figures.maxProbesInRound = Math.max(figures.maxProbesInRound, fleetRun.maxProbesInRound);
     if (fleetRun.maxProbesInRound > config.halfOpenMaxCalls) figures.overBound++;
@@ -153,33 +156,42 @@ describe('property: a fleet of three breakers on one real Redis', () => {
 // fleet can still lose the change only the other instances saw: the property counts those
 // cases (test/support/fleet-model.ts; FLEET_STRICT=1 fails on them) and the README says so.
 describe('found by the fleet property', () => {
+  // A fleet of its own with no periodic resync: these cases need a lost message to stay lost.
+  let quiet: FleetRedis;
+  beforeAll(async () => {
+    quiet = await FleetRedis.start(3);
+  });
+  afterAll(async () => {
+    await quiet?.close();
+  });
+
   async function pair(name: string, failMax = 3) {
     const clock = createSimulatedClock(1_000_000);
-    const [a, b] = fleet.stores.map((store) =>
+    const [a, b] = quiet.stores.map((store) =>
       createPathBreaker(name, { clock, store, config: { ...PATH_CONFIG, failMax } }),
     ) as [CircuitBreaker, CircuitBreaker];
     await a.settled();
     await b.settled();
-    return { a, b, keys: fleet.stores[0]?.keys(name) as BreakerKeys };
+    return { a, b, keys: quiet.stores[0]?.keys(name) as BreakerKeys };
   }
   const fail = (breaker: CircuitBreaker) =>
     breaker.call(() => Promise.reject(new PathFailureError())).catch(() => {});
 
   it('after FLUSHALL, a stale instance re-creating the record at a version another instance holds does not let that instance overwrite it unseen', async () => {
-    await fleet.revive();
+    await quiet.revive();
     const { a, b, keys } = await pair(`reuse ${++run}`);
     try {
       await fail(a);
       await a.settled();
       expect(await waitFor(() => b.context.failures === 1)).toBe(true);
       // a misses b's next change, as a lost message would make it.
-      const feed = fleet.proxies[0]?.subscribers as Faults;
+      const feed = quiet.proxies[0]?.subscribers as Faults;
       feed.dropMessages(1);
       await b.call(() => 'ok');
       await b.settled();
       expect(await waitFor(() => feed.drops === 0)).toBe(true);
-      const held = (await fleet.read(keys.version, keys.snapshot))?.version ?? 0;
-      await fleet.flushAll();
+      const held = (await quiet.read(keys.version, keys.snapshot))?.version ?? 0;
+      await quiet.flushAll();
       await fail(a);
       await a.settled();
       // a re-created the record from its stale state (2 failures); b still holds version
@@ -188,7 +200,7 @@ describe('found by the fleet property', () => {
       expect(a.context.failures).toBe(2);
       await fail(b);
       await b.settled();
-      const stored = await fleet.read(keys.version, keys.snapshot);
+      const stored = await quiet.read(keys.version, keys.snapshot);
       expect(stored?.version ?? 0).toBeGreaterThan(held);
       expect(stored?.snapshot).toContain('"open"');
       expect(b.state).toBe('open');
@@ -201,11 +213,11 @@ describe('found by the fleet property', () => {
   it("a trip a stale instance makes locally does not undo an operator's forceOpen", async () => {
     // Redis up, no fault but one lost change message: A misses B's forceOpen, trips on a
     // failure and half-opens on the clock; its write then meets the forced-open record.
-    await fleet.revive();
+    await quiet.revive();
     const { a, b, keys } = await pair(`forced over ${++run}`, 1);
     const clock = a.clock as SimulatedClock;
     try {
-      const feed = fleet.proxies[0]?.subscribers as Faults;
+      const feed = quiet.proxies[0]?.subscribers as Faults;
       feed.dropMessages(1);
       b.forceOpen();
       await b.settled();
@@ -213,7 +225,7 @@ describe('found by the fleet property', () => {
       await fail(a);
       clock.increment(PATH_CONFIG.resetTimeout);
       await a.settled();
-      const stored = await fleet.read(keys.version, keys.snapshot);
+      const stored = await quiet.read(keys.version, keys.snapshot);
       expect(stored?.snapshot).toContain('"forcedOpen"');
       expect(await waitFor(() => a.state === 'forcedOpen' && b.state === 'forcedOpen')).toBe(true);
     } finally {
@@ -223,7 +235,7 @@ describe('found by the fleet property', () => {
   });
 
   it('after FLUSHALL, a forced-open circuit is re-created by the resync, so a new instance starts forced open', async () => {
-    await fleet.revive();
+    await quiet.revive();
     const name = `forced ${++run}`;
     const { a, b } = await pair(name);
     const late = [] as CircuitBreaker[];
@@ -231,12 +243,12 @@ describe('found by the fleet property', () => {
       a.forceOpen();
       await a.settled();
       expect(await waitFor(() => b.state === 'forcedOpen')).toBe(true);
-      await fleet.flushAll();
-      await Promise.all(fleet.stores.map((store) => store.resync()));
+      await quiet.flushAll();
+      await Promise.all(quiet.stores.map((store) => store.resync()));
       await a.settled();
       await b.settled();
       const clock = createSimulatedClock(1_000_000);
-      late.push(createPathBreaker(name, { clock, store: fleet.stores[2] as RedisStore }));
+      late.push(createPathBreaker(name, { clock, store: quiet.stores[2] as RedisStore }));
       await late[0]?.settled();
       expect(late[0]?.state).toBe('forcedOpen');
     } finally {

@@ -11,6 +11,25 @@ const CLIENT_OPTIONS: RedisOptions = { retryStrategy: (times) => Math.min(times 
 /** How long a store waits for Redis: short, so that outages cost the suite little. */
 export const STORE_TIMEOUT_MS = 100;
 
+/** How a fleet's stores are built. */
+export interface FleetOptions {
+  /**
+   * The stores' `resyncInterval`, the only thing that heals a change message lost on a live
+   * subscriber connection when no write follows. Default: none during a run (600 000 ms).
+   */
+  readonly resyncInterval?: number;
+}
+
+/** The faults on one instance's connections that the proxy still applies. */
+export interface InstanceFaults {
+  readonly replyDelayMs: number;
+  readonly held: boolean;
+  readonly partitioned: boolean;
+  readonly messageDelayMs: number;
+  /** Change messages the proxy is still to drop. */
+  readonly drops: number;
+}
+
 /**
  * One redis-server and the connections of a fleet of stores on it, reused by every run of a
  * property (a fresh breaker name per run), plus an admin connection that injects faults and
@@ -32,6 +51,7 @@ export class FleetRedis {
   private constructor(
     readonly server: RedisServer,
     proxies: FaultProxy[],
+    options: FleetOptions,
   ) {
     this.#admin = FleetRedis.#connect(server.path);
     this.proxies = proxies;
@@ -42,14 +62,14 @@ export class FleetRedis {
       client.on('error', () => {});
       return client;
     });
-    // No periodic resync or clock sync during a run: lost messages stay lost until a write or a
-    // forced resync heals them, which is what the property exercises. The store reads the
-    // server's time itself at start, after a failure and after a step of its wall clock.
+    // No periodic resync unless asked for: lost messages then stay lost until a write or a
+    // forced resync heals them. No clock sync but the store's own (at start, after a failure,
+    // after a step of its wall clock).
     this.stores = this.clients.map(
       (redis, i) =>
         new RedisStore(redis, {
           timeout: STORE_TIMEOUT_MS,
-          resyncInterval: 600_000,
+          resyncInterval: options.resyncInterval ?? 600_000,
           clockSyncInterval: 600_000,
           hostNow: () => Date.now() + (this.hostOffsets[i] ?? 0),
         }),
@@ -62,17 +82,30 @@ export class FleetRedis {
     return admin;
   }
 
-  static async start(size: number): Promise<FleetRedis> {
+  static async start(size: number, options: FleetOptions = {}): Promise<FleetRedis> {
     const server = await RedisServer.start();
     const proxies = await Promise.all(
       Array.from({ length: size }, () => FaultProxy.start(server.path)),
     );
-    return new FleetRedis(server, proxies);
+    return new FleetRedis(server, proxies, options);
   }
 
   /** Whether the server is killed and not yet revived. */
   get down(): boolean {
     return this.#down;
+  }
+
+  /** The faults instance `i`'s connections suffer now (both kinds, and each connection's). */
+  faults(i: number): InstanceFaults {
+    const proxy = this.proxies[i] as FaultProxy;
+    const scopes = [proxy.commands, proxy.subscribers, ...proxy.connections().map((c) => c.faults)];
+    return {
+      replyDelayMs: Math.max(...scopes.map((faults) => faults.replyDelayMs)),
+      held: scopes.some((faults) => faults.held),
+      partitioned: scopes.some((faults) => faults.partitioned),
+      messageDelayMs: Math.max(...scopes.map((faults) => faults.messageDelayMs)),
+      drops: scopes.reduce((sum, faults) => sum + faults.drops, 0),
+    };
   }
 
   /** Lifts every fault of every proxy: held replies go, partitions heal, delays end. */

@@ -13,7 +13,7 @@ import type { BreakerKeys } from '../../src/stores/redis-keys.js';
 import type { BreakerStore } from '../../src/stores/store.js';
 import type { CallOutcome, FleetCommand } from './fleet-model-commands.js';
 import { topLevelEdges, walkExists } from './fleet-model-graph.js';
-import type { FleetRedis } from './fleet-model-redis.js';
+import { type FleetRedis, STORE_TIMEOUT_MS } from './fleet-model-redis.js';
 import { waitFor } from './redis-wait.js';
 
 const EDGES = topLevelEdges();
@@ -25,6 +25,31 @@ const STEP_BOUND_MS = 3_000;
 const QUIESCENCE_BOUND_MS = 5_000;
 // The replica's longest retry backoff while degraded; quiescence moves the clock past it.
 const RETRY_MAX_MS = 5_000;
+/**
+ * How often the property's stores resync (`resyncInterval`): the periodic resync is what heals
+ * a change message lost on a live connection when no write follows, so it bounds how long a
+ * healthy instance can stay behind (see {@link STALE_BOUND_MS}).
+ */
+export const FLEET_RESYNC_MS = 250;
+/**
+ * Longest an instance may show another state or generation than the stored record while
+ * nothing stands between it and Redis, in real time: Redis up, the instance not degraded, and
+ * no fault on its connections (no reply or message delay, no held replies, no partition, no
+ * drop of change messages still armed). Time the event loop spent in a `stall` command does not
+ * count: nothing can run then.
+ *
+ * Writes are asynchronous, so a short disagreement right after a command is normal; what must
+ * not happen is a disagreement that lasts. A change message already lost is not a fault that
+ * suspends the bound: the stores resync every {@link FLEET_RESYNC_MS}, so the bound also covers
+ * messages dropped, messages lost while a subscriber reconnects, and a reconnect's resync that
+ * failed under a fault. Once its last fault is lifted, a healthy instance learns of a change it
+ * missed within one resync interval, plus two reads (stamps, then the record) and a write (the
+ * clock read first, then a compare-and-set that may conflict a few times), each bounded by the
+ * store's timeout (100 ms); replies delayed before a delay was lifted may still arrive up to
+ * twice that timeout late. That adds up to well under a second when every step takes its
+ * longest; 1 s, ten store timeouts, leaves room for timers running late on a busy machine.
+ */
+export const STALE_BOUND_MS = 1_000;
 
 /** A call the upstream is serving. */
 interface Running {
@@ -91,6 +116,9 @@ function answer(outcome: CallOutcome): Promise<string> {
  * - Versions: the version in Redis never goes down and a record is never rewritten at the
  *   same version, except that a restore puts old data back: the next write must then exceed
  *   every version seen before.
+ * - Staleness: after every command, an instance that has shown another top-level state or
+ *   generation than the stored record for longer than {@link STALE_BOUND_MS} of real time,
+ *   while nothing stood between it and Redis, breaks the property.
  * - Quiescence: Redis up, every fault lifted, calls settled, clock moved past every deadline:
  *   each instance shows the stored record's top-level state and generation.
  * - Liveness: every command finishes, and every call runs, is rejected or settles, within
@@ -112,6 +140,8 @@ export class FleetRun {
   versionsReused = 0;
   /** Reports of a change back to an adopted record, over speculative local states. */
   rollbacks = 0;
+  /** Longest an instance was seen disagreeing with the stored record while healthy, in ms. */
+  longestStaleMs = 0;
   /** `degraded` events, over all instances. */
   degradations = 0;
   readonly #fleet: FleetRedis;
@@ -121,6 +151,12 @@ export class FleetRun {
   readonly #running = new Map<number, Running>();
   readonly #held: Held[] = [];
   readonly #degraded: boolean[];
+  /**
+   * Per instance, since when (real time, `performance.now()`) it has been seen disagreeing
+   * with the stored record while healthy; `null` when it agreed or had a fault at the last
+   * check.
+   */
+  readonly #stale: (number | null)[];
   /** Faults to lift, by what and where (`hold#1`): the step before which each is lifted. */
   readonly #lifts = new Map<string, { readonly due: number; readonly lift: () => void }>();
   #steps = 0;
@@ -143,14 +179,17 @@ export class FleetRun {
       createPathBreaker(name, { clock: this.clock, store: this.#watched(store), config }),
     );
     this.#degraded = this.breakers.map(() => false);
+    this.#stale = this.breakers.map(() => null);
     this.#reports = this.breakers.map(() => []);
     this.breakers.forEach((breaker, i) => {
       breaker.on('degraded', () => {
         this.#degraded[i] = true;
+        this.#stale[i] = null;
         this.degradations++;
       });
       breaker.on('recovered', () => {
         this.#degraded[i] = false;
+        this.#stale[i] = null;
       });
       breaker.on('stateChange', ({ from, to, generation }) => {
         this.#reports[i]?.push({ from, to, generation });
@@ -175,6 +214,7 @@ export class FleetRun {
     await this.#finish(this.#exec(command), `${command.kind} to finish`);
     const read = await this.#fleet.read(this.keys.version, this.keys.snapshot);
     this.#checkVersion(read, command.kind === 'restore' || command.kind === 'revive');
+    this.#checkStaleness(read);
     this.#throwIfViolated();
   }
 
@@ -185,6 +225,8 @@ export class FleetRun {
    */
   async quiesce(outcomes: readonly CallOutcome[]): Promise<void> {
     this.#trace.push('quiesce');
+    this.#checkStaleness(await this.#fleet.read(this.keys.version, this.keys.snapshot));
+    this.#throwIfViolated();
     await this.#heal();
     for (const [i, call] of this.#held.splice(0).entries()) {
       const outcome = outcomes[i % Math.max(1, outcomes.length)] ?? 'success';
@@ -410,6 +452,11 @@ export class FleetRun {
     while (performance.now() - from < ms) {
       // A synchronous task: no timer, no I/O, no promise runs meanwhile.
     }
+    const stalled = performance.now() - from;
+    // The stall is nobody's fault but the process's: it does not count against the bound.
+    this.#stale.forEach((since, i) => {
+      if (since !== null) this.#stale[i] = since + stalled;
+    });
     for (const wait of waits) await wait();
   }
 
@@ -548,6 +595,66 @@ export class FleetRun {
     await this.#fleet.revive();
     this.#fleet.clearFaults();
     this.#lifts.clear();
+  }
+
+  /** Whether nothing stands between instance `i` and Redis (see {@link STALE_BOUND_MS}). */
+  #healthy(i: number): boolean {
+    if (this.#fleet.down || this.#degraded[i]) return false;
+    const faults = this.#fleet.faults(i);
+    return (
+      faults.replyDelayMs === 0 &&
+      !faults.held &&
+      !faults.partitioned &&
+      faults.messageDelayMs === 0 &&
+      faults.drops === 0
+    );
+  }
+
+  /**
+   * Reads the stored record and each instance's state and generation; an instance that has
+   * disagreed with the record for longer than {@link STALE_BOUND_MS} while healthy breaks the
+   * property. With no record stored, an instance agrees when closed, as a new one would start.
+   */
+  #checkStaleness(read: StoredRead): void {
+    const now = performance.now();
+    if (read === undefined) {
+      this.#stale.fill(null);
+      return;
+    }
+    let stored: Observed | null = null;
+    if (read.version !== null && read.snapshot !== null) {
+      const snapshot = JSON.parse(read.snapshot) as {
+        value: Parameters<typeof topLevelState>[0];
+        context: { generation: number };
+      };
+      stored = { state: topLevelState(snapshot.value), generation: snapshot.context.generation };
+    }
+    this.breakers.forEach((breaker, i) => {
+      const agrees =
+        stored === null
+          ? breaker.state === 'closed'
+          : breaker.state === stored.state && breaker.context.generation === stored.generation;
+      if (agrees || !this.#healthy(i)) {
+        this.#stale[i] = null;
+        return;
+      }
+      const since = this.#stale[i] ?? now;
+      this.#stale[i] = since;
+      const lasted = now - since;
+      this.longestStaleMs = Math.max(this.longestStaleMs, lasted);
+      if (lasted > STALE_BOUND_MS) {
+        const holds =
+          stored === null
+            ? 'no record'
+            : `v${read.version} ${key(stored.state, stored.generation)}`;
+        this.#violate(
+          'staleness',
+          `#${i} has shown ${key(breaker.state, breaker.context.generation)} for ` +
+            `${Math.round(lasted)} ms (bound ${STALE_BOUND_MS} ms, store timeout ` +
+            `${STORE_TIMEOUT_MS} ms) with no fault on its connections; Redis holds ${holds}`,
+        );
+      }
+    });
   }
 
   async #settleAll(): Promise<void> {

@@ -10,7 +10,7 @@ import {
 } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BreakerKeys } from '../src/stores/redis-keys.js';
-import type { Faults } from './support/fault-proxy.js';
+import type { FaultProxy, Faults } from './support/fault-proxy.js';
 import { FLEET_RESYNC_MS, FleetRun, STALE_BOUND_MS } from './support/fleet-model.js';
 import {
   type CallOutcome,
@@ -19,7 +19,7 @@ import {
   fleetConfig,
   restartCommand,
 } from './support/fleet-model-commands.js';
-import { FleetRedis } from './support/fleet-model-redis.js';
+import { FleetRedis, STORE_TIMEOUT_MS } from './support/fleet-model-redis.js';
 import { waitFor } from './support/redis-wait.js';
 
 // fast-check over random interleavings across a fleet of three breakers of one name, each on
@@ -155,6 +155,9 @@ describe('property: a fleet of three breakers on one real Redis', () => {
 // RedisStore and Replica. After a data loss met an instance that had missed changes, the
 // fleet can still lose the change only the other instances saw: the property counts those
 // cases (test/support/fleet-model.ts; FLEET_STRICT=1 fails on them) and the README says so.
+// Once each instance's network went through a fault proxy, the property found a resync that
+// waits without bound for the subscriber's SUBSCRIBE: its reproduction below fails until
+// RedisStore bounds that wait.
 describe('found by the fleet property', () => {
   // A fleet of its own with no periodic resync: these cases need a lost message to stay lost.
   let quiet: FleetRedis;
@@ -176,6 +179,14 @@ describe('found by the fleet property', () => {
   }
   const fail = (breaker: CircuitBreaker) =>
     breaker.call(() => Promise.reject(new PathFailureError())).catch(() => {});
+  /** Resolves `late` unless the promise settles first: a bound on waiting, not a speed check. */
+  function within<T>(promise: Promise<T> | undefined, ms: number) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), ms);
+    });
+    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  }
 
   it('after FLUSHALL, a stale instance re-creating the record at a version another instance holds does not let that instance overwrite it unseen', async () => {
     await quiet.revive();
@@ -253,6 +264,38 @@ describe('found by the fleet property', () => {
       expect(late[0]?.state).toBe('forcedOpen');
     } finally {
       for (const breaker of [a, b, ...late]) breaker.dispose();
+    }
+  });
+
+  it("a resync reads the record within the store's timeout while the subscriber's SUBSCRIBE goes unanswered", async () => {
+    // In the property a `resync` step never finished: the subscriber had reconnected (every
+    // connection cut) and its SUBSCRIBE had no answer yet when Redis stopped answering (a
+    // partition, or a crash behind a proxy that accepts connections). RedisStore.resync()
+    // first awaits the feed's SUBSCRIBE, with no bound, and ioredis neither answers nor fails
+    // a command left unanswered on a dropped connection (it keeps it to send again once ready).
+    // Here only the subscriber's path is a black hole and commands work: the resync that would
+    // heal the dead feed never reads the record, and A misses B's trip.
+    await quiet.revive();
+    const { a, b } = await pair(`subscribe unanswered ${++run}`, 1);
+    const proxy = quiet.proxies[0] as FaultProxy;
+    try {
+      proxy.subscribers.partition();
+      const before = proxy.counters.connections.subscriber;
+      // A's subscriber reconnects; its new connection becomes a subscriber (and falls into the
+      // black hole) when its SUBSCRIBE reaches the server.
+      proxy.cut('subscriber');
+      expect(await waitFor(() => proxy.counters.connections.subscriber > before)).toBe(true);
+      expect(await quiet.clients[0]?.ping()).toBe('PONG');
+      await fail(b);
+      await b.settled();
+      expect(b.state).toBe('open');
+      const resync = quiet.stores[0]?.resync().then(() => 'done');
+      expect(await within(resync, 10 * STORE_TIMEOUT_MS)).toBe('done');
+      expect(a.state).toBe('open');
+    } finally {
+      proxy.clear();
+      a.dispose();
+      b.dispose();
     }
   });
 });

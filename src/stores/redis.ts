@@ -341,9 +341,9 @@ export class RedisStore implements BreakerStore {
     const fail = () => {
       complete = false;
     };
-    // Subscribed before reading: any change after the read arrives through the feed.
+    // Subscribed before reading: any change after the read arrives through the feed. A feed that
+    // is not back in time does not stop the read (it heals what it can), but the gap stays owed.
     await this.#bounded(this.#feed.ready(), 'resync').catch(fail);
-    if (!complete) return;
     const names = [...this.#followers.keys()];
     // The counter is read first on the same connection: every change after that value reaches
     // this store as a numbered message.

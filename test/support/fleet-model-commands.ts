@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import type { BreakerConfig } from 'statebreaker';
+import { STORE_TIMEOUT_MS } from './fleet-model-redis.js';
 
 /** How a call's error counts, as `classifyPathError` says. */
 export type CallOutcome = 'success' | 'failure' | 'ignored';
@@ -23,8 +24,51 @@ export type FleetCommand =
       readonly on: number;
       readonly op: 'FORCE_OPEN' | 'DISABLE' | 'RESET';
     }
-  /** The instance's subscriber loses its next `count` change messages. */
+  /** The instance's subscriber loses its next `count` change messages (at its proxy). */
   | { readonly kind: 'drop'; readonly on: number; readonly count: number }
+  /**
+   * The instance's change messages each take `ms` longer, through the next `steps` commands
+   * (then, or at quiescence, the fault is lifted).
+   */
+  | {
+      readonly kind: 'delayMessages';
+      readonly on: number;
+      readonly ms: number;
+      readonly steps: number;
+    }
+  /**
+   * The instance's command replies each take `ms` longer, through the next `steps` commands,
+   * while its change messages pass: a reply arrives behind feed messages sent after it.
+   */
+  | {
+      readonly kind: 'delayReplies';
+      readonly on: number;
+      readonly ms: number;
+      readonly steps: number;
+    }
+  /**
+   * The instance's command replies wait at its proxy through the next `steps` commands, then
+   * go on in order; its feed passes.
+   */
+  | { readonly kind: 'hold'; readonly on: number; readonly steps: number }
+  /**
+   * Nothing goes either way on the instance's connections through the next `steps` commands
+   * (a black hole); then what was held back goes through, in order.
+   */
+  | { readonly kind: 'partition'; readonly on: number; readonly steps: number }
+  /**
+   * Starts a held call on each instance of `starts` (in half-open: a probe's admission), then
+   * blocks the event loop for `ms` with a synchronous busy loop, at once (`start`) or once the
+   * admissions' writes are sent (`send`).
+   */
+  | {
+      readonly kind: 'stall';
+      readonly ms: number;
+      readonly starts: readonly number[];
+      readonly after: 'start' | 'send';
+    }
+  /** The instance's wall clock (its store's `hostNow`) steps by `seconds`. */
+  | { readonly kind: 'stepClock'; readonly on: number; readonly seconds: number }
   /** CLIENT KILL TYPE pubsub: every subscriber is cut and resubscribes. */
   | { readonly kind: 'killSubscribers' }
   /** The instance's store reloads its record now. */
@@ -44,6 +88,12 @@ export type FleetCommand =
 /** Commands that inject a fault into Redis or the change feed. */
 export const FAULTS: ReadonlySet<FleetCommand['kind']> = new Set([
   'drop',
+  'delayMessages',
+  'delayReplies',
+  'hold',
+  'partition',
+  'stall',
+  'stepClock',
   'killSubscribers',
   'flush',
   'restore',
@@ -53,6 +103,60 @@ export const FAULTS: ReadonlySet<FleetCommand['kind']> = new Set([
 
 const outcome = fc.constantFrom<CallOutcome>('success', 'failure', 'failure', 'ignored');
 const on = fc.nat(5);
+// A delay of a few ms mostly; sometimes past the store's timeout, so that the instance's calls
+// to Redis time out.
+const delayMs = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: 40 }) },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: STORE_TIMEOUT_MS + 1, max: 2 * STORE_TIMEOUT_MS }),
+  },
+);
+// Stalls short mostly; sometimes around or past the store's timeout (up to twice it).
+const stallMs = fc.oneof(
+  { weight: 5, arbitrary: fc.integer({ min: 1, max: 20 }) },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: STORE_TIMEOUT_MS - 10, max: 2 * STORE_TIMEOUT_MS }),
+  },
+);
+
+// One instance's network (its proxy) and the process itself, unkind. A fault on the network
+// lasts through the next few commands and is lifted before the one after (or at quiescence),
+// so that faults come and go within a run. Each store call an instance makes under a fault past
+// the store's timeout costs the suite that timeout: weighted so that runs stay fast.
+const steps = fc.integer({ min: 1, max: 3 });
+// The network's share of the traffic's weights (the others add up to 40).
+const NETWORK_WEIGHT = 3;
+const network: fc.Arbitrary<FleetCommand> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({ kind: fc.constant('delayReplies' as const), on, ms: delayMs, steps }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('delayMessages' as const), on, ms: delayMs, steps }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('hold' as const), on, steps }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('partition' as const), on, steps }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('stall' as const),
+      ms: stallMs,
+      starts: fc.array(on, { maxLength: 2 }),
+      after: fc.constantFrom('start' as const, 'send' as const),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('stepClock' as const),
+      on,
+      seconds: fc.oneof(fc.integer({ min: -120, max: -1 }), fc.integer({ min: 1, max: 120 })),
+    }),
+  },
+);
 
 // Weighted like the single-process property: mostly calls, held calls and clock steps, so that
 // runs reach half-open and probe; operator states are rare and mostly reset, since they stick.
@@ -94,6 +198,7 @@ const traffic: fc.WeightedArbitrary<FleetCommand>[] = [
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('killSubscribers' as const) }) },
+  { weight: NETWORK_WEIGHT, arbitrary: network },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('resync' as const), on }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('checkpoint' as const) }) },

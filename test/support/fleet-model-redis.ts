@@ -2,39 +2,8 @@ import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisStore } from 'statebreaker/redis';
+import { FaultProxy } from './fault-proxy.js';
 import { RedisServer } from './redis-server.js';
-
-/**
- * An ioredis client whose duplicates (the store's subscriber connection) can lose change
- * messages before the store sees them, as a flaky network would: the store's own bookkeeping
- * then does not know they were sent, so only a write or a resync heals the loss.
- */
-export class LossyRedis extends Redis {
-  /** How many of the next `message` events to drop. */
-  drop = 0;
-  /** The latest duplicate, i.e. the store's current subscriber connection. */
-  subscriber: LossyRedis | null = null;
-
-  constructor(options: RedisOptions) {
-    super(options);
-    // Outages are the point of these tests; ioredis would print every refused reconnect.
-    this.on('error', () => {});
-  }
-
-  override duplicate(override?: Partial<RedisOptions>): LossyRedis {
-    const copy = new LossyRedis({ ...this.options, ...override });
-    this.subscriber = copy;
-    return copy;
-  }
-
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'message' && this.drop > 0) {
-      this.drop--;
-      return false;
-    }
-    return super.emit(event, ...args);
-  }
-}
 
 // Reconnect fast after CLIENT KILL or a restart: ioredis's default waits 50 ms and more.
 const CLIENT_OPTIONS: RedisOptions = { retryStrategy: (times) => Math.min(times * 2, 20) };
@@ -42,34 +11,67 @@ const CLIENT_OPTIONS: RedisOptions = { retryStrategy: (times) => Math.min(times 
 /** How long a store waits for Redis: short, so that outages cost the suite little. */
 export const STORE_TIMEOUT_MS = 100;
 
+/** How a fleet's stores are built. */
+export interface FleetOptions {
+  /**
+   * The stores' `resyncInterval`, the only thing that heals a change message lost on a live
+   * subscriber connection when no write follows. Default: none during a run (600 000 ms).
+   */
+  readonly resyncInterval?: number;
+}
+
+/** The faults on one instance's connections that the proxy still applies. */
+export interface InstanceFaults {
+  readonly replyDelayMs: number;
+  readonly held: boolean;
+  readonly partitioned: boolean;
+  readonly messageDelayMs: number;
+  /** Change messages the proxy is still to drop. */
+  readonly drops: number;
+}
+
 /**
  * One redis-server and the connections of a fleet of stores on it, reused by every run of a
- * property (a fresh breaker name per run), plus an admin connection that injects faults.
+ * property (a fresh breaker name per run), plus an admin connection that injects faults and
+ * reads the record directly. Each store's client (and the subscriber it duplicates) goes
+ * through a fault proxy of its own (`proxies[i]`), so that one instance's network can be slow,
+ * held, partitioned or lose change messages while the others' is kind; each store's wall clock
+ * (`hostNow`) is the host's plus an offset a test may step (`hostOffsets[i]`).
  */
 export class FleetRedis {
-  readonly clients: LossyRedis[];
+  readonly proxies: FaultProxy[];
+  readonly clients: Redis[];
   readonly stores: RedisStore[];
+  /** Per store, milliseconds added to the host's wall clock: a step of the host clock. */
+  readonly hostOffsets: number[];
   #admin: Redis;
   #down = false;
   #checkpoint: [string, string | null][] = [];
 
   private constructor(
     readonly server: RedisServer,
-    size: number,
+    proxies: FaultProxy[],
+    options: FleetOptions,
   ) {
     this.#admin = FleetRedis.#connect(server.path);
-    this.clients = Array.from(
-      { length: size },
-      () => new LossyRedis({ path: server.path, ...CLIENT_OPTIONS }),
-    );
-    // No periodic resync or clock sync during a run: lost messages stay lost until a write or a
-    // forced resync heals them, which is what the property exercises.
+    this.proxies = proxies;
+    this.hostOffsets = proxies.map(() => 0);
+    this.clients = proxies.map((proxy) => {
+      const client = new Redis({ path: proxy.path, ...CLIENT_OPTIONS });
+      // Outages are the point of these tests; ioredis would print every refused reconnect.
+      client.on('error', () => {});
+      return client;
+    });
+    // No periodic resync unless asked for: lost messages then stay lost until a write or a
+    // forced resync heals them. No clock sync but the store's own (at start, after a failure,
+    // after a step of its wall clock).
     this.stores = this.clients.map(
-      (redis) =>
+      (redis, i) =>
         new RedisStore(redis, {
           timeout: STORE_TIMEOUT_MS,
-          resyncInterval: 600_000,
+          resyncInterval: options.resyncInterval ?? 600_000,
           clockSyncInterval: 600_000,
+          hostNow: () => Date.now() + (this.hostOffsets[i] ?? 0),
         }),
     );
   }
@@ -80,8 +82,12 @@ export class FleetRedis {
     return admin;
   }
 
-  static async start(size: number): Promise<FleetRedis> {
-    return new FleetRedis(await RedisServer.start(), size);
+  static async start(size: number, options: FleetOptions = {}): Promise<FleetRedis> {
+    const server = await RedisServer.start();
+    const proxies = await Promise.all(
+      Array.from({ length: size }, () => FaultProxy.start(server.path)),
+    );
+    return new FleetRedis(server, proxies, options);
   }
 
   /** Whether the server is killed and not yet revived. */
@@ -89,8 +95,29 @@ export class FleetRedis {
     return this.#down;
   }
 
+  /** The faults instance `i`'s connections suffer now (both kinds, and each connection's). */
+  faults(i: number): InstanceFaults {
+    const proxy = this.proxies[i] as FaultProxy;
+    const scopes = [proxy.commands, proxy.subscribers, ...proxy.connections().map((c) => c.faults)];
+    return {
+      replyDelayMs: Math.max(...scopes.map((faults) => faults.replyDelayMs)),
+      held: scopes.some((faults) => faults.held),
+      partitioned: scopes.some((faults) => faults.partitioned),
+      messageDelayMs: Math.max(...scopes.map((faults) => faults.messageDelayMs)),
+      drops: scopes.reduce((sum, faults) => sum + faults.drops, 0),
+    };
+  }
+
+  /** Lifts every fault of every proxy: held replies go, partitions heal, delays end. */
+  clearFaults(): void {
+    for (const proxy of this.proxies) proxy.clear();
+  }
+
   /** The stored version and snapshot of a key pair, or `undefined` while Redis is down. */
-  async read(versionKey: string, snapshotKey: string) {
+  async read(
+    versionKey: string,
+    snapshotKey: string,
+  ): Promise<{ version: number | null; snapshot: string | null } | undefined> {
     if (this.#down) return undefined;
     const [version, snapshot] = await this.#admin.mget(versionKey, snapshotKey);
     return { version: version == null ? null : Number(version), snapshot: snapshot ?? null };
@@ -158,6 +185,7 @@ export class FleetRedis {
     await Promise.all(this.stores.map((store) => store.close()));
     for (const client of this.clients) client.disconnect();
     this.#admin.disconnect();
+    await Promise.all(this.proxies.map((proxy) => proxy.close()));
     await this.server.stop();
   }
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { BreakerConfig, CircuitBreaker, CircuitState } from 'statebreaker';
 import type { RedisStore } from 'statebreaker/redis';
 import {
@@ -12,17 +13,43 @@ import type { BreakerKeys } from '../../src/stores/redis-keys.js';
 import type { BreakerStore } from '../../src/stores/store.js';
 import type { CallOutcome, FleetCommand } from './fleet-model-commands.js';
 import { topLevelEdges, walkExists } from './fleet-model-graph.js';
-import type { FleetRedis } from './fleet-model-redis.js';
+import { type FleetRedis, STORE_TIMEOUT_MS } from './fleet-model-redis.js';
 import { waitFor } from './redis-wait.js';
 
 const EDGES = topLevelEdges();
-// Longest a step may wait for a call to run or be rejected, or to settle, in real time. A call
-// waits on Redis at most the store's timeout; this bound only stops a wedged run.
+// Longest a step may wait for a call to run or be rejected, for a call to settle, or for a
+// command to finish, in real time. Every store call waits on Redis at most the store's timeout;
+// this bound only stops a wedged run (reported as a `liveness` violation).
 const STEP_BOUND_MS = 3_000;
 // Longest the fleet may take to agree with Redis once quiet, in real time.
 const QUIESCENCE_BOUND_MS = 5_000;
 // The replica's longest retry backoff while degraded; quiescence moves the clock past it.
 const RETRY_MAX_MS = 5_000;
+/**
+ * How often the property's stores resync (`resyncInterval`): the periodic resync is what heals
+ * a change message lost on a live connection when no write follows, so it bounds how long a
+ * healthy instance can stay behind (see {@link STALE_BOUND_MS}).
+ */
+export const FLEET_RESYNC_MS = 250;
+/**
+ * Longest an instance may show another state or generation than the stored record while
+ * nothing stands between it and Redis, in real time: Redis up, the instance not degraded, and
+ * no fault on its connections (no reply or message delay, no held replies, no partition, no
+ * drop of change messages still armed). Time the event loop spent in a `stall` command does not
+ * count: nothing can run then.
+ *
+ * Writes are asynchronous, so a short disagreement right after a command is normal; what must
+ * not happen is a disagreement that lasts. A change message already lost is not a fault that
+ * suspends the bound: the stores resync every {@link FLEET_RESYNC_MS}, so the bound also covers
+ * messages dropped, messages lost while a subscriber reconnects, and a reconnect's resync that
+ * failed under a fault. Once its last fault is lifted, a healthy instance learns of a change it
+ * missed within one resync interval, plus two reads (stamps, then the record) and a write (the
+ * clock read first, then a compare-and-set that may conflict a few times), each bounded by the
+ * store's timeout (100 ms); replies delayed before a delay was lifted may still arrive up to
+ * twice that timeout late. That adds up to well under a second when every step takes its
+ * longest; 1 s, ten store timeouts, leaves room for timers running late on a busy machine.
+ */
+export const STALE_BOUND_MS = 1_000;
 
 /** A call the upstream is serving. */
 interface Running {
@@ -53,6 +80,9 @@ interface Report {
 }
 
 const key = (state: CircuitState, generation: number) => `${state}@${generation}`;
+
+/** The stored record as the admin connection read it (`undefined`: Redis is down). */
+type StoredRead = Awaited<ReturnType<FleetRedis['read']>>;
 
 /** The record as last read, to tell an unchanged record from one rewritten at the same version. */
 interface Read {
@@ -86,8 +116,13 @@ function answer(outcome: CallOutcome): Promise<string> {
  * - Versions: the version in Redis never goes down and a record is never rewritten at the
  *   same version, except that a restore puts old data back: the next write must then exceed
  *   every version seen before.
- * - Quiescence: Redis up, calls settled, clock moved past every deadline: each instance shows
- *   the stored record's top-level state and generation.
+ * - Staleness: after every command, an instance that has shown another top-level state or
+ *   generation than the stored record for longer than {@link STALE_BOUND_MS} of real time,
+ *   while nothing stood between it and Redis, breaks the property.
+ * - Quiescence: Redis up, every fault lifted, calls settled, clock moved past every deadline:
+ *   each instance shows the stored record's top-level state and generation.
+ * - Liveness: every command finishes, and every call runs, is rejected or settles, within
+ *   `STEP_BOUND_MS`.
  */
 export class FleetRun {
   readonly breakers: CircuitBreaker[];
@@ -105,6 +140,10 @@ export class FleetRun {
   versionsReused = 0;
   /** Reports of a change back to an adopted record, over speculative local states. */
   rollbacks = 0;
+  /** Longest an instance was seen disagreeing with the stored record while healthy, in ms. */
+  longestStaleMs = 0;
+  /** `degraded` events, over all instances. */
+  degradations = 0;
   readonly #fleet: FleetRedis;
   readonly #config: BreakerConfig;
   readonly #trace: string[] = [];
@@ -112,6 +151,15 @@ export class FleetRun {
   readonly #running = new Map<number, Running>();
   readonly #held: Held[] = [];
   readonly #degraded: boolean[];
+  /**
+   * Per instance, since when (real time, `performance.now()`) it has been seen disagreeing
+   * with the stored record while healthy; `null` when it agreed or had a fault at the last
+   * check.
+   */
+  readonly #stale: (number | null)[];
+  /** Faults to lift, by what and where (`hold#1`): the step before which each is lifted. */
+  readonly #lifts = new Map<string, { readonly due: number; readonly lift: () => void }>();
+  #steps = 0;
   /** Per instance, its `stateChange` reports in order. */
   readonly #reports: Report[][];
   /** `state@generation` of every record some instance's compare-and-set wrote. */
@@ -131,13 +179,17 @@ export class FleetRun {
       createPathBreaker(name, { clock: this.clock, store: this.#watched(store), config }),
     );
     this.#degraded = this.breakers.map(() => false);
+    this.#stale = this.breakers.map(() => null);
     this.#reports = this.breakers.map(() => []);
     this.breakers.forEach((breaker, i) => {
       breaker.on('degraded', () => {
         this.#degraded[i] = true;
+        this.#stale[i] = null;
+        this.degradations++;
       });
       breaker.on('recovered', () => {
         this.#degraded[i] = false;
+        this.#stale[i] = null;
       });
       breaker.on('stateChange', ({ from, to, generation }) => {
         this.#reports[i]?.push({ from, to, generation });
@@ -147,22 +199,34 @@ export class FleetRun {
 
   /** Runs one command, then checks what can be checked between steps. */
   async step(command: FleetCommand): Promise<void> {
+    this.#steps++;
+    for (const [what, { due, lift }] of this.#lifts) {
+      if (due > this.#steps) continue;
+      this.#lifts.delete(what);
+      lift();
+      this.#trace.push(`(${what} lifted)`);
+    }
     this.#trace.push(JSON.stringify(command));
     if (['flush', 'restore', 'crash'].includes(command.kind)) this.#dataLost = true;
     if (['drop', 'killSubscribers', 'flush', 'restore', 'crash'].includes(command.kind)) {
       this.#messagesLost = true;
     }
-    await this.#exec(command);
-    await this.#checkVersion(command.kind === 'restore' || command.kind === 'revive');
+    await this.#finish(this.#exec(command), `${command.kind} to finish`);
+    const read = await this.#fleet.read(this.keys.version, this.keys.snapshot);
+    this.#checkVersion(read, command.kind === 'restore' || command.kind === 'revive');
+    this.#checkStaleness(read);
     this.#throwIfViolated();
   }
 
   /**
-   * Brings the fleet to rest (Redis up, feed whole, every held call settled with `outcomes` in
-   * turn, clock past every deadline) and checks that every instance agrees with Redis.
+   * Brings the fleet to rest (Redis up, every fault on the connections lifted, every held call
+   * settled with `outcomes` in turn, clock past every deadline) and checks that every instance
+   * agrees with Redis.
    */
   async quiesce(outcomes: readonly CallOutcome[]): Promise<void> {
     this.#trace.push('quiesce');
+    this.#checkStaleness(await this.#fleet.read(this.keys.version, this.keys.snapshot));
+    this.#throwIfViolated();
     await this.#heal();
     for (const [i, call] of this.#held.splice(0).entries()) {
       const outcome = outcomes[i % Math.max(1, outcomes.length)] ?? 'success';
@@ -191,7 +255,7 @@ export class FleetRun {
     if (!agreed && this.#dataLost && this.#messagesLost && process.env.FLEET_STRICT !== '1') {
       this.staleRecreations++;
     } else if (!agreed) this.#violate('quiescence', last);
-    await this.#checkVersion(false);
+    this.#checkVersion(await this.#fleet.read(this.keys.version, this.keys.snapshot), false);
     this.#checkPaths();
     this.#throwIfViolated();
   }
@@ -206,6 +270,8 @@ export class FleetRun {
   async #exec(command: FleetCommand): Promise<void> {
     const fleet = this.#fleet;
     const size = this.breakers.length;
+    const on = 'on' in command ? command.on % size : 0;
+    const proxy = fleet.proxies[on];
     switch (command.kind) {
       case 'call':
         return this.#call(command.on % size, command.outcome);
@@ -229,11 +295,48 @@ export class FleetRun {
         await this.#settleAll();
         await new Promise((resolve) => setTimeout(resolve, 1));
         return;
-      case 'drop': {
-        const subscriber = fleet.clients[command.on % size]?.subscriber;
-        if (subscriber) subscriber.drop += command.count;
+      case 'drop':
+        proxy?.subscribers.dropMessages(proxy.subscribers.drops + command.count);
         return;
+      case 'delayMessages': {
+        const feed = proxy?.subscribers;
+        return this.#fault(
+          `message delay#${on}`,
+          command.steps,
+          () => feed?.delayMessages(command.ms),
+          () => feed?.delayMessages(0),
+        );
       }
+      case 'delayReplies': {
+        const replies = proxy?.commands;
+        return this.#fault(
+          `reply delay#${on}`,
+          command.steps,
+          () => replies?.delayReplies(command.ms),
+          () => replies?.delayReplies(0),
+        );
+      }
+      case 'hold': {
+        const replies = proxy?.commands;
+        return this.#fault(
+          `hold#${on}`,
+          command.steps,
+          () => replies?.hold(),
+          () => replies?.release(),
+        );
+      }
+      case 'partition':
+        return this.#fault(
+          `partition#${on}`,
+          command.steps,
+          () => proxy?.partition(),
+          () => proxy?.heal(),
+        );
+      case 'stall':
+        return this.#stall(command.ms, command.starts, command.after);
+      case 'stepClock':
+        fleet.hostOffsets[on] = (fleet.hostOffsets[on] ?? 0) + command.seconds * 1_000;
+        return;
       case 'killSubscribers':
         return fleet.killSubscribers();
       case 'resync':
@@ -250,6 +353,15 @@ export class FleetRun {
       case 'revive':
         return fleet.revive();
     }
+  }
+
+  /**
+   * Puts a fault on, to be lifted before the command `steps` commands after this one (or at
+   * quiescence). The same fault put on again replaces it, with its own lifetime.
+   */
+  #fault(what: string, steps: number, put: () => void, lift: () => void): void {
+    put();
+    this.#lifts.set(what, { due: this.#steps + steps + 1, lift });
   }
 
   /** The function the breaker calls: the upstream, which counts what it serves. */
@@ -290,6 +402,14 @@ export class FleetRun {
   }
 
   async #start(instance: number): Promise<void> {
+    await this.#begin(instance)();
+  }
+
+  /**
+   * Starts a call whose upstream stays pending until settled; returns the function that waits
+   * (bounded) until the call runs, and is then held, or is rejected.
+   */
+  #begin(instance: number): () => Promise<void> {
     const breaker = this.breakers[instance] as CircuitBreaker;
     let resolve!: (value: unknown) => void;
     let reject!: (error: unknown) => void;
@@ -309,13 +429,35 @@ export class FleetRun {
         return later;
       }),
     );
-    // Admitted (it runs) or rejected: a half-open admission waits on Redis, a bounded time.
-    await this.#bounded(
-      Promise.race([runs, result]),
-      `a call on #${instance} to run or be rejected`,
-    );
-    if (ran) this.#held.push({ resolve, reject, result });
-    else result.catch(() => {});
+    // A rejection may come before anybody waits for it (during a stall's turn of the loop).
+    result.catch(() => {});
+    return async () => {
+      // Admitted (it runs) or rejected: a half-open admission waits on Redis, a bounded time.
+      await this.#bounded(
+        Promise.race([runs, result]),
+        `a call on #${instance} to run or be rejected`,
+      );
+      if (ran) this.#held.push({ resolve, reject, result });
+    };
+  }
+
+  /**
+   * Starts a held call on each instance of `starts`, then blocks the event loop for `ms`: at
+   * once, or after one turn of the loop, when the admissions' writes are on their way.
+   */
+  async #stall(ms: number, starts: readonly number[], after: 'start' | 'send'): Promise<void> {
+    const waits = starts.map((on) => this.#begin(on % this.breakers.length));
+    if (after === 'send') await new Promise((resolve) => setImmediate(resolve));
+    const from = performance.now();
+    while (performance.now() - from < ms) {
+      // A synchronous task: no timer, no I/O, no promise runs meanwhile.
+    }
+    const stalled = performance.now() - from;
+    // The stall is nobody's fault but the process's: it does not count against the bound.
+    this.#stale.forEach((since, i) => {
+      if (since !== null) this.#stale[i] = since + stalled;
+    });
+    for (const wait of waits) await wait();
   }
 
   async #settle(pick: number, outcome: CallOutcome): Promise<void> {
@@ -401,8 +543,7 @@ export class FleetRun {
     });
   }
 
-  async #checkVersion(restored: boolean): Promise<void> {
-    const read = await this.#fleet.read(this.keys.version, this.keys.snapshot);
+  #checkVersion(read: StoredRead, restored: boolean): void {
     if (read === undefined || read.version === null) return;
     const now: Read = { version: read.version, snapshot: read.snapshot };
     const same = (a: Read | null) =>
@@ -457,9 +598,68 @@ export class FleetRun {
 
   async #heal(): Promise<void> {
     await this.#fleet.revive();
-    for (const client of this.#fleet.clients) {
-      if (client.subscriber) client.subscriber.drop = 0;
+    this.#fleet.clearFaults();
+    this.#lifts.clear();
+  }
+
+  /** Whether nothing stands between instance `i` and Redis (see {@link STALE_BOUND_MS}). */
+  #healthy(i: number): boolean {
+    if (this.#fleet.down || this.#degraded[i]) return false;
+    const faults = this.#fleet.faults(i);
+    return (
+      faults.replyDelayMs === 0 &&
+      !faults.held &&
+      !faults.partitioned &&
+      faults.messageDelayMs === 0 &&
+      faults.drops === 0
+    );
+  }
+
+  /**
+   * Reads the stored record and each instance's state and generation; an instance that has
+   * disagreed with the record for longer than {@link STALE_BOUND_MS} while healthy breaks the
+   * property. With no record stored, an instance agrees when closed, as a new one would start.
+   */
+  #checkStaleness(read: StoredRead): void {
+    const now = performance.now();
+    if (read === undefined) {
+      this.#stale.fill(null);
+      return;
     }
+    let stored: Observed | null = null;
+    if (read.version !== null && read.snapshot !== null) {
+      const snapshot = JSON.parse(read.snapshot) as {
+        value: Parameters<typeof topLevelState>[0];
+        context: { generation: number };
+      };
+      stored = { state: topLevelState(snapshot.value), generation: snapshot.context.generation };
+    }
+    this.breakers.forEach((breaker, i) => {
+      const agrees =
+        stored === null
+          ? breaker.state === 'closed'
+          : breaker.state === stored.state && breaker.context.generation === stored.generation;
+      if (agrees || !this.#healthy(i)) {
+        this.#stale[i] = null;
+        return;
+      }
+      const since = this.#stale[i] ?? now;
+      this.#stale[i] = since;
+      const lasted = now - since;
+      this.longestStaleMs = Math.max(this.longestStaleMs, lasted);
+      if (lasted > STALE_BOUND_MS) {
+        const holds =
+          stored === null
+            ? 'no record'
+            : `v${read.version} ${key(stored.state, stored.generation)}`;
+        this.#violate(
+          'staleness',
+          `#${i} has shown ${key(breaker.state, breaker.context.generation)} for ` +
+            `${Math.round(lasted)} ms (bound ${STALE_BOUND_MS} ms, store timeout ` +
+            `${STORE_TIMEOUT_MS} ms) with no fault on its connections; Redis holds ${holds}`,
+        );
+      }
+    });
   }
 
   async #settleAll(): Promise<void> {
@@ -470,6 +670,19 @@ export class FleetRun {
     await Promise.all(this.#fleet.stores.map((store) => store.resync()));
   }
 
+  /** Waits for a command, rethrowing its error; see {@link FleetRun.#bounded}. */
+  async #finish(command: Promise<void>, what: string): Promise<void> {
+    let failed: { readonly error: unknown } | undefined;
+    await this.#bounded(
+      command.catch((error: unknown) => {
+        failed = { error };
+      }),
+      what,
+    );
+    if (failed !== undefined) throw failed.error;
+  }
+
+  /** Waits for a promise to settle; past `STEP_BOUND_MS` it is a liveness violation. */
   async #bounded(promise: Promise<unknown>, what: string): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<boolean>((resolve) => {

@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { warnUnheardDegraded } from './degraded-warning.js';
 import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import type { BreakerConfig, BreakerContext, TransitionReason } from './machine.js';
@@ -61,6 +62,9 @@ class BreakerHooks {
     );
   }
   degraded(error: unknown) {
+    if (!this.events.has('degraded') && !this.events.has('storeError')) {
+      warnUnheardDegraded(this.name, error);
+    }
     this.events.emit('degraded', { name: this.name, error });
   }
   recovered() {

@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { warnUnheardDegraded } from './degraded-warning.js';
 import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import type { BreakerConfig, BreakerContext, TransitionReason } from './machine.js';
@@ -15,6 +16,7 @@ import { CorruptRecordError } from './snapshot.js';
 import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
+import { describeValue } from './validate.js';
 
 /** Options of one call. */
 export interface CallOptions {
@@ -60,6 +62,9 @@ class BreakerHooks {
     );
   }
   degraded(error: unknown) {
+    if (!this.events.has('degraded') && !this.events.has('storeError')) {
+      warnUnheardDegraded(this.name, error);
+    }
     this.events.emit('degraded', { name: this.name, error });
   }
   recovered() {
@@ -288,16 +293,17 @@ export class CircuitBreaker {
     if (signal?.aborted) return 'ignored';
     const classify = this.#classify;
     if (classify === undefined) return 'failure';
+    let outcome: unknown;
     try {
-      const outcome = classify(error);
-      if (outcome === 'failure' || outcome === 'ignored' || outcome === 'success') return outcome;
-      this.#events.emit('storeError', {
-        name: this.name,
-        error: new TypeError(`classify returned ${String(outcome)}; counted as a failure`),
-      });
+      outcome = classify(error);
     } catch (classifyError) {
-      this.#events.emit('storeError', { name: this.name, error: classifyError });
+      this.#events.emit('classifyError', { name: this.name, error: classifyError });
+      return 'failure';
     }
+    if (outcome === 'failure' || outcome === 'ignored' || outcome === 'success') return outcome;
+    // describeValue, not String: an object without a prototype cannot be turned into a string.
+    const message = `classify returned ${describeValue(outcome)}; counted as a failure`;
+    this.#events.emit('classifyError', { name: this.name, error: new TypeError(message) });
     return 'failure';
   }
 

@@ -27,6 +27,12 @@ export interface BreakerEventMap {
   failure: { readonly name: string; readonly error: unknown };
   /** A call failed and the failure was ignored: it neither trips nor closes the circuit. */
   ignored: { readonly name: string; readonly error: unknown };
+  /**
+   * The `classify` option threw, or returned something other than `'failure'`, `'ignored'` or
+   * `'success'`; the call counted as a failure. `error` is what `classify` threw, or a
+   * `TypeError` naming what it returned.
+   */
+  classifyError: { readonly name: string; readonly error: unknown };
   /** A call was rejected without being made. */
   rejected: { readonly name: string; readonly error: CircuitBreakerError };
   /**

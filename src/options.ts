@@ -30,7 +30,8 @@ export interface BreakerOptions {
   timeout?: number;
   /**
    * How an error counts. Default: every error is a failure. A call aborted by the caller's own
-   * signal is always ignored; a `CallTimeoutError` is always a failure.
+   * signal is always ignored; a `CallTimeoutError` is always a failure. `getCircuitBreaker`
+   * keeps the first breaker's `classify` when asked again with another function.
    */
   classify?: (error: unknown) => Outcome;
   /** Where the statechart's snapshots live; the process-wide `MemoryStore` by default. */
@@ -169,16 +170,26 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   return { config, timeout, classify, store, clock, inspect };
 }
 
-/** The options that differ between two resolved option sets, by name. */
+// Compared by value or identity: another store or clock is another shared statechart or
+// another time base.
+const COMPARED = ['timeout', 'store', 'clock'] as const;
+// Compared by presence only: a handler written inline where the breaker is asked for is a new
+// function object on every call, yet the same code, so its identity says nothing.
+const HANDLERS = ['classify', 'inspect'] as const;
+
+/**
+ * The options that differ between two resolved option sets, by name. `classify` and `inspect`
+ * differ only when one set has it and the other not.
+ */
 export function optionDifferences(a: ResolvedOptions, b: ResolvedOptions): string[] {
   const differences: string[] = [];
   for (const key of Object.keys(a.config) as (keyof BreakerConfig)[]) {
     if (a.config[key] !== b.config[key])
       differences.push(`${key} (${a.config[key]} vs ${b.config[key]})`);
   }
-  for (const key of ['timeout', 'classify', 'store', 'clock', 'inspect'] as const) {
-    if (a[key] !== b[key])
-      differences.push(`${key} (${describeValue(a[key])} vs ${describeValue(b[key])})`);
-  }
+  const differ = (key: (typeof COMPARED)[number] | (typeof HANDLERS)[number]) =>
+    differences.push(`${key} (${describeValue(a[key])} vs ${describeValue(b[key])})`);
+  for (const key of COMPARED) if (a[key] !== b[key]) differ(key);
+  for (const key of HANDLERS) if ((a[key] === undefined) !== (b[key] === undefined)) differ(key);
   return differences;
 }

@@ -5,7 +5,19 @@ const registry = new Map<string, CircuitBreaker>();
 
 /**
  * The process's breaker of this name, created on first use (and again after the registered one
- * was disposed). Asking again with no options returns it; asking with options that differ from its own is an error naming the differences.
+ * was disposed). Asking again with no options returns it; asking with options that differ from
+ * its own is an error naming the differences.
+ *
+ * `classify` and `inspect` may be new functions each time, as when they are written inline in
+ * a request handler: the breaker keeps the ones it was created with, and only having one where
+ * the breaker has none (or the reverse) is a difference. Every other option must be the same
+ * value (`store` and `clock` the same object).
+ *
+ * @example
+ * // In a request handler: the same breaker on every request.
+ * const breaker = getCircuitBreaker('openai', {
+ *   classify: (error) => ((error as { status?: number }).status === 400 ? 'ignored' : 'failure'),
+ * });
  *
  * @throws TypeError or RangeError for an invalid name or option; Error for conflicting options.
  */
@@ -21,7 +33,8 @@ export function getCircuitBreaker(name: string, options?: BreakerOptions): Circu
     const differences = optionDifferences(existing.resolved, resolveOptions(options));
     if (differences.length > 0) {
       throw new Error(
-        `circuit breaker "${name}" already exists with other options: ${differences.join(', ')}`,
+        `circuit breaker "${name}" already exists with other options: ${differences.join(', ')}; ` +
+          'ask for it with the same options, or with none to take it as it is',
       );
     }
   }

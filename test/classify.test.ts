@@ -133,6 +133,37 @@ describe('a broken classify', () => {
       expect(breaker.state).toBe('open');
     });
   }
+
+  it('reports what it threw as a classifyError, not a storeError', async () => {
+    const bug = new Error('classify bug');
+    const { breaker } = simulatedBreaker({
+      classify: () => {
+        throw bug;
+      },
+    });
+    const heard: unknown[] = [];
+    breaker.on('classifyError', ({ name, error }) => heard.push(['classifyError', name, error]));
+    breaker.on('failure', () => heard.push('failure'));
+    breaker.on('storeError', () => heard.push('storeError'));
+    await expect(breaker.call(fail)).rejects.toBeInstanceOf(UpstreamError);
+    expect(heard).toEqual([['classifyError', 'upstream', bug], 'failure']);
+    expect((heard[0] as unknown[])[2]).toBe(bug);
+    expect(breaker.context.failures).toBe(1);
+  });
+
+  it('reports an answer that is not an outcome as a classifyError naming it', async () => {
+    const { breaker } = simulatedBreaker({
+      classify: () => Object.create(null) as Outcome,
+    });
+    const errors: unknown[] = [];
+    breaker.on('classifyError', (event) => errors.push(event.error));
+    breaker.on('storeError', (event) => errors.push(event.error));
+    await expect(breaker.call(fail)).rejects.toBeInstanceOf(UpstreamError);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(TypeError);
+    expect(String(errors[0])).toMatch(/classify returned an object; counted as a failure/);
+    expect(breaker.context.failures).toBe(1);
+  });
 });
 
 describe("a call aborted by the caller's own signal", () => {

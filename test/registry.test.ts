@@ -45,6 +45,57 @@ describe('getCircuitBreaker', () => {
     expect(message).not.toMatch(/store/);
   });
 
+  it('hands out the same breaker to a handler that writes classify inline on each request', () => {
+    const store = simulatedStore();
+    // The README's pattern: every request builds new functions with the same code.
+    const handle = () =>
+      getCircuitBreaker('openai', {
+        store,
+        timeout: 20_000,
+        classify: (error) =>
+          (error as { status?: number }).status === 400 ? 'ignored' : 'failure',
+        inspect: () => undefined,
+      });
+    const first = handle();
+    expect(handle()).toBe(first);
+    expect(handle()).toBe(first);
+  });
+
+  it("keeps the first breaker's classify when asked again with another one", async () => {
+    const store = simulatedStore();
+    const first = getCircuitBreaker('openai', { store, classify: () => 'ignored' });
+    expect(getCircuitBreaker('openai', { store, classify: () => 'failure' })).toBe(first);
+    await failTimes(first, 5);
+    expect(first.state).toBe('closed');
+  });
+
+  it('still refuses different data options next to a new inline classify, naming them', () => {
+    const store = simulatedStore();
+    getCircuitBreaker('openai', { store, failMax: 3, classify: () => 'failure' });
+    let message = '';
+    try {
+      getCircuitBreaker('openai', { store, failMax: 4, classify: () => 'failure' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/failMax \(3 vs 4\)/);
+    expect(message).not.toContain('classify (');
+    // It says how to get the breaker without a conflict.
+    expect(message).toMatch(/same options/);
+  });
+
+  it('refuses classify or inspect given to a breaker created without one', () => {
+    const store = simulatedStore();
+    getCircuitBreaker('openai', { store });
+    // The breaker would go on counting every error as a failure: say so, not ignore it.
+    expect(() => getCircuitBreaker('openai', { store, classify: () => 'ignored' })).toThrow(
+      /classify \(undefined vs a function\)/,
+    );
+    expect(() => getCircuitBreaker('openai', { store, inspect: () => undefined })).toThrow(
+      /inspect \(undefined vs a function\)/,
+    );
+  });
+
   it('refuses another store or clock', () => {
     const store = simulatedStore();
     getCircuitBreaker('openai', { store });

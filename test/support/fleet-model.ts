@@ -116,9 +116,10 @@ function answer(outcome: CallOutcome): Promise<string> {
  * - Versions: the version in Redis never goes down and a record is never rewritten at the
  *   same version, except that a restore puts old data back: the next write must then exceed
  *   every version seen before.
- * - Staleness: after every command, an instance that has shown another top-level state or
- *   generation than the stored record for longer than {@link STALE_BOUND_MS} of real time,
- *   while nothing stood between it and Redis, breaks the property.
+ * - Staleness: an instance that has shown another top-level state or generation than the
+ *   stored record for longer than {@link STALE_BOUND_MS} of real time, while nothing stood
+ *   between it and Redis, breaks the property. Checked after every command, and once the
+ *   commands are done, until every healthy instance agrees (at most the bound).
  * - Quiescence: Redis up, every fault lifted, calls settled, clock moved past every deadline:
  *   each instance shows the stored record's top-level state and generation.
  * - Liveness: every command finishes, and every call runs, is rejected or settles, within
@@ -225,7 +226,14 @@ export class FleetRun {
    */
   async quiesce(outcomes: readonly CallOutcome[]): Promise<void> {
     this.#trace.push('quiesce');
-    this.#checkStaleness(await this.#fleet.read(this.keys.version, this.keys.snapshot));
+    // Before anything is lifted or forced: an instance with no fault must come to agree by
+    // itself (feed, periodic resync, its own writes) within the bound. The wait ends as soon as
+    // every healthy instance agrees, or at a violation; runs are far shorter than the bound,
+    // so without it a disagreement could outlast its run unseen.
+    await waitFor(async () => {
+      const read = await this.#fleet.read(this.keys.version, this.keys.snapshot);
+      return !this.#checkStaleness(read) || this.#violations.length > 0;
+    }, 2 * STALE_BOUND_MS);
     this.#throwIfViolated();
     await this.#heal();
     for (const [i, call] of this.#held.splice(0).entries()) {
@@ -616,15 +624,16 @@ export class FleetRun {
   }
 
   /**
-   * Reads the stored record and each instance's state and generation; an instance that has
-   * disagreed with the record for longer than {@link STALE_BOUND_MS} while healthy breaks the
+   * Compares each instance's state and generation with the stored record; an instance that
+   * has disagreed with it for longer than {@link STALE_BOUND_MS} while healthy breaks the
    * property. With no record stored, an instance agrees when closed, as a new one would start.
+   * Returns whether some healthy instance disagrees now.
    */
-  #checkStaleness(read: StoredRead): void {
+  #checkStaleness(read: StoredRead): boolean {
     const now = performance.now();
     if (read === undefined) {
       this.#stale.fill(null);
-      return;
+      return false;
     }
     let stored: Observed | null = null;
     if (read.version !== null && read.snapshot !== null) {
@@ -634,6 +643,7 @@ export class FleetRun {
       };
       stored = { state: topLevelState(snapshot.value), generation: snapshot.context.generation };
     }
+    let pending = false;
     this.breakers.forEach((breaker, i) => {
       const agrees =
         stored === null
@@ -643,6 +653,7 @@ export class FleetRun {
         this.#stale[i] = null;
         return;
       }
+      pending = true;
       const since = this.#stale[i] ?? now;
       this.#stale[i] = since;
       const lasted = now - since;
@@ -660,6 +671,7 @@ export class FleetRun {
         );
       }
     });
+    return pending;
   }
 
   async #settleAll(): Promise<void> {

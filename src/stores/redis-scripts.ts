@@ -5,20 +5,24 @@ import type { Cluster, Redis } from 'ioredis';
 /** Reply codes of `compareAndSet-7.lua`. */
 export const CasReply = { CONFLICT: 0, WRITTEN: 1, LATE: 2 } as const;
 
-/** `{WRITTEN, wrong types}`, `{CONFLICT, stored version, raw version, raw snapshot, wrong types}` or `{LATE}`. */
+/**
+ * `{WRITTEN, wrong types}`, `{CONFLICT, stored version, raw version, raw snapshot, wrong types}`
+ * or `{LATE}`. A missing raw value is `null` on Redis and
+ * `false` on ioredis-mock: read it with `bulk()`.
+ */
 export type CasReplyValue =
   | readonly [typeof CasReply.LATE]
   | readonly [typeof CasReply.WRITTEN, string?]
-  | readonly [typeof CasReply.CONFLICT, number, string | null, string | null, string];
+  | readonly [typeof CasReply.CONFLICT, number, unknown, unknown, string];
 
 /** The store's scripts, bound to the caller's client. */
 export interface RedisScripts {
   /** `compareAndSet-7.lua`: the seven keys, then its thirteen arguments. */
   compareAndSet(...keysAndArgs: (string | number)[]): Promise<CasReplyValue>;
   /** `readRecords.lua`: snapshot and version keys of each breaker; three values per breaker. */
-  readRecords(...keys: string[]): Promise<(string | null)[]>;
+  readRecords(...keys: string[]): Promise<unknown[]>;
   /** `readStamps.lua`: version, write and snapshot keys of each breaker; three values each. */
-  readStamps(...keys: string[]): Promise<(string | number | null)[]>;
+  readStamps(...keys: string[]): Promise<unknown[]>;
 }
 
 type Command = (...args: unknown[]) => Promise<unknown>;

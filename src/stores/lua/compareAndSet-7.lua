@@ -34,6 +34,10 @@
     {LATE}
   Raw values are false (nil) when missing; wrong types names the fields ('snapshot',
   'version') whose keys held another type than a string, so that the client reports them.
+
+  Portable Lua: it runs as is on Redis (Lua 5.1) and on ioredis-mock (Lua 5.3), where GET of
+  another type does not fail but returns something else than a string, and a number from
+  redis.call is a float (1.0 .. '' is '1.0' there).
 ]]
 local WRITTEN, CONFLICT, LATE = 1, 0, 2
 
@@ -42,7 +46,7 @@ local WRITTEN, CONFLICT, LATE = 1, 0, 2
 local wrong = ''
 local function get(key, field)
   local ok, value = pcall(redis.call, 'GET', key)
-  if ok then return value end
+  if ok and (value == false or type(value) == 'string') then return value end
   wrong = wrong .. field .. ' '
   return false
 end
@@ -80,7 +84,7 @@ else
   redis.call('SET', KEYS[5], ARGV[6])
 end
 local seq = ''
-if ARGV[13] == '1' then seq = redis.call('INCR', KEYS[7]) end
+if ARGV[13] == '1' then seq = string.format('%d', redis.call('INCR', KEYS[7])) end
 -- JSON holds no raw newline, so the message splits on the first three; the name, which may
 -- hold newlines, goes last.
 redis.call('PUBLISH', ARGV[7], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. seq .. '\n' .. ARGV[8])

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
-import { CircuitBreaker, CircuitBreakerError } from 'statebreaker';
+import { CircuitBreaker, CircuitBreakerError, CorruptRecordError } from 'statebreaker';
 import { RedisStore } from 'statebreaker/redis';
 import { createSimulatedClock } from 'statebreaker/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,5 +109,25 @@ describe('a breaker on RedisStore(new RedisMock())', () => {
     expect(two.breaker.state).toBe('closed');
     expect(one.problems).toEqual([]);
     expect(two.problems).toEqual([]);
+  });
+
+  it('a key of another type in the record is reported with its key and replaced by the next write', async () => {
+    const redis = new RedisMock();
+    const store = storeOn(redis);
+    const name = fresh('typed');
+    const keys = store.keys(name);
+    // The mock raises no WRONGTYPE; the scripts read a value that is not a string as one.
+    await redis.hset(keys.version, 'n', '7');
+    const errors: unknown[] = [];
+    const { breaker } = breakerOn(name, { store, failMax: 1 });
+    breaker.on('storeError', ({ error }) => errors.push(error));
+    await breaker.settled();
+    expect(errors.some((e) => e instanceof CorruptRecordError && e.key === keys.version)).toBe(
+      true,
+    );
+    await breaker.call(fail).catch(() => {});
+    await breaker.settled();
+    expect(await redis.type(keys.version)).toBe('string');
+    expect(await redis.get(keys.state)).toBe('open');
   });
 });

@@ -25,6 +25,15 @@ export type Decoded =
   | { readonly record: null; readonly problem: RecordProblem };
 
 /**
+ * A string a script returned, or `null` for a missing value: Redis turns Lua's `false` (nil)
+ * into `null`, ioredis-mock keeps it `false`, and a nil inside a table may come as `undefined`.
+ * Every one of them reads as missing.
+ */
+export function bulk(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+/**
  * A version is a whole number from 1 to below `MAX_VERSION`; the compare-and-set script reads
  * anything else as 0, so that the next write replaces it.
  */

@@ -73,6 +73,10 @@ export class ChangeFeed {
     this.#linger = undefined;
     const connection = this.#connection;
     this.#connection = null;
+    // Unsubscribed first: ioredis-mock's disconnect() leaves the connection's listener on its
+    // shared channel (every later message still reaches it, and Node warns past 10 of them).
+    // On Redis the UNSUBSCRIBE goes out just before the socket closes, or fails with it.
+    connection?.unsubscribe().catch(() => {});
     connection?.disconnect();
   }
 

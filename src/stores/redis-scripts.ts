@@ -5,27 +5,31 @@ import type { Cluster, Redis } from 'ioredis';
 /** Reply codes of `compareAndSet-7.lua`. */
 export const CasReply = { CONFLICT: 0, WRITTEN: 1, LATE: 2 } as const;
 
-/** `{WRITTEN, wrong types}`, `{CONFLICT, stored version, raw version, raw snapshot, wrong types}` or `{LATE}`. */
+/**
+ * `{WRITTEN, wrong types}`, `{CONFLICT, stored version, raw version, raw snapshot, wrong types}`
+ * or `{LATE}`. A missing raw value is `null` on Redis and
+ * `false` on ioredis-mock: read it with `bulk()`.
+ */
 export type CasReplyValue =
   | readonly [typeof CasReply.LATE]
   | readonly [typeof CasReply.WRITTEN, string?]
-  | readonly [typeof CasReply.CONFLICT, number, string | null, string | null, string];
+  | readonly [typeof CasReply.CONFLICT, number, unknown, unknown, string];
 
 /** The store's scripts, bound to the caller's client. */
 export interface RedisScripts {
   /** `compareAndSet-7.lua`: the seven keys, then its thirteen arguments. */
   compareAndSet(...keysAndArgs: (string | number)[]): Promise<CasReplyValue>;
   /** `readRecords.lua`: snapshot and version keys of each breaker; three values per breaker. */
-  readRecords(...keys: string[]): Promise<(string | null)[]>;
+  readRecords(...keys: string[]): Promise<unknown[]>;
   /** `readStamps.lua`: version, write and snapshot keys of each breaker; three values each. */
-  readStamps(...keys: string[]): Promise<(string | number | null)[]>;
+  readStamps(...keys: string[]): Promise<unknown[]>;
 }
 
 type Command = (...args: unknown[]) => Promise<unknown>;
 
 interface ScriptFile {
   readonly name: string;
-  /** Keys per call, from the file name (`name-N.lua`); `undefined`: given with each call. */
+  /** Keys per call, from the file name (`name-N.lua`); `undefined`: as many as each call gives. */
   readonly keys: number | undefined;
   readonly lua: string;
 }
@@ -54,23 +58,39 @@ function commandName(file: ScriptFile): string {
   return `statebreaker_${file.name}_${hash}`;
 }
 
-/** Defines the store's scripts on `redis` (once per client and script version) and binds them. */
+/**
+ * Defines the store's scripts on `redis` (once per client and script version) and binds them.
+ *
+ * Every command is defined with its `numberOfKeys`. A script that takes as many keys as the call
+ * gives is defined once per key count used (`name_N`): ioredis-mock runs a command defined
+ * without `numberOfKeys` with the key count among its KEYS. Every such command is the same
+ * script, cached once by Redis under one SHA1; a store uses a few counts (a batch of 500
+ * breakers at most per call).
+ */
 export function defineScripts(redis: Redis | Cluster): RedisScripts {
   const commands = redis as unknown as Record<string, Command | undefined>;
+  const command = (name: string, numberOfKeys: number, lua: string): Command => {
+    if (typeof commands[name] !== 'function') redis.defineCommand(name, { numberOfKeys, lua });
+    return commands[name] as Command;
+  };
   const bound: Record<string, Command> = {};
   for (const file of FILES) {
     const name = commandName(file);
-    if (typeof commands[name] !== 'function') {
-      redis.defineCommand(
-        name,
-        file.keys === undefined ? { lua: file.lua } : { numberOfKeys: file.keys, lua: file.lua },
-      );
+    const { keys, lua } = file;
+    if (keys === undefined) {
+      const byCount = new Map<number, Command>();
+      bound[file.name] = (...args: unknown[]) => {
+        let run = byCount.get(args.length);
+        if (run === undefined) {
+          run = command(`${name}_${args.length}`, args.length, lua);
+          byCount.set(args.length, run);
+        }
+        return run.call(redis, ...args);
+      };
+    } else {
+      const run = command(name, keys, lua);
+      bound[file.name] = (...args: unknown[]) => run.call(redis, ...args);
     }
-    const command = commands[name] as Command;
-    bound[file.name] =
-      file.keys === undefined
-        ? (...keys: unknown[]) => command.call(redis, keys.length, ...keys)
-        : (...args: unknown[]) => command.call(redis, ...args);
   }
   return bound as unknown as RedisScripts;
 }

@@ -8,6 +8,7 @@ import { LostRecordError } from './lost-record.js';
 import { MAX_VERSION, orderOf, type RecordStamp, stampOf } from './record-order.js';
 import { RedisClock } from './redis-clock.js';
 import {
+  bulk,
   type Decoded,
   decodeRecord,
   parseVersion,
@@ -252,7 +253,10 @@ export class RedisStore implements BreakerStore {
     const [, currentVersion, rawVersion, rawSnapshot, wrong] = reply;
     // Unreadable: reported, and `currentVersion` (0 for an unreadable version) lets the writer
     // replace it.
-    const current = this.#usable(name, decodeRecord(rawVersion, rawSnapshot, wrongFields(wrong)));
+    const current = this.#usable(
+      name,
+      decodeRecord(bulk(rawVersion), bulk(rawSnapshot), wrongFields(wrong)),
+    );
     return { ok: false, current, currentVersion };
   }
 
@@ -429,7 +433,7 @@ export class RedisStore implements BreakerStore {
   }
 
   async #readMany(names: readonly string[]): Promise<Decoded[]> {
-    const calls: Promise<(string | null)[]>[] = [];
+    const calls: Promise<unknown[]>[] = [];
     const keysOf = (name: string) => {
       const keys = this.keys(name);
       return [keys.snapshot, keys.version];
@@ -441,7 +445,7 @@ export class RedisStore implements BreakerStore {
     }
     const replies = (await Promise.all(calls)).flat();
     return names.map((_, i) =>
-      decodeRecord(replies[3 * i + 1], replies[3 * i], wrongFields(replies[3 * i + 2])),
+      decodeRecord(bulk(replies[3 * i + 1]), bulk(replies[3 * i]), wrongFields(replies[3 * i + 2])),
     );
   }
 
@@ -481,20 +485,20 @@ export class RedisStore implements BreakerStore {
       return [keys.version, keys.write, keys.snapshot];
     };
     const per = isCluster(this.#redis) ? 1 : BATCH;
-    const calls: Promise<(string | number | null)[]>[] = [];
+    const calls: Promise<unknown[]>[] = [];
     for (let i = 0; i < names.length; i += per) {
       calls.push(this.#scripts.readStamps(...names.slice(i, i + per).flatMap(keysOf)));
     }
     const values = (await Promise.all(calls)).flat();
     return names.map((_, i) => {
-      const raw = values[3 * i];
-      const writeId = values[3 * i + 1];
-      const length = Number(values[3 * i + 2] ?? 0);
-      if (raw == null && length === 0) return null;
-      const version = typeof raw === 'string' && length > 0 ? (parseVersion(raw) ?? 0) : 0;
+      const raw = bulk(values[3 * i]);
+      const writeId = bulk(values[3 * i + 1]);
+      const length = typeof values[3 * i + 2] === 'number' ? (values[3 * i + 2] as number) : 0;
+      if (raw === null && length === 0) return null;
+      const version = raw !== null && length > 0 ? (parseVersion(raw) ?? 0) : 0;
       return {
         version,
-        writeId: typeof writeId === 'string' && writeId !== '' ? writeId : undefined,
+        writeId: writeId !== null && writeId !== '' ? writeId : undefined,
       };
     });
   }

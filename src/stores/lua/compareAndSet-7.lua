@@ -34,6 +34,11 @@
     {LATE}
   Raw values are false (nil) when missing; wrong types names the fields ('snapshot',
   'version') whose keys held another type than a string, so that the client reports them.
+
+  Portable Lua: it runs as is on Redis (Lua 5.1, numbers are doubles) and on ioredis-mock
+  (fengari: Lua 5.3 with 32-bit integers, so whole-number arithmetic on epoch ms wraps and
+  string.format('%d') fails above 2^31; a number from redis.call is a float, 1.0 .. '' is
+  '1.0'; GET of another type returns something else than a string instead of failing).
 ]]
 local WRITTEN, CONFLICT, LATE = 1, 0, 2
 
@@ -42,13 +47,14 @@ local WRITTEN, CONFLICT, LATE = 1, 0, 2
 local wrong = ''
 local function get(key, field)
   local ok, value = pcall(redis.call, 'GET', key)
-  if ok then return value end
+  if ok and (value == false or type(value) == 'string') then return value end
   wrong = wrong .. field .. ' '
   return false
 end
 
+-- Float arithmetic (1000.0): on 32-bit integers, seconds * 1000 wraps.
 local time = redis.call('TIME')
-if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[10]) then
+if tonumber(time[1]) * 1000.0 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[10]) then
   return {LATE}
 end
 
@@ -80,7 +86,7 @@ else
   redis.call('SET', KEYS[5], ARGV[6])
 end
 local seq = ''
-if ARGV[13] == '1' then seq = redis.call('INCR', KEYS[7]) end
+if ARGV[13] == '1' then seq = string.format('%.0f', redis.call('INCR', KEYS[7])) end
 -- JSON holds no raw newline, so the message splits on the first three; the name, which may
 -- hold newlines, goes last.
 redis.call('PUBLISH', ARGV[7], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. seq .. '\n' .. ARGV[8])

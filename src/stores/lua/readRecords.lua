@@ -11,19 +11,22 @@
   A value is false (nil) when missing or of another type than a string; wrong types names
   those fields ('snapshot', 'version'), which a plain MGET would silently read as missing.
 ]]
+-- Filled from the last breaker to the first: ioredis-mock returns a table as an array only
+-- when its keys were added in that order (a table constructor's order); Redis takes either.
 local reply = {}
-for i = 1, #KEYS, 2 do
+for i = math.floor(#KEYS / 2), 1, -1 do
   local wrong = ''
   local function get(key, field)
     local ok, value = pcall(redis.call, 'GET', key)
-    if ok then return value end
+    -- Another type fails GET on Redis, and returns something else than a string on ioredis-mock.
+    if ok and (value == false or type(value) == 'string') then return value end
     wrong = wrong .. field .. ' '
     return false
   end
-  local snapshot = get(KEYS[i], 'snapshot')
-  local version = get(KEYS[i + 1], 'version')
-  reply[#reply + 1] = snapshot
-  reply[#reply + 1] = version
-  reply[#reply + 1] = wrong
+  local snapshot = get(KEYS[2 * i - 1], 'snapshot')
+  local version = get(KEYS[2 * i], 'version')
+  reply[3 * i] = wrong
+  reply[3 * i - 1] = version
+  reply[3 * i - 2] = snapshot
 end
 return reply

@@ -13,16 +13,21 @@
   A version or write id is false (nil) when missing; the length is 0 for a missing snapshot
   and -1 for a key of another type than a string (a record the full read then reports).
 ]]
+-- Filled from the last breaker to the first: ioredis-mock returns a table as an array only
+-- when its keys were added in that order (a table constructor's order); Redis takes either.
 local reply = {}
-for i = 1, #KEYS, 3 do
-  local okVersion, version = pcall(redis.call, 'GET', KEYS[i])
-  local okWrite, write = pcall(redis.call, 'GET', KEYS[i + 1])
-  local okLength, length = pcall(redis.call, 'STRLEN', KEYS[i + 2])
-  if not okVersion then version = 'wrong type' end
-  if not okWrite then write = false end
-  if not okLength then length = -1 end
-  reply[#reply + 1] = version
-  reply[#reply + 1] = write
-  reply[#reply + 1] = length
+for i = math.floor(#KEYS / 3), 1, -1 do
+  local okVersion, version = pcall(redis.call, 'GET', KEYS[3 * i - 2])
+  local okWrite, write = pcall(redis.call, 'GET', KEYS[3 * i - 1])
+  local okLength, length = pcall(redis.call, 'STRLEN', KEYS[3 * i])
+  -- Another type fails GET and STRLEN on Redis, and returns something else on ioredis-mock.
+  if not okVersion or (version ~= false and type(version) ~= 'string') then
+    version = 'wrong type'
+  end
+  if not okWrite or type(write) ~= 'string' then write = false end
+  if not okLength or type(length) ~= 'number' then length = -1 end
+  reply[3 * i] = length
+  reply[3 * i - 1] = write
+  reply[3 * i - 2] = version
 end
 return reply

@@ -122,6 +122,8 @@ export class RedisStore implements BreakerStore {
   /** `#gaps` as of the start of the running resync. */
   #sweepFrom = 0;
   #lastSweep = 0;
+  #resyncRetry: ReturnType<typeof setTimeout> | undefined;
+  #resyncRetryMs = 0;
   #loads: PendingLoad[] = [];
   #syncing: Promise<void> | null = null;
   #clockSuspect = false;
@@ -361,8 +363,14 @@ export class RedisStore implements BreakerStore {
     }
     await Promise.all(rounds);
     const raw = await counter.catch(() => null);
-    // What cannot be read now stays owed: the next check resyncs again.
-    if (!complete) return;
+    // What cannot be read now stays owed: tried again after a pause that starts at the store's
+    // timeout and doubles up to resyncInterval, so a brief slowdown costs a moment, not a whole
+    // interval, and a long outage queues no stream of reads for ioredis to send on reconnect.
+    if (!complete) {
+      this.#retryResync();
+      return;
+    }
+    this.#resyncRetryMs = 0;
     this.#healed = Math.max(this.#healed, from);
     // Count from the counter read, unless messages came meanwhile (the gap check has judged
     // them). After lost data the counter went back, and counting goes on from there.
@@ -395,11 +403,19 @@ export class RedisStore implements BreakerStore {
       this.#seq = stored;
       return;
     }
+    // Moved without a message reaching us (or went back with lost data). A message still on its
+    // way is not lost: while messages keep arriving (a burst the subscriber is working through),
+    // wait for them, at most the store's timeout; a resync only when they stop short.
     if (stored === this.#seq) return;
-    // Moved without a message reaching us (or went back with lost data). A message still on
-    // its way is not lost: give it a moment before resyncing.
-    await new Promise((resolve) => setTimeout(resolve, 20).unref());
-    if (stored === this.#seq) return;
+    const caughtUp = () => this.#seq !== null && this.#seq >= stored;
+    if (stored > this.#seq) {
+      const deadline = performance.now() + this.timeout;
+      for (let seen = this.#messages; ; seen = this.#messages) {
+        await new Promise((resolve) => setTimeout(resolve, 20).unref());
+        if (caughtUp()) return;
+        if (this.#messages === seen || performance.now() > deadline) break;
+      }
+    }
     this.#gaps++;
     await this.resync();
   }
@@ -636,9 +652,24 @@ export class RedisStore implements BreakerStore {
     });
   }
 
+  #retryResync(): void {
+    if (this.#resyncRetry !== undefined || this.#closed) return;
+    this.#resyncRetryMs = Math.min(
+      Math.max(this.timeout, this.#resyncRetryMs * 2),
+      this.options.resyncInterval,
+    );
+    this.#resyncRetry = setTimeout(() => {
+      this.#resyncRetry = undefined;
+      if (this.#gaps > this.#healed) this.resync().catch(() => {});
+    }, this.#resyncRetryMs);
+    this.#resyncRetry.unref();
+  }
+
   #stopTimers(): void {
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    clearTimeout(this.#resyncRetry);
+    this.#resyncRetry = undefined;
   }
 
   #checkOpen(): void {

@@ -14,6 +14,7 @@ import type { BreakerStore } from '../../src/stores/store.js';
 import type { CallOutcome, FleetCommand } from './fleet-model-commands.js';
 import { topLevelEdges, walkExists } from './fleet-model-graph.js';
 import { type FleetRedis, STORE_TIMEOUT_MS } from './fleet-model-redis.js';
+import { LoopClock } from './loop-clock.js';
 import { waitFor } from './redis-wait.js';
 
 const EDGES = topLevelEdges();
@@ -35,8 +36,9 @@ export const FLEET_RESYNC_MS = 250;
  * Longest an instance may show another state or generation than the stored record while
  * nothing stands between it and Redis, in real time: Redis up, the instance not degraded, and
  * no fault on its connections (no reply or message delay, no held replies, no partition, no
- * drop of change messages still armed). Time the event loop spent in a `stall` command does not
- * count: nothing can run then.
+ * drop of change messages still armed). Time this process's event loop could not run does not
+ * count (a `stall` command, GC, a machine so busy that timers fire late: see `LoopClock`):
+ * nothing a breaker does can happen then.
  *
  * Writes are asynchronous, so a short disagreement right after a command is normal; what must
  * not happen is a disagreement that lasts. A change message already lost is not a fault that
@@ -158,6 +160,8 @@ export class FleetRun {
    * check.
    */
   readonly #stale: (number | null)[];
+  /** Real time less the time the loop could not run: what the staleness bound is measured in. */
+  readonly #loopClock = new LoopClock();
   /** Faults to lift, by what and where (`hold#1`): the step before which each is lifted. */
   readonly #lifts = new Map<string, { readonly due: number; readonly lift: () => void }>();
   #steps = 0;
@@ -270,6 +274,7 @@ export class FleetRun {
 
   /** Settles what is still held, revives Redis, and disposes of the breakers. */
   async dispose(): Promise<void> {
+    this.#loopClock.stop();
     for (const call of this.#held.splice(0)) call.resolve('ok');
     await this.#heal();
     for (const breaker of this.breakers) breaker.dispose();
@@ -460,11 +465,7 @@ export class FleetRun {
     while (performance.now() - from < ms) {
       // A synchronous task: no timer, no I/O, no promise runs meanwhile.
     }
-    const stalled = performance.now() - from;
-    // The stall is nobody's fault but the process's: it does not count against the bound.
-    this.#stale.forEach((since, i) => {
-      if (since !== null) this.#stale[i] = since + stalled;
-    });
+    // The stall is the process's own: the loop clock leaves it out of the bound.
     for (const wait of waits) await wait();
   }
 
@@ -630,7 +631,7 @@ export class FleetRun {
    * Returns whether some healthy instance disagrees now.
    */
   #checkStaleness(read: StoredRead): boolean {
-    const now = performance.now();
+    const now = this.#loopClock.now();
     if (read === undefined) {
       this.#stale.fill(null);
       return false;

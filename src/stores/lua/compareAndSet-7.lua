@@ -86,7 +86,16 @@ else
   redis.call('SET', KEYS[5], ARGV[6])
 end
 local seq = ''
-if ARGV[13] == '1' then seq = string.format('%.0f', redis.call('INCR', KEYS[7])) end
+if ARGV[13] == '1' then
+  -- A counter that starts again (FLUSHALL, a lost key) starts above every number it gave before:
+  -- at the server's time in ms times 1000. A follower that missed the first message after the
+  -- loss then sees the counter differ from its last number, never the same number again.
+  if redis.call('EXISTS', KEYS[7]) == 0 then
+    local now = tonumber(time[1]) * 1000.0 + math.floor(tonumber(time[2]) / 1000)
+    redis.call('SET', KEYS[7], string.format('%.0f', now * 1000.0))
+  end
+  seq = string.format('%.0f', redis.call('INCR', KEYS[7]))
+end
 -- JSON holds no raw newline, so the message splits on the first three; the name, which may
 -- hold newlines, goes last.
 redis.call('PUBLISH', ARGV[7], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. seq .. '\n' .. ARGV[8])

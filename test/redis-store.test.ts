@@ -291,6 +291,8 @@ describe('change feed', () => {
     await admin.mset(keys.version, '3', keys.snapshot, JSON.stringify(snapshot(1)));
     await admin.incr('circuit_breaker:seq');
     expect(await waitFor(() => records.length === 1)).toBe(true);
+    // Its checks would otherwise go on during the tests that count commands.
+    await reader.close();
   });
 
   it('an idle check costs one command however many records it follows', async () => {
@@ -307,6 +309,7 @@ describe('change feed', () => {
     // About ten checks in 300 ms, each one GET (other stores of this file check too). A sweep
     // of 1,200 records would be thousands: commands inside scripts count as well.
     const spent = (await stats()) - before - 1;
+    await periodic.close();
     expect(spent).toBeGreaterThan(0);
     expect(spent).toBeLessThanOrEqual(100);
   });
@@ -320,6 +323,7 @@ describe('change feed', () => {
     const keys = reader.keys(name);
     await admin.mset(keys.version, '3', keys.snapshot, JSON.stringify(snapshot(1)));
     expect(await waitFor(() => records.length === 1)).toBe(true);
+    await reader.close();
   });
 
   it('resyncs when its subscriber reconnects', async () => {
@@ -356,28 +360,41 @@ describe('hot path', () => {
   it('sends no Redis command for successful calls in closed with no failures', async () => {
     // A generous timeout: on a loaded machine a first load past the default 500 ms would leave
     // the breaker degraded, and its retries would read Redis during the count.
-    const s = store({ resyncInterval: 600_000, clockSyncInterval: 600_000, timeout: 30_000 });
+    // A server of its own: the other stores of this file check their change counters on their
+    // own schedule, and the count below is the server's.
+    const own = await RedisServer.start();
+    const ownAdmin = new Redis({ path: own.path });
+    cleanups.push(async () => {
+      ownAdmin.disconnect();
+      await own.stop();
+    });
+    const client = new Redis({ path: own.path });
+    cleanups.push(() => client.disconnect());
+    const s = store(
+      { resyncInterval: 600_000, clockSyncInterval: 600_000, timeout: 30_000 },
+      client,
+    );
     const breaker = new CircuitBreaker(fresh('hot'), { store: s });
     const degraded: unknown[] = [];
     breaker.on('degraded', (event) => degraded.push(event));
     cleanups.push(() => breaker.dispose());
     await breaker.call(async () => 'warm');
     await breaker.settled();
-    const before = await commandCounts();
+    const before = await commandCounts(ownAdmin);
     for (let i = 0; i < 1_000; i++) await breaker.call(async () => i);
-    const after = await commandCounts();
+    const after = await commandCounts(ownAdmin);
     expect(degraded).toEqual([]);
     expect(after).toEqual(before);
     // The same probe of the counters sees a write: it would catch one.
     await breaker.call(() => Promise.reject(new Error('x'))).catch(() => {});
     await breaker.settled();
-    expect(await commandCounts()).not.toEqual(after);
+    expect(await commandCounts(ownAdmin)).not.toEqual(after);
   });
 });
 
 /** Calls per command since the server started, without INFO itself. */
-async function commandCounts(): Promise<Record<string, string>> {
-  const info = await admin.info('commandstats');
+async function commandCounts(on: Redis = admin): Promise<Record<string, string>> {
+  const info = await on.info('commandstats');
   const counts: Record<string, string> = {};
   for (const line of info.split('\n')) {
     const match = /^cmdstat_(\w+):calls=(\d+)/.exec(line.trim());

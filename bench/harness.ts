@@ -1,5 +1,5 @@
 /**
- * The measuring method of /work/shared/notes/peers-performance.md: warm-up, a calibration
+ * The method the peers were measured with: warm-up, a calibration
  * that sizes each sample to about 250 ms, interleaved rounds with the variant order rotated,
  * `gc()` between samples, medians, and ratios taken within a round before their median.
  * The machine is shared and noisy, so only same-round ratios are comparable between runs.

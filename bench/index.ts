@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: statebreaker against a bare await, a hand-written breaker, cockatiel 3.2
  * and opossum 9, as ratios measured in the same run (method: bench/harness.ts). Prints one
- * markdown table per section and a verdict against each target of issue 2.
+ * markdown table per section and a verdict against each of the project's performance targets.
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';

@@ -6,39 +6,13 @@ import { breakerKeys } from '../src/stores/redis-keys.js';
 import type { BreakerStore, CompareAndSetResult, StoreFollower } from '../src/stores/store.js';
 import { settle, useFaultHarness } from './support/fault-fleet.js';
 import { waitFor } from './support/redis-wait.js';
+import { RECORD_CONFIG, snapshotJson } from './support/stored-snapshot.js';
 
 // Found by reviewing the rewritten protocol: each guards a way the rule or the store's
 // bookkeeping could still lose, repeat or spin on a change.
 
 const harness = useFaultHarness();
-const config = {
-  failMax: 2,
-  resetTimeout: 60_000,
-  successThreshold: 1,
-  halfOpenMaxCalls: 1,
-  probeLease: 60_000,
-};
-
-function snapshotJson(value: unknown, writeId: string, context: Record<string, unknown> = {}) {
-  return JSON.stringify({
-    schema: 1,
-    writeId,
-    status: 'active',
-    value,
-    historyValue: {},
-    children: {},
-    context: {
-      config,
-      failures: 0,
-      successes: 0,
-      openedAt: null,
-      probes: {},
-      generation: 0,
-      reason: 'init',
-      ...context,
-    },
-  });
-}
+const config = RECORD_CONFIG;
 
 /** Script calls (compare-and-sets and reads) the server has run so far. */
 async function scriptCalls(): Promise<number> {
@@ -150,7 +124,7 @@ describe('versions at the limit', () => {
     const keys = breakerKeys(DEFAULT_PREFIX, name);
     await harness.admin.mset(
       keys.snapshot,
-      snapshotJson('closed', 'another-instance:1'),
+      snapshotJson('closed'),
       keys.version,
       String(2 ** 50),
       keys.write,
@@ -177,11 +151,15 @@ describe('no write that changes nothing', () => {
     for (let round = 0; round < 6; round++) {
       const roundName = `${name} ${round}`;
       const keys = breakerKeys(DEFAULT_PREFIX, roundName);
-      const waiting = snapshotJson({ halfOpen: 'waiting' }, 'x:1', {
-        generation: 2,
-        reason: 'resetTimeoutElapsed',
-        openedAt: 1,
-      });
+      const waiting = snapshotJson(
+        { halfOpen: 'waiting' },
+        {
+          generation: 2,
+          reason: 'resetTimeoutElapsed',
+          openedAt: 1,
+        },
+        'x:1',
+      );
       await harness.admin.mset(keys.snapshot, waiting, keys.version, '5', keys.write, 'x:1');
       const a = harness.join(roundName, config);
       const b = harness.join(roundName, config);

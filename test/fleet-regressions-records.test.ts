@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { breakerKeys } from '../src/stores/redis-keys.js';
 import { type Member, settle, storedRecord, useFaultHarness } from './support/fault-fleet.js';
 import { waitFor } from './support/redis-wait.js';
+import { RECORD_CONFIG, snapshotJson } from './support/stored-snapshot.js';
 
 // Regressions of what the fleet writes to Redis and reads back: writes must not be refused for a
 // host clock that disagrees with Redis, a stored record must not wedge or degrade a breaker for
@@ -12,35 +13,7 @@ import { waitFor } from './support/redis-wait.js';
 
 const harness = useFaultHarness();
 
-const config = {
-  failMax: 2,
-  resetTimeout: 60_000,
-  successThreshold: 1,
-  halfOpenMaxCalls: 1,
-  probeLease: 60_000,
-};
-
-/** The snapshot JSON of the current format (schema 1), as another instance would write it. */
-function snapshotJson(value: unknown, context: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    schema: 1,
-    writeId: 'another-instance:1',
-    status: 'active',
-    value,
-    historyValue: {},
-    children: {},
-    context: {
-      config,
-      failures: 0,
-      successes: 0,
-      openedAt: null,
-      probes: {},
-      generation: 0,
-      reason: 'init',
-      ...context,
-    },
-  });
-}
+const config = RECORD_CONFIG;
 
 const stateKey = (m: Member, name: string) => m.store.keys(name).state;
 

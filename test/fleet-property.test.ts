@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { BreakerConfig, CircuitBreaker } from 'statebreaker';
-import type { RedisStore } from 'statebreaker/redis';
+import { type RedisStore, RedisStoreTimeoutError } from 'statebreaker/redis';
 import {
   createPathBreaker,
   createSimulatedClock,
@@ -156,8 +156,8 @@ describe('property: a fleet of three breakers on one real Redis', () => {
 // fleet can still lose the change only the other instances saw: the property counts those
 // cases (test/support/fleet-model.ts; FLEET_STRICT=1 fails on them) and the README says so.
 // Once each instance's network went through a fault proxy, the property found a resync that
-// waits without bound for the subscriber's SUBSCRIBE: its reproduction below fails until
-// RedisStore bounds that wait.
+// waits without bound for the subscriber's SUBSCRIBE, and a change a recovered instance never
+// writes: their reproductions below fail until RedisStore and Replica are fixed.
 describe('found by the fleet property', () => {
   // A fleet of its own with no periodic resync: these cases need a lost message to stay lost.
   let quiet: FleetRedis;
@@ -310,6 +310,60 @@ describe('found by the fleet property', () => {
       proxy.clear();
       a.dispose();
       b.dispose();
+    }
+  });
+
+  it("a write that fails while a degraded instance's probe read is out is written once the read answers", async () => {
+    // The property saw an instance stay open while Redis and the others stayed closed, healthy
+    // and not degraded, until the run ended: its trip was never written. A degraded replica
+    // with nothing to write probes the store with a read when its retry timer fires. A write
+    // that fails while that read is out arms a new retry timer; when the read then answers,
+    // answered() ends the degraded mode and clears that timer, and nothing writes the change
+    // again: the replica stays dirty, with no write running and no timer, until its next event.
+    await quiet.revive();
+    const name = `retry cancelled ${++run}`;
+    const clock = createSimulatedClock(1_000_000);
+    const config = { ...PATH_CONFIG, failMax: 1 };
+    const proxy = quiet.proxies[0] as FaultProxy;
+    const store = quiet.stores[0] as RedisStore;
+    // Store 0 has read the server's time and has its subscriber before the partition.
+    const warm = createPathBreaker(`${name} warm`, { clock, store, config });
+    await warm.settled();
+    warm.dispose();
+    const breakers: CircuitBreaker[] = [];
+    try {
+      proxy.partition();
+      const a = createPathBreaker(name, { clock, store, config });
+      breakers.push(a);
+      const events: string[] = [];
+      a.on('degraded', () => events.push('degraded'));
+      a.on('recovered', () => events.push('recovered'));
+      a.on('storeError', ({ error }) => {
+        if (error instanceof RedisStoreTimeoutError) events.push(error.message);
+      });
+      // A's first read gets no answer: degraded, with nothing to write.
+      expect(await waitFor(() => events.includes('degraded'))).toBe(true);
+      const b = createPathBreaker(name, { clock, store: quiet.stores[1] as RedisStore, config });
+      breakers.push(b);
+      await b.settled();
+      // A trips; its write is out (no answer, nothing runs behind the partition).
+      await fail(a);
+      expect(a.state).toBe('open');
+      await new Promise((resolve) => setTimeout(resolve, 0.6 * STORE_TIMEOUT_MS));
+      // A's retry timer fires: its write is out, so it probes with a read, also out.
+      clock.increment(STORE_TIMEOUT_MS);
+      // The write times out first (it went out first); the read is still within its timeout.
+      // Healed a little later, so that the write, sent again behind the partition, arrives
+      // past its deadline and is refused as late: only the read gets through.
+      expect(await waitFor(() => events.some((e) => e.includes('compareAndSet')))).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 0.2 * STORE_TIMEOUT_MS));
+      proxy.heal();
+      expect(await waitFor(() => events.includes('recovered'))).toBe(true);
+      // A is not degraded and Redis answers: its trip must reach Redis and B.
+      expect(await waitFor(() => b.state === 'open', 10 * STORE_TIMEOUT_MS)).toBe(true);
+    } finally {
+      proxy.clear();
+      for (const breaker of breakers) breaker.dispose();
     }
   });
 });

@@ -300,7 +300,11 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.clock.clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
     }
-    if (!this.#disposed) this.#hooks.recovered();
+    if (this.#disposed) return;
+    this.#hooks.recovered();
+    // The retry timer just cleared may have been the one that would write a change whose write
+    // failed (while a probe read was out, say): write it now that the store answers.
+    if (this.#dirty) this.#write(0);
   }
 
   // --- ReplicaKnowledge ---

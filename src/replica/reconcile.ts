@@ -1,4 +1,4 @@
-import { orderOf, type RecordStamp } from '../stores/record-order.js';
+import { orderOf, type RecordStamp, supersedes } from '../stores/record-order.js';
 
 /** Where a record came from: the change feed, a read (load, resync), or a conflict's reply. */
 export type RecordSource = 'feed' | 'read' | 'conflict';
@@ -75,8 +75,7 @@ export function reconcile(
   if (stored !== null && stored.writeId !== undefined && known.isOwnWrite(stored.writeId)) {
     return 'confirm';
   }
-  const order = stored === null ? 'older' : orderOf(stored, known.base);
-  if (order === 'newer' || order === 'sibling') return 'adopt';
+  if (stored !== null && supersedes(stored, known.base)) return 'adopt';
   if (source !== 'conflict' || !sameStamp(known.base, sentBase)) return 'ignore';
   // A refused write whose base has not moved: the store holds less than that base (data lost),
   // or the very same record yet refused the expectation (its write key lost or altered), which

@@ -5,7 +5,7 @@ import { afterDue } from '../grace.js';
 import { CorruptRecordError } from '../snapshot.js';
 import { topLevelState } from '../state.js';
 import { LostRecordError } from './lost-record.js';
-import { MAX_VERSION, orderOf, type RecordStamp, stampOf } from './record-order.js';
+import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from './record-order.js';
 import { RedisClock } from './redis-clock.js';
 import {
   bulk,
@@ -542,9 +542,8 @@ export class RedisStore implements BreakerStore {
     const stored = stampOf(record);
     followers.forEach((follower, i) => {
       const stamp = held[i] ?? null;
-      const order = orderOf(stored, stamp);
-      if (order === 'newer' || order === 'sibling') follower.record(record);
-      else if (order === 'older' && stamp !== null) {
+      if (supersedes(stored, stamp)) follower.record(record);
+      else if (stamp !== null && orderOf(stored, stamp) === 'older') {
         follower.problem?.(
           new LostRecordError(name, this.keys(name).version, stored.version, stamp.version),
         );

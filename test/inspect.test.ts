@@ -1,10 +1,13 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createWebSocketInspector } from '@statelyai/inspect';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { type InspectionEvent, SimulatedClock } from 'xstate';
 import { CircuitBreaker, CircuitState, MemoryStore } from '../src/index.js';
+import { RedisStore } from '../src/stores/redis.js';
+import { RedisServer } from './support/redis-server.js';
 
 /** What a receiver gets from `createWebSocketInspector`: JSON, one inspection event a message. */
 interface Received {
@@ -115,5 +118,55 @@ describe('inspection', () => {
     expect(values.at(-1)).toEqual({ halfOpen: 'waiting' });
     expect(snapshots.at(-1)?.event).toBe('xstate.after.resetTimeout.breaker.open');
     expect(events.some((e) => e.type === '@xstate.actor')).toBe(true);
+  });
+
+  it('shows an instance that follows another one as one actor for its whole life', async () => {
+    const server = await RedisServer.start();
+    cleanups.push(() => server.stop());
+    const { url, received } = await startReceiver();
+    const inspector = createWebSocketInspector({ url });
+    cleanups.push(() => inspector.stop());
+    const instance = (inspect?: typeof inspector.inspect) => {
+      const redis = new Redis({ path: server.path });
+      const breaker = new CircuitBreaker('inspected-fleet', {
+        store: new RedisStore(redis),
+        failMax: 2,
+        resetTimeout: 200,
+        ...(inspect === undefined ? {} : { inspect }),
+      });
+      cleanups.push(async () => {
+        breaker.dispose();
+        await redis.quit();
+      });
+      return breaker;
+    };
+    const watched = instance(inspector.inspect);
+    const driver = instance();
+    const seen = (state: CircuitState) =>
+      waitFor(() => watched.state === state, `the watched instance ${state}`);
+    await watched.settled();
+
+    // Another instance trips, probes and closes: the watched one only adopts its records.
+    for (let i = 0; i < 2; i++) await expect(driver.call(failing)).rejects.toThrow('503');
+    await seen(CircuitState.OPEN);
+    await waitFor(() => driver.state === CircuitState.HALF_OPEN, 'the driver half-open');
+    await driver.call(async () => 'ok');
+    await driver.call(async () => 'ok');
+    await seen(CircuitState.CLOSED);
+    await driver.settled();
+
+    const values = () =>
+      received.flatMap((e) => (e.type === '@xstate.snapshot' ? [e.snapshot?.value] : []));
+    await waitFor(() => values().at(-1) === 'closed' && values().includes('open'), 'closed');
+    const actors = received.filter((e) => e.type === '@xstate.actor');
+    expect(actors).toHaveLength(1);
+    expect(actors[0]?.name).toBe('inspected-fleet');
+    // Every snapshot belongs to that one actor, none shows it stopped, and the adoptions show
+    // as restores.
+    const sessions = new Set(received.map((e) => e.sessionId));
+    expect([...sessions]).toEqual([actors[0]?.sessionId]);
+    expect(received.some((e) => e.event?.type === 'xstate.stop')).toBe(false);
+    expect(received.some((e) => e.event?.type === 'statebreaker.restore')).toBe(true);
+    expect(values()).toContainEqual({ halfOpen: 'waiting' });
   });
 });

@@ -10,6 +10,7 @@ import {
 import type { InspectOption } from '../options.js';
 import { type CircuitState, topLevelState } from '../state.js';
 import type { PersistedBreakerSnapshot } from '../stores/store.js';
+import { InspectionSession } from './inspection.js';
 
 type BreakerActor = Actor<typeof breakerMachine>;
 type BreakerSnapshot = ReturnType<BreakerActor['getSnapshot']>;
@@ -43,7 +44,7 @@ export abstract class LocalStatechart {
   /** The breaker's name. */
   readonly name: string;
   protected readonly clock: Clock;
-  readonly #inspect: InspectOption | undefined;
+  readonly #inspection: InspectionSession | undefined;
   #actor: BreakerActor | null = null;
   #seen: BreakerSnapshot | null = null;
   #snapshot: PersistedBreakerSnapshot | null = null;
@@ -58,7 +59,7 @@ export abstract class LocalStatechart {
     this.name = name;
     this.config = config;
     this.clock = clock;
-    this.#inspect = inspect;
+    this.#inspection = inspect === undefined ? undefined : new InspectionSession(inspect);
   }
 
   /** The statechart's own delayed transition (a timer fired); the view is already updated. */
@@ -119,6 +120,7 @@ export abstract class LocalStatechart {
   }
 
   protected stopStatechart(): void {
+    this.#inspection?.end();
     this.#stopActor();
   }
 
@@ -134,7 +136,7 @@ export abstract class LocalStatechart {
   // inspector watches it.
   #needsActor(): boolean {
     return (
-      this.#inspect !== undefined ||
+      this.#inspection !== undefined ||
       this.state === 'open' ||
       (this.state === 'halfOpen' && this.probeCount > 0) ||
       // A breaker counting failures is likely to see more events soon: keep its actor until
@@ -146,7 +148,12 @@ export abstract class LocalStatechart {
   #ensureActor(): BreakerActor {
     if (this.#actor !== null) return this.#actor;
     // The actor's id names the breaker in the inspector.
-    const base = { id: this.name, input: this.config, clock: this.clock, inspect: this.#inspect };
+    const base = {
+      id: this.name,
+      input: this.config,
+      clock: this.clock,
+      inspect: this.#inspection?.observer,
+    };
     const actor =
       this.#snapshot === null
         ? createActor(breakerMachine, base)

@@ -1,0 +1,2 @@
+export { llmClassify } from './classify.js';
+export { llmRetryAfter } from './retry-after.js';

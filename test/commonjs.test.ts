@@ -19,6 +19,7 @@ const CONSUMER = `'use strict';
 const { CircuitBreaker, CircuitBreakerError } = require('statebreaker');
 const { RedisStore } = require('statebreaker/redis');
 const { getBreakerPaths } = require('statebreaker/testing');
+const { llmClassify } = require('statebreaker/llm');
 const breaker = new CircuitBreaker('commonjs');
 breaker.call(async () => 42).then((value) => {
   breaker.dispose();
@@ -28,6 +29,7 @@ breaker.call(async () => 42).then((value) => {
     CircuitBreakerError: typeof CircuitBreakerError,
     RedisStore: typeof RedisStore,
     getBreakerPaths: typeof getBreakerPaths,
+    llmClassify: llmClassify({ status: 401 }),
   }));
 });
 `;
@@ -64,7 +66,7 @@ describe('a CommonJS consumer', () => {
   const requireModule = (process.features as { require_module?: boolean }).require_module === true;
 
   it.runIf(requireModule)(
-    'requires statebreaker, statebreaker/redis and statebreaker/testing, and calls through a breaker',
+    'requires statebreaker and its subpaths (redis, testing, llm), and calls through a breaker',
     async () => {
       const { stdout, stderr } = await runConsumer([]);
       expect(stdout, stderr).not.toBe('');
@@ -74,6 +76,7 @@ describe('a CommonJS consumer', () => {
         CircuitBreakerError: 'function',
         RedisStore: 'function',
         getBreakerPaths: 'function',
+        llmClassify: 'ignored',
       });
     },
   );

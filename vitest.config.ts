@@ -9,6 +9,7 @@ export default defineConfig({
       { find: /^statebreaker$/, replacement: src('index.ts') },
       { find: /^statebreaker\/testing$/, replacement: src('testing/index.ts') },
       { find: /^statebreaker\/redis$/, replacement: src('stores/redis.ts') },
+      { find: /^statebreaker\/admin$/, replacement: src('admin/index.ts') },
     ],
   },
   test: {

@@ -2,23 +2,21 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILD_BOUND_MS, buildPackage, PACKAGE_ROOT } from './support/built-package.js';
 
 // A CommonJS consumer of the built package, as npm would install it: the package's own
 // package.json `exports` decide what `require` finds, not the vitest aliases the other tests use.
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-// Bounds a hang of the build or of the consumer; it does not measure speed.
-const BUILD_BOUND_MS = 120_000;
+const root = PACKAGE_ROOT;
 
 const CONSUMER = `'use strict';
 const { CircuitBreaker, CircuitBreakerError } = require('statebreaker');
 const { RedisStore } = require('statebreaker/redis');
 const { getBreakerPaths } = require('statebreaker/testing');
+const { listBreakers } = require('statebreaker/admin');
 const breaker = new CircuitBreaker('commonjs');
 breaker.call(async () => 42).then((value) => {
   breaker.dispose();
@@ -28,6 +26,7 @@ breaker.call(async () => 42).then((value) => {
     CircuitBreakerError: typeof CircuitBreakerError,
     RedisStore: typeof RedisStore,
     getBreakerPaths: typeof getBreakerPaths,
+    listBreakers: typeof listBreakers,
   }));
 });
 `;
@@ -36,8 +35,8 @@ let dir = '';
 let consumer = '';
 
 beforeAll(async () => {
-  // dist/ is what the published package holds: build it once for this file.
-  await run('npm', ['run', 'build'], { cwd: root, timeout: BUILD_BOUND_MS });
+  // dist/ is what the published package holds.
+  await buildPackage();
   dir = mkdtempSync(join(tmpdir(), 'statebreaker-cjs-'));
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'statebreaker'), 'dir');
@@ -64,7 +63,7 @@ describe('a CommonJS consumer', () => {
   const requireModule = (process.features as { require_module?: boolean }).require_module === true;
 
   it.runIf(requireModule)(
-    'requires statebreaker, statebreaker/redis and statebreaker/testing, and calls through a breaker',
+    'requires statebreaker and its redis, testing and admin entry points, and calls through a breaker',
     async () => {
       const { stdout, stderr } = await runConsumer([]);
       expect(stdout, stderr).not.toBe('');
@@ -74,6 +73,7 @@ describe('a CommonJS consumer', () => {
         CircuitBreakerError: 'function',
         RedisStore: 'function',
         getBreakerPaths: 'function',
+        listBreakers: 'function',
       });
     },
   );

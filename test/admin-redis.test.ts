@@ -79,12 +79,18 @@ describe('listing on Redis', () => {
     expect(after.keys ?? 0).toBe(before.keys ?? 0);
   });
 
-  it('sees only the breakers of its prefix', async () => {
+  it('sees only the breakers of its prefix, glob characters in it included', async () => {
     const label = harness.begin('prefix');
     await trip(harness.join(label, {}, { prefix: 'other_app:' }), 1);
+    // Unescaped, the pattern of `glob[1]*:` would match the keys of `glob1:` too.
+    await trip(harness.join(`${label} globbed`, {}, { prefix: 'glob[1]*:' }), 1);
+    await trip(harness.join(`${label} plain`, {}, { prefix: 'glob1:' }), 1);
     expect((await listBreakers(adminStore())).some((entry) => entry.name === label)).toBe(false);
     expect(await listBreakers(adminStore('other_app:'))).toMatchObject([
       { name: label, failures: 1 },
+    ]);
+    expect((await listBreakers(adminStore('glob[1]*:'))).map((entry) => entry.name)).toEqual([
+      `${label} globbed`,
     ]);
   });
 

@@ -1,4 +1,4 @@
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { RedisStore } from '../stores/redis.js';
 import { UsageError } from './command.js';
 import type { CommonOptions } from './common-options.js';
@@ -104,6 +104,19 @@ export function parseTarget(text: string, cluster: boolean): RedisTarget {
 
 const DISCONNECT_MS = 50;
 
+// ioredis is an optional peer dependency: the package loads without it, and the command says
+// what is missing instead of failing to start.
+async function loadIoredis(): Promise<{ Redis: typeof Redis; Cluster: typeof Cluster }> {
+  try {
+    const { Redis, Cluster } = await import('ioredis');
+    return { Redis, Cluster };
+  } catch {
+    throw new RedisUnreachableError(
+      'the statebreaker command needs ioredis (an optional peer dependency): npm install ioredis',
+    );
+  }
+}
+
 function bounded<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
@@ -120,6 +133,7 @@ function bounded<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Pr
  */
 export async function connect(options: CommonOptions): Promise<Connection> {
   const target = parseTarget(options.redis, options.cluster);
+  const ioredis = await loadIoredis();
   let connected = false;
   const retry = (times: number) => (connected ? Math.min(100 * 2 ** times, 2_000) : null);
   const common: RedisOptions = {
@@ -133,8 +147,8 @@ export async function connect(options: CommonOptions): Promise<Connection> {
   };
   const redis: Redis | Cluster =
     target.seeds === undefined
-      ? new Redis(common)
-      : new Cluster([...target.seeds], {
+      ? new ioredis.Redis(common)
+      : new ioredis.Cluster([...target.seeds], {
           lazyConnect: true,
           clusterRetryStrategy: retry,
           slotsRefreshTimeout: options.timeout,

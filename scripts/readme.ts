@@ -1,5 +1,6 @@
-// Fills the README's generated blocks (the statechart diagram and the testing example) from
-// their sources, so that the README cannot drift from them; test/readme.test.ts checks it.
+// Fills the README's generated blocks (the statechart diagram, the testing example, the CLI
+// usage) from their sources, so that the README cannot drift from them; test/readme.test.ts
+// checks it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readmeBlocks, replaceBlocks } from '../test/support/readme-blocks.js';
 

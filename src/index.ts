@@ -29,6 +29,8 @@ export type {
   BreakerStore,
   CompareAndSetResult,
   PersistedBreakerSnapshot,
+  RecordEntry,
   StoredRecord,
   StoreFollower,
+  StoreWatcher,
 } from './stores/store.js';

@@ -9,11 +9,14 @@ export class CorruptRecordError extends Error {
   readonly breaker: string;
   /** Where the record lives (a Redis key), when the store knows. */
   readonly key: string | undefined;
+  /** What is wrong with it, e.g. `not JSON (...)`. */
+  readonly problem: string;
 
   constructor(breaker: string, problem: string, key?: string) {
     super(`corrupt record for breaker "${breaker}"${key ? ` at ${key}` : ''}: ${problem}`);
     this.breaker = breaker;
     this.key = key;
+    this.problem = problem;
   }
 }
 
@@ -159,6 +162,20 @@ export function snapshotProblem(value: unknown): string | undefined {
   return (
     contextProblem(snapshot.context) ?? invariantProblem(leaf, snapshot.context as BreakerContext)
   );
+}
+
+/**
+ * The configuration a stored value holds in `context.config`, when it is a valid one, even if
+ * the rest of the snapshot is not: what an operator's reset of a corrupt record keeps.
+ */
+export function recoverConfig(snapshot: unknown): BreakerConfig | undefined {
+  if (!isPlainObject(snapshot) || !isPlainObject(snapshot.context)) return undefined;
+  const { config } = snapshot.context;
+  if (configProblem(config) !== undefined) return undefined;
+  const valid = config as Record<string, number>;
+  return Object.fromEntries(
+    CONFIG_KEYS.map((key) => [key, valid[key]]),
+  ) as unknown as BreakerConfig;
 }
 
 /** The options of `stored` that differ from `local`, as `name (local vs stored)`. */

@@ -2,24 +2,22 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILD_BOUND_MS, buildPackage, PACKAGE_ROOT } from './support/built-package.js';
 
 // A CommonJS consumer of the built package, as npm would install it: the package's own
 // package.json `exports` decide what `require` finds, not the vitest aliases the other tests use.
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-// Bounds a hang of the build or of the consumer; it does not measure speed.
-const BUILD_BOUND_MS = 120_000;
+const root = PACKAGE_ROOT;
 
 const CONSUMER = `'use strict';
 const { CircuitBreaker, CircuitBreakerError } = require('statebreaker');
 const { RedisStore } = require('statebreaker/redis');
 const { getBreakerPaths } = require('statebreaker/testing');
 const { llmClassify } = require('statebreaker/llm');
+const { listBreakers } = require('statebreaker/admin');
 const breaker = new CircuitBreaker('commonjs');
 breaker.call(async () => 42).then((value) => {
   breaker.dispose();
@@ -30,6 +28,7 @@ breaker.call(async () => 42).then((value) => {
     RedisStore: typeof RedisStore,
     getBreakerPaths: typeof getBreakerPaths,
     llmClassify: llmClassify({ status: 401 }),
+    listBreakers: typeof listBreakers,
   }));
 });
 `;
@@ -38,8 +37,8 @@ let dir = '';
 let consumer = '';
 
 beforeAll(async () => {
-  // dist/ is what the published package holds: build it once for this file.
-  await run('npm', ['run', 'build'], { cwd: root, timeout: BUILD_BOUND_MS });
+  // dist/ is what the published package holds.
+  await buildPackage();
   dir = mkdtempSync(join(tmpdir(), 'statebreaker-cjs-'));
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'statebreaker'), 'dir');
@@ -66,7 +65,7 @@ describe('a CommonJS consumer', () => {
   const requireModule = (process.features as { require_module?: boolean }).require_module === true;
 
   it.runIf(requireModule)(
-    'requires statebreaker and its subpaths (redis, testing, llm), and calls through a breaker',
+    'requires statebreaker and its entry points (redis, testing, llm, admin), and calls through a breaker',
     async () => {
       const { stdout, stderr } = await runConsumer([]);
       expect(stdout, stderr).not.toBe('');
@@ -77,6 +76,7 @@ describe('a CommonJS consumer', () => {
         RedisStore: 'function',
         getBreakerPaths: 'function',
         llmClassify: 'ignored',
+        listBreakers: 'function',
       });
     },
   );

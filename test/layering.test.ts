@@ -46,6 +46,18 @@ describe('layering', () => {
     expect(offending).toEqual([]);
   });
 
+  it('operator tools sit on top: no store, replica or breaker imports the admin API or the CLI', () => {
+    const offending = files
+      .filter((file) => !/^(admin|cli)\//.test(file) && file !== 'index.ts')
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((target) => /^(admin|cli)\//.test(target))
+          .map((target) => `${file} → ${target}`),
+      );
+    expect(offending).toEqual([]);
+    expect(importsOf('admin/actions.ts')).toContain('admin/apply');
+  });
+
   it('the machine imports nothing of ours', () => {
     expect(importsOf('machine.ts')).toEqual([]);
   });

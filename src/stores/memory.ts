@@ -3,8 +3,10 @@ import {
   asFollower,
   type BreakerStore,
   type CompareAndSetResult,
+  type RecordEntry,
   type StoredRecord,
   type StoreFollower,
+  type StoreWatcher,
 } from './store.js';
 
 /** Options of {@link MemoryStore}. */
@@ -22,6 +24,7 @@ export class MemoryStore implements BreakerStore {
   readonly clock: Clock;
   readonly #records = new Map<string, StoredRecord>();
   readonly #listeners = new Map<string, Set<StoreFollower>>();
+  readonly #watchers = new Set<StoreWatcher>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -54,9 +57,10 @@ export class MemoryStore implements BreakerStore {
     }
     this.#records.set(name, record);
     const listeners = this.#listeners.get(name);
-    if (listeners !== undefined) {
+    if (listeners !== undefined || this.#watchers.size > 0) {
       queueMicrotask(() => {
-        for (const follower of listeners) follower.record(record);
+        for (const follower of listeners ?? []) follower.record(record);
+        for (const watcher of this.#watchers) watcher.record(name, record);
       });
     }
     return { ok: true, record };
@@ -77,6 +81,25 @@ export class MemoryStore implements BreakerStore {
     return () => {
       listeners.delete(follower);
       if (listeners.size === 0) this.#listeners.delete(name);
+    };
+  }
+
+  async *listRecords(): AsyncIterable<RecordEntry> {
+    // A copy: the caller may write while it iterates.
+    for (const [name, record] of [...this.#records]) yield { name, record };
+  }
+
+  async readRecord(name: string): Promise<RecordEntry | null> {
+    const record = this.#records.get(name);
+    return record === undefined ? null : { name, record };
+  }
+
+  watchAll(watcher: StoreWatcher): () => void {
+    // A wrapper per call, so that one watcher subscribed twice is two subscriptions.
+    const own: StoreWatcher = { record: (name, record) => watcher.record(name, record) };
+    this.#watchers.add(own);
+    return () => {
+      this.#watchers.delete(own);
     };
   }
 

@@ -31,6 +31,17 @@ export function encodeName(name: string): string {
   return name.replace(/[%{}]/g, (c) => ESCAPES[c] as string);
 }
 
+const UNESCAPES: Record<string, string> = { '%25': '%', '%7B': '{', '%7D': '}' };
+
+/**
+ * The name {@link encodeName} maps to `encoded`, or `null` when no name maps to it (a `%` that
+ * starts none of the three escapes, a raw brace): such keys were not written by this store.
+ */
+export function decodeName(encoded: string): string | null {
+  if (/[{}]/.test(encoded) || /%(?!25|7B|7D)/.test(encoded)) return null;
+  return encoded.replace(/%(?:25|7B|7D)/g, (code) => UNESCAPES[code] as string);
+}
+
 /**
  * Refuses names a breaker refuses: not a string, empty, longer than `MAX_NAME_LENGTH`, or not
  * well-formed UTF-16 (two names with different lone surrogates would share one key).
@@ -56,4 +67,38 @@ export function breakerKeys(prefix: string, name: string): BreakerKeys {
     openedAt: `${base}opened_at`,
     write: `${base}write`,
   };
+}
+
+const FIELDS: ReadonlySet<string> = new Set([
+  'snapshot',
+  'version',
+  'state',
+  'counter',
+  'opened_at',
+  'write',
+]);
+
+/**
+ * A `SCAN ... MATCH` pattern for every breaker key under `prefix`. Glob characters in the prefix
+ * are escaped; the braces of the pattern are literal in Redis's glob.
+ */
+export function breakerKeyPattern(prefix: string): string {
+  return `${prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}{*}:*`;
+}
+
+/**
+ * The breaker whose key `key` is under `prefix`, or `null` for a key that is not a breaker key
+ * of this layout (another prefix, an unknown field, an encoding no name maps to).
+ */
+export function nameOfKey(prefix: string, key: string): string | null {
+  if (!key.startsWith(`${prefix}{`)) return null;
+  const close = key.indexOf('}', prefix.length + 1);
+  if (close < 0 || key[close + 1] !== ':' || !FIELDS.has(key.slice(close + 2))) return null;
+  const name = decodeName(key.slice(prefix.length + 1, close));
+  if (name === null) return null;
+  try {
+    return checkStoreName(name);
+  } catch {
+    return null;
+  }
 }

@@ -18,7 +18,14 @@ import {
   wrongFields,
 } from './redis-codec.js';
 import { ChangeFeed } from './redis-feed.js';
-import { type BreakerKeys, breakerKeys, checkStoreName, sequenceKey } from './redis-keys.js';
+import {
+  type BreakerKeys,
+  breakerKeyPattern,
+  breakerKeys,
+  checkStoreName,
+  nameOfKey,
+  sequenceKey,
+} from './redis-keys.js';
 import {
   type RedisStoreOptions,
   type ResolvedRedisStoreOptions,
@@ -29,8 +36,10 @@ import {
   asFollower,
   type BreakerStore,
   type CompareAndSetResult,
+  type RecordEntry,
   type StoredRecord,
   type StoreFollower,
+  type StoreWatcher,
 } from './store.js';
 
 export { LostRecordError } from './lost-record.js';
@@ -53,6 +62,25 @@ const FIRST_SYNC_SAMPLES = 3;
 // Breakers per read: one script call (standalone) reads this many records, one MGET compares
 // this many stamps, so an idle fleet's resync costs a few commands however many it follows.
 const BATCH = 500;
+// Keys a SCAN call is asked to look at: enough that a listing of a large keyspace takes few
+// round trips, few enough that one call never holds the server for long.
+const SCAN_COUNT = 1_000;
+
+/** The raw values of one breaker's record, as `readRecords.lua` returns them. */
+interface RawRecord {
+  readonly snapshot: string | null;
+  readonly version: string | null;
+  readonly wrong: RecordField[];
+}
+
+function parsedJson(text: string | null): unknown {
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 function isCluster(redis: Redis | Cluster): redis is Cluster {
   return (redis as { isCluster?: boolean }).isCluster === true;
@@ -106,6 +134,7 @@ export class RedisStore implements BreakerStore {
   readonly #channel: string;
   readonly #feed: ChangeFeed;
   readonly #followers = new Map<string, StoreFollower[]>();
+  readonly #watchers = new Set<StoreWatcher>();
   // The last problem resync reported per name, so that a record nobody rewrites (an idle
   // breaker's) is reported once, not every resyncInterval.
   readonly #resyncProblems = new Map<string, string>();
@@ -155,6 +184,7 @@ export class RedisStore implements BreakerStore {
         // Messages published while the subscriber was away are lost.
         this.#gaps++;
         this.resync().catch(() => {});
+        this.#tellWatchers((watcher) => watcher.missed?.());
       },
     });
     this.#syncClock(FIRST_SYNC_SAMPLES).catch(() => {});
@@ -292,8 +322,81 @@ export class RedisStore implements BreakerStore {
       if (followers.length > 0) return;
       this.#followers.delete(name);
       this.#resyncProblems.delete(name);
-      if (this.#followers.size === 0) this.#feed.release();
+      this.#releaseFeed();
     };
+  }
+
+  /**
+   * Follows every breaker under the store's prefix on the change feed (the one channel carries
+   * every breaker's changes): the watcher gets each record written, a `CorruptRecordError` for a
+   * change message it cannot restore, and `missed()` when the subscriber reconnected or a
+   * numbered message is missing. Returns the unsubscribe function.
+   */
+  watchAll(watcher: StoreWatcher): () => void {
+    this.#checkOpen();
+    const own: StoreWatcher = {
+      record: (name, record) => watcher.record(name, record),
+      problem: (name, error) => watcher.problem?.(name, error),
+      missed: () => watcher.missed?.(),
+    };
+    this.#watchers.add(own);
+    this.#feed.use();
+    return () => {
+      if (this.#watchers.delete(own)) this.#releaseFeed();
+    };
+  }
+
+  /**
+   * One breaker's record, or a corrupt entry naming the key to blame, or `null` when it has
+   * none. Unlike {@link load} it reports nothing to followers. Waits for the change feed when a
+   * watcher opened it, and for the first reading of server time, so that the store's clock is
+   * Redis time once it resolves.
+   */
+  async readRecord(name: string): Promise<RecordEntry | null> {
+    checkStoreName(name);
+    this.#checkOpen();
+    const [entry] = await this.#bounded(
+      Promise.all([this.#whenSynced(), this.#feed.ready()]).then(() => this.#readEntries([name])),
+      'readRecord',
+    );
+    return entry ?? null;
+  }
+
+  /**
+   * Every breaker with a record under the store's prefix, corrupt ones included: `SCAN` (never
+   * `KEYS`) with a `MATCH` on the breaker key layout, on every master of a Cluster, then one
+   * script call per 500 breakers (per breaker on a Cluster) to read them. Each breaker comes
+   * once. Every call is bounded by the store's `timeout`.
+   */
+  async *listRecords(): AsyncIterable<RecordEntry> {
+    this.#checkOpen();
+    await this.#bounded(Promise.all([this.#whenSynced(), this.#feed.ready()]), 'listRecords');
+    const pattern = breakerKeyPattern(this.options.prefix);
+    const seen = new Set<string>();
+    const nodes = isCluster(this.#redis) ? this.#redis.nodes('master') : [this.#redis];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.#bounded(
+          node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT),
+          'listRecords',
+        );
+        cursor = next;
+        // SCAN may return a key more than once, and a breaker has several keys.
+        const names: string[] = [];
+        for (const key of keys) {
+          const name = nameOfKey(this.options.prefix, key);
+          if (name === null || seen.has(name)) continue;
+          seen.add(name);
+          names.push(name);
+        }
+        for (let i = 0; i < names.length; i += BATCH) {
+          const batch = names.slice(i, i + BATCH);
+          const entries = await this.#bounded(this.#readEntries(batch), 'listRecords');
+          for (const entry of entries) if (entry !== null) yield entry;
+        }
+      } while (cursor !== '0');
+    }
   }
 
   /**
@@ -328,6 +431,7 @@ export class RedisStore implements BreakerStore {
     this.#closed = true;
     this.#stopTimers();
     this.#followers.clear();
+    this.#watchers.clear();
     this.#feed.close();
     for (const load of this.#loads) load.reject(new Error('RedisStore is closed'));
     this.#loads = [];
@@ -449,6 +553,33 @@ export class RedisStore implements BreakerStore {
   }
 
   async #readMany(names: readonly string[]): Promise<Decoded[]> {
+    const raws = await this.#readRaw(names);
+    return raws.map((raw) => decodeRecord(raw.version, raw.snapshot, raw.wrong));
+  }
+
+  // Entries for operator tools: a corrupt record keeps the version compare-and-set compares
+  // with (0 when unreadable, as the script reads it) and its snapshot, parsed if it is JSON.
+  async #readEntries(names: readonly string[]): Promise<(RecordEntry | null)[]> {
+    const raws = await this.#readRaw(names);
+    return names.map((name, i) => {
+      const raw = raws[i] as RawRecord;
+      const decoded = decodeRecord(raw.version, raw.snapshot, raw.wrong);
+      if (decoded.problem === undefined) {
+        return decoded.record === null ? null : { name, record: decoded.record };
+      }
+      const version = raw.wrong.includes('version') ? 0 : (parseVersion(raw.version ?? '') ?? 0);
+      return {
+        name,
+        record: null,
+        problem: decoded.problem.problem,
+        key: this.keys(name)[decoded.problem.field],
+        version,
+        snapshot: raw.wrong.includes('snapshot') ? undefined : parsedJson(raw.snapshot),
+      };
+    });
+  }
+
+  async #readRaw(names: readonly string[]): Promise<RawRecord[]> {
     const calls: Promise<unknown[]>[] = [];
     const keysOf = (name: string) => {
       const keys = this.keys(name);
@@ -460,9 +591,11 @@ export class RedisStore implements BreakerStore {
       calls.push(this.#scripts.readRecords(...names.slice(i, i + per).flatMap(keysOf)));
     }
     const replies = (await Promise.all(calls)).flat();
-    return names.map((_, i) =>
-      decodeRecord(bulk(replies[3 * i + 1]), bulk(replies[3 * i]), wrongFields(replies[3 * i + 2])),
-    );
+    return names.map((_, i) => ({
+      snapshot: bulk(replies[3 * i]),
+      version: bulk(replies[3 * i + 1]),
+      wrong: wrongFields(replies[3 * i + 2]),
+    }));
   }
 
   async #resyncBatch(names: readonly string[]): Promise<void> {
@@ -597,13 +730,17 @@ export class RedisStore implements BreakerStore {
       if (this.#seq !== null && seq !== this.#seq + 1) {
         this.#gaps++;
         this.#resyncSoon();
+        this.#tellWatchers((watcher) => watcher.missed?.());
       }
       this.#seq = seq;
     }
     const followers = this.#followers.get(name);
-    if (followers === undefined) return;
-    // Decoded only for followed names: every store hears every change under its prefix.
+    if (followers === undefined && this.#watchers.size === 0) return;
+    // Decoded only for followed names (or when watched): every store hears every change under
+    // its prefix.
     const decoded = decodeRecord(change.version, change.snapshot);
+    if (this.#watchers.size > 0) this.#toWatchers(name, decoded);
+    if (followers === undefined) return;
     if (decoded.problem === undefined) {
       const { record } = decoded;
       // Every record goes to every follower; each decides by record order what is news.
@@ -618,6 +755,35 @@ export class RedisStore implements BreakerStore {
       `change message: ${decoded.problem.field} ${decoded.problem.problem}`,
     );
     this.#resyncBatch([name]).catch(() => {});
+  }
+
+  #toWatchers(name: string, decoded: Decoded): void {
+    const { record, problem } = decoded;
+    if (record !== null) {
+      this.#tellWatchers((watcher) => watcher.record(name, record));
+    } else if (problem !== undefined) {
+      const error = new CorruptRecordError(
+        name,
+        `change message: ${problem.field} ${problem.problem}`,
+        this.#channel,
+      );
+      this.#tellWatchers((watcher) => watcher.problem?.(name, error));
+    }
+  }
+
+  // A watcher that throws must not stop the feed for the breakers of this process.
+  #tellWatchers(tell: (watcher: StoreWatcher) => void): void {
+    for (const watcher of this.#watchers) {
+      try {
+        tell(watcher);
+      } catch (error) {
+        process.emitWarning(error as Error);
+      }
+    }
+  }
+
+  #releaseFeed(): void {
+    if (this.#followers.size === 0 && this.#watchers.size === 0) this.#feed.release();
   }
 
   #whenSynced(): Promise<void> {

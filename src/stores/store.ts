@@ -64,6 +64,45 @@ export interface StoreFollower {
 }
 
 /**
+ * One breaker's stored record as operator tools read it: a record this statechart can restore,
+ * or a corrupt one with the reason and the key to blame (a store's breakers read that as absent,
+ * and their next write replaces it).
+ */
+export type RecordEntry =
+  | { readonly name: string; readonly record: StoredRecord; readonly problem?: undefined }
+  | {
+      readonly name: string;
+      readonly record: null;
+      /** What is wrong, e.g. `not JSON (...)`. */
+      readonly problem: string;
+      /** Where the record lives (a Redis key), when the store knows. */
+      readonly key: string | undefined;
+      /**
+       * The version a compare-and-set compares with for this record: the stored version, or 0
+       * when the version itself cannot be read.
+       */
+      readonly version: number;
+      /** The stored snapshot, parsed when it is JSON (else `undefined`), to recover what can be. */
+      readonly snapshot: unknown;
+    };
+
+/**
+ * A follower of every breaker on a store (operator tools: a live listing, a change log). It gets
+ * every record written under the store's prefix, in the order the store meets them.
+ */
+export interface StoreWatcher {
+  /** A record written for breaker `name`. */
+  record(name: string, record: StoredRecord): void;
+  /** A change the store heard for `name` but cannot restore (a `CorruptRecordError`). */
+  problem?(name: string, error: Error): void;
+  /**
+   * Changes may have been missed (the change feed reconnected, or a numbered change message is
+   * missing): read again what matters.
+   */
+  missed?(): void;
+}
+
+/**
  * Where breakers keep their shared statechart snapshots. Breakers of one name on one store
  * behave as one statechart: each write is a compare-and-set on the record's version, and
  * every write reaches the other instances through the change feed.
@@ -109,6 +148,18 @@ export interface BreakerStore {
    * so that an embedded store needs no asynchronous first load.
    */
   peek?(name: string): StoredRecord | null | undefined;
+  /**
+   * Every breaker with a record, corrupt ones included (operator tools; optional). Each breaker
+   * comes once, in no particular order. Reading never reports to followers nor repairs.
+   */
+  listRecords?(): AsyncIterable<RecordEntry>;
+  /** One breaker's record as {@link listRecords} gives it, or `null` when it has none (optional). */
+  readRecord?(name: string): Promise<RecordEntry | null>;
+  /**
+   * Follows every breaker on the store (operator tools; optional). Returns the unsubscribe
+   * function. A watcher subscribed before a {@link listRecords} misses no change after it.
+   */
+  watchAll?(watcher: StoreWatcher): () => void;
 }
 
 /**

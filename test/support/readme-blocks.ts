@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { generalUsage } from '../../src/cli/usage.js';
 
-/** The README's generated blocks, by marker name, from their sources. */
+/** The README's generated blocks (diagram, testing example, CLI usage), by marker name, from their sources. */
 export function readmeBlocks(): Record<string, string> {
   const mermaid = readFileSync('models/breaker.mmd', 'utf8').trimEnd();
   const example = readFileSync('test/testing-example.test.ts', 'utf8');
@@ -16,6 +17,7 @@ export function readmeBlocks(): Record<string, string> {
   return {
     MODELS: `\`\`\`mermaid\n${mermaid}\n\`\`\``,
     EXAMPLE: `\`\`\`ts\n${code}\n\`\`\``,
+    CLI: `\`\`\`\n${generalUsage().trimEnd()}\n\`\`\``,
   };
 }
 

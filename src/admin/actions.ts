@@ -1,0 +1,250 @@
+import type { BreakerConfig, BreakerEvent } from '../machine.js';
+import { checkName } from '../name.js';
+import { type BreakerOptions, resolveOptions } from '../options.js';
+import { CorruptRecordError, recoverConfig } from '../snapshot.js';
+import type { CircuitState } from '../state.js';
+import type { BreakerStore, RecordEntry, StoredRecord } from '../stores/store.js';
+import { describeValue } from '../validate.js';
+import { applyEvent, initialSnapshot, nextRecord } from './apply.js';
+import { BreakerNotFoundError, OperatorConflictError } from './errors.js';
+import { checkedEntry, checkStore, readEntry } from './read.js';
+import { type BreakerInfo, describeRecord } from './view.js';
+
+/** The operator actions, by the statechart event each sends. */
+export type OperatorAction = 'forceOpen' | 'disable' | 'reset';
+
+const EVENTS = {
+  forceOpen: 'FORCE_OPEN',
+  disable: 'DISABLE',
+  reset: 'RESET',
+} as const satisfies Record<OperatorAction, BreakerEvent['type']>;
+
+/** The breaker options that make its configuration, as {@link CreateOptions} takes them. */
+export type ConfigOptions = Pick<
+  BreakerOptions,
+  'failMax' | 'resetTimeout' | 'successThreshold' | 'halfOpenMaxCalls' | 'probeLease' | 'timeout'
+>;
+
+/** Options of {@link forceOpen} and {@link disable}. */
+export interface CreateOptions {
+  /**
+   * When the store holds no record of the breaker (one that never failed has none), create it
+   * under the configuration these options make: the options the fleet's breakers are created
+   * with (`{}` for the defaults). A different configuration would be reported by every instance
+   * as a `ConfigMismatchError`. Without it, a missing record is a `BreakerNotFoundError`.
+   */
+  create?: ConfigOptions;
+}
+
+/** What an operator action did. */
+export interface OperatorResult {
+  /** The breaker as the store holds it now. */
+  readonly breaker: BreakerInfo;
+  /** The top-level state before; `null` when there was no readable record. */
+  readonly from: CircuitState | null;
+  /** Whether a record was written: `false` when the breaker was already there. */
+  readonly changed: boolean;
+}
+
+// Conflicts are another writer's change: the action is applied again to the record that won. A
+// busy breaker (failures counted across a fleet) may win a few rounds; past this, the store is
+// changing faster than an operator can act and the caller is told so.
+const ATTEMPTS = 10;
+const IMMEDIATE = 2;
+const MAX_PAUSE_MS = 64;
+
+const CONFIG_OPTIONS = new Set([
+  'failMax',
+  'resetTimeout',
+  'successThreshold',
+  'halfOpenMaxCalls',
+  'probeLease',
+  'timeout',
+]);
+
+function createConfig(who: string, options: unknown): BreakerConfig | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${who}: options must be an object, got ${describeValue(options)}`);
+  }
+  const { create } = options as CreateOptions;
+  if (create === undefined) return undefined;
+  if (create === null || typeof create !== 'object' || Array.isArray(create)) {
+    throw new TypeError(`${who}: option create must be an object, got ${describeValue(create)}`);
+  }
+  for (const key of Object.keys(create)) {
+    if (!CONFIG_OPTIONS.has(key)) {
+      throw new TypeError(
+        `${who}: option create takes the configuration options (${[...CONFIG_OPTIONS].join(', ')}), got ${JSON.stringify(key)}`,
+      );
+    }
+  }
+  return resolveOptions(create).config;
+}
+
+/** The write an action makes on what the store holds, or the breaker when it has nothing to do. */
+type Plan =
+  | {
+      readonly record: StoredRecord;
+      readonly expectedVersion: number;
+      readonly expectedWriteId: string | undefined;
+      readonly from: CircuitState | null;
+    }
+  | { readonly unchanged: StoredRecord };
+
+function plan(
+  name: string,
+  action: OperatorAction,
+  entry: RecordEntry | null,
+  create: BreakerConfig | undefined,
+  now: number,
+): Plan {
+  const event = { type: EVENTS[action], at: now } as BreakerEvent;
+  if (entry === null) {
+    if (create === undefined || action === 'reset') throw new BreakerNotFoundError(name);
+    const snapshot = applyEvent(initialSnapshot(create), event);
+    if (snapshot === null) throw new BreakerNotFoundError(name);
+    return {
+      record: nextRecord(null, snapshot, 1),
+      expectedVersion: 0,
+      expectedWriteId: undefined,
+      from: null,
+    };
+  }
+  if (entry.record === null) return planOverCorrupt(name, action, entry);
+  const base = entry.record;
+  const snapshot = applyEvent(base.snapshot, event);
+  if (snapshot === null) return { unchanged: base };
+  return {
+    record: nextRecord(base, snapshot, base.version + 1),
+    expectedVersion: base.version,
+    expectedWriteId: base.snapshot.writeId,
+    from: describeRecord(name, base, now).state,
+  };
+}
+
+// Only a reset replaces a corrupt record: it needs nothing of the old state but the fleet's
+// configuration, which a snapshot garbled elsewhere may still hold. Forcing open or disabling
+// would have to guess the state it leaves.
+function planOverCorrupt(
+  name: string,
+  action: OperatorAction,
+  entry: Extract<RecordEntry, { record: null }>,
+): Plan {
+  if (action !== 'reset') {
+    throw new CorruptRecordError(
+      name,
+      `${entry.problem} (only a reset replaces a corrupt record)`,
+      entry.key,
+    );
+  }
+  const config = recoverConfig(entry.snapshot);
+  if (config === undefined) {
+    throw new CorruptRecordError(
+      name,
+      `${entry.problem}; its configuration cannot be read either, so a reset cannot rebuild it (delete its snapshot and version keys: the fleet writes it again at its next change)`,
+      entry.key,
+    );
+  }
+  const old = (entry.snapshot as { context?: { generation?: unknown } }).context?.generation;
+  const generation = typeof old === 'number' && Number.isInteger(old) && old >= 0 ? old + 1 : 1;
+  const initial = initialSnapshot(config);
+  const snapshot = { ...initial, context: { ...initial.context, generation, reason: 'reset' } };
+  return {
+    record: nextRecord(null, snapshot as typeof initial, entry.version + 1),
+    expectedVersion: entry.version,
+    // A corrupt record's write id is not to be trusted: the version alone is compared.
+    expectedWriteId: undefined,
+    from: null,
+  };
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+async function act(
+  who: OperatorAction,
+  storeArg: BreakerStore,
+  name: string,
+  options: unknown,
+): Promise<OperatorResult> {
+  const store = checkStore(storeArg, who);
+  checkName(name, `${who}: breaker name`);
+  const create = createConfig(who, options);
+  let entry = await readEntry(store, name);
+  for (let attempt = 1; ; attempt++) {
+    const now = store.clock.now();
+    const next = plan(name, who, entry, create, now);
+    if ('unchanged' in next) {
+      return {
+        breaker: describeRecord(name, next.unchanged, now),
+        from: describeRecord(name, next.unchanged, now).state,
+        changed: false,
+      };
+    }
+    const result = await store.compareAndSet(
+      name,
+      next.expectedVersion,
+      next.record,
+      next.expectedWriteId,
+    );
+    if (result.ok) {
+      return {
+        breaker: describeRecord(name, next.record, store.clock.now()),
+        from: next.from,
+        changed: true,
+      };
+    }
+    if (attempt >= ATTEMPTS) throw new OperatorConflictError(name, attempt);
+    if (attempt > IMMEDIATE) await pause(Math.random() * Math.min(MAX_PAUSE_MS, 2 ** attempt));
+    // The conflict's reply holds the winner when it is readable; otherwise read what is there.
+    entry =
+      result.current !== null
+        ? checkedEntry({ name, record: result.current })
+        : await readEntry(store, name);
+  }
+}
+
+/**
+ * Forces breaker `name` open for every instance sharing `store`, until a {@link reset}: the
+ * statechart's `FORCE_OPEN`, applied to the stored record under the configuration it holds and
+ * written with compare-and-set (re-read and applied again on a conflict). Resolves once the
+ * store confirmed the write; instances adopt it from the change feed, with no configuration
+ * mismatch reported.
+ * @throws BreakerNotFoundError when the store holds no record (see {@link CreateOptions.create}).
+ * @throws CorruptRecordError when the record cannot be restored (only `reset` replaces one).
+ * @throws the store's error when it does not answer (`RedisStoreTimeoutError`); the write may
+ * then have landed or not: read the breaker again.
+ */
+export function forceOpen(
+  store: BreakerStore,
+  name: string,
+  options?: CreateOptions,
+): Promise<OperatorResult> {
+  return act('forceOpen', store, name, options);
+}
+
+/**
+ * Disables breaker `name` for every instance sharing `store` (every call goes through, nothing
+ * is recorded) until a {@link reset}. Written as {@link forceOpen} is, with the statechart's
+ * `DISABLE`.
+ */
+export function disable(
+  store: BreakerStore,
+  name: string,
+  options?: CreateOptions,
+): Promise<OperatorResult> {
+  return act('disable', store, name, options);
+}
+
+/**
+ * Closes breaker `name` and clears its counters for every instance sharing `store`, with the
+ * statechart's `RESET`. A corrupt record is replaced by a closed one under the configuration it
+ * still holds (a `CorruptRecordError` when even that cannot be read). A closed breaker with no
+ * failure counted is left as it is (`changed: false`).
+ * @throws BreakerNotFoundError when the store holds no record.
+ */
+export function reset(store: BreakerStore, name: string): Promise<OperatorResult> {
+  return act('reset', store, name, undefined);
+}

@@ -1,0 +1,87 @@
+import type { BreakerConfig, TransitionReason } from '../machine.js';
+import { type CircuitState, topLevelState } from '../state.js';
+import type { StoredRecord } from '../stores/store.js';
+
+/** A breaker as its stored record shows it: what operator tools list and show. */
+export interface BreakerInfo {
+  readonly name: string;
+  readonly corrupt: false;
+  /** The top-level state. */
+  readonly state: CircuitState;
+  /** The statechart's state down to its leaf, e.g. `halfOpen.probing`. */
+  readonly stateValue: string;
+  /** Why the circuit last changed its top-level state. */
+  readonly reason: TransitionReason;
+  /** Consecutive counted failures while closed. */
+  readonly failures: number;
+  /** Probe successes in the current half-open round. */
+  readonly successes: number;
+  /** When the circuit last opened, epoch ms on the store's clock; `null` if it never did. */
+  readonly openedAt: number | null;
+  /**
+   * For an open circuit, ms until it may half-open (`openedAt + resetTimeout - now` on the
+   * store's clock, at least 0); `null` in every other state.
+   */
+  readonly retryAfterMs: number | null;
+  /** Probes in flight (half-open). */
+  readonly probes: number;
+  /** Increments on every change of top-level state. */
+  readonly generation: number;
+  /** The record's version. */
+  readonly version: number;
+  /** The id of the write that made the record. */
+  readonly writeId: string | undefined;
+  /** The configuration the record was written under: the fleet's. */
+  readonly config: BreakerConfig;
+  /** The stored record as it is. */
+  readonly record: StoredRecord;
+}
+
+/** A breaker whose stored record cannot be restored; its breakers read it as absent. */
+export interface CorruptBreaker {
+  readonly name: string;
+  readonly corrupt: true;
+  /** What is wrong with it. */
+  readonly problem: string;
+  /** The key to blame (a Redis key), when the store knows. */
+  readonly key: string | undefined;
+  /** The version compare-and-set compares with (0 when the version itself is unreadable). */
+  readonly version: number;
+}
+
+/** One breaker in a listing: readable, or corrupt. */
+export type BreakerListing = BreakerInfo | CorruptBreaker;
+
+function leafOf(value: StoredRecord['snapshot']['value']): string {
+  if (typeof value === 'string') return value;
+  const [parent, child] = Object.entries(value)[0] ?? ['', ''];
+  return typeof child === 'string' ? `${parent}.${child}` : parent;
+}
+
+/** `record` of breaker `name` seen at `now` (ms on the store's clock). */
+export function describeRecord(name: string, record: StoredRecord, now: number): BreakerInfo {
+  const { snapshot, version } = record;
+  const { context } = snapshot;
+  const state = topLevelState(snapshot.value);
+  const retryAfterMs =
+    state === 'open' && context.openedAt !== null
+      ? Math.max(0, context.openedAt + context.config.resetTimeout - now)
+      : null;
+  return {
+    name,
+    corrupt: false,
+    state,
+    stateValue: leafOf(snapshot.value),
+    reason: context.reason,
+    failures: context.failures,
+    successes: context.successes,
+    openedAt: context.openedAt,
+    retryAfterMs,
+    probes: Object.keys(context.probes).length,
+    generation: context.generation,
+    version,
+    writeId: snapshot.writeId,
+    config: context.config,
+    record,
+  };
+}

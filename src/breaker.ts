@@ -272,11 +272,13 @@ export class CircuitBreaker {
         : undefined;
     const error = CircuitBreakerError.create(this.name, state, retryAfterMs);
     const observers = this.#hooks.observers;
-    if (observers !== null) for (const observer of observers) observer.rejected();
+    if (observers !== null) for (let i = 0; i < observers.length; i++) observers[i]?.rejected();
     if (this.#events.has('rejected')) this.#events.emit('rejected', { name: this.name, error });
     return error;
   }
 
+  // The observer loops on the call path are indexed: a for-of iterator is not always optimized
+  // away, and would cost an allocation per call.
   #recordSuccess(generation: number, probeId: string | undefined, started: number): void {
     const replica = this.#replica;
     // A success in closed with no failures counted is a no-op of the machine: not sent, so that
@@ -289,10 +291,12 @@ export class CircuitBreaker {
       );
     }
     const observers = this.#hooks.observers;
-    if (observers === null && !this.#events.has('success')) return;
+    const heard = this.#events.has('success');
+    if (observers === null && !heard) return;
     const durationMs = started < 0 ? undefined : performance.now() - started;
-    if (observers !== null) for (const observer of observers) observer.successful(durationMs);
-    this.#events.emit('success', { name: this.name, durationMs });
+    if (observers !== null)
+      for (let i = 0; i < observers.length; i++) observers[i]?.successful(durationMs);
+    if (heard) this.#events.emit('success', { name: this.name, durationMs });
   }
 
   #recordError(
@@ -312,12 +316,14 @@ export class CircuitBreaker {
     const observers = this.#hooks.observers;
     if (outcome === 'failure') {
       this.#replica.send({ type: 'FAILURE', generation, probeId, at });
-      if (observers !== null) for (const observer of observers) observer.failed(durationMs);
+      if (observers !== null)
+        for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs);
       this.#events.emit('failure', { name: this.name, error, durationMs });
     } else {
       // An ignored probe still frees its slot; an ignored call in closed changes nothing.
       if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
-      if (observers !== null) for (const observer of observers) observer.ignored(durationMs);
+      if (observers !== null)
+        for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs);
       this.#events.emit('ignored', { name: this.name, error, durationMs });
     }
   }

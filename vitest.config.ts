@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^statebreaker\/redis$/, replacement: src('stores/redis.ts') },
       { find: /^statebreaker\/llm$/, replacement: src('llm/index.ts') },
       { find: /^statebreaker\/admin$/, replacement: src('admin/index.ts') },
+      { find: /^statebreaker\/metrics$/, replacement: src('metrics/index.ts') },
     ],
   },
   test: {

@@ -1,4 +1,11 @@
+import { metrics } from '@opentelemetry/api';
+import { Registry } from 'prom-client';
 import { CircuitBreaker, MemoryStore } from '../src/index.js';
+import {
+  type MetricsExporter,
+  openTelemetryMetrics,
+  prometheusMetrics,
+} from '../src/metrics/index.js';
 import { HandWrittenBreaker } from './hand-written.js';
 import {
   collect,
@@ -16,12 +23,49 @@ import { cockatielBreaker, OPOSSUM_LEAN, opossumBreaker } from './peers.js';
 const one = async () => 1;
 
 /**
+ * A statebreaker loop measured with an exporter running: exporters follow every breaker of
+ * the process, so each runs only around its own variant's samples, started outside the timing.
+ */
+function withMetrics(
+  name: string,
+  breaker: CircuitBreaker,
+  start: () => MetricsExporter,
+  add: (value: number) => void,
+): Variant {
+  let exporter: MetricsExporter | undefined;
+  return {
+    name,
+    setUp() {
+      exporter = start();
+    },
+    tearDown() {
+      exporter?.stop();
+    },
+    async run(n) {
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        sum += await breaker.call(one);
+        if (i % 1000 === 999) await yieldToLoop();
+      }
+      add(sum);
+    },
+  };
+}
+
+/**
  * Section 1: per-call overhead in the closed state, every call succeeding. Each variant has
  * its own loop so that each call site stays monomorphic, as in a real caller.
  */
 export function closedVariants(): { variants: Variant[]; dispose: () => void } {
   const hand = new HandWrittenBreaker();
   const breaker = new CircuitBreaker('bench-closed', { store: new MemoryStore() });
+  const prom = new CircuitBreaker('bench-prometheus', { store: new MemoryStore() });
+  const promCounts = new CircuitBreaker('bench-prometheus-counts', { store: new MemoryStore() });
+  const otel = new CircuitBreaker('bench-otel', { store: new MemoryStore() });
+  const meter = metrics.getMeter('statebreaker-bench');
+  const add = (value: number) => {
+    sink += value;
+  };
   const cockatiel = cockatielBreaker();
   const opossum = opossumBreaker(one);
   const lean = opossumBreaker(one, OPOSSUM_LEAN);
@@ -54,6 +98,24 @@ export function closedVariants(): { variants: Variant[]; dispose: () => void } {
         }
       },
     },
+    withMetrics(
+      'statebreaker, Prometheus metrics',
+      prom,
+      () => prometheusMetrics({ registry: new Registry() }),
+      add,
+    ),
+    withMetrics(
+      'statebreaker, Prometheus metrics, `durations: false`',
+      promCounts,
+      () => prometheusMetrics({ registry: new Registry(), durations: false }),
+      add,
+    ),
+    withMetrics(
+      'statebreaker, OpenTelemetry metrics (API no-op meter)',
+      otel,
+      () => openTelemetryMetrics({ meter }),
+      add,
+    ),
     {
       name: 'cockatiel 3.2 `execute`',
       async run(n) {
@@ -88,7 +150,7 @@ export function closedVariants(): { variants: Variant[]; dispose: () => void } {
       if (sink === 0 || breaker.state !== 'closed') throw new Error('closed bench did not run');
       opossum.shutdown();
       lean.shutdown();
-      breaker.dispose();
+      for (const b of [breaker, prom, promCounts, otel]) b.dispose();
     },
   };
 }
@@ -99,10 +161,12 @@ export function closedVariants(): { variants: Variant[]; dispose: () => void } {
 async function bytesPerCall(variant: Variant, calls = 300): Promise<number> {
   const deltas: number[] = [];
   for (let i = 0; i < 15; i++) {
+    variant.setUp?.();
     collect();
     const before = process.memoryUsage().heapUsed;
     await variant.run(calls);
     deltas.push((process.memoryUsage().heapUsed - before) / calls);
+    variant.tearDown?.();
   }
   return median(deltas);
 }
@@ -124,14 +188,24 @@ export async function benchClosed(): Promise<{ report: string; results: Measured
     `${formatNumber(r.ratios[hand] ?? Number.NaN, 2)}×`,
     formatNumber(Math.max(0, (allocations.get(r.name) ?? 0) - bareBytes)),
   ]);
-  const sb = results.find((r) => r.name.startsWith('statebreaker'));
-  const ratio = sb?.ratios[hand] ?? Number.POSITIVE_INFINITY;
+  const ratioOf = (name: string) =>
+    results.find((r) => r.name.startsWith(name))?.ratios[hand] ?? Number.POSITIVE_INFINITY;
+  const ratio = ratioOf('statebreaker `call`');
+  const withProm = ratioOf('statebreaker, Prometheus metrics');
+  const withCounts = ratioOf('statebreaker, Prometheus metrics, `durations: false`');
   const report = [
     '## 1. Closed: per-call overhead, all calls succeed (`async () => 1`)',
     '',
     table(['variant', 'ns/op', 'ops/s', '× bare', '× hand-written', 'heap B/call over bare'], rows),
     '',
     verdict('statebreaker / hand-written', `${formatNumber(ratio, 2)}×`, '≤ 1.25×', ratio <= 1.25),
+    '',
+    verdict(
+      'statebreaker with Prometheus metrics / hand-written',
+      `${formatNumber(withProm, 2)}× (${formatNumber(withCounts, 2)}× with \`durations: false\`)`,
+      '≤ 1.3×',
+      withProm <= 1.3,
+    ),
   ].join('\n');
   return { report, results };
 }

@@ -9,6 +9,10 @@
 export interface Variant {
   readonly name: string;
   readonly run: (n: number) => Promise<void>;
+  /** Called before each sample, outside what is measured (e.g. starting a metrics exporter). */
+  readonly setUp?: () => void;
+  /** Called after each sample, outside what is measured. */
+  readonly tearDown?: () => void;
 }
 
 /** Per-variant medians of one benchmark. */
@@ -51,9 +55,14 @@ export function median(values: readonly number[]): number {
 }
 
 async function timeNs(variant: Variant, n: number): Promise<number> {
-  const start = process.hrtime.bigint();
-  await variant.run(n);
-  return Number(process.hrtime.bigint() - start);
+  variant.setUp?.();
+  try {
+    const start = process.hrtime.bigint();
+    await variant.run(n);
+    return Number(process.hrtime.bigint() - start);
+  } finally {
+    variant.tearDown?.();
+  }
 }
 
 // Doubles n until a sample takes a tenth of the target, then scales to the target.
@@ -75,7 +84,7 @@ export async function measure(
 ): Promise<Measured[]> {
   const rounds = options.rounds ?? 7;
   const sampleMs = options.sampleMs ?? 250;
-  for (const variant of variants) await variant.run(20_000);
+  for (const variant of variants) await timeNs(variant, 20_000);
   const sizes = new Map<string, number>();
   for (const variant of variants) {
     collect();

@@ -1,7 +1,9 @@
+import type { BreakerObserver } from './breaker-observer.js';
 import type { Clock } from './clock.js';
 import { warnUnheardDegraded } from './degraded-warning.js';
 import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
+import { breakerCreated, breakerDisposed } from './live-breakers.js';
 import type { BreakerConfig, BreakerContext, TransitionReason } from './machine.js';
 import { checkName } from './name.js';
 import {
@@ -40,6 +42,8 @@ const instanceId = Math.random().toString(36).slice(2, 10);
 // The replica's callbacks as prototype methods: per-breaker closures cost ~60 B each (and
 // ~250 B more under esbuild keepNames), which an idle breaker should not pay.
 class BreakerHooks {
+  /** The metrics exporters following the breaker; replaced, never changed in place. */
+  observers: readonly BreakerObserver[] | null = null;
   constructor(
     readonly name: string,
     readonly events: Emitter,
@@ -51,9 +55,13 @@ class BreakerHooks {
     generation: number,
     speculative: boolean,
   ) {
+    const observers = this.observers;
+    if (observers !== null) for (const observer of observers) observer.transition(from, to, reason);
     this.events.emit('stateChange', { name: this.name, from, to, reason, generation, speculative });
   }
   storeError(error: unknown) {
+    const observers = this.observers;
+    if (observers !== null) for (const observer of observers) observer.storeError(error);
     this.events.emit(
       'storeError',
       error instanceof CorruptRecordError
@@ -91,6 +99,9 @@ export class CircuitBreaker {
   readonly resolved: ResolvedOptions;
   readonly #replica: Replica;
   readonly #events = new Emitter();
+  readonly #hooks: BreakerHooks;
+  /** Whether calls are timed: an observer or a listener wants their durations. */
+  #timed = false;
   readonly #timeout: number | undefined;
   readonly #classify: ((error: unknown) => Outcome) | undefined;
   #protect: Protect | undefined;
@@ -106,14 +117,16 @@ export class CircuitBreaker {
     this.clock = this.resolved.clock ?? this.store.clock;
     this.#timeout = this.resolved.timeout;
     this.#classify = this.resolved.classify;
+    this.#hooks = new BreakerHooks(this.name, this.#events);
     this.#replica = new Replica(
       this.name,
       this.resolved.config,
       this.store,
       this.clock,
       this.resolved.inspect,
-      new BreakerHooks(this.name, this.#events),
+      this.#hooks,
     );
+    breakerCreated(this);
   }
 
   /** The breaker's current top-level state. */
@@ -129,6 +142,14 @@ export class CircuitBreaker {
   /** The statechart's current context: counters, `openedAt`, probe leases, generation. */
   get context(): Readonly<BreakerContext> {
     return this.#replica.context;
+  }
+
+  /**
+   * Whether the store failed to answer and the breaker decides alone until it answers again
+   * (between the `degraded` and `recovered` events).
+   */
+  get degraded(): boolean {
+    return this.#replica.degraded;
   }
 
   /** Settles once the breaker has read its shared record and written its pending changes. */
@@ -159,14 +180,15 @@ export class CircuitBreaker {
     const state = replica.state;
     if (state === 'closed' && this.#timeout === undefined && signal === undefined) {
       const generation = replica.generation;
+      const started = this.#timed ? performance.now() : -1;
       let result: T;
       try {
         result = await fn(NEVER_ABORTED);
       } catch (error) {
-        this.#recordError(error, generation, undefined, undefined);
+        this.#recordError(error, generation, undefined, undefined, started);
         throw error;
       }
-      this.#recordSuccess(generation, undefined);
+      this.#recordSuccess(generation, undefined, started);
       return result;
     }
     // Rejecting here, not in #callSlow, spares an async frame, the adoption of its rejected
@@ -186,6 +208,7 @@ export class CircuitBreaker {
       throw new TypeError('call() option signal must be an AbortSignal');
     }
     if (signal?.aborted) throw signal.reason;
+    // Disabled records nothing: no outcome is counted, so none is timed.
     if (state === 'disabled') return this.#run(fn, signal);
     if (state === 'open' || state === 'forcedOpen') throw this.#reject(state);
     const replica = this.#replica;
@@ -222,14 +245,15 @@ export class CircuitBreaker {
       }
     }
     const generation = replica.generation;
+    const started = this.#timed ? performance.now() : -1;
     let result: T;
     try {
       result = await this.#run(fn, signal);
     } catch (error) {
-      this.#recordError(error, generation, probeId, signal);
+      this.#recordError(error, generation, probeId, signal, started);
       throw error;
     }
-    this.#recordSuccess(generation, probeId);
+    this.#recordSuccess(generation, probeId, started);
     return result;
   }
 
@@ -247,11 +271,15 @@ export class CircuitBreaker {
         ? Math.max(0, replica.openedAt + replica.config.resetTimeout - this.clock.now())
         : undefined;
     const error = CircuitBreakerError.create(this.name, state, retryAfterMs);
+    const observers = this.#hooks.observers;
+    if (observers !== null) for (let i = 0; i < observers.length; i++) observers[i]?.rejected();
     if (this.#events.has('rejected')) this.#events.emit('rejected', { name: this.name, error });
     return error;
   }
 
-  #recordSuccess(generation: number, probeId: string | undefined): void {
+  // The observer loops on the call path are indexed: a for-of iterator is not always optimized
+  // away, and would cost an allocation per call.
+  #recordSuccess(generation: number, probeId: string | undefined, started: number): void {
     const replica = this.#replica;
     // A success in closed with no failures counted is a no-op of the machine: not sent, so that
     // neither the fast path nor a call with a timeout or signal wakes the actor for nothing.
@@ -262,7 +290,13 @@ export class CircuitBreaker {
           : { type: 'SUCCESS', generation, probeId, at: this.clock.now() },
       );
     }
-    if (this.#events.has('success')) this.#events.emit('success', { name: this.name });
+    const observers = this.#hooks.observers;
+    const heard = this.#events.has('success');
+    if (observers === null && !heard) return;
+    const durationMs = started < 0 ? undefined : performance.now() - started;
+    if (observers !== null)
+      for (let i = 0; i < observers.length; i++) observers[i]?.successful(durationMs);
+    if (heard) this.#events.emit('success', { name: this.name, durationMs });
   }
 
   #recordError(
@@ -270,20 +304,27 @@ export class CircuitBreaker {
     generation: number,
     probeId: string | undefined,
     signal: AbortSignal | undefined,
+    started: number,
   ): void {
+    const durationMs = started < 0 ? undefined : performance.now() - started;
     const outcome = this.#outcomeOf(error, signal);
     if (outcome === 'success') {
-      this.#recordSuccess(generation, probeId);
+      this.#recordSuccess(generation, probeId, started);
       return;
     }
     const at = this.clock.now();
+    const observers = this.#hooks.observers;
     if (outcome === 'failure') {
       this.#replica.send({ type: 'FAILURE', generation, probeId, at });
-      this.#events.emit('failure', { name: this.name, error });
+      if (observers !== null)
+        for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs);
+      this.#events.emit('failure', { name: this.name, error, durationMs });
     } else {
       // An ignored probe still frees its slot; an ignored call in closed changes nothing.
       if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
-      this.#events.emit('ignored', { name: this.name, error });
+      if (observers !== null)
+        for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs);
+      this.#events.emit('ignored', { name: this.name, error, durationMs });
     }
   }
 
@@ -349,12 +390,41 @@ export class CircuitBreaker {
 
   /** Subscribes to a breaker event; returns the function that unsubscribes. */
   on<K extends keyof BreakerEventMap>(event: K, listener: BreakerListener<K>): () => void {
-    return this.#events.on(event, listener);
+    this.#events.on(event, listener);
+    this.#retime();
+    return () => this.off(event, listener);
   }
 
   /** Unsubscribes a listener added with `on`. */
   off<K extends keyof BreakerEventMap>(event: K, listener: BreakerListener<K>): void {
     this.#events.off(event, listener);
+    this.#retime();
+  }
+
+  /**
+   * @internal Lets a metrics exporter hear this breaker's outcomes, rejections, transitions and
+   * store errors; returns the function that stops it.
+   */
+  attachObserver(observer: BreakerObserver): () => void {
+    if (this.#disposed) return () => {};
+    const hooks = this.#hooks;
+    hooks.observers = [...(hooks.observers ?? []), observer];
+    this.#retime();
+    return () => {
+      const rest = hooks.observers?.filter((o) => o !== observer) ?? [];
+      hooks.observers = rest.length === 0 ? null : rest;
+      this.#retime();
+    };
+  }
+
+  // The clock is read around a call only for someone who wants the duration.
+  #retime(): void {
+    const events = this.#events;
+    this.#timed =
+      this.#hooks.observers?.some((observer) => observer.timed) === true ||
+      events.has('success') ||
+      events.has('failure') ||
+      events.has('ignored');
   }
 
   /** Whether {@link CircuitBreaker.dispose} was called. */
@@ -372,6 +442,9 @@ export class CircuitBreaker {
     this.#disposed = true;
     this.#replica.dispose();
     this.#events.clear();
+    this.#hooks.observers = null;
+    this.#timed = false;
+    breakerDisposed(this);
   }
 }
 

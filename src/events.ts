@@ -18,15 +18,22 @@ export interface StateChangeEvent {
   readonly speculative: boolean;
 }
 
-/** The events a breaker emits, by name, with their payloads. */
+/**
+ * The events a breaker emits, by name, with their payloads.
+ *
+ * `durationMs` of `success`, `failure` and `ignored` is how long the call ran (from calling
+ * the function to its settling, on `performance.now()`); the breaker reads the clock only
+ * while one of these three events has a listener, so it is absent for a call that began
+ * before the first such listener was added.
+ */
 export interface BreakerEventMap {
   stateChange: StateChangeEvent;
   /** A call admitted by the breaker returned (or its error was classified as a success). */
-  success: { readonly name: string };
+  success: { readonly name: string; readonly durationMs?: number };
   /** A call failed and was classified as a failure (the statechart counts it unless it is stale). */
-  failure: { readonly name: string; readonly error: unknown };
+  failure: { readonly name: string; readonly error: unknown; readonly durationMs?: number };
   /** A call failed and the failure was ignored: it neither trips nor closes the circuit. */
-  ignored: { readonly name: string; readonly error: unknown };
+  ignored: { readonly name: string; readonly error: unknown; readonly durationMs?: number };
   /**
    * The `classify` option threw, or returned something other than `'failure'`, `'ignored'` or
    * `'success'`; the call counted as a failure. `error` is what `classify` threw, or a

@@ -18,8 +18,20 @@ const { RedisStore } = require('statebreaker/redis');
 const { getBreakerPaths } = require('statebreaker/testing');
 const { llmClassify } = require('statebreaker/llm');
 const { listBreakers } = require('statebreaker/admin');
+const { prometheusMetrics } = require('statebreaker/metrics');
 const breaker = new CircuitBreaker('commonjs');
-breaker.call(async () => 42).then((value) => {
+// A registry with prom-client's shape and no prom-client: the metrics need none of its code.
+const registered = new Map();
+const exporter = prometheusMetrics({
+  registry: {
+    registerMetric: (metric) => registered.set(metric.name, metric),
+    removeSingleMetric: (name) => registered.delete(name),
+    getSingleMetric: (name) => registered.get(name),
+  },
+});
+breaker.call(async () => 42).then(async (value) => {
+  const calls = await registered.get('statebreaker_calls_total').get();
+  exporter.stop();
   breaker.dispose();
   console.log(JSON.stringify({
     value,
@@ -29,6 +41,8 @@ breaker.call(async () => 42).then((value) => {
     getBreakerPaths: typeof getBreakerPaths,
     llmClassify: llmClassify({ status: 401 }),
     listBreakers: typeof listBreakers,
+    successfulCalls: calls.values.find((v) => v.labels.kind === 'successful').value,
+    metricsLeft: registered.size,
   }));
 });
 `;
@@ -65,7 +79,7 @@ describe('a CommonJS consumer', () => {
   const requireModule = (process.features as { require_module?: boolean }).require_module === true;
 
   it.runIf(requireModule)(
-    'requires statebreaker and its entry points (redis, testing, llm, admin), and calls through a breaker',
+    'requires statebreaker and its entry points (redis, testing, llm, admin, metrics), and calls through a breaker',
     async () => {
       const { stdout, stderr } = await runConsumer([]);
       expect(stdout, stderr).not.toBe('');
@@ -77,6 +91,9 @@ describe('a CommonJS consumer', () => {
         getBreakerPaths: 'function',
         llmClassify: 'ignored',
         listBreakers: 'function',
+        // The metrics entry follows the breakers the main entry made: one module, not two.
+        successfulCalls: 1,
+        metricsLeft: 0,
       });
     },
   );

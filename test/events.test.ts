@@ -105,12 +105,28 @@ describe('outcome events', () => {
     await breaker.call(() => Promise.reject(badRequest)).catch(() => undefined);
     const failure = await breaker.call(fail).catch((e: unknown) => e);
     const rejection = await breaker.call(succeed).catch((e: unknown) => e);
+    const durationMs = expect.any(Number);
     expect(seen).toEqual([
-      ['success', { name: 'llm' }],
-      ['ignored', { name: 'llm', error: badRequest }],
-      ['failure', { name: 'llm', error: failure }],
+      ['success', { name: 'llm', durationMs }],
+      ['ignored', { name: 'llm', error: badRequest, durationMs }],
+      ['failure', { name: 'llm', error: failure, durationMs }],
       ['rejected', { name: 'llm', error: rejection }],
     ]);
+  });
+
+  it('gives the duration of a call in ms, for calls that began while someone listened', async () => {
+    const { breaker } = simulatedBreaker({}, 'timed');
+    const durations: (number | undefined)[] = [];
+    let release = () => {};
+    const early = breaker.call(() => new Promise<void>((resolve) => (release = resolve)));
+    breaker.on('success', ({ durationMs }) => durations.push(durationMs));
+    release();
+    await early;
+    // A real timer: the lower bound it guarantees shows the unit, it measures no speed.
+    await breaker.call(() => new Promise((resolve) => setTimeout(resolve, 30)));
+    expect(durations).toHaveLength(2);
+    expect(durations[0]).toBeUndefined();
+    expect(durations[1]).toBeGreaterThanOrEqual(25);
   });
 });
 

@@ -58,6 +58,25 @@ describe('layering', () => {
     expect(importsOf('admin/actions.ts')).toContain('admin/apply');
   });
 
+  it('nothing outside metrics/ imports it, and nothing loads the metrics peers', () => {
+    const offending = files
+      .filter((file) => !file.startsWith('metrics/'))
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((target) => target.startsWith('metrics/'))
+          .map((target) => `${file} → ${target}`),
+      );
+    expect(offending).toEqual([]);
+    // statebreaker/metrics takes the user's registry or meter: prom-client and
+    // @opentelemetry/api are optional peers that no file of ours loads, types included.
+    const peers = files.filter((file) =>
+      /^(?:import|export)\s[^;]*?from\s+'(prom-client|@opentelemetry\/api)'/m.test(
+        readFileSync(new URL(file, src), 'utf8'),
+      ),
+    );
+    expect(peers).toEqual([]);
+  });
+
   it('the machine imports nothing of ours', () => {
     expect(importsOf('machine.ts')).toEqual([]);
   });

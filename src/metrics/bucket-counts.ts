@@ -1,0 +1,37 @@
+import type { DurationRecorder } from './call-totals.js';
+
+/** One histogram series kept as plain numbers: a count per bucket, the sum and the count. */
+export class BucketCounts implements DurationRecorder {
+  /** Observations per bucket, not cumulative; the last one is above every bound. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  record(seconds: number): void {
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && seconds > (bounds[i] as number)) i++;
+    this.counts[i] = (this.counts[i] as number) + 1;
+    this.sum += seconds;
+    this.count++;
+  }
+
+  /** Observations at or below each bound, in the order of the bounds (Prometheus's `le`). */
+  cumulative(): number[] {
+    let running = 0;
+    return this.bounds.map((_, i) => {
+      running += this.counts[i] as number;
+      return running;
+    });
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+}

@@ -1,0 +1,222 @@
+import { describeValue } from '../validate.js';
+import {
+  CALL_KINDS,
+  type CallKind,
+  type DurationRecorder,
+  TotalsByName,
+  TotalsObserver,
+} from './call-totals.js';
+import type { MetricsExporter } from './exporter.js';
+import { followBreakers } from './follow-breakers.js';
+import { liveStates, STATES } from './live-states.js';
+import { type MetricsOptions, resolveMetricsOptions } from './options.js';
+
+/** Attributes of one measurement. */
+export type OpenTelemetryAttributes = Readonly<Record<string, string>>;
+
+/** The part of an OpenTelemetry observable result the exporter uses. */
+export interface OpenTelemetryObservableResult {
+  observe(value: number, attributes?: OpenTelemetryAttributes): void;
+}
+
+/** The part of an OpenTelemetry observable instrument the exporter uses. */
+export interface OpenTelemetryObservable {
+  addCallback(callback: (result: OpenTelemetryObservableResult) => void): void;
+  removeCallback(callback: (result: OpenTelemetryObservableResult) => void): void;
+}
+
+/** The part of an OpenTelemetry histogram the exporter uses. */
+export interface OpenTelemetryHistogram {
+  record(value: number, attributes?: OpenTelemetryAttributes): void;
+}
+
+/** Instrument options as `@opentelemetry/api` takes them. */
+export interface OpenTelemetryInstrumentOptions {
+  description?: string;
+  unit?: string;
+  advice?: { explicitBucketBoundaries?: number[] };
+}
+
+/** The part of an `@opentelemetry/api` `Meter` the exporter uses (any API 1.x meter). */
+export interface OpenTelemetryMeter {
+  createObservableGauge(
+    name: string,
+    options?: OpenTelemetryInstrumentOptions,
+  ): OpenTelemetryObservable;
+  createObservableCounter(
+    name: string,
+    options?: OpenTelemetryInstrumentOptions,
+  ): OpenTelemetryObservable;
+  createHistogram(name: string, options?: OpenTelemetryInstrumentOptions): OpenTelemetryHistogram;
+}
+
+/** Options of {@link openTelemetryMetrics}. */
+export interface OpenTelemetryMetricsOptions extends MetricsOptions {
+  /** The meter to create the instruments with, e.g. `metrics.getMeter('statebreaker')`. */
+  readonly meter: OpenTelemetryMeter;
+}
+
+/** The names of the instruments {@link openTelemetryMetrics} creates. */
+export const OTEL_METRIC_NAMES = {
+  state: 'statebreaker.state',
+  calls: 'statebreaker.calls',
+  duration: 'statebreaker.call.duration',
+  transitions: 'statebreaker.transitions',
+  storeErrors: 'statebreaker.store.errors',
+  degraded: 'statebreaker.degraded',
+} as const;
+
+const FN = 'openTelemetryMetrics()';
+const NAME = 'statebreaker.name';
+const STATE = 'statebreaker.state';
+const OUTCOME = 'statebreaker.outcome';
+
+function checkMeter(meter: unknown): OpenTelemetryMeter {
+  const m = meter as Partial<Record<keyof OpenTelemetryMeter, unknown>> | null;
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    typeof m.createObservableGauge !== 'function' ||
+    typeof m.createObservableCounter !== 'function' ||
+    typeof m.createHistogram !== 'function'
+  ) {
+    throw new TypeError(
+      `${FN} option meter must be an @opentelemetry/api Meter, got ${describeValue(meter)}`,
+    );
+  }
+  return meter as OpenTelemetryMeter;
+}
+
+/**
+ * Reports statebreaker's metrics through an OpenTelemetry meter, for every breaker of the
+ * process, created before or after this call, until `stop()`:
+ *
+ * - `statebreaker.state` observable gauge, attributes `statebreaker.name`,
+ *   `statebreaker.state`: 1 for each live breaker's current state, 0 for the other four;
+ * - `statebreaker.calls` observable counter, `statebreaker.name`, `statebreaker.outcome`
+ *   (`successful`, `failed`, `ignored`, `rejected`);
+ * - `statebreaker.call.duration` histogram in seconds (unit `s`), `statebreaker.name`,
+ *   `statebreaker.outcome` (`successful`, `failed`, `ignored`), unless `durations: false`;
+ * - `statebreaker.transitions` observable counter, `statebreaker.name`, `statebreaker.state`
+ *   (the state entered), `statebreaker.previous_state`, `statebreaker.reason`;
+ * - `statebreaker.store.errors` observable counter, `statebreaker.name`, `error.type` (the
+ *   error's class name);
+ * - `statebreaker.degraded` observable gauge, `statebreaker.name`.
+ *
+ * The counters are observable: statebreaker counts in plain numbers and the meter reads them
+ * when it collects, so a call costs no attribute lookup in the SDK. Only the histogram is
+ * recorded per call.
+ *
+ * @example
+ * import { metrics } from '@opentelemetry/api';
+ * import { openTelemetryMetrics } from 'statebreaker/metrics';
+ * const exporter = openTelemetryMetrics({ meter: metrics.getMeter('statebreaker') });
+ *
+ * @throws TypeError or RangeError for a bad option.
+ */
+export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): MetricsExporter {
+  const { buckets, durations } = resolveMetricsOptions(FN, 'meter', options);
+  const meter = checkMeter(options.meter);
+
+  const histogram = durations
+    ? meter.createHistogram(OTEL_METRIC_NAMES.duration, {
+        description: 'How long calls admitted by circuit breakers ran, by outcome.',
+        unit: 's',
+        advice: { explicitBucketBoundaries: [...buckets] },
+      })
+    : null;
+  const totals = new TotalsByName((name) => {
+    if (histogram === null) return null;
+    const recorder = (kind: CallKind): DurationRecorder => {
+      // One attributes object per series, built once: recording allocates nothing.
+      const attributes = Object.freeze({ [NAME]: name, [OUTCOME]: kind });
+      return { record: (seconds) => histogram.record(seconds, attributes) };
+    };
+    return {
+      successful: recorder('successful'),
+      failed: recorder('failed'),
+      ignored: recorder('ignored'),
+    };
+  });
+
+  const observed: [OpenTelemetryObservable, (result: OpenTelemetryObservableResult) => void][] = [
+    [
+      meter.createObservableGauge(OTEL_METRIC_NAMES.state, {
+        description: 'Live circuit breakers of this name in this state.',
+        unit: '{breaker}',
+      }),
+      (result) => {
+        for (const { name, states } of liveStates().values()) {
+          for (const state of STATES)
+            result.observe(states[state], { [NAME]: name, [STATE]: state });
+        }
+      },
+    ],
+    [
+      meter.createObservableCounter(OTEL_METRIC_NAMES.calls, {
+        description: 'Calls through circuit breakers, by outcome.',
+        unit: '{call}',
+      }),
+      (result) => {
+        for (const t of totals.values()) {
+          for (const kind of CALL_KINDS)
+            result.observe(t[kind], { [NAME]: t.name, [OUTCOME]: kind });
+          result.observe(t.rejected, { [NAME]: t.name, [OUTCOME]: 'rejected' });
+        }
+      },
+    ],
+    [
+      meter.createObservableCounter(OTEL_METRIC_NAMES.transitions, {
+        description: 'Changes of circuit breaker state this process made or adopted.',
+        unit: '{transition}',
+      }),
+      (result) => {
+        for (const t of totals.values()) {
+          for (const { from, to, reason, count } of t.transitions.values()) {
+            result.observe(count, {
+              [NAME]: t.name,
+              [STATE]: to,
+              'statebreaker.previous_state': from,
+              'statebreaker.reason': reason,
+            });
+          }
+        }
+      },
+    ],
+    [
+      meter.createObservableCounter(OTEL_METRIC_NAMES.storeErrors, {
+        description: 'Errors of circuit breaker stores, by error class.',
+        unit: '{error}',
+      }),
+      (result) => {
+        for (const t of totals.values()) {
+          for (const [error, count] of t.storeErrors) {
+            result.observe(count, { [NAME]: t.name, 'error.type': error });
+          }
+        }
+      },
+    ],
+    [
+      meter.createObservableGauge(OTEL_METRIC_NAMES.degraded, {
+        description: 'Live circuit breakers of this name deciding alone without their store.',
+        unit: '{breaker}',
+      }),
+      (result) => {
+        for (const { name, degraded } of liveStates().values()) {
+          result.observe(degraded, { [NAME]: name });
+        }
+      },
+    ],
+  ];
+  for (const [instrument, callback] of observed) instrument.addCallback(callback);
+  const unfollow = followBreakers((breaker) => new TotalsObserver(totals.of(breaker.name)));
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      unfollow();
+      for (const [instrument, callback] of observed) instrument.removeCallback(callback);
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import { describeValue } from '../validate.js';
+
+/**
+ * Upper bounds (seconds) of the duration histogram's buckets by default: Prometheus's default
+ * buckets, and 30 s, 60 s and 120 s above them for LLM calls that run for minutes.
+ */
+export const DEFAULT_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
+];
+
+/** Options shared by both exporters. */
+export interface MetricsOptions {
+  /**
+   * Upper bounds of the call duration histogram's buckets, in seconds, increasing.
+   * Default {@link DEFAULT_BUCKETS}.
+   */
+  readonly buckets?: readonly number[];
+  /**
+   * Whether to time calls for the duration histogram. Timing reads the clock twice per call
+   * (about 80 ns on a small VM, more than the rest of a closed-circuit call); `false` leaves
+   * the histogram out. Default `true`.
+   */
+  readonly durations?: boolean;
+}
+
+/** The shared options, checked. */
+export interface ResolvedMetricsOptions {
+  readonly buckets: readonly number[];
+  readonly durations: boolean;
+}
+
+/**
+ * Checks an exporter's options object: `required` names its one required option, which the
+ * caller checks; every other name must be a shared option.
+ * @throws TypeError or RangeError naming the function, the option and the value
+ */
+export function resolveMetricsOptions(
+  fn: string,
+  required: string,
+  options: unknown,
+): ResolvedMetricsOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(
+      `${fn} needs an options object with ${required}, got ${describeValue(options)}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== required && key !== 'buckets' && key !== 'durations') {
+      throw new TypeError(`${fn} got an unknown option ${JSON.stringify(key)}`);
+    }
+  }
+  const { buckets = DEFAULT_BUCKETS, durations = true } = options as MetricsOptions;
+  if (typeof durations !== 'boolean') {
+    throw new TypeError(
+      `${fn} option durations must be a boolean, got ${describeValue(durations)}`,
+    );
+  }
+  return { buckets: checkBuckets(fn, buckets), durations };
+}
+
+function checkBuckets(fn: string, buckets: unknown): readonly number[] {
+  if (!Array.isArray(buckets)) {
+    throw new TypeError(
+      `${fn} option buckets must be an array of seconds, got ${describeValue(buckets)}`,
+    );
+  }
+  if (buckets.length === 0) throw new RangeError(`${fn} option buckets must not be empty`);
+  let previous = 0;
+  for (const bound of buckets as unknown[]) {
+    if (typeof bound !== 'number' || !Number.isFinite(bound) || bound <= previous) {
+      throw new RangeError(
+        `${fn} option buckets must be finite numbers of seconds above 0, each above the one ` +
+          `before, got ${describeValue(bound)} in [${buckets.map(String).join(', ')}]`,
+      );
+    }
+    previous = bound;
+  }
+  return Object.freeze([...(buckets as number[])]);
+}

@@ -9,6 +9,11 @@ export interface CliIO {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Settles when the user asks a long-running command to stop (SIGINT, SIGTERM). */
   untilStopped(): Promise<void>;
+  /**
+   * Ends the process with `code` once what was written is flushed: for a command whose
+   * libraries keep connections open after they stop (the inspector server keeps a browser's).
+   */
+  exit?(code: number): void;
 }
 
 /** A positional argument of a command, as its usage line names it. */

@@ -22,6 +22,9 @@ export function processIO(): CliIO {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
+    exit: (code) => {
+      process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+    },
     untilStopped: () =>
       new Promise((resolve) => {
         const stop = () => {

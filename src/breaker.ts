@@ -4,12 +4,7 @@ import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './e
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import type { BreakerConfig, BreakerContext, TransitionReason } from './machine.js';
 import { checkName } from './name.js';
-import {
-  type BreakerOptions,
-  type Outcome,
-  type ResolvedOptions,
-  resolveOptions,
-} from './options.js';
+import { type BreakerOptions, type Outcome, resolveOptions } from './options.js';
 import { Replica } from './replica/replica.js';
 import { runCall } from './run-call.js';
 import { CorruptRecordError } from './snapshot.js';
@@ -87,8 +82,6 @@ export class CircuitBreaker {
   readonly store: BreakerStore;
   /** The clock the breaker decides with. */
   readonly clock: Clock;
-  /** @internal Validated options, compared by the registry. */
-  readonly resolved: ResolvedOptions;
   readonly #replica: Replica;
   readonly #events = new Emitter();
   readonly #timeout: number | undefined;
@@ -101,17 +94,17 @@ export class CircuitBreaker {
    */
   constructor(name: string, options?: BreakerOptions) {
     this.name = checkName(name);
-    this.resolved = resolveOptions(options);
-    this.store = this.resolved.store ?? defaultStore;
-    this.clock = this.resolved.clock ?? this.store.clock;
-    this.#timeout = this.resolved.timeout;
-    this.#classify = this.resolved.classify;
+    const resolved = resolveOptions(options);
+    this.store = resolved.store ?? defaultStore;
+    this.clock = resolved.clock ?? this.store.clock;
+    this.#timeout = resolved.timeout;
+    this.#classify = resolved.classify;
     this.#replica = new Replica(
       this.name,
-      this.resolved.config,
+      resolved.config,
       this.store,
       this.clock,
-      this.resolved.inspect,
+      resolved.inspect,
       new BreakerHooks(this.name, this.#events),
     );
   }

@@ -96,7 +96,7 @@ export interface BreakerStore {
    * Milliseconds after its last write that the store lets an idle record (closed, no failure
    * counted) expire; unset: records are kept for ever.
    */
-  readonly recordTtl?: number;
+  readonly recordTtl?: number | undefined;
   /** The stored record of a breaker, or `null` when there is none. */
   load(name: string): Promise<StoredRecord | null>;
   /**

@@ -6,12 +6,7 @@ import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js
 import { breakerCreated, breakerDisposed } from './live-breakers.js';
 import type { BreakerConfig, BreakerContext, TransitionReason } from './machine.js';
 import { checkName } from './name.js';
-import {
-  type BreakerOptions,
-  type Outcome,
-  type ResolvedOptions,
-  resolveOptions,
-} from './options.js';
+import { type BreakerOptions, type Outcome, resolveOptions } from './options.js';
 import { Replica } from './replica/replica.js';
 import { runCall } from './run-call.js';
 import { CorruptRecordError } from './snapshot.js';
@@ -95,8 +90,6 @@ export class CircuitBreaker {
   readonly store: BreakerStore;
   /** The clock the breaker decides with. */
   readonly clock: Clock;
-  /** @internal Validated options, compared by the registry. */
-  readonly resolved: ResolvedOptions;
   readonly #replica: Replica;
   readonly #events = new Emitter();
   readonly #hooks: BreakerHooks;
@@ -112,18 +105,18 @@ export class CircuitBreaker {
    */
   constructor(name: string, options?: BreakerOptions) {
     this.name = checkName(name);
-    this.resolved = resolveOptions(options);
-    this.store = this.resolved.store ?? defaultStore;
-    this.clock = this.resolved.clock ?? this.store.clock;
-    this.#timeout = this.resolved.timeout;
-    this.#classify = this.resolved.classify;
+    const resolved = resolveOptions(options);
+    this.store = resolved.store ?? defaultStore;
+    this.clock = resolved.clock ?? this.store.clock;
+    this.#timeout = resolved.timeout;
+    this.#classify = resolved.classify;
     this.#hooks = new BreakerHooks(this.name, this.#events);
     this.#replica = new Replica(
       this.name,
-      this.resolved.config,
+      resolved.config,
       this.store,
       this.clock,
-      this.resolved.inspect,
+      resolved.inspect,
       this.#hooks,
     );
     breakerCreated(this);

@@ -1,7 +1,13 @@
 import { CircuitBreaker } from './breaker.js';
-import { type BreakerOptions, optionDifferences, resolveOptions } from './options.js';
+import {
+  type BreakerOptions,
+  optionDifferences,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js';
 
-const registry = new Map<string, CircuitBreaker>();
+// Each breaker with the options it was created with, which later requests are compared with.
+const registry = new Map<string, { breaker: CircuitBreaker; resolved: ResolvedOptions }>();
 
 /**
  * The process's breaker of this name, created on first use (and again after the registered one
@@ -24,9 +30,9 @@ const registry = new Map<string, CircuitBreaker>();
 export function getCircuitBreaker(name: string, options?: BreakerOptions): CircuitBreaker {
   const existing = registry.get(name);
   // A disposed breaker no longer follows the fleet: never hand it out again.
-  if (existing === undefined || existing.disposed) {
+  if (existing === undefined || existing.breaker.disposed) {
     const breaker = new CircuitBreaker(name, options);
-    registry.set(name, breaker);
+    registry.set(name, { breaker, resolved: resolveOptions(options) });
     return breaker;
   }
   if (options !== undefined) {
@@ -38,7 +44,7 @@ export function getCircuitBreaker(name: string, options?: BreakerOptions): Circu
       );
     }
   }
-  return existing;
+  return existing.breaker;
 }
 
 /**
@@ -47,7 +53,7 @@ export function getCircuitBreaker(name: string, options?: BreakerOptions): Circu
  * which the old breakers stop their timers and feed. Await it between tests.
  */
 export async function resetAllBreakers(): Promise<void> {
-  const breakers = [...registry.values()];
+  const breakers = [...registry.values()].map((entry) => entry.breaker);
   registry.clear();
   for (const breaker of breakers) breaker.reset();
   // Disposing before the write lands would leave the store holding the old, open record.

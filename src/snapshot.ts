@@ -159,6 +159,9 @@ export function snapshotProblem(value: unknown): string | undefined {
   if (snapshot.lineage !== undefined && typeof snapshot.lineage !== 'string') {
     return `lineage is ${JSON.stringify(snapshot.lineage)}`;
   }
+  if (snapshot.origin !== undefined && typeof snapshot.origin !== 'string') {
+    return `origin is ${JSON.stringify(snapshot.origin)}`;
+  }
   return (
     contextProblem(snapshot.context) ?? invariantProblem(leaf, snapshot.context as BreakerContext)
   );

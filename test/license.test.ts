@@ -14,8 +14,10 @@ describe('the license', () => {
     expect(text).toMatch(/^MIT License/);
     expect(text).toContain('Copyright (c) 2026 statebreaker contributors');
     expect(text).toContain('THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND');
-    // What `npm publish` would pack, without packing it.
-    const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { timeout: 60_000 });
+    // What `npm publish` would pack, without packing it (nor building it: the prepack script).
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], {
+      timeout: 60_000,
+    });
     const [pack] = JSON.parse(stdout) as [{ files: { path: string }[] }];
     expect(pack.files.map((file) => file.path)).toContain('LICENSE');
   });

@@ -29,6 +29,40 @@ describe('record order: one rule for stores and replicas', () => {
   });
 });
 
+describe('record order after an idle record lapsed', () => {
+  const lapsing = (version: number, writeId: string, origin: string): RecordStamp => ({
+    version,
+    writeId,
+    origin,
+    lapses: true,
+  });
+  const of = (version: number, writeId: string, origin: string): RecordStamp => ({
+    version,
+    writeId,
+    origin,
+  });
+  it.each([
+    [
+      'a record of another line, lower in number, follows a lapsing one',
+      of(1, 'c1', 'c1'),
+      lapsing(9, 'a9', 'a1'),
+      true,
+    ],
+    ['a late record of the same line does not', of(8, 'a8', 'a1'), lapsing(9, 'a9', 'a1'), false],
+    [
+      'nor does a lower one of another line where the known record is kept',
+      of(1, 'c1', 'c1'),
+      of(9, 'a9', 'a1'),
+      false,
+    ],
+    ['nor the same record', lapsing(9, 'a9', 'a1'), lapsing(9, 'a9', 'a1'), false],
+    ['a newer one does, as ever', of(10, 'a10', 'a1'), lapsing(9, 'a9', 'a1'), true],
+  ] as const)('%s', (_, record, known, expected) => {
+    expect(supersedes(record, known)).toBe(expected);
+    expect(reconcile(knowing(known), record, 'feed')).toBe(expected ? 'adopt' : 'ignore');
+  });
+});
+
 describe('reconcile: what an instance does with a record it meets', () => {
   const base = stamp(5, 'b5');
   // [case, base, own open writes, stored, source, sent base, expected]

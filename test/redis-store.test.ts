@@ -207,6 +207,10 @@ describe('options', () => {
     [{ resyncInterval: Number.NaN }, RangeError, /resyncInterval.*NaN/],
     [{ clockSyncInterval: -1 }, RangeError, /clockSyncInterval.*-1/],
     [{ hostNow: 5 }, TypeError, /hostNow.*5/],
+    [{ recordTtl: 999 }, RangeError, /recordTtl.*from 1000 to 31536000000, got 999/],
+    [{ recordTtl: 1500.5 }, RangeError, /recordTtl.*whole number.*1500\.5/],
+    [{ recordTtl: 4e10 }, RangeError, /recordTtl.*40000000000/],
+    [{ recordTtl: '60000' }, TypeError, /recordTtl.*"60000"/],
     [{ prefx: 'a' }, TypeError, /unknown RedisStore option "prefx"/],
   ])('refuses %o', (options, type, message) => {
     const redis = client();

@@ -11,6 +11,7 @@ import {
 } from '../snapshot.js';
 import type { CircuitState } from '../state.js';
 import { LostRecordError } from '../stores/lost-record.js';
+import { isIdleRecord } from '../stores/record-lapse.js';
 import { orderOf, type RecordStamp, stampOf } from '../stores/record-order.js';
 import type {
   BreakerStore,
@@ -87,6 +88,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   #baseState: CircuitState = 'closed';
   /** The lineage a record written on the base carries (the base's, then the base's id). */
   #lineage: string | undefined;
+  /** The line of the base (see `RecordStamp.origin`); `undefined` before any, or after it lapsed. */
+  #origin: string | undefined;
+  /** Whether the store lets the base expire: an idle record on a store with `recordTtl`. */
+  #baseLapses = false;
   #pending: PendingEvents | null = null;
   #writer: Writer | null = null;
   #waiters: Waiter[] | null = null;
@@ -224,7 +229,20 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   }
 
   stamp(): RecordStamp | null {
-    return this.#version === 0 ? null : { version: this.#version, writeId: this.#baseId };
+    if (this.#version === 0) return null;
+    return this.#baseLapses
+      ? { version: this.#version, writeId: this.#baseId, origin: this.#origin, lapses: true }
+      : { version: this.#version, writeId: this.#baseId, origin: this.#origin };
+  }
+
+  /**
+   * The idle record this instance builds on expired: it carries on as if none had been written,
+   * so that the store stays empty until a real change. With changes of its own still being
+   * written, the write's conflict re-creates the record instead.
+   */
+  lapsed(held: RecordStamp): void {
+    if (this.#disposed || !this.#idleBase() || orderOf(held, this.stamp()) !== 'same') return;
+    this.#forgetBase();
   }
 
   // --- WriterHost: what the writer asks and tells ---
@@ -233,11 +251,15 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (!this.#dirty || this.#disposed) return null;
     this.#dirty = false;
     const version = Math.max(this.#version, this.#high) + 1;
-    const { lineage: _, ...persisted } = this.persisted();
-    const snapshot =
+    const { lineage: _, origin: __, ...persisted } = this.persisted();
+    const withLineage =
       this.#lineage === undefined || this.#lineage === ''
         ? { ...persisted, writeId }
         : { ...persisted, writeId, lineage: this.#lineage };
+    // Where records may expire, each names its line: a record written where none was stored
+    // begins one, and a data loss's re-creation stays in the line of the state it writes back.
+    const lapsing = this.store.recordTtl !== undefined;
+    const snapshot = lapsing ? { ...withLineage, origin: this.#origin ?? writeId } : withLineage;
     return {
       expectedVersion: this.#version,
       expectedWriteId: this.#baseId,
@@ -245,6 +267,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       upToSeq: this.lastSeq,
       base: this.stamp(),
       state: this.state,
+      lapses: lapsing && isIdleRecord(snapshot),
     };
   }
 
@@ -259,6 +282,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.#baseId = stamp.writeId;
       this.#baseState = write.state;
       this.#lineage = lineageAfter(write.lineage, stamp.writeId);
+      this.#origin = write.origin;
+      this.#baseLapses = write.lapses;
     }
     this.#checkWaiters();
   }
@@ -279,6 +304,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       // Missing or unreadable: write over whatever is there.
       this.#version = currentVersion;
       this.#baseId = undefined;
+      this.#baseLapses = false;
       this.#dirty = true;
     }
   }
@@ -357,6 +383,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
         // Over the very base (its write key lost): expect the version alone.
         this.#baseId = orderOf(stamp, this.stamp()) === 'same' ? undefined : stamp.writeId;
         this.#version = stored.version;
+        this.#baseLapses = false;
         this.#high = Math.max(this.#high, stored.version);
         this.#dirty = true;
         return;
@@ -373,6 +400,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.#hooks.storeError(new CorruptRecordError(this.name, problem));
       this.#version = record.version;
       this.#baseId = record.snapshot.writeId;
+      this.#baseLapses = false;
       this.#high = Math.max(this.#high, record.version);
       this.#dirty = true;
       this.#write(0);
@@ -403,6 +431,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     this.#version = record.version;
     this.#baseId = record.snapshot.writeId;
     this.#lineage = lineageAfter(record.snapshot.lineage, record.snapshot.writeId);
+    this.#origin = record.snapshot.origin;
+    this.#baseLapses = this.store.recordTtl !== undefined && isIdleRecord(record.snapshot);
     this.#high = Math.max(this.#high, record.version);
     this.restore(record.snapshot);
     this.#baseState = this.state;
@@ -481,16 +511,39 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
         if (this.#disposed) return;
         this.answered();
         if (record !== null) this.#meet(record, 'read');
-        else if (this.#version > 0) {
+        else if (this.#version > 0 && this.#idleBase()) {
+          // The idle record it holds expired: nothing to write back.
+          this.#forgetBase();
+        } else if (this.#version > 0) {
           // The store lost the record this instance holds: write it back.
           this.#version = 0;
           this.#baseId = undefined;
+          this.#baseLapses = false;
           this.#dirty = true;
           this.#write(0);
         }
       },
       (error: unknown) => this.#storeFailed(error),
     );
+  }
+
+  // Whether the base may have expired and this instance owes the store nothing on top of it.
+  #idleBase(): boolean {
+    return (
+      this.#baseLapses &&
+      !this.#dirty &&
+      (this.#pending?.size ?? 0) === 0 &&
+      this.#writer?.awaitingReply !== true
+    );
+  }
+
+  // No record is stored, and none is owed: the next write begins a line of its own.
+  #forgetBase(): void {
+    this.#version = 0;
+    this.#baseId = undefined;
+    this.#lineage = undefined;
+    this.#origin = undefined;
+    this.#baseLapses = false;
   }
 
   #fate(seq: number): Admission | undefined {

@@ -14,6 +14,8 @@ export interface WriteRequest {
   readonly base: RecordStamp | null;
   /** The top-level state the record holds. */
   readonly state: CircuitState;
+  /** Whether the store lets the record expire (an idle record on a store with `recordTtl`). */
+  readonly lapses: boolean;
 }
 
 /** A write whose answer has not come yet. */
@@ -23,6 +25,10 @@ export interface OpenWrite {
   readonly state: CircuitState;
   /** The lineage the record carries: its ancestors' write ids. */
   readonly lineage: string;
+  /** The line the record belongs to (see `RecordStamp.origin`). */
+  readonly origin: string | undefined;
+  /** Whether the store lets the record expire. */
+  readonly lapses: boolean;
 }
 
 /** What the writer asks of and tells its replica. */
@@ -175,6 +181,8 @@ export class Writer {
         upToSeq: request.upToSeq,
         state: request.state,
         lineage: request.record.snapshot.lineage ?? '',
+        origin: request.record.snapshot.origin,
+        lapses: request.lapses,
       };
       this.#inFlight = open;
       let result: CompareAndSetResult;

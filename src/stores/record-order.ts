@@ -13,6 +13,17 @@ export interface RecordStamp {
   readonly version: number;
   /** The write's unique id; `undefined` for a record written without one. */
   readonly writeId: string | undefined;
+  /**
+   * The write id that began the record's line: the first record written where none was stored
+   * (on a store whose idle records expire; `undefined` elsewhere). Every record built on it
+   * carries it on.
+   */
+  readonly origin?: string | undefined;
+  /**
+   * Whether the store lets this record expire (an idle record on a store with `recordTtl`):
+   * once it has, a record of another line is what the store holds, whatever its version.
+   */
+  readonly lapses?: boolean | undefined;
 }
 
 /** How a record stands against a known one. */
@@ -42,16 +53,28 @@ export function orderOf(record: RecordStamp, known: RecordStamp | null): RecordO
   return record.writeId === known.writeId ? 'same' : 'sibling';
 }
 
-/** Whether a record the store holds should replace `known`: newer, or a sibling. */
+/**
+ * Whether a record the store holds should replace `known`: newer, or a sibling, or (when `known`
+ * lapses) a record of another line. An idle record that expired left nothing behind, and the
+ * record written since, where none was stored, begins its versions again: it is older only in
+ * number. An older record of the same line is a late message or lost data, never a successor.
+ */
 export function supersedes(record: RecordStamp, known: RecordStamp | null): boolean {
   const order = orderOf(record, known);
-  return order === 'newer' || order === 'sibling';
+  if (order === 'newer' || order === 'sibling') return true;
+  return order === 'older' && known?.lapses === true && record.origin !== known.origin;
 }
 
-/** The stamp of a stored record. */
+/** The stamp of a stored record (its `lapses` is the store's to say). */
 export function stampOf(record: {
   readonly version: number;
-  readonly snapshot: { readonly writeId?: string | undefined };
+  readonly snapshot: {
+    readonly writeId?: string | undefined;
+    readonly origin?: string | undefined;
+  };
 }): RecordStamp {
-  return { version: record.version, writeId: record.snapshot.writeId };
+  const { writeId, origin } = record.snapshot;
+  return origin === undefined
+    ? { version: record.version, writeId }
+    : { version: record.version, writeId, origin };
 }

@@ -47,6 +47,18 @@ export interface RedisStoreOptions {
    */
   timedWriteSpread?: number;
   /**
+   * Milliseconds after its last write that the keys of an idle breaker (closed, no failure
+   * counted) expire, all together; unset (the default): never. For breakers with dynamic names
+   * (per tenant, per model), whose keys would otherwise pile up. Every write renews it, and a
+   * record in any other state (open, half-open, forced open, disabled, or closed with failures
+   * counted) never expires. An idle record is worth no more than none: instances that held one
+   * that expired carry on as if none had been written, and a record written since is adopted
+   * whatever its version. Give every store of a prefix the same value. A whole number from
+   * 1 000 (a second: shorter would let a record expire while its change message is still on its
+   * way) to 31 536 000 000 (a year).
+   */
+  recordTtl?: number;
+  /**
    * This host's wall clock, used only as the starting point before Redis time is read and to
    * notice that the clock stepped. Default `Date.now`; tests inject a skewed or stepping one.
    */
@@ -62,6 +74,7 @@ export interface ResolvedRedisStoreOptions {
   readonly clockSyncInterval: number;
   readonly subscriberIdleTimeout: number;
   readonly timedWriteSpread: number;
+  readonly recordTtl: number | undefined;
   readonly hostNow: () => number;
 }
 
@@ -84,8 +97,12 @@ const KNOWN = new Set([
   'clockSyncInterval',
   'subscriberIdleTimeout',
   'timedWriteSpread',
+  'recordTtl',
   'hostNow',
 ]);
+
+/** The shortest and longest `recordTtl`, in ms: a second and a year. */
+export const RECORD_TTL_RANGE = { min: 1_000, max: 31_536_000_000 } as const;
 
 function duration(name: string, value: unknown, fallback: number): number {
   return value === undefined ? fallback : checkDuration(`RedisStore option ${name}`, value);
@@ -95,6 +112,22 @@ function duration(name: string, value: unknown, fallback: number): number {
 function spread(value: unknown): number {
   if (value === undefined) return REDIS_STORE_DEFAULTS.timedWriteSpread;
   return value === 0 ? 0 : checkDuration('RedisStore option timedWriteSpread', value);
+}
+
+function recordTtl(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') {
+    throw new TypeError(
+      `RedisStore option recordTtl must be a number of milliseconds, got ${describeValue(value)}`,
+    );
+  }
+  const { min, max } = RECORD_TTL_RANGE;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `RedisStore option recordTtl must be a whole number of milliseconds from ${min} to ${max}, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -149,6 +182,7 @@ export function resolveRedisStoreOptions(options: unknown): ResolvedRedisStoreOp
       REDIS_STORE_DEFAULTS.subscriberIdleTimeout,
     ),
     timedWriteSpread: spread(given.timedWriteSpread),
+    recordTtl: recordTtl(given.recordTtl),
     hostNow: hostNow as () => number,
   };
 }

@@ -17,7 +17,7 @@ export type CasReplyValue =
 
 /** The store's scripts, bound to the caller's client. */
 export interface RedisScripts {
-  /** `compareAndSet-7.lua`: the seven keys, then its thirteen arguments. */
+  /** `compareAndSet-7.lua`: the seven keys, then its fourteen arguments. */
   compareAndSet(...keysAndArgs: (string | number)[]): Promise<CasReplyValue>;
   /** `readRecords.lua`: snapshot and version keys of each breaker; three values per breaker. */
   readRecords(...keys: string[]): Promise<unknown[]>;

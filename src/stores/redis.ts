@@ -5,6 +5,7 @@ import { afterDue } from '../grace.js';
 import { CorruptRecordError } from '../snapshot.js';
 import { topLevelState } from '../state.js';
 import { LostRecordError } from './lost-record.js';
+import { isIdleRecord } from './record-lapse.js';
 import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from './record-order.js';
 import { RedisClock } from './redis-clock.js';
 import {
@@ -129,6 +130,8 @@ export class RedisStore implements BreakerStore {
   readonly timeout: number;
   /** Milliseconds another instance's timed transition is awaited before writing it (see the option). */
   readonly timedWriteSpread: number;
+  /** Milliseconds after its last write that an idle record expires (see the option); unset: never. */
+  readonly recordTtl: number | undefined;
   readonly #redis: Redis | Cluster;
   readonly #scripts: RedisScripts;
   readonly #channel: string;
@@ -177,6 +180,7 @@ export class RedisStore implements BreakerStore {
     this.clock = new RedisClock(this.options.hostNow);
     this.timeout = this.options.timeout;
     this.timedWriteSpread = this.options.timedWriteSpread;
+    this.recordTtl = this.options.recordTtl;
     this.#scripts = defineScripts(redis);
     this.#feed = new ChangeFeed(redis, this.#channel, this.options.subscriberIdleTimeout, {
       message: (message) => this.#onMessage(message),
@@ -256,6 +260,7 @@ export class RedisStore implements BreakerStore {
       snapshot.writeId ?? '',
       MAX_VERSION,
       this.#numbered ? '1' : '',
+      this.recordTtl !== undefined && isIdleRecord(snapshot) ? this.recordTtl : '',
     ];
     let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
     try {
@@ -692,10 +697,12 @@ export class RedisStore implements BreakerStore {
   ): void {
     const key = this.keys(name)[field];
     (this.#followers.get(name) ?? []).forEach((follower, i) => {
-      const seen = held[i]?.version ?? 0;
-      if (seen > storedVersion) {
-        follower.problem?.(new LostRecordError(name, key, storedVersion, seen));
-      }
+      const stamp = held[i] ?? null;
+      const seen = stamp?.version ?? 0;
+      if (seen <= storedVersion) return;
+      // An idle record that expired was not lost: nothing is owed back.
+      if (storedVersion === 0 && stamp?.lapses === true) follower.lapsed?.(stamp);
+      else follower.problem?.(new LostRecordError(name, key, storedVersion, seen));
     });
   }
 

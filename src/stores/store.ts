@@ -18,6 +18,12 @@ export interface PersistedBreakerSnapshot {
    * already holds that write's events, so that it does not apply them a second time.
    */
   readonly lineage?: string;
+  /**
+   * The write id that began this record's line (see `RecordStamp.origin`), written by stores
+   * whose idle records expire, so that a record written after one expired is told from a late
+   * message.
+   */
+  readonly origin?: string;
   readonly status: 'active';
   readonly value: StateValue;
   readonly context: BreakerContext;
@@ -61,6 +67,11 @@ export interface StoreFollower {
    * resyncs compares it with what it holds and hands over only what the follower lacks.
    */
   stamp?(): RecordStamp | null;
+  /**
+   * The record the follower held (`stamp`, one that lapses) expired with its keys and nothing is
+   * stored: no data was lost, and an idle record is worth no more than none.
+   */
+  lapsed?(stamp: RecordStamp): void;
 }
 
 /**
@@ -120,6 +131,11 @@ export interface BreakerStore {
    * nothing).
    */
   readonly timedWriteSpread?: number;
+  /**
+   * Milliseconds after its last write that the store lets an idle record (closed, no failure
+   * counted) expire; unset: records are kept for ever.
+   */
+  readonly recordTtl?: number | undefined;
   /** The stored record of a breaker, or `null` when there is none. */
   load(name: string): Promise<StoredRecord | null>;
   /**

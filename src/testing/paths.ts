@@ -1,8 +1,9 @@
 // Paths: a path to every vertex, then each of the vertex's edges taken at its end.
-import { type AdjacencyValue, TestModel } from '@xstate/graph';
+import type { AdjacencyValue } from '@xstate/graph';
 import type { ActorLogic } from 'xstate';
 import { type BreakerConfig, breakerMachine } from '../machine.js';
 import { resolveOptions } from '../options.js';
+import { TestModel } from './graph.js';
 import {
   type BreakerSnapshot,
   eventFor,

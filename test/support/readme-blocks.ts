@@ -34,3 +34,28 @@ export function replaceBlocks(text: string, blocks: Record<string, string>): str
   }
   return out;
 }
+
+/** One ```ts block of the README: where it starts, its code, and why it is not compiled, if so. */
+export interface TypeScriptBlock {
+  /** The line of its opening fence, 1-based. */
+  readonly line: number;
+  readonly code: string;
+  /** The reason given by a `<!-- not compiled: reason -->` line just above the fence. */
+  readonly notCompiled?: string;
+}
+
+/** Every ```ts block of `readme`, in order. */
+export function typeScriptBlocks(readme: string): TypeScriptBlock[] {
+  const lines = readme.split('\n');
+  const blocks: TypeScriptBlock[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== '```ts') continue;
+    const end = lines.indexOf('```', i + 1);
+    if (end < 0) throw new Error(`README: the ts block at line ${i + 1} is not closed`);
+    const marker = /^<!-- not compiled: (.+) -->$/.exec(lines[i - 1] ?? '');
+    const code = `${lines.slice(i + 1, end).join('\n')}\n`;
+    blocks.push(marker ? { line: i + 1, code, notCompiled: marker[1] } : { line: i + 1, code });
+    i = end;
+  }
+  return blocks;
+}

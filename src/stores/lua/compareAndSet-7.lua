@@ -27,6 +27,8 @@
     ARGV[11] this write's id
     ARGV[12] the version limit: stored versions are below it, a new one at most equal
     ARGV[13] '1' to number the change message with KEYS[7], '' not to
+    ARGV[14] ms after which KEYS[1..6] expire, all at one instant ('' = kept: the MSET and
+             SET below drop any expiry an earlier write set)
 
   Output:
     {WRITTEN, wrong types}
@@ -54,7 +56,8 @@ end
 
 -- Float arithmetic (1000.0): on 32-bit integers, seconds * 1000 wraps.
 local time = redis.call('TIME')
-if tonumber(time[1]) * 1000.0 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[10]) then
+local now = tonumber(time[1]) * 1000.0 + math.floor(tonumber(time[2]) / 1000)
+if now > tonumber(ARGV[10]) then
   return {LATE}
 end
 
@@ -85,13 +88,17 @@ if ARGV[6] == '' then
 else
   redis.call('SET', KEYS[5], ARGV[6])
 end
+if ARGV[14] ~= '' then
+  -- One absolute deadline for every key: a reader meets the whole record or none of it.
+  local at = string.format('%.0f', now + tonumber(ARGV[14]))
+  for i = 1, 6 do redis.call('PEXPIREAT', KEYS[i], at) end
+end
 local seq = ''
 if ARGV[13] == '1' then
   -- A counter that starts again (FLUSHALL, a lost key) starts above every number it gave before:
   -- at the server's time in ms times 1000. A follower that missed the first message after the
   -- loss then sees the counter differ from its last number, never the same number again.
   if redis.call('EXISTS', KEYS[7]) == 0 then
-    local now = tonumber(time[1]) * 1000.0 + math.floor(tonumber(time[2]) / 1000)
     redis.call('SET', KEYS[7], string.format('%.0f', now * 1000.0))
   end
   seq = string.format('%.0f', redis.call('INCR', KEYS[7]))

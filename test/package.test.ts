@@ -1,0 +1,294 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Consumer, type PackedFile, pack, ROOT, succeeded } from './support/packed-consumer.js';
+import { typeScriptBlocks } from './support/readme-blocks.js';
+import { RedisServer } from './support/redis-server.js';
+
+// The package as a user installs it: `npm pack` (which builds it), the tarball installed into a
+// project of its own, every entry point imported from there, the README's TypeScript compiled
+// against what was installed under `module: nodenext` and `moduleResolution: bundler`, and
+// consumers in ES module TypeScript and CommonJS run. One pack and one project per run.
+
+const SETUP_BOUND_MS = 180_000;
+const MISSING_GRAPH =
+  'statebreaker/testing needs the optional peer @xstate/graph: npm install -D @xstate/graph';
+
+let packDir = '';
+let files: PackedFile[] = [];
+let tarball = '';
+let consumer: Consumer;
+let server: RedisServer | undefined;
+
+beforeAll(async () => {
+  packDir = join(tmpdir(), `statebreaker-pack-${process.pid}`);
+  mkdirSync(packDir, { recursive: true });
+  ({ tarball, files } = await pack(packDir));
+  consumer = new Consumer();
+  // Only the package: its dependencies come with it, its optional peers do not.
+  await consumer.install(tarball);
+}, SETUP_BOUND_MS);
+
+afterAll(async () => {
+  await server?.stop();
+  consumer?.remove();
+  if (packDir !== '') rmSync(packDir, { recursive: true, force: true });
+});
+
+/** The package's entry points as a user imports them, from its `exports`. */
+function entryPoints(): string[] {
+  const path = join(consumer.dir, 'node_modules', 'statebreaker', 'package.json');
+  const { exports } = JSON.parse(readFileSync(path, 'utf8')) as {
+    exports: Record<string, unknown>;
+  };
+  return Object.keys(exports)
+    .filter((key) => !key.includes('*') && !key.endsWith('.json'))
+    .map((key) => (key === '.' ? 'statebreaker' : `statebreaker/${key.slice(2)}`));
+}
+
+/** Every file under `dir`, as paths relative to it. */
+function walk(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const path = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+    return entry.isDirectory() ? walk(dir, path) : [path];
+  });
+}
+
+describe('the tarball', () => {
+  it('holds the built entry points, their Lua scripts, LICENSE and README; no sources, no tests', () => {
+    const paths = files.map((file) => file.path);
+    for (const path of [
+      'package.json',
+      'LICENSE',
+      'README.md',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/stores/redis.js',
+      'dist/stores/redis.d.ts',
+      'dist/testing/index.js',
+      'dist/testing/index.d.ts',
+      'dist/stores/lua/compareAndSet-7.lua',
+    ]) {
+      expect(paths).toContain(path);
+    }
+    expect(paths.filter((path) => /^(src|test|bench|scripts|demo)\//.test(path))).toEqual([]);
+  });
+
+  it('ships source maps that carry their sources, so a stack trace shows src/*.ts lines', async () => {
+    const installed = join(consumer.dir, 'node_modules', 'statebreaker');
+    const maps = walk(installed).filter((path) => path.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(10);
+    for (const path of maps) {
+      const map = JSON.parse(readFileSync(join(installed, path), 'utf8')) as {
+        sources: string[];
+        sourcesContent?: (string | null)[];
+      };
+      expect(map.sourcesContent?.length, path).toBe(map.sources.length);
+      expect(map.sourcesContent?.every((text) => typeof text === 'string' && text !== '')).toBe(
+        true,
+      );
+    }
+    // An empty name throws from src/name.ts: node maps the frame back and quotes the line.
+    const { stderr } = await consumer.node([
+      '--enable-source-maps',
+      '--input-type=module',
+      '-e',
+      "import { CircuitBreaker } from 'statebreaker'; new CircuitBreaker('');",
+    ]);
+    expect(stderr).toMatch(/node_modules\/statebreaker\/src\/name\.ts:\d+/);
+    expect(stderr).toMatch(/throw new RangeError/);
+  });
+
+  it('declares no @internal member', () => {
+    const installed = join(consumer.dir, 'node_modules', 'statebreaker');
+    const declarations = walk(installed).filter((path) => path.endsWith('.d.ts'));
+    expect(declarations.length).toBeGreaterThan(10);
+    const internal = declarations.filter((path) =>
+      readFileSync(join(installed, path), 'utf8').includes('@internal'),
+    );
+    expect(internal).toEqual([]);
+  });
+});
+
+describe('installed without its optional peers (ioredis, @xstate/graph)', () => {
+  const probe = (load: string) => `
+    const results = {};
+    for (const specifier of ${JSON.stringify(entryPoints())}) {
+      try { await ${load}(specifier); results[specifier] = 'ok'; }
+      catch (error) { results[specifier] = error.message; }
+    }
+    console.log(JSON.stringify(results));`;
+  const expected = () =>
+    Object.fromEntries(
+      entryPoints().map((entry) => [
+        entry,
+        entry === 'statebreaker/testing' ? MISSING_GRAPH : 'ok',
+      ]),
+    );
+
+  it('imports every entry point but statebreaker/testing, whose error names the missing peer', async () => {
+    expect(entryPoints()).toEqual(
+      expect.arrayContaining(['statebreaker', 'statebreaker/redis', 'statebreaker/testing']),
+    );
+    const esm = succeeded(
+      await consumer.node(['--input-type=module', '-e', probe('import')]),
+      'import',
+    );
+    expect(JSON.parse(esm.stdout)).toEqual(expected());
+  });
+
+  const requireModule = (process.features as { require_module?: boolean }).require_module === true;
+  it.runIf(requireModule)('requires them from CommonJS the same way', async () => {
+    const cjs = succeeded(
+      await consumer.node(['-e', `(async () => {${probe('require')}})()`]),
+      'require',
+    );
+    expect(JSON.parse(cjs.stdout)).toEqual(expected());
+  });
+});
+
+describe('installed with the peers a user adds', () => {
+  const blocks = typeScriptBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+  const compiled = blocks.filter((block) => block.notCompiled === undefined);
+  // The README's testing example imports vitest: the repository's, as a test runner is not
+  // part of what this package installs.
+  const paths = { vitest: [join(ROOT, 'node_modules', 'vitest', 'dist', 'index.d.ts')] };
+  const strict = { strict: true, skipLibCheck: false, target: 'es2022', types: ['node'], paths };
+
+  beforeAll(async () => {
+    await consumer.install(
+      '@xstate/graph@3',
+      'ioredis@5',
+      'ioredis-mock@8',
+      '@types/ioredis-mock@8',
+      '@statelyai/inspect@0.7',
+      '@types/node@20',
+    );
+    mkdirSync(join(consumer.dir, 'readme'));
+    for (const block of compiled) {
+      const isModule = /^(import|export) /m.test(block.code);
+      consumer.write(
+        `readme/line-${block.line}.ts`,
+        isModule ? block.code : `${block.code}export {};\n`,
+      );
+    }
+    const fixture = (name: string) =>
+      readFileSync(join(ROOT, 'test', 'fixtures', 'consumer', name), 'utf8');
+    consumer.write('smoke.ts', fixture('smoke.ts'));
+    consumer.write('smoke.cts', fixture('smoke.cts'));
+    consumer.write(
+      'entries.ts',
+      entryPoints()
+        .map((entry, i) => `export * as entry${i} from '${entry}';\n`)
+        .join(''),
+    );
+    const config = (compilerOptions: object, include: string[]) =>
+      `${JSON.stringify({ compilerOptions, include }, null, 2)}\n`;
+    consumer.write(
+      'tsconfig.nodenext.json',
+      config(
+        {
+          ...strict,
+          module: 'nodenext',
+          verbatimModuleSyntax: true,
+          outDir: 'out',
+          rootDir: '.',
+          noEmitOnError: true,
+        },
+        ['readme/*.ts', 'entries.ts', 'smoke.ts', 'smoke.cts'],
+      ),
+    );
+    // The libraries' declarations (ours included) are checked once, under nodenext, and again
+    // on their own against another xstate; here what resolution under bundler changes, with
+    // the strictest flags users add (which xstate's own declarations do not pass).
+    consumer.write(
+      'tsconfig.bundler.json',
+      config(
+        {
+          ...strict,
+          skipLibCheck: true,
+          exactOptionalPropertyTypes: true,
+          noUncheckedIndexedAccess: true,
+          module: 'esnext',
+          moduleResolution: 'bundler',
+          noEmit: true,
+        },
+        ['readme/*.ts', 'entries.ts', 'smoke.ts'],
+      ),
+    );
+    consumer.write(
+      'tsconfig.declarations.json',
+      config({ ...strict, module: 'nodenext', noEmit: true }, ['entries.ts']),
+    );
+    server = await RedisServer.start();
+  }, SETUP_BOUND_MS);
+
+  it('the README marks few TypeScript blocks as fragments, each with a reason', () => {
+    expect(compiled.length).toBeGreaterThanOrEqual(5);
+    expect(blocks.length - compiled.length).toBeLessThanOrEqual(1);
+  });
+
+  it('compiles every README TypeScript block and the consumers under module nodenext', async () => {
+    const ran = await consumer.tsc('tsconfig.nodenext.json');
+    expect(ran.stdout + ran.stderr).toBe('');
+    expect(ran.code).toBe(0);
+  });
+
+  it('compiles them under moduleResolution bundler', async () => {
+    const ran = await consumer.tsc('tsconfig.bundler.json');
+    expect(ran.stdout + ran.stderr).toBe('');
+    expect(ran.code).toBe(0);
+  });
+
+  const runSmoke = async () => {
+    const ran = succeeded(
+      await consumer.node(['out/smoke.js'], { REDIS_SOCKET: server?.path ?? '' }),
+      'the ES module consumer',
+    );
+    return JSON.parse(ran.stdout) as unknown;
+  };
+  const smokeResult = { local: 'open', rejected: true, remote: 'open', fromMock: 42, paths: 5 };
+
+  it('runs the ES module consumer: a local breaker, two on a redis-server, ioredis-mock, paths', async () => {
+    expect(await runSmoke()).toEqual(smokeResult);
+  });
+
+  const requireModule = (process.features as { require_module?: boolean }).require_module === true;
+  it.runIf(requireModule)('runs the CommonJS consumer', async () => {
+    const ran = succeeded(await consumer.node(['out/smoke.cjs']), 'the CommonJS consumer');
+    expect(JSON.parse(ran.stdout)).toEqual({
+      value: 42,
+      state: 'open',
+      rejected: true,
+      RedisStore: 'function',
+      paths: true,
+      llm: 'ignored',
+      listed: ['commonjs'],
+      successfulCalls: 1,
+    });
+  });
+
+  it('on a Node without require(esm), the CommonJS consumer gets the error that names the cause', async () => {
+    // --no-experimental-require-module makes this Node behave as Node before 20.19: the package
+    // is found (it is exported to require too), and the error says it is an ES module.
+    const flags = requireModule ? ['--no-experimental-require-module'] : [];
+    const { code, stdout, stderr } = await consumer.node([...flags, 'out/smoke.cjs']);
+    expect(code).not.toBe(0);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('ERR_REQUIRE_ESM');
+    expect(stderr).not.toContain('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
+  it('runs on the newest and the lowest xstate 5 it accepts', { timeout: 120_000 }, async () => {
+    // The install above took the newest xstate that ^5.33.0 allows.
+    const newest = consumer.version('xstate');
+    expect(newest).toMatch(/^5\.(3[3-9]|[4-9]\d)\./);
+    expect(await runSmoke()).toEqual(smokeResult);
+    await consumer.install('xstate@5.33.0');
+    expect(consumer.version('xstate')).toBe('5.33.0');
+    const typed = await consumer.tsc('tsconfig.declarations.json');
+    expect(typed.stdout + typed.stderr).toBe('');
+    expect(await runSmoke()).toEqual(smokeResult);
+  });
+});

@@ -111,7 +111,7 @@ describe('the tarball', () => {
   });
 });
 
-describe('installed without its optional peers (ioredis, @xstate/graph)', () => {
+describe('installed without its optional peers (ioredis, @xstate/graph, prom-client, ...)', () => {
   const probe = (load: string) => `
     const results = {};
     for (const specifier of ${JSON.stringify(entryPoints())}) {
@@ -163,6 +163,8 @@ describe('installed with the peers a user adds', () => {
       'ioredis-mock@8',
       '@types/ioredis-mock@8',
       '@statelyai/inspect@0.7',
+      'prom-client@15',
+      '@opentelemetry/api@1.10',
       '@types/node@20',
     );
     mkdirSync(join(consumer.dir, 'readme'));

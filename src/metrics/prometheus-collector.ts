@@ -8,8 +8,6 @@ export interface PrometheusSample {
 
 /** What prom-client's registry calls on a registered metric. */
 export interface PrometheusMetric {
-  /** The metric's name, which the registry files it under. */
-  name: string;
   get(): Promise<unknown>;
   reset(): void;
 }

@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^statebreaker\/testing$/, replacement: src('testing/index.ts') },
       { find: /^statebreaker\/redis$/, replacement: src('stores/redis.ts') },
       { find: /^statebreaker\/admin$/, replacement: src('admin/index.ts') },
+      { find: /^statebreaker\/dashboard$/, replacement: src('dashboard/index.ts') },
     ],
   },
   test: {

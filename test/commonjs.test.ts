@@ -32,8 +32,29 @@ breaker.call(async () => 42).then((value) => {
 });
 `;
 
+// The dashboard's page files are not TypeScript: the build copies them beside its module.
+const DASHBOARD_CONSUMER = `import { MemoryStore } from 'statebreaker';
+import { startDashboard } from 'statebreaker/dashboard';
+const dashboard = await startDashboard({ store: new MemoryStore(), port: 0 });
+const get = async (path) => {
+  const response = await fetch(new URL(path, dashboard.url));
+  const text = await response.text();
+  return { status: response.status, type: response.headers.get('content-type'), text };
+};
+const page = await get('./');
+const script = await get('assets/dashboard.js');
+const style = await get('assets/dashboard.css');
+await dashboard.close();
+console.log(JSON.stringify({
+  page: [page.status, page.type, page.text.includes('data-state="halfOpen.probing"')],
+  script: [script.status, script.type, script.text.includes('EventSource')],
+  style: [style.status, style.type, style.text.includes('.tile')],
+}));
+`;
+
 let dir = '';
 let consumer = '';
+let dashboardConsumer = '';
 
 beforeAll(async () => {
   // dist/ is what the published package holds: build it once for this file.
@@ -43,6 +64,8 @@ beforeAll(async () => {
   symlinkSync(root, join(dir, 'node_modules', 'statebreaker'), 'dir');
   consumer = join(dir, 'consumer.cjs');
   writeFileSync(consumer, CONSUMER);
+  dashboardConsumer = join(dir, 'dashboard.mjs');
+  writeFileSync(dashboardConsumer, DASHBOARD_CONSUMER);
 }, BUILD_BOUND_MS);
 
 afterAll(() => {
@@ -50,9 +73,12 @@ afterAll(() => {
 });
 
 /** Runs the consumer with `node` and the given flags; resolves with its output or its failure. */
-async function runConsumer(flags: string[]): Promise<{ stdout: string; stderr: string }> {
+async function runConsumer(
+  flags: string[],
+  file = consumer,
+): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await run(process.execPath, [...flags, consumer], { cwd: dir, timeout: 30_000 });
+    return await run(process.execPath, [...flags, file], { cwd: dir, timeout: 30_000 });
   } catch (error) {
     const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
     return { stdout, stderr: stderr === '' ? String(error) : stderr };
@@ -86,5 +112,17 @@ describe('a CommonJS consumer', () => {
     expect(stdout).toBe('');
     expect(stderr).toContain('ERR_REQUIRE_ESM');
     expect(stderr).not.toContain('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+});
+
+describe('the built package', () => {
+  it('serves the dashboard page, script and style from dist', async () => {
+    const { stdout, stderr } = await runConsumer([], dashboardConsumer);
+    expect(stdout, stderr).not.toBe('');
+    expect(JSON.parse(stdout)).toEqual({
+      page: [200, 'text/html; charset=utf-8', true],
+      script: [200, 'text/javascript; charset=utf-8', true],
+      style: [200, 'text/css; charset=utf-8', true],
+    });
   });
 });

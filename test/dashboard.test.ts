@@ -182,7 +182,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a real browser', () => {
     const page = await openPage(operated);
     const shown = tile(page, name);
     await shown.waitFor({ timeout: BOUND_MS });
-    // Locked until the operator gives the token: no button yet.
+    // Locked until the operator gives the token: no button yet, nor with a wrong one.
+    expect(await page.locator('button[data-action]').count()).toBe(0);
+    await page.locator('#token').fill(`${TOKEN}-wrong`);
+    await page.locator('#unlock button[type="submit"]').click();
+    await page.locator('#notice', { hasText: 'refused' }).waitFor({ timeout: BOUND_MS });
     expect(await page.locator('button[data-action]').count()).toBe(0);
     await page.locator('#token').fill(TOKEN);
     await page.locator('#unlock button[type="submit"]').click();
@@ -198,6 +202,13 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a real browser', () => {
     await expect(shown.locator('.history li').first().textContent()).resolves.toMatch(
       /closed → forcedOpen forcedOpen/,
     );
+
+    // The filter box: by name, or by state.
+    await page.locator('#filter').fill('checkout');
+    expect(await page.locator('.tile:visible').count()).toBe(1);
+    await page.locator('#filter').fill('forcedopen');
+    expect(await page.locator('.tile:visible .name').allTextContents()).toEqual([name]);
+    await page.locator('#filter').fill('');
 
     const dir = mkdtempSync(join(tmpdir(), 'statebreaker-dashboard-'));
     const picture = join(dir, 'dashboard.png');

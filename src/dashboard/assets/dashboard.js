@@ -172,9 +172,7 @@ function render(view) {
     relevant(tile, 'probes', view.state === 'halfOpen');
     relevant(tile, 'successes', view.state === 'halfOpen');
     const opened =
-      view.openedAt !== null && (view.state === 'open' || view.state === 'halfOpen')
-        ? ` · opened ${timeOf(view.openedAt)}`
-        : '';
+      view.openedAt !== null && view.state === 'open' ? ` · opened ${timeOf(view.openedAt)}` : '';
     tile.querySelector('.reason').textContent = `last change: ${view.reason}${opened}`;
   }
   field(tile, 'version').textContent = String(view.version);

@@ -109,6 +109,13 @@ describe('options', () => {
     );
   });
 
+  it('names the address it cannot listen on', async () => {
+    const { port } = new URL(readOnly.url);
+    await expect(startDashboard({ store, port: Number(port) })).rejects.toThrow(
+      `startDashboard: cannot listen on 127.0.0.1:${port}`,
+    );
+  });
+
   it('listens on loopback unless told otherwise', () => {
     expect(new URL(readOnly.url).hostname).toBe('127.0.0.1');
     expect(readOnly.writable).toBe(false);
@@ -285,6 +292,25 @@ describe('writes', () => {
     });
     expect(noName.status).toBe(400);
     expect(noName.json()).toEqual({ error: expect.stringContaining('"name"') });
+  });
+
+  it('lists a corrupt record as such; only a reset may replace it', async () => {
+    const written = await store.compareAndSet('garbled', 0, {
+      version: 1,
+      snapshot: { status: 'active', value: 'nowhere', context: {} } as never,
+    });
+    expect(written.ok).toBe(true);
+    const listing = (await send(`${operated.url}api/breakers`)).json() as {
+      breakers: { name: string; corrupt: boolean; problem?: string }[];
+    };
+    expect(listing.breakers.find((b) => b.name === 'garbled')).toMatchObject({
+      corrupt: true,
+      problem: expect.any(String),
+    });
+    const refused = await write(operated, 'forceOpen', 'garbled', ownPage(operated));
+    expect(refused.status).toBe(409);
+    expect(refused.json()).toEqual({ error: expect.stringContaining('only a reset replaces') });
+    expect((await send(`${operated.url}api/breaker?name=garbled`)).status).toBe(409);
   });
 
   it('with the token from its own page: force open reaches a running breaker, reset closes it', async () => {

@@ -176,6 +176,8 @@ function render(view) {
     tile.querySelector('.reason').textContent = `last change: ${view.reason}${opened}`;
   }
   field(tile, 'version').textContent = String(view.version);
+  // A corrupt record has no state to show on the statechart.
+  tile.querySelector('.diagram').hidden = view.corrupt;
   renderCountdown(tile, view);
   highlight(tile, view);
   renderHistory(tile, view.name);

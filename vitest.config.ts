@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^statebreaker\/llm$/, replacement: src('llm/index.ts') },
       { find: /^statebreaker\/admin$/, replacement: src('admin/index.ts') },
       { find: /^statebreaker\/metrics$/, replacement: src('metrics/index.ts') },
+      { find: /^statebreaker\/dashboard$/, replacement: src('dashboard/index.ts') },
     ],
   },
   test: {

@@ -46,12 +46,12 @@ describe('layering', () => {
     expect(offending).toEqual([]);
   });
 
-  it('operator tools sit on top: no store, replica or breaker imports the admin API or the CLI', () => {
+  it('operator tools sit on top: no store, replica or breaker imports the admin API, the CLI or the dashboard', () => {
     const offending = files
-      .filter((file) => !/^(admin|cli)\//.test(file) && file !== 'index.ts')
+      .filter((file) => !/^(admin|cli|dashboard)\//.test(file) && file !== 'index.ts')
       .flatMap((file) =>
         importsOf(file)
-          .filter((target) => /^(admin|cli)\//.test(target))
+          .filter((target) => /^(admin|cli|dashboard)\//.test(target))
           .map((target) => `${file} → ${target}`),
       );
     expect(offending).toEqual([]);
@@ -75,6 +75,18 @@ describe('layering', () => {
       ),
     );
     expect(peers).toEqual([]);
+  });
+
+  it('the dashboard acts only through the admin API: it imports no store, replica or breaker', () => {
+    const offending = files
+      .filter((file) => file.startsWith('dashboard/'))
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((target) => /^(breaker|registry|replica\/|stores\/(?!store$))/.test(target))
+          .map((target) => `${file} → ${target}`),
+      );
+    expect(offending).toEqual([]);
+    expect(importsOf('dashboard/operator.ts')).toContain('admin/actions');
   });
 
   it('the machine imports nothing of ours', () => {

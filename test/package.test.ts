@@ -148,6 +148,40 @@ describe('installed without its optional peers (ioredis, @xstate/graph, prom-cli
   });
 });
 
+describe('the dashboard as installed', () => {
+  // The page files are not TypeScript: the build copies them beside the module, and the
+  // tarball must hold them.
+  const serve = `import { MemoryStore } from 'statebreaker';
+    import { startDashboard } from 'statebreaker/dashboard';
+    const dashboard = await startDashboard({ store: new MemoryStore(), port: 0 });
+    const get = async (path) => {
+      const response = await fetch(new URL(path, dashboard.url));
+      const text = await response.text();
+      return { status: response.status, type: response.headers.get('content-type'), text };
+    };
+    const page = await get('./');
+    const script = await get('assets/dashboard.js');
+    const style = await get('assets/dashboard.css');
+    await dashboard.close();
+    console.log(JSON.stringify({
+      page: [page.status, page.type, page.text.includes('data-state="halfOpen.probing"')],
+      script: [script.status, script.type, script.text.includes('EventSource')],
+      style: [style.status, style.type, style.text.includes('.tile')],
+    }));`;
+
+  it('serves its page, script and style from the installed package', async () => {
+    const ran = succeeded(
+      await consumer.node(['--input-type=module', '-e', serve]),
+      'the dashboard',
+    );
+    expect(JSON.parse(ran.stdout)).toEqual({
+      page: [200, 'text/html; charset=utf-8', true],
+      script: [200, 'text/javascript; charset=utf-8', true],
+      style: [200, 'text/css; charset=utf-8', true],
+    });
+  });
+});
+
 describe('installed with the peers a user adds', () => {
   const blocks = typeScriptBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'));
   const compiled = blocks.filter((block) => block.notCompiled === undefined);

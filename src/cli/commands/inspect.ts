@@ -1,7 +1,7 @@
 import { readBreaker } from '../../admin/read.js';
 import { CircuitBreaker } from '../../breaker.js';
 import type { Command } from '../command.js';
-import { UsageError } from '../command.js';
+import { parsePort } from '../port.js';
 
 const DEFAULT_PORT = 8080;
 
@@ -25,15 +25,6 @@ async function loadInspect(): Promise<InspectModules> {
   }
 }
 
-function parsePort(text: string | boolean | undefined): number {
-  if (text === undefined) return DEFAULT_PORT;
-  const port = Number(text);
-  if (typeof text !== 'string' || !/^\d+$/.test(text) || port < 1 || port > 65_535) {
-    throw new UsageError(`--port must be a TCP port from 1 to 65535, got ${JSON.stringify(text)}`);
-  }
-  return port;
-}
-
 export const inspect: Command = {
   name: 'inspect',
   summary: "the fleet's breaker as one live actor in the Stately inspector",
@@ -50,7 +41,7 @@ export const inspect: Command = {
   usesRedis: true,
   async run({ args, values, out, store, io }) {
     const name = args[0] as string;
-    const port = parsePort(values.port);
+    const port = parsePort(values.port, DEFAULT_PORT);
     const redisStore = await store();
     const { config } = await readBreaker(redisStore, name);
     const { createInspectorServer, createWebSocketInspector } = await loadInspect();

@@ -11,8 +11,9 @@ import { BUILD_BOUND_MS, buildPackage, PACKAGE_ROOT } from './support/built-pack
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 
-// `statebreaker inspect NAME` as an operator runs it: the built bin in its own process, the
-// inspector server it starts, and a breaker of the fleet in this process driving a whole cycle.
+// The long-running commands as an operator runs them: the built bin in its own process, the
+// server it starts (the Stately inspector's, the dashboard), and a breaker of the fleet in this
+// process that drives a whole cycle or obeys an operator's action.
 
 const BIN = join(PACKAGE_ROOT, 'bin', 'statebreaker.js');
 const CONFIG = { failMax: 2, resetTimeout: 300 };
@@ -41,8 +42,13 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function run(args: string[]): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args, '--redis', `unix://${server.path}`]);
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args, '--redis', `unix://${server.path}`], {
+    env: { ...process.env, ...env },
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk;
@@ -53,9 +59,9 @@ function run(args: string[]): { child: ChildProcess; stderr: () => string } {
   return { child, stderr: () => stderr };
 }
 
-function fleetMember(): CircuitBreaker {
+function fleetMember(name = 'inspected-by-cli'): CircuitBreaker {
   const redis = new Redis({ path: server.path });
-  const breaker = new CircuitBreaker('inspected-by-cli', {
+  const breaker = new CircuitBreaker(name, {
     ...CONFIG,
     store: new RedisStore(redis),
   });
@@ -127,6 +133,69 @@ describe('statebreaker inspect', () => {
     const bad = run(['inspect', 'inspected-by-cli', '--port', '70000']);
     const [badCode] = await once(bad.child, 'exit');
     expect(badCode).toBe(2);
+    expect(bad.stderr()).toContain('--port must be a TCP port');
+  });
+});
+
+describe('statebreaker dashboard', () => {
+  const TOKEN = 'a-long-random-operator-token';
+
+  async function served(args: string[], env: Record<string, string> = {}) {
+    const port = await freePort();
+    const dashboard = run(['dashboard', '--port', String(port), ...args], env);
+    expect(await waitFor(() => dashboard.stderr().includes('dashboard on'), 15_000)).toBe(true);
+    const url = `http://127.0.0.1:${port}/`;
+    const forceOpen = (name: string, token: string) =>
+      fetch(`${url}api/actions/forceOpen`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Origin: `http://127.0.0.1:${port}`,
+          'Sec-Fetch-Site': 'same-origin',
+        },
+        body: JSON.stringify({ name }),
+      });
+    return { ...dashboard, url, forceOpen };
+  }
+
+  it('serves the page and the breakers, and with the token forces open a running member', async () => {
+    const member = fleetMember('dashboard-cli');
+    await expect(member.call(failing)).rejects.toThrow('503');
+    await member.settled();
+    const dashboard = await served([], { STATEBREAKER_TOKEN: TOKEN });
+    expect(dashboard.stderr()).toContain('operator actions need the token');
+
+    const page = await fetch(dashboard.url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<html');
+    const listed = (await (await fetch(`${dashboard.url}api/breakers`)).json()) as unknown;
+    expect(JSON.stringify(listed)).toContain('dashboard-cli');
+
+    expect((await dashboard.forceOpen('dashboard-cli', 'a-guess')).status).toBe(401);
+    expect(member.state).toBe(CircuitState.CLOSED);
+    expect((await dashboard.forceOpen('dashboard-cli', TOKEN)).status).toBe(200);
+    expect(await waitFor(() => member.state === CircuitState.FORCED_OPEN, 10_000)).toBe(true);
+    await expect(member.call(async () => 'ok')).rejects.toThrow(/open/i);
+
+    dashboard.child.kill('SIGINT');
+    const [code] = await once(dashboard.child, 'exit');
+    expect(code).toBe(0);
+  });
+
+  it('is read-only without a token (an empty variable is none), and refuses bad options', async () => {
+    const member = fleetMember('dashboard-read-only');
+    await expect(member.call(failing)).rejects.toThrow('503');
+    await member.settled();
+    const dashboard = await served([], { STATEBREAKER_TOKEN: '' });
+    expect(dashboard.stderr()).toContain('read-only');
+    expect((await dashboard.forceOpen('dashboard-read-only', TOKEN)).status).toBe(403);
+    expect(member.state).toBe(CircuitState.CLOSED);
+    dashboard.child.kill('SIGTERM');
+    expect((await once(dashboard.child, 'exit'))[0]).toBe(0);
+
+    const bad = run(['dashboard', '--port', 'eighty']);
+    expect((await once(bad.child, 'exit'))[0]).toBe(2);
     expect(bad.stderr()).toContain('--port must be a TCP port');
   });
 });

@@ -1,0 +1,2 @@
+export type { DashboardOptions } from './options.js';
+export { type Dashboard, startDashboard } from './server.js';

@@ -1,0 +1,78 @@
+import type { BreakerListing } from '../admin/view.js';
+import type { BreakerTransition } from '../admin/watch.js';
+import type { BreakerConfig, TransitionReason } from '../machine.js';
+import type { CircuitState } from '../state.js';
+
+// What the page is sent, as JSON: the fields a tile shows, without the stored record itself.
+
+/** A readable breaker as the page shows it. */
+export interface BreakerView {
+  readonly name: string;
+  readonly corrupt: false;
+  readonly state: CircuitState;
+  readonly stateValue: string;
+  readonly reason: TransitionReason;
+  readonly failures: number;
+  readonly successes: number;
+  /** Epoch ms on the store's clock; the page counts down to `openedAt + config.resetTimeout`. */
+  readonly openedAt: number | null;
+  readonly probes: number;
+  readonly generation: number;
+  readonly version: number;
+  readonly config: BreakerConfig;
+}
+
+/** A breaker whose record cannot be restored. */
+export interface CorruptView {
+  readonly name: string;
+  readonly corrupt: true;
+  readonly problem: string;
+  readonly key: string | null;
+  readonly version: number;
+}
+
+/** A change of top-level state heard by the dashboard. */
+export interface TransitionView {
+  readonly from: CircuitState;
+  readonly to: CircuitState;
+  readonly reason: TransitionReason;
+  /** When the dashboard heard it, epoch ms on the store's clock. */
+  readonly at: number;
+  readonly version: number;
+}
+
+export function breakerView(listing: BreakerListing): BreakerView | CorruptView {
+  if (listing.corrupt) {
+    return {
+      name: listing.name,
+      corrupt: true,
+      problem: listing.problem,
+      key: listing.key ?? null,
+      version: listing.version,
+    };
+  }
+  return {
+    name: listing.name,
+    corrupt: false,
+    state: listing.state,
+    stateValue: listing.stateValue,
+    reason: listing.reason,
+    failures: listing.failures,
+    successes: listing.successes,
+    openedAt: listing.openedAt,
+    probes: listing.probes,
+    generation: listing.generation,
+    version: listing.version,
+    config: listing.config,
+  };
+}
+
+export function transitionView(transition: BreakerTransition): TransitionView {
+  return {
+    from: transition.from,
+    to: transition.to,
+    reason: transition.reason,
+    at: transition.at,
+    version: transition.version,
+  };
+}

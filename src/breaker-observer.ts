@@ -6,15 +6,17 @@ import type { CircuitState } from './state.js';
  * the breaker's events: no payload is built, a listener-less breaker's degraded warning stays
  * on, and the hot path pays one null check while no exporter runs.
  *
- * `durationMs` is how long the call ran, absent when the call began before an observer with
- * `timed` was attached. The methods must not throw.
+ * `durationMs` is how long the call ran, absent when the call was not timed: it began before an
+ * observer with `timed` was attached, or it fell outside the sample (calls faster than 0.1 ms
+ * are timed one in 16). `weight` is how many calls a duration stands for: 1, or the sample's
+ * stride. The methods must not throw.
  */
 export interface BreakerObserver {
   /** Whether the breaker should read the clock around every call for this observer. */
   readonly timed: boolean;
-  successful(durationMs: number | undefined): void;
-  failed(durationMs: number | undefined): void;
-  ignored(durationMs: number | undefined): void;
+  successful(durationMs: number | undefined, weight: number): void;
+  failed(durationMs: number | undefined, weight: number): void;
+  ignored(durationMs: number | undefined, weight: number): void;
   rejected(): void;
   /** A change of top-level state this instance made or adopted from another instance. */
   transition(from: CircuitState, to: CircuitState, reason: TransitionReason): void;

@@ -32,6 +32,14 @@ export type Protect = <This, A extends unknown[], R>(
 const NEVER_ABORTED = new AbortController().signal;
 
 let probeCounter = 0;
+
+/** Which calls a breaker times: none, every one, or a sample for exporters. */
+const Timing = { Off: 0, Every: 1, Sampled: 2 } as const;
+type Timing = (typeof Timing)[keyof typeof Timing];
+/** Calls at least this long (ms) are all timed: two clock reads are then 0.1 % of one. */
+const SAMPLED_BELOW_MS = 0.1;
+/** While calls are faster, one in this many is timed and stands for them all. */
+const SAMPLE_STRIDE = 16;
 const instanceId = Math.random().toString(36).slice(2, 10);
 
 // The replica's callbacks as prototype methods: per-breaker closures cost ~60 B each (and
@@ -93,8 +101,14 @@ export class CircuitBreaker {
   readonly #replica: Replica;
   readonly #events = new Emitter();
   readonly #hooks: BreakerHooks;
-  /** Whether calls are timed: an observer or a listener wants their durations. */
-  #timed = false;
+  /** Which calls are timed: none, every one (a listener wants durations), or a sample. */
+  #timing: Timing = Timing.Off;
+  /** While sampling: one call in this many is timed. */
+  #stride = 1;
+  /** Calls since the last timed one. */
+  #untimed = 0;
+  /** How many calls the duration of the call timed last stands for. */
+  #weight = 1;
   readonly #timeout: number | undefined;
   readonly #classify: ((error: unknown) => Outcome) | undefined;
   #protect: Protect | undefined;
@@ -173,15 +187,16 @@ export class CircuitBreaker {
     const state = replica.state;
     if (state === 'closed' && this.#timeout === undefined && signal === undefined) {
       const generation = replica.generation;
-      const started = this.#timed ? performance.now() : -1;
+      const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
+      const weight = this.#weight;
       let result: T;
       try {
         result = await fn(NEVER_ABORTED);
       } catch (error) {
-        this.#recordError(error, generation, undefined, undefined, started);
+        this.#recordError(error, generation, undefined, undefined, started, weight);
         throw error;
       }
-      this.#recordSuccess(generation, undefined, started);
+      this.#recordSuccess(generation, undefined, started, weight);
       return result;
     }
     // Rejecting here, not in #callSlow, spares an async frame, the adoption of its rejected
@@ -238,16 +253,43 @@ export class CircuitBreaker {
       }
     }
     const generation = replica.generation;
-    const started = this.#timed ? performance.now() : -1;
+    const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
+    const weight = this.#weight;
     let result: T;
     try {
       result = await this.#run(fn, signal);
     } catch (error) {
-      this.#recordError(error, generation, probeId, signal, started);
+      this.#recordError(error, generation, probeId, signal, started, weight);
       throw error;
     }
-    this.#recordSuccess(generation, probeId, started);
+    this.#recordSuccess(generation, probeId, started, weight);
     return result;
+  }
+
+  // Reading the clock costs about as much as a whole closed-circuit call (tens of ns each). A
+  // listener of success, failure or ignored gets every call's duration. Exporters alone get
+  // every call's while calls take at least SAMPLED_BELOW_MS, which dwarfs the two reads, and
+  // one in SAMPLE_STRIDE of faster calls, each standing for SAMPLE_STRIDE calls.
+  #clockStart(): number {
+    const untimed = this.#untimed + 1;
+    if (this.#timing === Timing.Sampled && untimed < this.#stride) {
+      this.#untimed = untimed;
+      return -1;
+    }
+    // Read by the caller before it awaits: the duration stands for every call since the last.
+    this.#weight = untimed;
+    this.#untimed = 0;
+    return performance.now();
+  }
+
+  /** The duration of a timed call (`undefined` for an untimed one), and the next stride. */
+  #clockStop(started: number): number | undefined {
+    if (started < 0) return undefined;
+    const durationMs = performance.now() - started;
+    if (this.#timing === Timing.Sampled) {
+      this.#stride = durationMs >= SAMPLED_BELOW_MS ? 1 : SAMPLE_STRIDE;
+    }
+    return durationMs;
   }
 
   #run<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, signal: AbortSignal | undefined) {
@@ -272,7 +314,12 @@ export class CircuitBreaker {
 
   // The observer loops on the call path are indexed: a for-of iterator is not always optimized
   // away, and would cost an allocation per call.
-  #recordSuccess(generation: number, probeId: string | undefined, started: number): void {
+  #recordSuccess(
+    generation: number,
+    probeId: string | undefined,
+    started: number,
+    weight: number,
+  ): void {
     const replica = this.#replica;
     // A success in closed with no failures counted is a no-op of the machine: not sent, so that
     // neither the fast path nor a call with a timeout or signal wakes the actor for nothing.
@@ -286,9 +333,9 @@ export class CircuitBreaker {
     const observers = this.#hooks.observers;
     const heard = this.#events.has('success');
     if (observers === null && !heard) return;
-    const durationMs = started < 0 ? undefined : performance.now() - started;
+    const durationMs = this.#clockStop(started);
     if (observers !== null)
-      for (let i = 0; i < observers.length; i++) observers[i]?.successful(durationMs);
+      for (let i = 0; i < observers.length; i++) observers[i]?.successful(durationMs, weight);
     if (heard) this.#events.emit('success', { name: this.name, durationMs });
   }
 
@@ -298,25 +345,26 @@ export class CircuitBreaker {
     probeId: string | undefined,
     signal: AbortSignal | undefined,
     started: number,
+    weight: number,
   ): void {
-    const durationMs = started < 0 ? undefined : performance.now() - started;
     const outcome = this.#outcomeOf(error, signal);
     if (outcome === 'success') {
-      this.#recordSuccess(generation, probeId, started);
+      this.#recordSuccess(generation, probeId, started, weight);
       return;
     }
+    const durationMs = this.#clockStop(started);
     const at = this.clock.now();
     const observers = this.#hooks.observers;
     if (outcome === 'failure') {
       this.#replica.send({ type: 'FAILURE', generation, probeId, at });
       if (observers !== null)
-        for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs);
+        for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs, weight);
       this.#events.emit('failure', { name: this.name, error, durationMs });
     } else {
       // An ignored probe still frees its slot; an ignored call in closed changes nothing.
       if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
       if (observers !== null)
-        for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs);
+        for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs, weight);
       this.#events.emit('ignored', { name: this.name, error, durationMs });
     }
   }
@@ -413,11 +461,17 @@ export class CircuitBreaker {
   // The clock is read around a call only for someone who wants the duration.
   #retime(): void {
     const events = this.#events;
-    this.#timed =
-      this.#hooks.observers?.some((observer) => observer.timed) === true ||
-      events.has('success') ||
-      events.has('failure') ||
-      events.has('ignored');
+    const timing =
+      events.has('success') || events.has('failure') || events.has('ignored')
+        ? Timing.Every
+        : this.#hooks.observers?.some((observer) => observer.timed) === true
+          ? Timing.Sampled
+          : Timing.Off;
+    if (timing !== this.#timing) {
+      this.#timing = timing;
+      this.#stride = 1;
+      this.#untimed = 0;
+    }
   }
 
   /** Whether {@link CircuitBreaker.dispose} was called. */
@@ -436,7 +490,7 @@ export class CircuitBreaker {
     this.#replica.dispose();
     this.#events.clear();
     this.#hooks.observers = null;
-    this.#timed = false;
+    this.#timing = Timing.Off;
     breakerDisposed(this);
   }
 }

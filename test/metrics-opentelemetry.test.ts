@@ -1,7 +1,8 @@
 import { metrics } from '@opentelemetry/api';
 import { CircuitBreaker, MemoryStore } from 'statebreaker';
 import { type OpenTelemetryMeter, openTelemetryMetrics } from 'statebreaker/metrics';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { stepPerformanceNow } from './support/call-clock.js';
 import { fail, simulatedBreaker, succeed, UpstreamError } from './support/fake-upstream.js';
 import { type Measurement, RecordingMeter } from './support/recording-meter.js';
 
@@ -10,8 +11,14 @@ import { type Measurement, RecordingMeter } from './support/recording-meter.js';
 
 const cleanups: (() => void)[] = [];
 
+// Calls here seem to take 1 ms each, so that every one is timed.
+beforeEach(() => {
+  stepPerformanceNow(1);
+});
+
 afterEach(() => {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+  vi.restoreAllMocks();
 });
 
 function breakerOf(...args: Parameters<typeof simulatedBreaker>) {

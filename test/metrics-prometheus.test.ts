@@ -4,7 +4,8 @@ import {
   type PrometheusRegistry,
   prometheusMetrics,
 } from 'statebreaker/metrics';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { stepPerformanceNow } from './support/call-clock.js';
 import { fail, simulatedBreaker, succeed, UpstreamError } from './support/fake-upstream.js';
 import { parseScrape, type Sample, series } from './support/prometheus-text.js';
 
@@ -12,6 +13,11 @@ import { parseScrape, type Sample, series } from './support/prometheus-text.js';
 // (what Prometheus scrapes), with real breakers driven through their transitions.
 
 const cleanups: (() => void)[] = [];
+
+// Calls here seem to take 1 ms each, so that every one is timed, unless a test says otherwise.
+beforeEach(() => {
+  stepPerformanceNow(1);
+});
 
 afterEach(() => {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
@@ -193,7 +199,7 @@ describe('prometheusMetrics', () => {
   });
 
   it('reads no clock unless someone wants durations, and nothing at all once stopped', async () => {
-    const now = vi.spyOn(performance, 'now');
+    const now = stepPerformanceNow(1);
     const { breaker } = breakerOf({}, 'clocked');
     const clockReads = async (calls: number) => {
       now.mockClear();
@@ -216,6 +222,36 @@ describe('prometheusMetrics', () => {
     });
     untimed.stop();
     expect(await registry.metrics()).not.toContain('statebreaker');
+  });
+
+  it('times one in 16 calls faster than 0.1 ms, each standing for the calls since the last', async () => {
+    const registry = new Registry();
+    exporter(registry);
+    const { breaker } = breakerOf({}, 'sampled');
+    const count = async () =>
+      series(await scrape(registry), 'statebreaker_call_duration_seconds_count', {
+        name: 'sampled',
+      })['kind=successful'];
+    const clockReads = async (calls: number) => {
+      now.mockClear();
+      for (let i = 0; i < calls; i++) await breaker.call(succeed);
+      return now.mock.calls.length;
+    };
+    const now = stepPerformanceNow(0.001);
+    // The first call is timed; it was fast, so 1 in 16 after it: calls 17, 33, ... 97.
+    expect(await clockReads(100)).toBe(2 * 7);
+    expect(await count()).toBe(1 + 6 * 16);
+    // Calls grew slow: the next sample (call 113) stands for the 16 calls since the last, sees
+    // a slow call, and from then on every call is timed.
+    now.mockRestore();
+    const slow = stepPerformanceNow(0.1);
+    for (let i = 0; i < 13; i++) await breaker.call(succeed);
+    expect(slow.mock.calls.length).toBe(2);
+    expect(await count()).toBe(113);
+    slow.mockClear();
+    for (let i = 0; i < 2; i++) await breaker.call(succeed);
+    expect(slow.mock.calls.length).toBe(4);
+    expect(await count()).toBe(115);
   });
 
   it('serves OpenMetrics too, and stop() still removes what it registered', async () => {

@@ -11,13 +11,13 @@ export class BucketCounts implements DurationRecorder {
     this.counts = new Float64Array(bounds.length + 1);
   }
 
-  record(seconds: number): void {
+  record(seconds: number, weight: number): void {
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && seconds > (bounds[i] as number)) i++;
-    this.counts[i] = (this.counts[i] as number) + 1;
-    this.sum += seconds;
-    this.count++;
+    this.counts[i] = (this.counts[i] as number) + weight;
+    this.sum += seconds * weight;
+    this.count += weight;
   }
 
   /** Observations at or below each bound, in the order of the bounds (Prometheus's `le`). */

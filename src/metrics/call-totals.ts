@@ -10,7 +10,8 @@ export const CALL_KINDS: readonly CallKind[] = ['successful', 'failed', 'ignored
 
 /** Where one breaker name's durations of one kind of call go. */
 export interface DurationRecorder {
-  record(seconds: number): void;
+  /** Records `seconds` as the duration of `weight` calls (a sampled call stands for several). */
+  record(seconds: number, weight: number): void;
 }
 
 /** The transitions of one name with one `from`, `to` and `reason`. */
@@ -67,22 +68,22 @@ export class TotalsObserver implements BreakerObserver {
     this.timed = totals.durations !== null;
   }
 
-  successful(durationMs: number | undefined): void {
+  successful(durationMs: number | undefined, weight: number): void {
     const totals = this.totals;
     totals.successful++;
-    if (durationMs !== undefined) totals.durations?.successful.record(durationMs / 1000);
+    if (durationMs !== undefined) totals.durations?.successful.record(durationMs / 1000, weight);
   }
 
-  failed(durationMs: number | undefined): void {
+  failed(durationMs: number | undefined, weight: number): void {
     const totals = this.totals;
     totals.failed++;
-    if (durationMs !== undefined) totals.durations?.failed.record(durationMs / 1000);
+    if (durationMs !== undefined) totals.durations?.failed.record(durationMs / 1000, weight);
   }
 
-  ignored(durationMs: number | undefined): void {
+  ignored(durationMs: number | undefined, weight: number): void {
     const totals = this.totals;
     totals.ignored++;
-    if (durationMs !== undefined) totals.durations?.ignored.record(durationMs / 1000);
+    if (durationMs !== undefined) totals.durations?.ignored.record(durationMs / 1000, weight);
   }
 
   rejected(): void {

@@ -130,7 +130,13 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
     const recorder = (kind: CallKind): DurationRecorder => {
       // One attributes object per series, built once: recording allocates nothing.
       const attributes = Object.freeze({ [NAME]: name, [OUTCOME]: kind });
-      return { record: (seconds) => histogram.record(seconds, attributes) };
+      // The API records one observation at a time: a sampled call is recorded once per call
+      // it stands for, so that the histogram's count stays the number of calls.
+      return {
+        record: (seconds, weight) => {
+          for (let i = 0; i < weight; i++) histogram.record(seconds, attributes);
+        },
+      };
     };
     return {
       successful: recorder('successful'),

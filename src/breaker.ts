@@ -2,7 +2,12 @@ import type { Clock } from './clock.js';
 import { warnUnheardDegraded } from './degraded-warning.js';
 import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
-import type { BreakerConfig, BreakerContext, TransitionReason } from './machine.js';
+import {
+  type BreakerConfig,
+  type BreakerContext,
+  openDurationOf,
+  type TransitionReason,
+} from './machine.js';
 import { checkName } from './name.js';
 import {
   type BreakerOptions,
@@ -17,6 +22,7 @@ import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
 import { describeValue } from './validate.js';
+import { LocalWindow } from './window/local-window.js';
 
 /** Options of one call. */
 export interface CallOptions {
@@ -35,6 +41,7 @@ export type Protect = <This, A extends unknown[], R>(
 const NEVER_ABORTED = new AbortController().signal;
 
 let probeCounter = 0;
+let instanceCounter = 0;
 const instanceId = Math.random().toString(36).slice(2, 10);
 
 // The replica's callbacks as prototype methods: per-breaker closures cost ~60 B each (and
@@ -93,6 +100,13 @@ export class CircuitBreaker {
   readonly #events = new Emitter();
   readonly #timeout: number | undefined;
   readonly #classify: ((error: unknown) => Outcome) | undefined;
+  readonly #retryAfter: ((error: unknown) => number | undefined) | undefined;
+  /** This breaker instance, as a quorum tells instances apart. */
+  readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
+  /** The rate rules' window; only with a rate rule on. */
+  readonly #window: LocalWindow | undefined;
+  /** `slowCallDuration`, when calls are timed. */
+  readonly #slowMs: number | undefined;
   #protect: Protect | undefined;
   #disposed = false;
 
@@ -114,6 +128,21 @@ export class CircuitBreaker {
       this.resolved.inspect,
       new BreakerHooks(this.name, this.#events),
     );
+    this.#retryAfter = this.resolved.retryAfter;
+    const { config, windowFlush } = this.resolved;
+    this.#slowMs = config.slowCallDuration;
+    const replica = this.#replica;
+    const events = this.#events;
+    this.#window =
+      windowFlush === undefined
+        ? undefined
+        : new LocalWindow(this.name, config, windowFlush, this.#instance, this.store, this.clock, {
+            get generation() {
+              return replica.generation;
+            },
+            send: (event) => replica.send(event),
+            storeError: (error) => events.emit('storeError', { name: this.name, error }),
+          });
   }
 
   /** The breaker's current top-level state. */
@@ -134,6 +163,8 @@ export class CircuitBreaker {
   /** Settles once the breaker has read its shared record and written its pending changes. */
   async settled(): Promise<void> {
     await this.#replica.ready;
+    // Counts not yet flushed are changes too: the fleet's totals may trip the circuit.
+    await this.#window?.flush();
     await this.#replica.settled();
   }
 
@@ -159,14 +190,15 @@ export class CircuitBreaker {
     const state = replica.state;
     if (state === 'closed' && this.#timeout === undefined && signal === undefined) {
       const generation = replica.generation;
+      const started = this.#slowMs === undefined ? 0 : this.clock.now();
       let result: T;
       try {
         result = await fn(NEVER_ABORTED);
       } catch (error) {
-        this.#recordError(error, generation, undefined, undefined);
+        this.#recordError(error, generation, undefined, undefined, started);
         throw error;
       }
-      this.#recordSuccess(generation, undefined);
+      this.#recordSuccess(generation, undefined, started);
       return result;
     }
     // Rejecting here, not in #callSlow, spares an async frame, the adoption of its rejected
@@ -222,14 +254,15 @@ export class CircuitBreaker {
       }
     }
     const generation = replica.generation;
+    const started = this.#slowMs === undefined ? 0 : this.clock.now();
     let result: T;
     try {
       result = await this.#run(fn, signal);
     } catch (error) {
-      this.#recordError(error, generation, probeId, signal);
+      this.#recordError(error, generation, probeId, signal, started);
       throw error;
     }
-    this.#recordSuccess(generation, probeId);
+    this.#recordSuccess(generation, probeId, started);
     return result;
   }
 
@@ -244,15 +277,17 @@ export class CircuitBreaker {
     const replica = this.#replica;
     const retryAfterMs =
       state === 'open' && replica.openedAt !== null
-        ? Math.max(0, replica.openedAt + replica.config.resetTimeout - this.clock.now())
+        ? Math.max(0, replica.openedAt + openDurationOf(replica.context) - this.clock.now())
         : undefined;
     const error = CircuitBreakerError.create(this.name, state, retryAfterMs);
     if (this.#events.has('rejected')) this.#events.emit('rejected', { name: this.name, error });
     return error;
   }
 
-  #recordSuccess(generation: number, probeId: string | undefined): void {
+  #recordSuccess(generation: number, probeId: string | undefined, started: number): void {
     const replica = this.#replica;
+    if (this.#window !== undefined && probeId === undefined)
+      this.#count(generation, false, started);
     // A success in closed with no failures counted is a no-op of the machine: not sent, so that
     // neither the fast path nor a call with a timeout or signal wakes the actor for nothing.
     if (probeId !== undefined || replica.failures !== 0 || replica.state !== 'closed') {
@@ -270,21 +305,58 @@ export class CircuitBreaker {
     generation: number,
     probeId: string | undefined,
     signal: AbortSignal | undefined,
+    started: number,
   ): void {
     const outcome = this.#outcomeOf(error, signal);
     if (outcome === 'success') {
-      this.#recordSuccess(generation, probeId);
+      this.#recordSuccess(generation, probeId, started);
       return;
     }
     const at = this.clock.now();
     if (outcome === 'failure') {
-      this.#replica.send({ type: 'FAILURE', generation, probeId, at });
+      const retryAfterMs = this.#retryAfterOf(error);
+      this.#replica.send(
+        retryAfterMs === undefined
+          ? { type: 'FAILURE', generation, probeId, instance: this.#instance, at }
+          : { type: 'FAILURE', generation, probeId, instance: this.#instance, retryAfterMs, at },
+      );
+      // After the event: a failure that tripped the circuit belongs to no window any more.
+      if (this.#window !== undefined && probeId === undefined)
+        this.#count(generation, true, started);
       this.#events.emit('failure', { name: this.name, error });
     } else {
       // An ignored probe still frees its slot; an ignored call in closed changes nothing.
       if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
       this.#events.emit('ignored', { name: this.name, error });
     }
+  }
+
+  // Counts an outcome in the window when the call was admitted in `closed` and the statechart is
+  // still in that generation: results of older generations count nowhere.
+  #count(generation: number, failed: boolean, started: number): void {
+    const replica = this.#replica;
+    if (generation !== replica.generation || replica.state !== 'closed') return;
+    const slowMs = this.#slowMs;
+    const slow = slowMs !== undefined && this.clock.now() - started >= slowMs;
+    (this.#window as LocalWindow).count(generation, failed, slow);
+  }
+
+  // The upstream's retry-after for a counted failure; a bad answer is reported and not used.
+  #retryAfterOf(error: unknown): number | undefined {
+    const retryAfter = this.#retryAfter;
+    if (retryAfter === undefined) return undefined;
+    let ms: unknown;
+    try {
+      ms = retryAfter(error);
+    } catch (retryAfterError) {
+      this.#events.emit('classifyError', { name: this.name, error: retryAfterError });
+      return undefined;
+    }
+    if (ms === undefined) return undefined;
+    if (typeof ms === 'number' && !Number.isNaN(ms)) return ms;
+    const message = `retryAfter returned ${describeValue(ms)}; not used`;
+    this.#events.emit('classifyError', { name: this.name, error: new TypeError(message) });
+    return undefined;
   }
 
   #outcomeOf(error: unknown, signal: AbortSignal | undefined): Outcome {
@@ -370,6 +442,7 @@ export class CircuitBreaker {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#window?.dispose();
     this.#replica.dispose();
     this.#events.clear();
   }

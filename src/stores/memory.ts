@@ -1,4 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
+import type { WindowCounts } from '../machine.js';
+import type { WindowFlush } from '../window/buckets.js';
+import { WindowTable } from '../window/window-table.js';
 import {
   asFollower,
   type BreakerStore,
@@ -22,6 +25,7 @@ export class MemoryStore implements BreakerStore {
   readonly clock: Clock;
   readonly #records = new Map<string, StoredRecord>();
   readonly #listeners = new Map<string, Set<StoreFollower>>();
+  readonly #windows = new Map<string, WindowTable>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -80,9 +84,21 @@ export class MemoryStore implements BreakerStore {
     };
   }
 
-  /** Forgets every record (for tests). */
+  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+    let table = this.#windows.get(name);
+    if (table === undefined) {
+      table = new WindowTable();
+      this.#windows.set(name, table);
+    }
+    const totals = table.flush(flush);
+    if (table.empty) this.#windows.delete(name);
+    return totals;
+  }
+
+  /** Forgets every record and window (for tests). */
   clear(): void {
     this.#records.clear();
+    this.#windows.clear();
   }
 }
 

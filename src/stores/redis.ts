@@ -18,7 +18,15 @@ import {
   wrongFields,
 } from './redis-codec.js';
 import { ChangeFeed } from './redis-feed.js';
-import { type BreakerKeys, breakerKeys, checkStoreName, sequenceKey } from './redis-keys.js';
+import type { WindowCounts } from '../machine.js';
+import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../window/buckets.js';
+import {
+  type BreakerKeys,
+  breakerKeys,
+  checkStoreName,
+  sequenceKey,
+  windowKey,
+} from './redis-keys.js';
 import {
   type RedisStoreOptions,
   type ResolvedRedisStoreOptions,
@@ -260,6 +268,36 @@ export class RedisStore implements BreakerStore {
       decodeRecord(bulk(rawVersion), bulk(rawSnapshot), wrongFields(wrong)),
     );
     return { ok: false, current, currentVersion };
+  }
+
+  /**
+   * Adds an instance's window counts to `${prefix}{name}:window` and returns the fleet's totals,
+   * in one script call (`flushWindow-1.lua`), bounded by the store's `timeout`.
+   */
+  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+    this.#checkOpen();
+    const reply = await this.#bounded(
+      this.#scripts.flushWindow(
+        windowKey(this.options.prefix, name),
+        flush.generation,
+        bucketOf(flush.at, flush.window),
+        firstLiveBucket(flush.at, flush.window),
+        flush.calls,
+        flush.failures,
+        flush.slow,
+        flush.instance,
+        windowTtl(flush.window),
+      ),
+      'flushWindow',
+    );
+    const [calls, failures, slow, failingInstances, slowInstances] = reply.map(Number);
+    return {
+      calls: calls ?? 0,
+      failures: failures ?? 0,
+      slow: slow ?? 0,
+      failingInstances: failingInstances ?? 0,
+      slowInstances: slowInstances ?? 0,
+    };
   }
 
   /**

@@ -2,8 +2,10 @@ import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { systemClock } from '../clock.js';
 import { afterDue } from '../grace.js';
+import type { WindowCounts } from '../machine.js';
 import { CorruptRecordError } from '../snapshot.js';
 import { topLevelState } from '../state.js';
+import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../window/buckets.js';
 import { LostRecordError } from './lost-record.js';
 import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from './record-order.js';
 import { RedisClock } from './redis-clock.js';
@@ -18,8 +20,6 @@ import {
   wrongFields,
 } from './redis-codec.js';
 import { ChangeFeed } from './redis-feed.js';
-import type { WindowCounts } from '../machine.js';
-import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../window/buckets.js';
 import {
   type BreakerKeys,
   breakerKeys,

@@ -40,9 +40,9 @@ export interface WindowCounts {
   readonly failures: number;
   /** Counted calls that took at least `slowCallDuration`. */
   readonly slow: number;
-  /** Distinct instances that reported failures in the window. */
+  /** Distinct instances that reported failures in the window (told apart only with a quorum). */
   readonly failingInstances: number;
-  /** Distinct instances that reported slow calls in the window. */
+  /** Distinct instances that reported slow calls in the window (told apart only with a quorum). */
   readonly slowInstances: number;
 }
 

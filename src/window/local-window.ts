@@ -92,7 +92,7 @@ export class LocalWindow {
     if (this.#timer === undefined) {
       this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;
-        void this.flush();
+        this.#flushSoon();
       }, this.#flushMs);
     }
     const local = this.#local;
@@ -106,7 +106,7 @@ export class LocalWindow {
       const now = this.#clock.now();
       if (now - this.#lastEarly < this.#flushMs) return;
       this.#lastEarly = now;
-      void this.flush();
+      this.#flushSoon();
     }
   }
 
@@ -121,6 +121,13 @@ export class LocalWindow {
       this.#flushing = null;
     });
     await this.#flushing;
+  }
+
+  // A flush nobody awaits: whatever goes wrong is reported, never an unhandled rejection.
+  #flushSoon(): void {
+    this.flush().catch((error: unknown) => {
+      if (!this.#disposed) this.#host.storeError(error);
+    });
   }
 
   /** Stops the flush timer; counts not flushed are dropped. */

@@ -1,12 +1,23 @@
-/** An error answer of the simulated LLM endpoint, with its HTTP status. */
+/**
+ * An error answer of the simulated LLM endpoint, with its HTTP status and response headers,
+ * shaped as the OpenAI and Anthropic SDKs shape theirs (`status`, `headers`).
+ */
 export class LlmError extends Error {
   override readonly name = 'LlmError';
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(`${status} ${message}`);
   }
+}
+
+/** When the simulated endpoint rate-limits every request, and the `retry-after` it sends. */
+export interface RateLimit {
+  readonly from: number;
+  readonly until: number;
+  readonly retryAfterSeconds: number;
 }
 
 /** When the simulated endpoint is down, in milliseconds since the demo started. */
@@ -52,17 +63,20 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * An in-process stand-in for an LLM completion API. It answers in 20-80 ms; during its outage
  * two in three requests get `503 Service Unavailable` and one in three hangs (an overloaded server) until the
  * caller aborts them. A prompt over {@link CONTEXT_LIMIT} characters gets a 400, which is the
- * caller's fault, not the endpoint's.
+ * caller's fault, not the endpoint's. During its rate limit every request gets `429 Too Many
+ * Requests` with a `retry-after` header.
  */
 export class FakeLlm {
   /** Requests that reached the endpoint. */
   requests = 0;
   readonly #outage: Outage;
+  readonly #rateLimit: RateLimit | undefined;
   readonly #elapsed: () => number;
   readonly #random: () => number;
 
-  constructor(outage: Outage, elapsed: () => number, random: () => number) {
+  constructor(outage: Outage, elapsed: () => number, random: () => number, rateLimit?: RateLimit) {
     this.#outage = outage;
+    this.#rateLimit = rateLimit;
     this.#elapsed = elapsed;
     this.#random = random;
   }
@@ -82,6 +96,13 @@ export class FakeLlm {
     }
     await sleep(20 + this.#random() * 60, signal);
     if (down) throw new LlmError(503, 'Service Unavailable');
+    const limit = this.#rateLimit;
+    const now = this.#elapsed();
+    if (limit !== undefined && now >= limit.from && now < limit.until) {
+      throw new LlmError(429, 'Too Many Requests', {
+        'retry-after': String(limit.retryAfterSeconds),
+      });
+    }
     if (prompt.length > CONTEXT_LIMIT) {
       throw new LlmError(400, `context_length_exceeded: ${prompt.length} > ${CONTEXT_LIMIT}`);
     }

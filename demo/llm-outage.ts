@@ -1,18 +1,20 @@
 // npm run demo: eight callers keep asking a simulated LLM endpoint that goes down for a few
-// seconds, through one circuit breaker on the embedded store. Prints every state change with
-// its time and reason, then what the breaker spared the endpoint.
+// seconds, then rate-limits them for a moment (429 with retry-after), through one circuit
+// breaker on the embedded store. Prints every state change with its time and reason, then what
+// the breaker spared the endpoint.
 import {
   CallTimeoutError,
   CircuitBreakerError,
   CircuitState,
   getCircuitBreaker,
-  type Outcome,
   type StateChangeEvent,
 } from '../src/index.js';
+import { llmClassify, llmRetryAfter } from '../src/llm/index.js';
 import { CONTEXT_LIMIT, FakeLlm, LlmError, seededRandom } from './fake-llm.js';
 
 const CALLERS = 8;
 const OUTAGE = { from: 1_000, until: 4_500 };
+const RATE_LIMIT = { from: 7_500, until: 7_800, retryAfterSeconds: 2 };
 const OPTIONS = { failMax: 5, resetTimeout: 1_500, successThreshold: 2, timeout: 1_000 };
 // Healthy traffic shown after the circuit closes again, and a bound for slow machines.
 const LINGER_MS = 1_500;
@@ -21,24 +23,23 @@ const DEADLINE_MS = 15_000;
 const started = performance.now();
 const elapsed = () => performance.now() - started;
 const random = seededRandom(2024);
-const llm = new FakeLlm(OUTAGE, elapsed, random);
+const llm = new FakeLlm(OUTAGE, elapsed, random, RATE_LIMIT);
 
-// A 4xx is the caller's own fault (here: a prompt over the context limit): it must neither trip
-// the circuit nor close it. 429 and 5xx say the endpoint is in trouble.
-function classify(error: unknown): Outcome {
-  if (error instanceof LlmError && error.status >= 400 && error.status < 500) {
-    return error.status === 429 ? 'failure' : 'ignored';
-  }
-  return 'failure';
-}
-
-const breaker = getCircuitBreaker('llm', { ...OPTIONS, classify });
+// statebreaker/llm's presets: a 4xx is the caller's own fault (here: a prompt over the context
+// limit) and neither trips the circuit nor closes it; 429 and 5xx say the endpoint is in
+// trouble, and a 429's retry-after opens the circuit at once, for the whole fleet, for that long.
+const breaker = getCircuitBreaker('llm', {
+  ...OPTIONS,
+  classify: llmClassify,
+  retryAfter: llmRetryAfter,
+});
 
 const counts = {
   calls: 0,
   successes: 0,
   failures: 0,
   timeouts: 0,
+  rateLimited: 0,
   ignored: 0,
   rejected: 0,
   probes: 0,
@@ -62,13 +63,15 @@ function why(change: StateChangeEvent): string {
     case 'failMaxReached':
       return `${OPTIONS.failMax} failures in a row; last: ${lastFailure}`;
     case 'resetTimeoutElapsed':
-      return `${OPTIONS.resetTimeout} ms passed: the next call is a probe (${rejectedSinceChange} calls rejected while open)`;
+      return `${breaker.context.openDuration} ms passed: the next call is a probe (${rejectedSinceChange} calls rejected while open)`;
     case 'probeFailed':
       return `the probe failed: ${lastFailure}`;
     case 'probeLeaseExpired':
       return 'the probe did not answer within its lease';
     case 'successThresholdReached':
       return `${OPTIONS.successThreshold} probes in a row succeeded`;
+    case 'retryAfter':
+      return `${lastFailure} with retry-after ${RATE_LIMIT.retryAfterSeconds} s: open for ${breaker.context.openDuration} ms, not ${OPTIONS.resetTimeout}`;
     default:
       return change.reason;
   }
@@ -77,6 +80,7 @@ function why(change: StateChangeEvent): string {
 breaker.on('failure', ({ error }) => {
   counts.failures++;
   if (error instanceof CallTimeoutError) counts.timeouts++;
+  if (error instanceof LlmError && error.status === 429) counts.rateLimited++;
   lastFailure = error instanceof Error ? error.message : String(error);
 });
 breaker.on('success', () => counts.successes++);
@@ -133,7 +137,9 @@ console.log(
 console.log(
   `simulated LLM endpoint that answers in 20-80 ms, and is down from ${OUTAGE.from / 1000} s to ${OUTAGE.until / 1000} s`,
 );
-console.log(`(503s, and requests that hang until the breaker's timeout aborts them).`);
+console.log(
+  `(503s, and requests that hang until the breaker's timeout aborts them), then rate-limits from ${RATE_LIMIT.from / 1000} s to ${RATE_LIMIT.until / 1000} s (429, retry-after ${RATE_LIMIT.retryAfterSeconds} s).`,
+);
 console.log(
   `Options: failMax ${OPTIONS.failMax}, resetTimeout ${OPTIONS.resetTimeout} ms, successThreshold ${OPTIONS.successThreshold}, timeout ${OPTIONS.timeout} ms; a 400 is ignored.`,
 );
@@ -142,11 +148,14 @@ console.log('   time  from       to');
 print(0, `${CALLERS} callers start; the circuit is ${breaker.state}`);
 setTimeout(() => print(elapsed(), 'upstream goes down'), OUTAGE.from);
 setTimeout(() => print(elapsed(), 'upstream recovers'), OUTAGE.until);
+setTimeout(() => print(elapsed(), 'upstream rate-limits (429 with retry-after)'), RATE_LIMIT.from);
 
 const callers = Array.from({ length: CALLERS }, () => caller());
 while (
   elapsed() < DEADLINE_MS &&
-  (closedAgainAt === undefined || elapsed() < closedAgainAt + LINGER_MS)
+  (closedAgainAt === undefined ||
+    closedAgainAt < RATE_LIMIT.until ||
+    elapsed() < closedAgainAt + LINGER_MS)
 ) {
   await pause(50);
 }
@@ -161,7 +170,11 @@ const rows: [string, number, string][] = [
   ['calls made by callers', counts.calls, ''],
   ['reached the endpoint', llm.requests, `the breaker spared it ${spared} calls`],
   ['succeeded', counts.successes, ''],
-  ['failed', counts.failures, `503s and ${counts.timeouts} timeouts, counted against the circuit`],
+  [
+    'failed',
+    counts.failures,
+    `503s, ${counts.timeouts} timeouts and ${counts.rateLimited} 429s, counted against the circuit`,
+  ],
   ['ignored', counts.ignored, '400 context_length_exceeded: neither trips nor closes'],
   ['rejected', counts.rejected, 'CircuitBreakerError, the endpoint not called'],
   ['probes', counts.probes, `${counts.probeSuccesses} succeeded`],

@@ -15,8 +15,10 @@ export const machine = createMachine({
       probeLease: 30000,
     },
     failures: 0,
+    streak: [],
     successes: 0,
     openedAt: null,
+    openDuration: 30000,
     probes: {},
     generation: 0,
     reason: 'init',
@@ -26,23 +28,46 @@ export const machine = createMachine({
       on: {
         FAILURE: [
           {
-            guard: and(['currentGeneration', 'failMaxReached']),
+            guard: and(['currentGeneration', 'retryAfterGiven']),
+            target: 'open',
+            actions: 'tripOnRetryAfter',
+          },
+          {
+            guard: and(['currentGeneration', 'failMaxReached', 'quorumReached']),
             target: 'open',
             actions: 'trip',
           },
           {
-            guard: 'currentGeneration',
+            guard: and(['currentGeneration', 'countsTowardFailMax']),
             actions: 'countFailure',
+          },
+        ],
+        WINDOW: [
+          {
+            guard: and(['currentGeneration', 'failureRateReached', 'failureQuorumReached']),
+            target: 'open',
+            actions: 'tripOnFailureRate',
+          },
+          {
+            guard: and(['currentGeneration', 'slowCallRateReached', 'slowQuorumReached']),
+            target: 'open',
+            actions: 'tripOnSlowCallRate',
           },
         ],
         SUCCESS: {
           guard: and(['currentGeneration', 'hasFailures']),
           actions: 'resetFailures',
         },
-        RESET: {
-          guard: 'hasFailures',
-          actions: 'resetFailures',
-        },
+        RESET: [
+          {
+            guard: 'windowConfigured',
+            actions: 'resetWindow',
+          },
+          {
+            guard: 'hasFailures',
+            actions: 'resetFailures',
+          },
+        ],
         FORCE_OPEN: {
           target: 'forcedOpen',
           actions: 'forceOpen',
@@ -137,11 +162,18 @@ export const machine = createMachine({
                 actions: 'countProbeSuccess',
               },
             ],
-            FAILURE: {
-              guard: 'isProbe',
-              target: '#breaker.open',
-              actions: 'tripOnProbeFailure',
-            },
+            FAILURE: [
+              {
+                guard: and(['isProbe', 'retryAfterGiven']),
+                target: '#breaker.open',
+                actions: 'tripOnRetryAfter',
+              },
+              {
+                guard: 'isProbe',
+                target: '#breaker.open',
+                actions: 'tripOnProbeFailure',
+              },
+            ],
             IGNORED: [
               {
                 guard: 'isLastProbe',

@@ -4,7 +4,12 @@ import { warnUnheardDegraded } from './degraded-warning.js';
 import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import { breakerCreated, breakerDisposed } from './live-breakers.js';
-import type { BreakerConfig, BreakerContext, TransitionReason } from './machine.js';
+import {
+  type BreakerConfig,
+  type BreakerContext,
+  openDurationOf,
+  type TransitionReason,
+} from './machine.js';
 import { checkName } from './name.js';
 import { type BreakerOptions, type Outcome, resolveOptions } from './options.js';
 import { Replica } from './replica/replica.js';
@@ -14,6 +19,7 @@ import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
 import { describeValue } from './validate.js';
+import { LocalWindow } from './window/local-window.js';
 
 /** Options of one call. */
 export interface CallOptions {
@@ -32,6 +38,7 @@ export type Protect = <This, A extends unknown[], R>(
 const NEVER_ABORTED = new AbortController().signal;
 
 let probeCounter = 0;
+let instanceCounter = 0;
 
 /** Which calls a breaker times: none, every one, or a sample for exporters. */
 const Timing = { Off: 0, Every: 1, Sampled: 2 } as const;
@@ -109,6 +116,13 @@ export class CircuitBreaker {
   #untimed = 0;
   /** How many calls the duration of the call timed last stands for. */
   #weight = 1;
+  readonly #retryAfter: ((error: unknown) => number | undefined) | undefined;
+  /** This breaker instance, as a quorum tells instances apart. */
+  readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
+  /** The rate rules' window; only with a rate rule on. */
+  readonly #window: LocalWindow | undefined;
+  /** `slowCallDuration`, when calls are timed for the slow-call rule. */
+  readonly #slowMs: number | undefined;
   readonly #timeout: number | undefined;
   readonly #classify: ((error: unknown) => Outcome) | undefined;
   #protect: Protect | undefined;
@@ -133,6 +147,21 @@ export class CircuitBreaker {
       resolved.inspect,
       this.#hooks,
     );
+    this.#retryAfter = resolved.retryAfter;
+    const { config, windowFlush } = resolved;
+    this.#slowMs = config.slowCallDuration;
+    const replica = this.#replica;
+    const events = this.#events;
+    this.#window =
+      windowFlush === undefined
+        ? undefined
+        : new LocalWindow(this.name, config, windowFlush, this.#instance, this.store, this.clock, {
+            get generation() {
+              return replica.generation;
+            },
+            send: (event) => replica.send(event),
+            storeError: (error) => events.emit('storeError', { name: this.name, error }),
+          });
     breakerCreated(this);
   }
 
@@ -162,6 +191,8 @@ export class CircuitBreaker {
   /** Settles once the breaker has read its shared record and written its pending changes. */
   async settled(): Promise<void> {
     await this.#replica.ready;
+    // Counts not yet flushed are changes too: the fleet's totals may trip the circuit.
+    await this.#window?.flush();
     await this.#replica.settled();
   }
 
@@ -189,14 +220,15 @@ export class CircuitBreaker {
       const generation = replica.generation;
       const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
       const weight = this.#weight;
+      const since = this.#slowMs === undefined ? 0 : this.clock.now();
       let result: T;
       try {
         result = await fn(NEVER_ABORTED);
       } catch (error) {
-        this.#recordError(error, generation, undefined, undefined, started, weight);
+        this.#recordError(error, generation, undefined, undefined, started, weight, since);
         throw error;
       }
-      this.#recordSuccess(generation, undefined, started, weight);
+      this.#recordSuccess(generation, undefined, started, weight, since);
       return result;
     }
     // Rejecting here, not in #callSlow, spares an async frame, the adoption of its rejected
@@ -255,14 +287,15 @@ export class CircuitBreaker {
     const generation = replica.generation;
     const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
     const weight = this.#weight;
+    const since = this.#slowMs === undefined ? 0 : this.clock.now();
     let result: T;
     try {
       result = await this.#run(fn, signal);
     } catch (error) {
-      this.#recordError(error, generation, probeId, signal, started, weight);
+      this.#recordError(error, generation, probeId, signal, started, weight, since);
       throw error;
     }
-    this.#recordSuccess(generation, probeId, started, weight);
+    this.#recordSuccess(generation, probeId, started, weight, since);
     return result;
   }
 
@@ -303,7 +336,7 @@ export class CircuitBreaker {
     const replica = this.#replica;
     const retryAfterMs =
       state === 'open' && replica.openedAt !== null
-        ? Math.max(0, replica.openedAt + replica.config.resetTimeout - this.clock.now())
+        ? Math.max(0, replica.openedAt + openDurationOf(replica.context) - this.clock.now())
         : undefined;
     const error = CircuitBreakerError.create(this.name, state, retryAfterMs);
     const observers = this.#hooks.observers;
@@ -319,8 +352,10 @@ export class CircuitBreaker {
     probeId: string | undefined,
     started: number,
     weight: number,
+    since: number,
   ): void {
     const replica = this.#replica;
+    if (this.#window !== undefined && probeId === undefined) this.#count(generation, false, since);
     // A success in closed with no failures counted is a no-op of the machine: not sent, so that
     // neither the fast path nor a call with a timeout or signal wakes the actor for nothing.
     if (probeId !== undefined || replica.failures !== 0 || replica.state !== 'closed') {
@@ -346,17 +381,25 @@ export class CircuitBreaker {
     signal: AbortSignal | undefined,
     started: number,
     weight: number,
+    since: number,
   ): void {
     const outcome = this.#outcomeOf(error, signal);
     if (outcome === 'success') {
-      this.#recordSuccess(generation, probeId, started, weight);
+      this.#recordSuccess(generation, probeId, started, weight, since);
       return;
     }
     const durationMs = this.#clockStop(started);
     const at = this.clock.now();
     const observers = this.#hooks.observers;
     if (outcome === 'failure') {
-      this.#replica.send({ type: 'FAILURE', generation, probeId, at });
+      const retryAfterMs = this.#retryAfterOf(error);
+      this.#replica.send(
+        retryAfterMs === undefined
+          ? { type: 'FAILURE', generation, probeId, instance: this.#instance, at }
+          : { type: 'FAILURE', generation, probeId, instance: this.#instance, retryAfterMs, at },
+      );
+      // After the event: a failure that tripped the circuit belongs to no window any more.
+      if (this.#window !== undefined && probeId === undefined) this.#count(generation, true, since);
       if (observers !== null)
         for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs, weight);
       this.#events.emit('failure', { name: this.name, error, durationMs });
@@ -369,6 +412,33 @@ export class CircuitBreaker {
     }
   }
 
+  // Counts an outcome in the window when the call was admitted in `closed` and the statechart is
+  // still in that generation: results of older generations count nowhere.
+  #count(generation: number, failed: boolean, since: number): void {
+    const replica = this.#replica;
+    if (generation !== replica.generation || replica.state !== 'closed') return;
+    const slowMs = this.#slowMs;
+    const slow = slowMs !== undefined && this.clock.now() - since >= slowMs;
+    (this.#window as LocalWindow).count(generation, failed, slow);
+  }
+
+  // The upstream's retry-after for a counted failure; a bad answer is reported and not used.
+  #retryAfterOf(error: unknown): number | undefined {
+    const retryAfter = this.#retryAfter;
+    if (retryAfter === undefined) return undefined;
+    let ms: unknown;
+    try {
+      ms = retryAfter(error);
+    } catch (retryAfterError) {
+      this.#events.emit('classifyError', { name: this.name, error: retryAfterError });
+      return undefined;
+    }
+    if (ms === undefined) return undefined;
+    if (typeof ms === 'number' && !Number.isNaN(ms)) return ms;
+    const message = `retryAfter returned ${describeValue(ms)}; not used`;
+    this.#events.emit('classifyError', { name: this.name, error: new TypeError(message) });
+    return undefined;
+  }
   #outcomeOf(error: unknown, signal: AbortSignal | undefined): Outcome {
     if (signal?.aborted && error === signal.reason) return 'ignored';
     if (error instanceof CallTimeoutError) return 'failure';
@@ -491,6 +561,7 @@ export class CircuitBreaker {
     this.#events.clear();
     this.#hooks.observers = null;
     this.#timing = Timing.Off;
+    this.#window?.dispose();
     breakerDisposed(this);
   }
 }

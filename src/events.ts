@@ -36,8 +36,9 @@ export interface BreakerEventMap {
   ignored: { readonly name: string; readonly error: unknown; readonly durationMs?: number };
   /**
    * The `classify` option threw, or returned something other than `'failure'`, `'ignored'` or
-   * `'success'`; the call counted as a failure. `error` is what `classify` threw, or a
-   * `TypeError` naming what it returned.
+   * `'success'`; the call counted as a failure. Or the `retryAfter` option threw, or returned
+   * something other than a number or `undefined`; the failure counted without a retry-after.
+   * `error` is what the option threw, or a `TypeError` naming what it returned.
    */
   classifyError: { readonly name: string; readonly error: unknown };
   /** A call was rejected without being made. */

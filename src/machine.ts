@@ -12,12 +12,50 @@ export interface BreakerConfig {
   readonly halfOpenMaxCalls: number;
   /** Milliseconds a probe may run before its lease expires and counts as a failure. */
   readonly probeLease: number;
+  /**
+   * Milliseconds of outcomes the rate rules look at (set only with a rate rule); the fleet's
+   * counts over them arrive as `WINDOW` events.
+   */
+  readonly window?: number;
+  /** Counted calls the window must hold before a rate rule may trip (set with a rate rule). */
+  readonly minimumCalls?: number;
+  /** Percent of the window's counted calls that failed at which the circuit trips. */
+  readonly failureRateThreshold?: number;
+  /** Milliseconds from which a counted call is slow (set with `slowCallRateThreshold`). */
+  readonly slowCallDuration?: number;
+  /** Percent of the window's counted calls that were slow at which the circuit trips. */
+  readonly slowCallRateThreshold?: number;
+  /** Each reopen without a close in between multiplies the open duration by this (≥ 1). */
+  readonly backoffMultiplier?: number;
+  /** The longest open duration backoff grows to, and the longest retry-after honoured (ms). */
+  readonly backoffMax?: number;
+  /** Distinct instances whose failures a consecutive or rate trip needs (unset: 1). */
+  readonly quorum?: number;
 }
+
+/** The fleet's counts over the window, as a `WINDOW` event carries them. */
+export interface WindowCounts {
+  /** Counted calls (successful or failed; ignored calls count in neither). */
+  readonly calls: number;
+  readonly failures: number;
+  /** Counted calls that took at least `slowCallDuration`. */
+  readonly slow: number;
+  /** Distinct instances that reported failures in the window (told apart only with a quorum). */
+  readonly failingInstances: number;
+  /** Distinct instances that reported slow calls in the window (told apart only with a quorum). */
+  readonly slowInstances: number;
+}
+
+/** The longest retry-after honoured without `backoff` (its `max` otherwise): 10 minutes. */
+export const RETRY_AFTER_MAX = 600_000;
 
 /** Why the circuit last changed its top-level state. */
 export type TransitionReason =
   | 'init'
   | 'failMaxReached'
+  | 'failureRateReached'
+  | 'slowCallRateReached'
+  | 'retryAfter'
   | 'resetTimeoutElapsed'
   | 'successThresholdReached'
   | 'probeFailed'
@@ -29,12 +67,25 @@ export type TransitionReason =
 /** The statechart's extended state: counters, timestamps, probe leases and configuration. */
 export interface BreakerContext {
   readonly config: BreakerConfig;
-  /** Consecutive counted failures while `closed`. */
+  /**
+   * Consecutive counted failures while `closed`, at most `failMax - 1` (a streak that reached
+   * `failMax` without a quorum of instances stays there); 0 when `failMax` is `Infinity`.
+   */
   failures: number;
+  /**
+   * Instances that reported a failure in the current streak (at most `quorum` of them; empty
+   * when `quorum` is 1). Absent in records written before it existed: read as empty.
+   */
+  streak?: readonly string[];
   /** Probe successes in the current half-open round. */
   successes: number;
   /** When the circuit last opened, on the breaker's clock (ms); `null` before it ever did. */
   openedAt: number | null;
+  /**
+   * How long the circuit stays open since `openedAt` (ms): `resetTimeout`, grown by backoff on
+   * each reopen, or a retry-after. Absent in records written before it existed: `resetTimeout`.
+   */
+  openDuration?: number;
   /** Probes in flight in `halfOpen`: probe id → lease deadline on the breaker's clock. */
   probes: Record<string, number>;
   /** Increments on every change of top-level state; fences results of older calls. */
@@ -54,11 +105,21 @@ interface Outcome extends Timed {
   probeId?: string;
 }
 
+/**
+ * A counted failure: `instance` names the breaker instance that saw it (for `quorum`);
+ * `retryAfterMs`, the upstream's word on how long to stay away, opens the circuit at once.
+ */
+interface Failure extends Outcome {
+  instance?: string;
+  retryAfterMs?: number;
+}
+
 /** Events the breaker sends to the statechart. */
 export type BreakerEvent =
   | ({ type: 'SUCCESS' } & Outcome)
-  | ({ type: 'FAILURE' } & Outcome)
+  | ({ type: 'FAILURE' } & Failure)
   | ({ type: 'IGNORED' } & Outcome)
+  | ({ type: 'WINDOW'; generation: number } & WindowCounts & Timed)
   | ({ type: 'PROBE_ACQUIRED'; probeId: string; leaseUntil: number } & Timed)
   | ({ type: 'RESUME' } & Timed)
   | ({ type: 'FORCE_OPEN' } & Timed)
@@ -102,6 +163,88 @@ function withoutProbe(probes: Record<string, number>, id: string | undefined) {
   return next;
 }
 
+/** Whether `counts` reach the failure-rate rule of `config` (at least `minimumCalls` counted). */
+export function failureRateReached(config: BreakerConfig, counts: WindowCounts): boolean {
+  const threshold = config.failureRateThreshold;
+  return (
+    threshold !== undefined &&
+    counts.calls >= (config.minimumCalls ?? 1) &&
+    counts.failures * 100 >= threshold * counts.calls
+  );
+}
+
+/** Whether `counts` reach the slow-call rule of `config` (at least `minimumCalls` counted). */
+export function slowCallRateReached(config: BreakerConfig, counts: WindowCounts): boolean {
+  const threshold = config.slowCallRateThreshold;
+  return (
+    threshold !== undefined &&
+    counts.calls >= (config.minimumCalls ?? 1) &&
+    counts.slow * 100 >= threshold * counts.calls
+  );
+}
+
+/** How long the circuit stays open when it opens for a retry-after of `ms`: bounded. */
+export function retryAfterDuration(config: BreakerConfig, ms: number): number {
+  const max = Math.max(config.backoffMax ?? RETRY_AFTER_MAX, config.resetTimeout);
+  return Math.min(Math.max(ms, config.resetTimeout), max);
+}
+
+/** How long the circuit stays open since `openedAt` (the delay `resetTimeout` waits that long). */
+export function openDurationOf(context: BreakerContext): number {
+  return context.openDuration ?? context.config.resetTimeout;
+}
+
+// A reopen without a close in between: the last open duration times the multiplier, bounded.
+function reopenDuration(context: BreakerContext): number {
+  const { config } = context;
+  const multiplier = config.backoffMultiplier;
+  if (multiplier === undefined) return config.resetTimeout;
+  const grown = openDurationOf(context) * multiplier;
+  return Math.min(Math.max(grown, config.resetTimeout), config.backoffMax ?? grown);
+}
+
+function instanceOf(event: BreakerEvent): string {
+  return event.type === 'FAILURE' ? (event.instance ?? '') : '';
+}
+
+// The streak's instances with the event's: a quorum needs no more than `quorum` of them.
+function streakWith(context: BreakerContext, event: BreakerEvent): readonly string[] {
+  const streak = context.streak ?? [];
+  const quorum = context.config.quorum ?? 1;
+  const instance = instanceOf(event);
+  if (quorum <= 1 || streak.length >= quorum || streak.includes(instance)) return streak;
+  return [...streak, instance];
+}
+
+// Instances are told apart (and counted) only when a quorum above 1 needs them.
+function windowQuorum(config: BreakerConfig, instances: number | undefined): boolean {
+  const quorum = config.quorum ?? 1;
+  return quorum <= 1 || (instances ?? 0) >= quorum;
+}
+
+function windowCounts(event: BreakerEvent): WindowCounts | undefined {
+  return event.type === 'WINDOW' ? event : undefined;
+}
+
+// Every way into `open` clears the counters and the probes and fences older calls.
+function opening(
+  context: BreakerContext,
+  reason: TransitionReason,
+  openedAt: number,
+  openDuration: number,
+) {
+  return {
+    failures: 0,
+    streak: [],
+    successes: 0,
+    probes: {},
+    openedAt,
+    openDuration,
+    generation: context.generation + 1,
+    reason,
+  };
+}
+
 /**
  * The circuit breaker's statechart: the only place where transitions are decided.
  *
@@ -120,6 +263,31 @@ export const breakerMachine = setup({
       'generation' in event && event.generation === context.generation,
     hasFailures: ({ context }) => context.failures > 0,
     failMaxReached: ({ context }) => context.failures + 1 >= context.config.failMax,
+    // With a quorum, a streak that reached failMax from too few instances waits for another
+    // instance's failure; counting more of the same instance's would change nothing.
+    quorumReached: ({ context, event }) => {
+      const quorum = context.config.quorum ?? 1;
+      return quorum <= 1 || streakWith(context, event).length >= quorum;
+    },
+    countsTowardFailMax: ({ context, event }) =>
+      context.config.failMax !== Number.POSITIVE_INFINITY &&
+      (context.failures + 1 < context.config.failMax ||
+        streakWith(context, event).length > (context.streak?.length ?? 0)),
+    retryAfterGiven: ({ event }) =>
+      event.type === 'FAILURE' && typeof event.retryAfterMs === 'number',
+    failureRateReached: ({ context, event }) => {
+      const counts = windowCounts(event);
+      return counts !== undefined && failureRateReached(context.config, counts);
+    },
+    failureQuorumReached: ({ context, event }) =>
+      windowQuorum(context.config, windowCounts(event)?.failingInstances),
+    slowCallRateReached: ({ context, event }) => {
+      const counts = windowCounts(event);
+      return counts !== undefined && slowCallRateReached(context.config, counts);
+    },
+    slowQuorumReached: ({ context, event }) =>
+      windowQuorum(context.config, windowCounts(event)?.slowInstances),
+    windowConfigured: ({ context }) => context.config.window !== undefined,
     probeSlotFree: ({ context, event }) =>
       event.type === 'PROBE_ACQUIRED' &&
       !(event.probeId in context.probes) &&
@@ -131,30 +299,57 @@ export const breakerMachine = setup({
       isProbeOf(context, event) && context.successes + 1 >= context.config.successThreshold,
   },
   actions: {
-    countFailure: assign({ failures: ({ context }) => context.failures + 1 }),
-    resetFailures: assign({ failures: 0 }),
-    trip: assign(({ context, event }) => ({
-      failures: 0,
-      successes: 0,
-      probes: {},
-      openedAt: eventTime(event, context.openedAt ?? 0),
-      generation: context.generation + 1,
-      reason: 'failMaxReached' as const,
+    countFailure: assign(({ context, event }) => ({
+      failures: Math.min(context.failures + 1, context.config.failMax - 1),
+      streak: streakWith(context, event),
     })),
-    tripOnProbeFailure: assign(({ context, event }) => ({
-      successes: 0,
-      probes: {},
-      openedAt: eventTime(event, context.openedAt ?? 0),
-      generation: context.generation + 1,
-      reason: 'probeFailed' as const,
-    })),
-    tripOnLeaseExpiry: assign(({ context }) => ({
-      successes: 0,
-      probes: {},
-      openedAt: earliestLease(context.probes),
-      generation: context.generation + 1,
-      reason: 'probeLeaseExpired' as const,
-    })),
+    resetFailures: assign({ failures: 0, streak: [] }),
+    trip: assign(({ context, event }) =>
+      opening(
+        context,
+        'failMaxReached',
+        eventTime(event, context.openedAt ?? 0),
+        context.config.resetTimeout,
+      ),
+    ),
+    tripOnFailureRate: assign(({ context, event }) =>
+      opening(
+        context,
+        'failureRateReached',
+        eventTime(event, context.openedAt ?? 0),
+        context.config.resetTimeout,
+      ),
+    ),
+    tripOnSlowCallRate: assign(({ context, event }) =>
+      opening(
+        context,
+        'slowCallRateReached',
+        eventTime(event, context.openedAt ?? 0),
+        context.config.resetTimeout,
+      ),
+    ),
+    tripOnRetryAfter: assign(({ context, event }) =>
+      opening(
+        context,
+        'retryAfter',
+        eventTime(event, context.openedAt ?? 0),
+        retryAfterDuration(
+          context.config,
+          event.type === 'FAILURE' ? (event.retryAfterMs ?? 0) : 0,
+        ),
+      ),
+    ),
+    tripOnProbeFailure: assign(({ context, event }) =>
+      opening(
+        context,
+        'probeFailed',
+        eventTime(event, context.openedAt ?? 0),
+        reopenDuration(context),
+      ),
+    ),
+    tripOnLeaseExpiry: assign(({ context }) =>
+      opening(context, 'probeLeaseExpired', earliestLease(context.probes), reopenDuration(context)),
+    ),
     startHalfOpen: assign(({ context }) => ({
       successes: 0,
       probes: {},
@@ -177,13 +372,16 @@ export const breakerMachine = setup({
     })),
     close: assign(({ context }) => ({
       failures: 0,
+      streak: [],
       successes: 0,
       probes: {},
+      openDuration: context.config.resetTimeout,
       generation: context.generation + 1,
       reason: 'successThresholdReached' as const,
     })),
     forceOpen: assign(({ context }) => ({
       failures: 0,
+      streak: [],
       successes: 0,
       probes: {},
       generation: context.generation + 1,
@@ -191,15 +389,24 @@ export const breakerMachine = setup({
     })),
     disable: assign(({ context }) => ({
       failures: 0,
+      streak: [],
       successes: 0,
       probes: {},
       generation: context.generation + 1,
       reason: 'disabled' as const,
     })),
+    resetWindow: assign(({ context }) => ({
+      failures: 0,
+      streak: [],
+      generation: context.generation + 1,
+      reason: 'reset' as const,
+    })),
     reset: assign(({ context }) => ({
       failures: 0,
+      streak: [],
       successes: 0,
       probes: {},
+      openDuration: context.config.resetTimeout,
       generation: context.generation + 1,
       reason: 'reset' as const,
     })),
@@ -207,7 +414,7 @@ export const breakerMachine = setup({
   delays: {
     resetTimeout: ({ context, event }) => {
       const openedAt = context.openedAt ?? 0;
-      return Math.max(0, openedAt + context.config.resetTimeout - eventTime(event, openedAt));
+      return Math.max(0, openedAt + openDurationOf(context) - eventTime(event, openedAt));
     },
     probeLease: ({ context, event }) => {
       const deadline = earliestLease(context.probes);
@@ -220,8 +427,10 @@ export const breakerMachine = setup({
   context: ({ input }) => ({
     config: input,
     failures: 0,
+    streak: [],
     successes: 0,
     openedAt: null,
+    openDuration: input.resetTimeout,
     probes: {},
     generation: 0,
     reason: 'init',
@@ -231,14 +440,36 @@ export const breakerMachine = setup({
       on: {
         FAILURE: [
           {
-            guard: and(['currentGeneration', 'failMaxReached']),
+            guard: and(['currentGeneration', 'retryAfterGiven']),
+            target: 'open',
+            actions: 'tripOnRetryAfter',
+          },
+          {
+            guard: and(['currentGeneration', 'failMaxReached', 'quorumReached']),
             target: 'open',
             actions: 'trip',
           },
-          { guard: 'currentGeneration', actions: 'countFailure' },
+          { guard: and(['currentGeneration', 'countsTowardFailMax']), actions: 'countFailure' },
+        ],
+        // The fleet's counts over the window, gathered outside the statechart.
+        WINDOW: [
+          {
+            guard: and(['currentGeneration', 'failureRateReached', 'failureQuorumReached']),
+            target: 'open',
+            actions: 'tripOnFailureRate',
+          },
+          {
+            guard: and(['currentGeneration', 'slowCallRateReached', 'slowQuorumReached']),
+            target: 'open',
+            actions: 'tripOnSlowCallRate',
+          },
         ],
         SUCCESS: { guard: and(['currentGeneration', 'hasFailures']), actions: 'resetFailures' },
-        RESET: { guard: 'hasFailures', actions: 'resetFailures' },
+        // With a window, a reset starts a new one: the window counts one generation's calls.
+        RESET: [
+          { guard: 'windowConfigured', actions: 'resetWindow' },
+          { guard: 'hasFailures', actions: 'resetFailures' },
+        ],
         FORCE_OPEN: { target: 'forcedOpen', actions: 'forceOpen' },
         DISABLE: { target: 'disabled', actions: 'disable' },
       },
@@ -288,7 +519,14 @@ export const breakerMachine = setup({
                 actions: 'countProbeSuccess',
               },
             ],
-            FAILURE: { guard: 'isProbe', target: '#breaker.open', actions: 'tripOnProbeFailure' },
+            FAILURE: [
+              {
+                guard: and(['isProbe', 'retryAfterGiven']),
+                target: '#breaker.open',
+                actions: 'tripOnRetryAfter',
+              },
+              { guard: 'isProbe', target: '#breaker.open', actions: 'tripOnProbeFailure' },
+            ],
             IGNORED: [
               { guard: 'isLastProbe', target: 'waiting', actions: 'releaseProbe' },
               { guard: 'isProbe', target: 'probing', reenter: true, actions: 'releaseProbe' },

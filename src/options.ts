@@ -12,7 +12,10 @@ export type InspectOption = Observer<InspectionEvent> | ((event: InspectionEvent
 
 /** Options of a circuit breaker; every one is optional. */
 export interface BreakerOptions {
-  /** Consecutive counted failures that trip the circuit. Default 5. */
+  /**
+   * Consecutive counted failures that trip the circuit. Default 5. `Infinity` turns the
+   * consecutive rule off, so that only a rate rule (or a retry-after) trips.
+   */
   failMax?: number;
   /** Milliseconds the circuit stays open before a probe may test recovery. Default 30 000. */
   resetTimeout?: number;
@@ -40,6 +43,49 @@ export interface BreakerOptions {
   clock?: Clock;
   /** An XState inspection observer: the running statechart shows in the Stately inspector. */
   inspect?: InspectOption;
+  /**
+   * Percent (0 < x ≤ 100): the circuit also trips when, over the last `window` ms, at least
+   * `minimumCalls` outcomes were counted across the fleet and this share of them failed.
+   * Ignored calls count in neither. Unset by default.
+   */
+  failureRateThreshold?: number;
+  /** Counted calls the window must hold, fleet-wide, before a rate rule may trip. Default 20. */
+  minimumCalls?: number;
+  /** Milliseconds of outcomes the rate rules look at. Default 10 000. */
+  window?: number;
+  /** Milliseconds from which a counted call (successful or failed) is slow. */
+  slowCallDuration?: number;
+  /** Percent (0 < x ≤ 100) of the window's counted calls that were slow at which it trips. */
+  slowCallRateThreshold?: number;
+  /**
+   * Milliseconds between this instance's flushes of its window counts to the store (and reads of
+   * the fleet's totals), while its window holds calls. Default 500; at most `window`.
+   */
+  windowFlush?: number;
+  /**
+   * Each reopen without a close in between (a probe failed, a lease expired) multiplies the open
+   * duration by `multiplier` (≥ 1), up to `max` ms (≥ `resetTimeout`); a close resets it.
+   */
+  backoff?: BackoffOptions;
+  /**
+   * The upstream's word on how long to stay away, in ms, or `undefined`: a counted failure for
+   * which it returns a number opens the circuit at once, fleet-wide, for that long (at least
+   * `resetTimeout`, at most `backoff.max` or 10 minutes), whatever the counters say.
+   */
+  retryAfter?: (error: unknown) => number | undefined;
+  /**
+   * Distinct instances whose failures a trip by the consecutive or a rate rule needs, so that
+   * one instance with a broken network cannot open the circuit for the fleet. Default 1.
+   */
+  quorum?: number;
+}
+
+/** The `backoff` option. */
+export interface BackoffOptions {
+  /** What each reopen multiplies the open duration by (≥ 1). */
+  multiplier: number;
+  /** The longest open duration in ms (≥ `resetTimeout`). */
+  max: number;
 }
 
 /** Options after defaults and validation. */
@@ -50,6 +96,9 @@ export interface ResolvedOptions {
   readonly store: BreakerStore | undefined;
   readonly clock: Clock | undefined;
   readonly inspect: InspectOption | undefined;
+  /** Milliseconds between window flushes; `undefined` when no rate rule is on. */
+  readonly windowFlush: number | undefined;
+  readonly retryAfter: ((error: unknown) => number | undefined) | undefined;
 }
 
 /** The defaults of the origin design: 5 failures, 30 s open, 2 successes, 1 probe. */
@@ -58,6 +107,13 @@ export const DEFAULTS = {
   resetTimeout: 30_000,
   successThreshold: 2,
   halfOpenMaxCalls: 1,
+} as const;
+
+/** Defaults of the rate rules' options. */
+export const WINDOW_DEFAULTS = {
+  minimumCalls: 20,
+  window: 10_000,
+  windowFlush: 500,
 } as const;
 
 // How much longer than `timeout` a probe's lease runs by default.
@@ -74,7 +130,20 @@ const KNOWN = new Set<string>([
   'store',
   'clock',
   'inspect',
+  'failureRateThreshold',
+  'minimumCalls',
+  'window',
+  'slowCallDuration',
+  'slowCallRateThreshold',
+  'windowFlush',
+  'backoff',
+  'retryAfter',
+  'quorum',
 ]);
+
+// Options that mean nothing without a rate rule: refused alone, so that a forgotten threshold
+// does not pass for a working window.
+const WINDOW_ONLY = ['minimumCalls', 'window', 'windowFlush'] as const;
 
 function count(name: string, value: unknown): number {
   if (typeof value !== 'number') {
@@ -86,6 +155,109 @@ function count(name: string, value: unknown): number {
     );
   }
   return value;
+}
+
+function percent(name: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`option ${name} must be a number (percent), got ${describeValue(value)}`);
+  }
+  if (!(value > 0 && value <= 100)) {
+    throw new RangeError(
+      `option ${name} must be a percent above 0 and at most 100, got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
+
+function failMaxOption(value: unknown): number {
+  return value === Number.POSITIVE_INFINITY ? value : count('failMax', value);
+}
+
+function backoffOption(value: unknown, resetTimeout: number) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(
+      `option backoff must be an object { multiplier, max }, got ${describeValue(value)}`,
+    );
+  }
+  const given = value as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (key !== 'multiplier' && key !== 'max') {
+      throw new TypeError(`unknown backoff option ${JSON.stringify(key)}`);
+    }
+  }
+  const { multiplier, max } = given;
+  if (typeof multiplier !== 'number') {
+    throw new TypeError(
+      `option backoff.multiplier must be a number, got ${describeValue(multiplier)}`,
+    );
+  }
+  if (!(Number.isFinite(multiplier) && multiplier >= 1)) {
+    throw new RangeError(
+      `option backoff.multiplier must be a finite number of at least 1, got ${describeValue(multiplier)}`,
+    );
+  }
+  const longest = checkDuration('option backoff.max', max);
+  if (longest < resetTimeout) {
+    throw new RangeError(
+      `option backoff.max must be at least resetTimeout (${resetTimeout} ms), got ${describeValue(max)}`,
+    );
+  }
+  return { backoffMultiplier: multiplier, backoffMax: longest };
+}
+
+// The rate rules' part of the configuration: set only with a rate rule on.
+function windowConfig(given: Record<string, unknown>) {
+  const failureRate = optional(given.failureRateThreshold, (v) =>
+    percent('failureRateThreshold', v),
+  );
+  const slowRate = optional(given.slowCallRateThreshold, (v) =>
+    percent('slowCallRateThreshold', v),
+  );
+  const slowDuration = optional(given.slowCallDuration, (v) =>
+    checkDuration('option slowCallDuration', v),
+  );
+  if ((slowRate === undefined) !== (slowDuration === undefined)) {
+    throw new TypeError(
+      slowRate === undefined
+        ? 'option slowCallDuration needs slowCallRateThreshold (the share of slow calls that trips)'
+        : 'option slowCallRateThreshold needs slowCallDuration (from how many ms a call is slow)',
+    );
+  }
+  if (failureRate === undefined && slowRate === undefined) {
+    for (const key of WINDOW_ONLY) {
+      if (given[key] !== undefined) {
+        throw new TypeError(
+          `option ${key} needs a rate rule: failureRateThreshold or slowCallRateThreshold`,
+        );
+      }
+    }
+    return { config: {}, windowFlush: undefined };
+  }
+  const window =
+    given.window === undefined
+      ? WINDOW_DEFAULTS.window
+      : checkDuration('option window', given.window);
+  const windowFlush =
+    given.windowFlush === undefined
+      ? Math.min(WINDOW_DEFAULTS.windowFlush, window)
+      : checkDuration('option windowFlush', given.windowFlush);
+  if (windowFlush > window) {
+    throw new RangeError(
+      `option windowFlush must be at most window (${window} ms), got ${describeValue(windowFlush)}`,
+    );
+  }
+  const config = {
+    window,
+    minimumCalls:
+      given.minimumCalls === undefined
+        ? WINDOW_DEFAULTS.minimumCalls
+        : count('minimumCalls', given.minimumCalls),
+    ...(failureRate === undefined ? {} : { failureRateThreshold: failureRate }),
+    ...(slowRate === undefined
+      ? {}
+      : { slowCallDuration: slowDuration as number, slowCallRateThreshold: slowRate }),
+  };
+  return { config, windowFlush };
 }
 
 function hasMethods(value: unknown, methods: readonly string[]): boolean {
@@ -116,8 +288,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     given.resetTimeout === undefined
       ? DEFAULTS.resetTimeout
       : checkDuration('option resetTimeout', given.resetTimeout);
-  const config = {
-    failMax: given.failMax === undefined ? DEFAULTS.failMax : count('failMax', given.failMax),
+  const rates = windowConfig(given);
+  const quorum = given.quorum === undefined ? 1 : count('quorum', given.quorum);
+  const config: BreakerConfig = {
+    failMax: given.failMax === undefined ? DEFAULTS.failMax : failMaxOption(given.failMax),
     resetTimeout,
     successThreshold:
       given.successThreshold === undefined
@@ -133,6 +307,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
           ? resetTimeout
           : Math.min(timeout + LEASE_MARGIN, MAX_DELAY)
         : checkDuration('option probeLease', given.probeLease),
+    ...rates.config,
+    ...(given.backoff === undefined ? {} : backoffOption(given.backoff, resetTimeout)),
+    ...(quorum > 1 ? { quorum } : {}),
   };
   const classify = optional(given.classify, (v) => {
     if (typeof v !== 'function') {
@@ -167,23 +344,52 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     }
     return v as InspectOption;
   });
-  return { config, timeout, classify, store, clock, inspect };
+  const retryAfter = optional(given.retryAfter, (v) => {
+    if (typeof v !== 'function') {
+      throw new TypeError(`option retryAfter must be a function, got ${describeValue(v)}`);
+    }
+    return v as (error: unknown) => number | undefined;
+  });
+  return {
+    config,
+    timeout,
+    classify,
+    store,
+    clock,
+    inspect,
+    windowFlush: rates.windowFlush,
+    retryAfter,
+  };
+}
+
+/**
+ * The breaker options that give `config`: the configuration's fields are options of the same
+ * names, but for `backoffMultiplier` and `backoffMax`, which are the `backoff` option.
+ */
+export function configOptions(config: Partial<BreakerConfig>): BreakerOptions {
+  const { backoffMultiplier, backoffMax, ...rest } = config;
+  if (backoffMultiplier === undefined && backoffMax === undefined) return { ...rest };
+  return {
+    ...rest,
+    backoff: { multiplier: backoffMultiplier as number, max: backoffMax as number },
+  };
 }
 
 // Compared by value or identity: another store or clock is another shared statechart or
 // another time base.
-const COMPARED = ['timeout', 'store', 'clock'] as const;
+const COMPARED = ['timeout', 'store', 'clock', 'windowFlush'] as const;
 // Compared by presence only: a handler written inline where the breaker is asked for is a new
 // function object on every call, yet the same code, so its identity says nothing.
-const HANDLERS = ['classify', 'inspect'] as const;
+const HANDLERS = ['classify', 'inspect', 'retryAfter'] as const;
 
 /**
- * The options that differ between two resolved option sets, by name. `classify` and `inspect`
- * differ only when one set has it and the other not.
+ * The options that differ between two resolved option sets, by name. `classify`, `inspect` and
+ * `retryAfter` differ only when one set has it and the other not.
  */
 export function optionDifferences(a: ResolvedOptions, b: ResolvedOptions): string[] {
   const differences: string[] = [];
-  for (const key of Object.keys(a.config) as (keyof BreakerConfig)[]) {
+  const keys = new Set([...Object.keys(a.config), ...Object.keys(b.config)]);
+  for (const key of keys as Set<keyof BreakerConfig>) {
     if (a.config[key] !== b.config[key])
       differences.push(`${key} (${a.config[key]} vs ${b.config[key]})`);
   }

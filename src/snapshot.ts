@@ -45,6 +45,19 @@ const CONFIG_KEYS = [
   'probeLease',
 ] as const satisfies readonly (keyof BreakerConfig)[];
 
+// Set only when the policy is on; part of the shared configuration like the others, since the
+// statechart decides with them.
+const POLICY_KEYS = [
+  'window',
+  'minimumCalls',
+  'failureRateThreshold',
+  'slowCallDuration',
+  'slowCallRateThreshold',
+  'backoffMultiplier',
+  'backoffMax',
+  'quorum',
+] as const satisfies readonly (keyof BreakerConfig)[];
+
 const LEAF_STATES = new Set(
   Object.keys(breakerMachine.root.states).flatMap((name) => {
     const child = breakerMachine.root.states[name];
@@ -75,7 +88,18 @@ function configProblem(config: unknown): string | undefined {
   const record = config as Record<string, unknown>;
   for (const key of CONFIG_KEYS) {
     const value = record[key];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    // failMax Infinity (the consecutive rule off) is the one threshold that may be infinite.
+    const infinite = key === 'failMax' && value === Number.POSITIVE_INFINITY;
+    if (typeof value !== 'number' || !(Number.isFinite(value) || infinite) || value <= 0) {
+      return `context.config.${key} is ${JSON.stringify(value)}`;
+    }
+  }
+  for (const key of POLICY_KEYS) {
+    const value = record[key];
+    if (
+      value !== undefined &&
+      (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    ) {
       return `context.config.${key} is ${JSON.stringify(value)}`;
     }
   }
@@ -100,6 +124,18 @@ function contextProblem(context: unknown): string | undefined {
     }
   }
   if (typeof c.reason !== 'string') return 'context.reason is missing';
+  if (
+    c.openDuration !== undefined &&
+    (typeof c.openDuration !== 'number' || !Number.isFinite(c.openDuration) || c.openDuration <= 0)
+  ) {
+    return `context.openDuration is ${JSON.stringify(c.openDuration)}`;
+  }
+  if (
+    c.streak !== undefined &&
+    !(Array.isArray(c.streak) && c.streak.every((id) => typeof id === 'string'))
+  ) {
+    return `context.streak is ${JSON.stringify(c.streak)}`;
+  }
   return configProblem(c.config);
 }
 
@@ -124,6 +160,10 @@ function invariantProblem(leaf: string, context: BreakerContext): string | undef
     return `${successes} successes in ${leaf} with successThreshold ${config.successThreshold}`;
   }
   if (leaf === 'open' && openedAt === null) return 'open with no openedAt';
+  const streak = context.streak?.length ?? 0;
+  if (streak > (config.quorum ?? 1) || (leaf !== 'closed' && streak > 0)) {
+    return `${streak} instances in the streak in ${leaf} with quorum ${config.quorum ?? 1}`;
+  }
   return undefined;
 }
 
@@ -183,9 +223,9 @@ export function recoverConfig(snapshot: unknown): BreakerConfig | undefined {
 
 /** The options of `stored` that differ from `local`, as `name (local vs stored)`. */
 export function configDifferences(local: BreakerConfig, stored: BreakerConfig): string[] {
-  return CONFIG_KEYS.filter((key) => local[key] !== stored[key]).map(
-    (key) => `${key} (${local[key]} vs ${stored[key]})`,
-  );
+  return [...CONFIG_KEYS, ...POLICY_KEYS]
+    .filter((key) => local[key] !== stored[key])
+    .map((key) => `${key} (${local[key] ?? 'unset'} vs ${stored[key] ?? 'unset'})`);
 }
 
 /** `snapshot` with its configuration replaced by `config`. */

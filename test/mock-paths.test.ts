@@ -1,6 +1,7 @@
 import RedisMock from 'ioredis-mock';
 import { getBreakerPaths } from 'statebreaker/testing';
 import { describe, it } from 'vitest';
+import { policyPaths } from './support/policy-paths.js';
 import { runPathOnStores } from './support/store-paths.js';
 
 // The statechart's paths of test/redis-paths.test.ts, on ioredis-mock instead of a
@@ -22,4 +23,12 @@ describe(`model-based on ioredis-mock (${paths.paths.length} paths, ${paths.edge
   describe('a fleet of three breakers, each on its own client and store (steps round-robin)', () => {
     it.each(cases)('%s', (_, path) => runPathOnStores(path, paths, 3, mock, strict));
   });
+});
+
+// The policies' window script on the mock's Lua: the failure-rate paths, on a fleet of three.
+const rate = policyPaths()['failure rate'];
+describe(`model-based on ioredis-mock, failure rate (${rate?.paths.length} paths)`, () => {
+  it.each(rate?.paths.map((path) => [path.description, path] as const) ?? [])('%s', (_, path) =>
+    runPathOnStores(path, rate as NonNullable<typeof rate>, 3, mock, strict),
+  );
 });

@@ -27,7 +27,12 @@ const notPositive: Bad[] = [
 ];
 
 const counts: Record<'failMax' | 'successThreshold' | 'halfOpenMaxCalls', Bad[]> = {
-  failMax: [...wrongTypes('5'), ...notPositive, [2.5, RangeError, '2.5']],
+  // failMax: Infinity turns the consecutive rule off (test/policy-options.test.ts).
+  failMax: [
+    ...wrongTypes('5'),
+    ...notPositive.filter(([value]) => value !== Number.POSITIVE_INFINITY),
+    [2.5, RangeError, '2.5'],
+  ],
   successThreshold: [...wrongTypes('2'), ...notPositive, [1.0001, RangeError, '1.0001']],
   halfOpenMaxCalls: [...wrongTypes('1'), ...notPositive, [0.5, RangeError, '0.5']],
 };

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { getBreakerPaths } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { policyPaths } from './support/policy-paths.js';
 import { RedisServer } from './support/redis-server.js';
 import { runPathOnStores } from './support/store-paths.js';
 
@@ -31,3 +32,20 @@ describe(`model-based on Redis (${paths.paths.length} paths, ${paths.edges} edge
     it.each(cases)('%s', (_, path) => runPathOnStores(path, paths, 3, connect));
   });
 });
+
+// With each policy on: the window's counts flushed to Redis by every member and totalled there;
+// a quorum's steps go to the instance they name, so its "one breaker" is as many as the quorum.
+for (const [name, policy] of Object.entries(policyPaths())) {
+  const policyCases = policy.paths.map((path) => [path.description, path] as const);
+  const alone = policy.instances === 1 ? 'one breaker' : `${policy.instances} breakers`;
+  describe(`model-based on Redis, ${name} (${policy.paths.length} paths, ${policy.edges} edges)`, () => {
+    describe(`${alone} on RedisStores`, () => {
+      it.each(policyCases)('%s', (_, path) =>
+        runPathOnStores(path, policy, policy.instances, connect),
+      );
+    });
+    describe('a fleet of three (steps round-robin)', () => {
+      it.each(policyCases)('%s', (_, path) => runPathOnStores(path, policy, 3, connect));
+    });
+  });
+}

@@ -1,4 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
+import type { WindowCounts } from '../machine.js';
+import type { WindowFlush } from '../window/buckets.js';
+import { WindowTable } from '../window/window-table.js';
 import {
   asFollower,
   type BreakerStore,
@@ -25,6 +28,7 @@ export class MemoryStore implements BreakerStore {
   readonly #records = new Map<string, StoredRecord>();
   readonly #listeners = new Map<string, Set<StoreFollower>>();
   readonly #watchers = new Set<StoreWatcher>();
+  readonly #windows = new Map<string, WindowTable>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -103,9 +107,21 @@ export class MemoryStore implements BreakerStore {
     };
   }
 
-  /** Forgets every record (for tests). */
+  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+    let table = this.#windows.get(name);
+    if (table === undefined) {
+      table = new WindowTable();
+      this.#windows.set(name, table);
+    }
+    const totals = table.flush(flush);
+    if (table.empty) this.#windows.delete(name);
+    return totals;
+  }
+
+  /** Forgets every record and window (for tests). */
   clear(): void {
     this.#records.clear();
+    this.#windows.clear();
   }
 }
 

@@ -43,10 +43,15 @@ export function parseVersion(text: string): number | null {
   return isVersion(version) ? version : null;
 }
 
+// JSON has no Infinity: `failMax: Infinity` (the consecutive rule off) is written as null.
+function revive(key: string, value: unknown): unknown {
+  return key === 'failMax' && value === null ? Number.POSITIVE_INFINITY : value;
+}
+
 function parseSnapshot(json: string): PersistedBreakerSnapshot | RecordProblem {
   let value: unknown;
   try {
-    value = JSON.parse(json);
+    value = JSON.parse(json, revive);
   } catch (error) {
     return { field: 'snapshot', problem: `not JSON (${(error as Error).message})` };
   }

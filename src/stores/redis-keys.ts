@@ -102,3 +102,11 @@ export function nameOfKey(prefix: string, key: string): string | null {
     return null;
   }
 }
+
+/**
+ * The key of breaker `name`'s fleet window under `prefix` (a hash of counts per generation and
+ * time bucket), in the hash slot of the breaker's other keys.
+ */
+export function windowKey(prefix: string, name: string): string {
+  return `${prefix}{${encodeName(checkStoreName(name))}}:window`;
+}

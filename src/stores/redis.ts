@@ -2,8 +2,10 @@ import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { systemClock } from '../clock.js';
 import { afterDue } from '../grace.js';
+import type { WindowCounts } from '../machine.js';
 import { CorruptRecordError } from '../snapshot.js';
 import { topLevelState } from '../state.js';
+import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../window/buckets.js';
 import { LostRecordError } from './lost-record.js';
 import { isIdleRecord } from './record-lapse.js';
 import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from './record-order.js';
@@ -26,6 +28,7 @@ import {
   checkStoreName,
   nameOfKey,
   sequenceKey,
+  windowKey,
 } from './redis-keys.js';
 import {
   type RedisStoreOptions,
@@ -295,6 +298,36 @@ export class RedisStore implements BreakerStore {
       decodeRecord(bulk(rawVersion), bulk(rawSnapshot), wrongFields(wrong)),
     );
     return { ok: false, current, currentVersion };
+  }
+
+  /**
+   * Adds an instance's window counts to `${prefix}{name}:window` and returns the fleet's totals,
+   * in one script call (`flushWindow-1.lua`), bounded by the store's `timeout`.
+   */
+  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+    this.#checkOpen();
+    const reply = await this.#bounded(
+      this.#scripts.flushWindow(
+        windowKey(this.options.prefix, name),
+        flush.generation,
+        bucketOf(flush.at, flush.window),
+        firstLiveBucket(flush.at, flush.window),
+        flush.calls,
+        flush.failures,
+        flush.slow,
+        flush.instance,
+        windowTtl(flush.window),
+      ),
+      'flushWindow',
+    );
+    const [calls, failures, slow, failingInstances, slowInstances] = reply.map(Number);
+    return {
+      calls: calls ?? 0,
+      failures: failures ?? 0,
+      slow: slow ?? 0,
+      failingInstances: failingInstances ?? 0,
+      slowInstances: slowInstances ?? 0,
+    };
   }
 
   /**

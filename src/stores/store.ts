@@ -1,6 +1,7 @@
 import type { StateValue } from 'xstate';
 import type { Clock } from '../clock.js';
-import type { BreakerContext } from '../machine.js';
+import type { BreakerContext, WindowCounts } from '../machine.js';
+import type { WindowFlush } from '../window/buckets.js';
 import type { RecordStamp } from './record-order.js';
 
 /** A persisted snapshot of the breaker statechart (`actor.getPersistedSnapshot()`), as JSON. */
@@ -176,6 +177,12 @@ export interface BreakerStore {
    * function. A watcher subscribed before a {@link listRecords} misses no change after it.
    */
   watchAll?(watcher: StoreWatcher): () => void;
+  /**
+   * Adds one instance's window counts to the fleet's window of `name` and returns the fleet's
+   * totals over the window for the flush's generation, in one step. Buckets that left the window
+   * go by themselves. A store without it leaves each instance deciding on its own window.
+   */
+  flushWindow?(name: string, flush: WindowFlush): Promise<WindowCounts>;
 }
 
 /**

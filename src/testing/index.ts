@@ -21,6 +21,7 @@ export {
   type PathBreakerOptions,
   PathFailureError,
   PathIgnoredError,
+  pathRetryAfter,
 } from './path-breaker.js';
 export { getBreakerPaths } from './paths.js';
 export {

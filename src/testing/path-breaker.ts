@@ -2,7 +2,7 @@
 import { CircuitBreaker } from '../breaker.js';
 import type { Clock } from '../clock.js';
 import type { BreakerConfig } from '../machine.js';
-import type { Outcome } from '../options.js';
+import { configOptions, type Outcome } from '../options.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { BreakerStore } from '../stores/store.js';
 import { PATH_CONFIG } from './steps.js';
@@ -10,6 +10,13 @@ import { PATH_CONFIG } from './steps.js';
 /** The error a `fail` step's call rejects with: a counted failure. */
 export class PathFailureError extends Error {
   override readonly name = 'PathFailureError';
+  /** The step's retry-after in ms, which {@link pathRetryAfter} hands to the breaker. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message?: string, retryAfterMs?: number) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
 }
 
 /** The error an `ignore` step's call rejects with; {@link classifyPathError} ignores it. */
@@ -26,6 +33,14 @@ export function classifyPathError(error: unknown): Outcome {
   return error instanceof PathIgnoredError ? 'ignored' : 'failure';
 }
 
+/**
+ * A `retryAfter` option for breakers driven by paths: the retry-after a step gave its
+ * {@link PathFailureError}, if any.
+ */
+export function pathRetryAfter(error: unknown): number | undefined {
+  return error instanceof PathFailureError ? error.retryAfterMs : undefined;
+}
+
 /** Where and how {@link createPathBreaker} builds a breaker. */
 export interface PathBreakerOptions {
   /** The simulated clock the path's `advance` steps move. */
@@ -37,16 +52,18 @@ export interface PathBreakerOptions {
 }
 
 /**
- * A breaker ready for {@link runBreakerPath}: the paths' config, the simulated clock, and
- * {@link classifyPathError}. Several built on one store and name form a fleet.
+ * A breaker ready for {@link runBreakerPath}: the paths' config, the simulated clock,
+ * {@link classifyPathError} and {@link pathRetryAfter}. Several built on one store and name
+ * form a fleet.
  */
 export function createPathBreaker(name: string, options: PathBreakerOptions): CircuitBreaker {
   const { clock, config = PATH_CONFIG } = options;
   return new CircuitBreaker(name, {
-    ...config,
+    ...configOptions(config),
     clock,
     store: options.store ?? new MemoryStore({ clock }),
     classify: classifyPathError,
+    retryAfter: pathRetryAfter,
   });
 }
 

@@ -1,20 +1,24 @@
 // Paths: a path to every vertex, then each of the vertex's edges taken at its end.
 import type { AdjacencyValue } from '@xstate/graph';
-import type { ActorLogic } from 'xstate';
-import { type BreakerConfig, breakerMachine } from '../machine.js';
-import { resolveOptions } from '../options.js';
+import type { ActorLogic, Snapshot } from 'xstate';
+import type { BreakerConfig } from '../machine.js';
+import { configOptions, resolveOptions } from '../options.js';
 import { TestModel } from './graph.js';
 import {
-  type BreakerSnapshot,
-  eventFor,
   type GraphEvent,
+  initialModel,
+  type ModelOptions,
+  type ModelState,
   planKey,
   plansFor,
   type StepPlan,
   serializeState,
+  stepModel,
 } from './model.js';
 import { simulate } from './simulate.js';
 import { type BreakerPath, type BreakerPaths, type BreakerStep, PATH_CONFIG } from './steps.js';
+
+type GraphState = ModelState & Snapshot<undefined>;
 
 function isPrefix(short: readonly string[], long: readonly string[]): boolean {
   return short.length < long.length && short.every((key, i) => key === long[i]);
@@ -29,24 +33,55 @@ function isPrefix(short: readonly string[], long: readonly string[]): boolean {
  * later, the clock moved to a deadline, an operator method) and what the breaker must show
  * after it. Run them with {@link runBreakerPath}, or drive your own code with them.
  *
+ * With a rate rule (`failureRateThreshold`, `slowCallRateThreshold`) the model also keeps the
+ * fleet's window: counted calls in closed (up to `minimumCalls` + 1 of them) reach the statechart
+ * as the `WINDOW` event a flush brings, and `slowSucceed` / `slowFail` steps take
+ * `slowCallDuration` on the clock. With `quorum` above 1, failures name the instance (the
+ * breaker of the fleet) that makes them. Run such paths on breakers that flush their window
+ * after every step (the runner's default settle, `breaker.settled()`, does).
+ *
  * @param config thresholds to generate for; {@link PATH_CONFIG} fills in the rest. Build the
  *   breakers under test with the returned `config`.
+ * @param options `retryAfterMs`: also offer failures carrying that retry-after.
  * @throws TypeError or RangeError for an invalid threshold, as the breaker's options do;
  *   Error when the graph and a replay of a path disagree (a bug in this generator).
  */
-export function getBreakerPaths(config: Partial<BreakerConfig> = {}): BreakerPaths {
+export function getBreakerPaths(
+  config: Partial<BreakerConfig> = {},
+  options: ModelOptions = {},
+): BreakerPaths {
   // The breaker's own validation: a bad threshold gets the same TypeError or RangeError.
-  const resolved = resolveOptions({ ...PATH_CONFIG, ...config }).config;
-  const logic = breakerMachine as unknown as ActorLogic<BreakerSnapshot, GraphEvent, BreakerConfig>;
+  const resolved = resolveOptions(configOptions({ ...PATH_CONFIG, ...config })).config;
+  const { slowCallDuration, window, minimumCalls } = resolved;
+  // Slow calls move the clock: the model's window holds them only while they fit in it.
+  if (
+    slowCallDuration !== undefined &&
+    (minimumCalls ?? 0) + 2 >= (window ?? 0) / slowCallDuration
+  ) {
+    throw new RangeError(
+      `getBreakerPaths needs (minimumCalls + 2) slow calls to fit in the window, got slowCallDuration ${slowCallDuration} ms, window ${window} ms`,
+    );
+  }
+  // The graph walks an actor logic: the model, dressed as an always-active snapshot.
+  const active = (state: ModelState): GraphState => ({
+    ...state,
+    status: 'active',
+    output: undefined,
+    error: undefined,
+  });
+  const logic = {
+    getInitialSnapshot: () => active(initialModel(resolved)),
+    transition: (state: GraphState, event: GraphEvent) => active(stepModel(state, event.plan, 0)),
+  } as unknown as ActorLogic<GraphState, GraphEvent, BreakerConfig>;
   const model = new TestModel(logic, {
     input: resolved,
-    serializeState: (snapshot) => serializeState(snapshot),
-    events: (snapshot) =>
-      plansFor(snapshot).map((plan) => ({ ...eventFor(plan, snapshot, 0), plan }) as GraphEvent),
+    serializeState: (state) => serializeState(state),
+    events: (state) =>
+      plansFor(state, options).map((plan) => ({ type: planKey(plan), plan }) as GraphEvent),
   });
   const adjacency = model.getAdjacencyMap() as Record<
     string,
-    AdjacencyValue<BreakerSnapshot, GraphEvent>
+    AdjacencyValue<GraphState, GraphEvent>
   >;
   const toVertex = new Map<string, StepPlan[]>();
   for (const path of model.getShortestPaths({ allowDuplicatePaths: true })) {
@@ -99,6 +134,7 @@ export function getBreakerPaths(config: Partial<BreakerConfig> = {}): BreakerPat
   }
   return {
     config: resolved,
+    instances: resolved.quorum ?? 1,
     paths,
     vertices: Object.keys(adjacency).length,
     edges: allEdges.size,

@@ -85,7 +85,9 @@ function showExpected(step: BreakerStep): string {
  * Drives breakers through one path and checks, after every step, that each breaker shows the
  * state (and counters) the statechart says it must.
  *
- * Calls answer at once for `succeed`/`fail`/`ignore`; `startProbe` holds a call until a later
+ * Calls answer at once for `succeed`/`fail`/`ignore`, and after the clock moved `ms` for
+ * `slowSucceed`/`slowFail`; a step that names an `instance` goes to that breaker, the others
+ * round-robin; `startProbe` holds a call until a later
  * step answers it; stale steps answer a call admitted before the circuit last changed state (a
  * probe the circuit abandoned, else one of the calls the runner starts on the fresh breaker
  * before the first step); `advance` moves the clock to 1 ms before the deadline, checks that
@@ -164,7 +166,9 @@ export async function runBreakerPath<B extends PathBreaker, R = unknown>(
   const answer = async (index: number, held: HeldCall<R>, step: BreakerStep): Promise<void> => {
     const value = `answer from ${step.label}`;
     const fails = step.kind === 'failProbe' || step.kind === 'staleFail';
-    const error = fails ? new PathFailureError(step.label) : new PathIgnoredError(step.label);
+    const error = fails
+      ? new PathFailureError(step.label, step.retryAfterMs)
+      : new PathIgnoredError(step.label);
     const succeeds = step.kind === 'succeedProbe' || step.kind === 'staleSucceed';
     if (succeeds) held.resolve(value);
     else held.reject(error);
@@ -199,7 +203,10 @@ export async function runBreakerPath<B extends PathBreaker, R = unknown>(
   let previous = initial;
 
   for (const [index, step] of path.steps.entries()) {
-    const breaker = breakers[index % breakers.length] as B;
+    if (step.instance !== undefined && step.instance >= breakers.length) {
+      fail(index, `the step needs breaker #${step.instance}, the fleet has ${breakers.length}`);
+    }
+    const breaker = breakers[step.instance ?? index % breakers.length] as B;
     switch (step.kind) {
       case 'succeed':
       case 'fail':
@@ -208,7 +215,7 @@ export async function runBreakerPath<B extends PathBreaker, R = unknown>(
         const value = `answer from ${step.label}`;
         const error =
           step.kind === 'fail'
-            ? new PathFailureError(step.label)
+            ? new PathFailureError(step.label, step.retryAfterMs)
             : new PathIgnoredError(step.label);
         const outcome = await settleOutcome(
           call(breaker, async () => {
@@ -229,6 +236,27 @@ export async function runBreakerPath<B extends PathBreaker, R = unknown>(
           const passed = step.rejects
             ? outcome.status === 'rejected' && outcome.reason instanceof CircuitBreakerError
             : step.kind === 'succeed'
+              ? outcome.status === 'fulfilled' && outcome.value === value
+              : outcome.status === 'rejected' && outcome.reason === error;
+          if (!passed) fail(index, `the call settled with ${describeOutcome(outcome)}`);
+        }
+        await options.onCallSettled?.({ step, startedBy: step, outcome });
+        break;
+      }
+      case 'slowSucceed':
+      case 'slowFail': {
+        // The call runs while the clock moves `ms`: it took that long.
+        const held = start(breaker, step);
+        if (!(await until(held.upstreamCalled))) fail(index, 'the breaker rejected the call');
+        clock.increment(step.ms ?? 0);
+        const value = `answer from ${step.label}`;
+        const error = new PathFailureError(step.label);
+        if (step.kind === 'slowSucceed') held.resolve(value);
+        else held.reject(error);
+        const outcome = await held.outcome;
+        if (checkOutcome) {
+          const passed =
+            step.kind === 'slowSucceed'
               ? outcome.status === 'fulfilled' && outcome.value === value
               : outcome.status === 'rejected' && outcome.reason === error;
           if (!passed) fail(index, `the call settled with ${describeOutcome(outcome)}`);

@@ -1,22 +1,33 @@
 // Replaying a path's plans through the pure statechart, to learn what each step must show.
-import { initialTransition, transition } from 'xstate';
-import { type BreakerConfig, type BreakerEvent, breakerMachine } from '../machine.js';
+import type { BreakerConfig } from '../machine.js';
+import { breakerMachine } from '../machine.js';
 import { topLevelState } from '../state.js';
 import {
   AFTER_PREFIX,
   type BreakerSnapshot,
-  eventFor,
   IDLE_TICK,
+  initialModel,
   liveProbes,
+  type ModelState,
   planKey,
   type StepPlan,
   serializeState,
+  stepModel,
 } from './model.js';
 import type { BreakerStep } from './steps.js';
 
+/**
+ * How long an `advance` without a delayed event moves the clock: past every timer a state
+ * could hold and past the whole window, so that the window empties.
+ */
+export function idleTick(config: BreakerConfig): number {
+  const window = config.window === undefined ? 0 : config.window * 1.1 + 1;
+  return Math.ceil(Math.max(config.resetTimeout, config.probeLease, window));
+}
+
 function delayMs(fires: string | undefined, snapshot: BreakerSnapshot, now: number): number {
   const { config } = snapshot.context;
-  if (fires === undefined) return Math.max(config.resetTimeout, config.probeLease);
+  if (fires === undefined) return idleTick(config);
   // `xstate.after.<delay>.<machine>.<state>`: ask the machine's own delay how long is left.
   const name = fires.slice(AFTER_PREFIX.length).split('.')[0] as string;
   const delays = breakerMachine.implementations.delays as Record<
@@ -31,7 +42,10 @@ function delayMs(fires: string | undefined, snapshot: BreakerSnapshot, now: numb
 function labelOf(plan: StepPlan, ms: number | undefined): string {
   if (plan.kind === 'advance') return `advance ${ms} ms`;
   const probe = plan.probe === undefined ? '' : ` ${plan.probe}`;
-  return `${plan.kind}${probe}${plan.rejects ? ' (rejected)' : ''}`;
+  const instance = plan.instance === undefined ? '' : `@${plan.instance}`;
+  const slow = plan.kind === 'slowSucceed' || plan.kind === 'slowFail' ? ` ${ms} ms` : '';
+  const retry = plan.retryAfterMs === undefined ? '' : ` (retry-after ${plan.retryAfterMs} ms)`;
+  return `${plan.kind}${instance}${probe}${slow}${retry}${plan.rejects ? ' (rejected)' : ''}`;
 }
 
 export interface Simulation {
@@ -39,36 +53,38 @@ export interface Simulation {
   /** `vertexKey|planKey` of every edge taken. */
   readonly edges: string[];
   readonly vertices: string[];
-  readonly end: BreakerSnapshot;
+  readonly end: ModelState;
 }
 
-/** Runs plans through the pure statechart with timestamps, to fill in what each step expects. */
+/** Runs plans through the model with timestamps, to fill in what each step expects. */
 export function simulate(config: BreakerConfig, plans: readonly StepPlan[]): Simulation {
-  let [snapshot] = initialTransition(breakerMachine, config);
+  let state = initialModel(config);
   let now = 0;
   const steps: BreakerStep[] = [];
   const edges: string[] = [];
-  const vertices = [serializeState(snapshot)];
+  const vertices = [serializeState(state)];
   for (const plan of plans) {
-    edges.push(`${serializeState(snapshot)}|${planKey(plan)}`);
+    edges.push(`${serializeState(state)}|${planKey(plan)}`);
     let ms: number | undefined;
-    if (plan.kind === 'advance') {
-      ms = delayMs(plan.fires, snapshot, now);
-      now += ms;
-    }
-    const event = eventFor(plan, snapshot, now) as BreakerEvent;
-    [snapshot] = transition(breakerMachine, snapshot, event);
-    vertices.push(serializeState(snapshot));
+    if (plan.kind === 'advance') ms = delayMs(plan.fires, state.machine, now);
+    // A slow call takes exactly slowCallDuration: the edge case the rule counts as slow.
+    if (plan.kind === 'slowSucceed' || plan.kind === 'slowFail') ms = config.slowCallDuration;
+    now += ms ?? 0;
+    state = stepModel(state, plan, now);
+    vertices.push(serializeState(state));
+    const snapshot = state.machine;
     const { failures, successes } = snapshot.context;
     steps.push({
       kind: plan.kind,
       ...(plan.probe === undefined ? {} : { probe: plan.probe }),
       ...(ms === undefined ? {} : { ms }),
       ...(plan.rejects === undefined ? {} : { rejects: plan.rejects }),
+      ...(plan.instance === undefined ? {} : { instance: plan.instance }),
+      ...(plan.retryAfterMs === undefined ? {} : { retryAfterMs: plan.retryAfterMs }),
       expect: topLevelState(snapshot.value),
       counters: { failures, successes, probes: liveProbes(snapshot) },
       label: labelOf(plan, ms),
     });
   }
-  return { steps, edges, vertices, end: snapshot };
+  return { steps, edges, vertices, end: state };
 }

@@ -6,6 +6,7 @@ import type { CircuitState } from '../state.js';
  * What a step of a path does, in the terms of code that uses a breaker:
  * - `succeed`, `fail`, `ignore`: a call that resolves, rejects with a counted failure, or
  *   rejects with an error the breaker's `classify` ignores;
+ * - `slowSucceed`, `slowFail`: the same, taking `ms` on the clock (at least `slowCallDuration`);
  * - `startProbe`: start a call and hold it unanswered (in half-open: a probe);
  * - `succeedProbe`, `failProbe`, `ignoreProbe`: answer the held call named by `probe`;
  * - `staleSucceed`, `staleFail`, `staleIgnore`: answer a call admitted before the circuit last
@@ -17,6 +18,8 @@ export type BreakerStepKind =
   | 'succeed'
   | 'fail'
   | 'ignore'
+  | 'slowSucceed'
+  | 'slowFail'
   | 'startProbe'
   | 'succeedProbe'
   | 'failProbe'
@@ -44,8 +47,15 @@ export interface BreakerStep {
   readonly kind: BreakerStepKind;
   /** The held call this step starts or answers (`startProbe`, `*Probe`). */
   readonly probe?: string;
-  /** Milliseconds to move the clock (`advance`). */
+  /** Milliseconds to move the clock (`advance`), or that the call takes (`slowSucceed`, `slowFail`). */
   readonly ms?: number;
+  /**
+   * The breaker of the fleet (by index) that must make the call, when the configuration's
+   * `quorum` tells instances apart; other steps go to any breaker.
+   */
+  readonly instance?: number;
+  /** For `fail` and `failProbe`: the upstream's retry-after in ms, carried by the error. */
+  readonly retryAfterMs?: number;
   /**
    * For `succeed`, `fail`, `ignore` and `startProbe`: whether the breaker rejects the call with
    * `CircuitBreakerError` without running it.
@@ -70,6 +80,8 @@ export interface BreakerPath {
 export interface BreakerPaths {
   /** The configuration the graph was generated for; build the breakers under test with it. */
   readonly config: BreakerConfig;
+  /** Breakers a run needs at least: steps name instances up to `quorum` - 1. */
+  readonly instances: number;
   readonly paths: readonly BreakerPath[];
   /** Vertices of the graph: state value plus counters, probe names, and "any call stale yet". */
   readonly vertices: number;

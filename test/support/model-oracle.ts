@@ -1,8 +1,10 @@
 import type { BreakerConfig, CircuitState } from 'statebreaker';
-import type { BreakerPath } from 'statebreaker/testing';
+import type { BreakerPath, BreakerStep } from 'statebreaker/testing';
 
 /**
- * The breaker's rules as DESIGN.md states them, written by hand without XState. Paths come
+ * The breaker's rules as DESIGN.md and the options' documentation state them (consecutive
+ * failures with a quorum of instances, the failure-rate and slow-call windows, backoff,
+ * retry-after), written by hand without XState. Paths come
  * from `breakerMachine` and the breaker runs `breakerMachine`, so a wrong machine would agree
  * with itself; checking every path against this reference is what catches it.
  */
@@ -16,15 +18,99 @@ interface Reference {
   now: number;
   /** Whether any call may be stale: the state has changed at least once. */
   changed: boolean;
+  /** How long the current open lasts. */
+  openFor: number;
+  /** Instances in the current failure streak. */
+  streak: Set<string>;
+  /** The window of the current closed period. */
+  window: {
+    calls: number;
+    failures: number;
+    slow: number;
+    failing: Set<string>;
+    slowing: Set<string>;
+  };
 }
 
-function moveTo(ref: Reference, state: CircuitState): void {
+function emptyWindow(): Reference['window'] {
+  return { calls: 0, failures: 0, slow: 0, failing: new Set(), slowing: new Set() };
+}
+
+function moveTo(ref: Reference, state: CircuitState, openFor?: number): void {
   ref.state = state;
   ref.failures = 0;
   ref.successes = 0;
   ref.probes.clear();
+  ref.streak.clear();
+  ref.window = emptyWindow();
   ref.changed = true;
   if (state === 'open') ref.openedAt = ref.now;
+  if (openFor !== undefined) ref.openFor = openFor;
+}
+
+// Between resetTimeout and backoff.max (or 10 minutes without backoff).
+function retryAfterFor(config: BreakerConfig, ms: number): number {
+  const max = Math.max(config.backoffMax ?? 600_000, config.resetTimeout);
+  return Math.min(Math.max(ms, config.resetTimeout), max);
+}
+
+function reopenFor(config: BreakerConfig, last: number): number {
+  if (config.backoffMultiplier === undefined) return config.resetTimeout;
+  const grown = Math.max(last * config.backoffMultiplier, config.resetTimeout);
+  return Math.min(grown, config.backoffMax ?? grown);
+}
+
+// A counted call in closed: the consecutive rule first, then the window's rules.
+function countInClosed(ref: Reference, config: BreakerConfig, step: BreakerStep): void {
+  const failed = step.kind === 'fail' || step.kind === 'slowFail';
+  const slow =
+    config.slowCallDuration !== undefined &&
+    (step.kind === 'slowSucceed' || step.kind === 'slowFail') &&
+    (step.ms ?? 0) >= config.slowCallDuration;
+  const instance = step.instance === undefined ? '' : `i${step.instance}`;
+  const quorum = config.quorum ?? 1;
+  if (failed && step.retryAfterMs !== undefined) {
+    moveTo(ref, 'open', retryAfterFor(config, step.retryAfterMs));
+    return;
+  }
+  if (failed && config.failMax !== Number.POSITIVE_INFINITY) {
+    if (ref.streak.size < quorum && quorum > 1) ref.streak.add(instance);
+    const reached = ref.failures + 1 >= config.failMax;
+    if (reached && (quorum <= 1 || ref.streak.size >= quorum)) {
+      moveTo(ref, 'open', config.resetTimeout);
+      return;
+    }
+    ref.failures = Math.min(ref.failures + 1, config.failMax - 1);
+  }
+  if (!failed) {
+    ref.failures = 0;
+    ref.streak.clear();
+  }
+  if (config.window === undefined) return;
+  const w = ref.window;
+  w.calls++;
+  if (failed) w.failures++;
+  if (slow) w.slow++;
+  if (quorum > 1 && failed) w.failing.add(instance);
+  if (quorum > 1 && slow) w.slowing.add(instance);
+  const enough = w.calls >= (config.minimumCalls ?? 1);
+  const rate = config.failureRateThreshold;
+  const slowRate = config.slowCallRateThreshold;
+  if (
+    enough &&
+    rate !== undefined &&
+    (100 * w.failures) / w.calls >= rate &&
+    (quorum <= 1 || w.failing.size >= quorum)
+  ) {
+    moveTo(ref, 'open', config.resetTimeout);
+  } else if (
+    enough &&
+    slowRate !== undefined &&
+    (100 * w.slow) / w.calls >= slowRate &&
+    (quorum <= 1 || w.slowing.size >= quorum)
+  ) {
+    moveTo(ref, 'open', config.resetTimeout);
+  }
 }
 
 /** Checks a path step by step; returns the first disagreement, or `null`. */
@@ -37,6 +123,9 @@ export function checkAgainstReference(path: BreakerPath, config: BreakerConfig):
     openedAt: 0,
     now: 0,
     changed: false,
+    openFor: config.resetTimeout,
+    streak: new Set(),
+    window: emptyWindow(),
   };
   for (const [index, step] of path.steps.entries()) {
     const where = `step ${index + 1} (${step.label})`;
@@ -45,11 +134,16 @@ export function checkAgainstReference(path: BreakerPath, config: BreakerConfig):
       case 'succeed':
       case 'fail':
       case 'ignore':
+      case 'slowSucceed':
+      case 'slowFail':
         if (ref.state === 'halfOpen') return `${where}: half-open calls are probes`;
         if (Boolean(step.rejects) !== blocked) return `${where}: rejects should be ${blocked}`;
-        if (ref.state !== 'closed') break;
-        if (step.kind === 'succeed') ref.failures = 0;
-        if (step.kind === 'fail' && ++ref.failures >= config.failMax) moveTo(ref, 'open');
+        if (step.kind === 'slowSucceed' || step.kind === 'slowFail') {
+          if (ref.state !== 'closed') return `${where}: slow calls are made in closed`;
+          ref.now += step.ms ?? 0;
+        }
+        if (ref.state !== 'closed' || step.kind === 'ignore') break;
+        countInClosed(ref, config, step);
         break;
       case 'startProbe': {
         if (ref.state !== 'halfOpen') return `${where}: probes start only in half-open`;
@@ -62,7 +156,14 @@ export function checkAgainstReference(path: BreakerPath, config: BreakerConfig):
       case 'failProbe':
       case 'ignoreProbe':
         if (!ref.probes.delete(step.probe as string)) return `${where}: no live probe`;
-        if (step.kind === 'failProbe') moveTo(ref, 'open');
+        if (step.kind === 'failProbe') {
+          const retry = step.retryAfterMs;
+          moveTo(
+            ref,
+            'open',
+            retry === undefined ? reopenFor(config, ref.openFor) : retryAfterFor(config, retry),
+          );
+        }
         if (step.kind === 'succeedProbe' && ++ref.successes >= config.successThreshold) {
           moveTo(ref, 'closed');
         }
@@ -76,7 +177,7 @@ export function checkAgainstReference(path: BreakerPath, config: BreakerConfig):
         const ms = step.ms ?? 0;
         const deadline =
           ref.state === 'open'
-            ? ref.openedAt + config.resetTimeout
+            ? ref.openedAt + ref.openFor
             : ref.probes.size > 0
               ? Math.min(...ref.probes.values())
               : Number.POSITIVE_INFINITY;
@@ -84,12 +185,14 @@ export function checkAgainstReference(path: BreakerPath, config: BreakerConfig):
           return `${where}: should advance to the deadline, ${deadline - ref.now} ms`;
         }
         ref.now += ms;
+        // The window holds nothing older than window + a tenth of it.
+        if (config.window !== undefined && ms > config.window * 1.1) ref.window = emptyWindow();
         if (ref.now < deadline) break;
         if (ref.state === 'open') {
           moveTo(ref, 'halfOpen');
         } else {
           ref.now = deadline;
-          moveTo(ref, 'open');
+          moveTo(ref, 'open', reopenFor(config, ref.openFor));
         }
         break;
       }
@@ -100,8 +203,13 @@ export function checkAgainstReference(path: BreakerPath, config: BreakerConfig):
         if (ref.state !== 'disabled') moveTo(ref, 'disabled');
         break;
       case 'reset':
-        if (ref.state === 'closed') ref.failures = 0;
-        else moveTo(ref, 'closed');
+        if (ref.state === 'closed') {
+          ref.failures = 0;
+          ref.streak.clear();
+          ref.window = emptyWindow();
+          // With a window, a reset starts a new one: calls before it count no more.
+          if (config.window !== undefined) ref.changed = true;
+        } else moveTo(ref, 'closed', config.resetTimeout);
         break;
     }
     const probes = [...ref.probes.keys()].sort();

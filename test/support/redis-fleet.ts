@@ -10,13 +10,17 @@ import { waitFor } from './redis-wait.js';
 
 const WORKER = fileURLToPath(new URL('../fixtures/fleet-worker.ts', import.meta.url));
 
-/** How the test upstream answers: 500 after a delay, 200 after a delay, or not at all. */
-export type UpstreamMode = 'fail' | 'ok' | 'hang';
+/**
+ * How the test upstream answers: 500 after a delay, 200 after a delay, 429 with a
+ * `retry-after` of `retryAfterSeconds`, or not at all.
+ */
+export type UpstreamMode = 'fail' | 'ok' | 'limit' | 'hang';
 
 /** An HTTP upstream in the test process that counts requests and concurrency. */
 export class Upstream {
   mode: UpstreamMode = 'ok';
   delayMs = 10;
+  retryAfterSeconds = 1;
   inFlight = 0;
   maxInFlight = 0;
   /** Arrival time (host ms) and the calling worker's pid, of every request. */
@@ -31,8 +35,10 @@ export class Upstream {
       this.arrivals.push({ at: Date.now(), pid: Number(request.headers['x-worker']) });
       response.on('close', () => this.inFlight--);
       if (this.mode === 'hang') return;
-      const status = this.mode === 'ok' ? 200 : 500;
-      setTimeout(() => response.writeHead(status).end(), this.delayMs);
+      const status = this.mode === 'ok' ? 200 : this.mode === 'limit' ? 429 : 500;
+      const headers: Record<string, string> =
+        this.mode === 'limit' ? { 'retry-after': String(this.retryAfterSeconds) } : {};
+      setTimeout(() => response.writeHead(status, headers).end(), this.delayMs);
     });
   }
 

@@ -215,9 +215,12 @@ export function recoverConfig(snapshot: unknown): BreakerConfig | undefined {
   if (!isPlainObject(snapshot) || !isPlainObject(snapshot.context)) return undefined;
   const { config } = snapshot.context;
   if (configProblem(config) !== undefined) return undefined;
-  const valid = config as Record<string, number>;
+  const valid = config as Record<string, number | undefined>;
+  // Policies are stored only when on: an unset one stays unset.
   return Object.fromEntries(
-    CONFIG_KEYS.map((key) => [key, valid[key]]),
+    [...CONFIG_KEYS, ...POLICY_KEYS].flatMap((key) =>
+      valid[key] === undefined ? [] : [[key, valid[key]]],
+    ),
   ) as unknown as BreakerConfig;
 }
 

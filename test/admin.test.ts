@@ -47,6 +47,23 @@ async function fail(breaker: CircuitBreaker, times: number): Promise<void> {
 }
 
 describe('reading breakers', () => {
+  it("counts retry-after down from the circuit's own open duration (an upstream's retry-after, backoff)", async () => {
+    const { clock, store } = setup();
+    const limited = new CircuitBreaker('limited', {
+      store,
+      failMax: 5,
+      resetTimeout: 10_000,
+      retryAfter: () => 45_000,
+    });
+    await limited.call(async () => Promise.reject(new Error('429'))).catch(() => {});
+    await limited.settled();
+    clock.increment(5_000);
+    const [info] = await listBreakers(store);
+    expect(info).toMatchObject({ name: 'limited', state: 'open', reason: 'retryAfter' });
+    expect(info?.corrupt === false && info.openDurationMs).toBe(45_000);
+    expect(info?.corrupt === false && info.retryAfterMs).toBe(40_000);
+  });
+
   it('lists every breaker with a record, with its state, counters, retry-after and version', async () => {
     const { clock, store, breaker } = setup();
     expect(await listBreakers(store)).toEqual([]);

@@ -22,7 +22,19 @@ const EVENTS = {
 /** The breaker options that make its configuration, as {@link CreateOptions} takes them. */
 export type ConfigOptions = Pick<
   BreakerOptions,
-  'failMax' | 'resetTimeout' | 'successThreshold' | 'halfOpenMaxCalls' | 'probeLease' | 'timeout'
+  | 'failMax'
+  | 'resetTimeout'
+  | 'successThreshold'
+  | 'halfOpenMaxCalls'
+  | 'probeLease'
+  | 'timeout'
+  | 'window'
+  | 'minimumCalls'
+  | 'failureRateThreshold'
+  | 'slowCallDuration'
+  | 'slowCallRateThreshold'
+  | 'backoff'
+  | 'quorum'
 >;
 
 /** Options of {@link forceOpen} and {@link disable}. */
@@ -60,6 +72,13 @@ const CONFIG_OPTIONS = new Set([
   'halfOpenMaxCalls',
   'probeLease',
   'timeout',
+  'window',
+  'minimumCalls',
+  'failureRateThreshold',
+  'slowCallDuration',
+  'slowCallRateThreshold',
+  'backoff',
+  'quorum',
 ]);
 
 function createConfig(who: string, options: unknown): BreakerConfig | undefined {

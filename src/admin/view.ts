@@ -1,4 +1,4 @@
-import type { BreakerConfig, TransitionReason } from '../machine.js';
+import { type BreakerConfig, openDurationOf, type TransitionReason } from '../machine.js';
 import { type CircuitState, topLevelState } from '../state.js';
 import type { StoredRecord } from '../stores/store.js';
 
@@ -19,10 +19,15 @@ export interface BreakerInfo {
   /** When the circuit last opened, epoch ms on the store's clock; `null` if it never did. */
   readonly openedAt: number | null;
   /**
-   * For an open circuit, ms until it may half-open (`openedAt + resetTimeout - now` on the
+   * For an open circuit, ms until it may half-open (`openedAt + openDuration - now` on the
    * store's clock, at least 0); `null` in every other state.
    */
   readonly retryAfterMs: number | null;
+  /**
+   * How long the circuit stays open before it may half-open, in ms: `resetTimeout`, grown by
+   * `backoff` on reopens, or an upstream's retry-after.
+   */
+  readonly openDurationMs: number;
   /** Probes in flight (half-open). */
   readonly probes: number;
   /** Increments on every change of top-level state. */
@@ -65,7 +70,7 @@ export function describeRecord(name: string, record: StoredRecord, now: number):
   const state = topLevelState(snapshot.value);
   const retryAfterMs =
     state === 'open' && context.openedAt !== null
-      ? Math.max(0, context.openedAt + context.config.resetTimeout - now)
+      ? Math.max(0, context.openedAt + openDurationOf(context) - now)
       : null;
   return {
     name,
@@ -77,6 +82,7 @@ export function describeRecord(name: string, record: StoredRecord, now: number):
     successes: context.successes,
     openedAt: context.openedAt,
     retryAfterMs,
+    openDurationMs: openDurationOf(context),
     probes: Object.keys(context.probes).length,
     generation: context.generation,
     version,

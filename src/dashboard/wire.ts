@@ -14,8 +14,10 @@ export interface BreakerView {
   readonly reason: TransitionReason;
   readonly failures: number;
   readonly successes: number;
-  /** Epoch ms on the store's clock; the page counts down to `openedAt + config.resetTimeout`. */
+  /** Epoch ms on the store's clock; the page counts down to `openedAt + openDuration`. */
   readonly openedAt: number | null;
+  /** How long the circuit stays open (resetTimeout, backoff or an upstream's retry-after), ms. */
+  readonly openDuration: number;
   readonly probes: number;
   readonly generation: number;
   readonly version: number;
@@ -60,6 +62,7 @@ export function breakerView(listing: BreakerListing): BreakerView | CorruptView 
     failures: listing.failures,
     successes: listing.successes,
     openedAt: listing.openedAt,
+    openDuration: listing.openDurationMs,
     probes: listing.probes,
     generation: listing.generation,
     version: listing.version,

@@ -85,7 +85,7 @@ function renderCountdown(tile, view) {
   const open = !view.corrupt && view.state === 'open' && view.openedAt !== null;
   box.hidden = !open;
   if (!open) return;
-  const total = view.config.resetTimeout;
+  const total = view.openDuration;
   const left = Math.max(0, view.openedAt + total - storeNow());
   box.querySelector('.countdown-text').textContent =
     left > 0 ? `half-open in ${seconds(left)}` : 'half-open due (at the next call)';

@@ -16,7 +16,8 @@ import { waitFor } from './support/redis-wait.js';
 // process that drives a whole cycle or obeys an operator's action.
 
 const BIN = join(PACKAGE_ROOT, 'bin', 'statebreaker.js');
-const CONFIG = { failMax: 2, resetTimeout: 300 };
+// A policy in the stored configuration: the inspector must follow it under the same options.
+const CONFIG = { failMax: 2, resetTimeout: 300, backoff: { multiplier: 2, max: 10_000 } };
 
 let server: RedisServer;
 const cleanups: (() => unknown)[] = [];

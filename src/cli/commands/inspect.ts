@@ -1,5 +1,6 @@
 import { readBreaker } from '../../admin/read.js';
 import { CircuitBreaker } from '../../breaker.js';
+import { configOptions } from '../../options.js';
 import type { Command } from '../command.js';
 import { parsePort } from '../port.js';
 
@@ -49,7 +50,7 @@ export const inspect: Command = {
     const server = createInspectorServer({ port, autoOpen: false });
     const inspector = createWebSocketInspector({ url: `ws://localhost:${port}` });
     const breaker = new CircuitBreaker(name, {
-      ...config,
+      ...configOptions(config),
       store: redisStore,
       inspect: inspector.inspect,
     });

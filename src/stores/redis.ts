@@ -18,12 +18,19 @@ import {
   wrongFields,
 } from './redis-codec.js';
 import { ChangeFeed } from './redis-feed.js';
-import { type BreakerKeys, breakerKeys, checkStoreName, sequenceKey } from './redis-keys.js';
+import {
+  type BreakerKeys,
+  breakerChannel,
+  breakerKeys,
+  checkStoreName,
+  sequenceKey,
+} from './redis-keys.js';
 import {
   type RedisStoreOptions,
   type ResolvedRedisStoreOptions,
   resolveRedisStoreOptions,
 } from './redis-options.js';
+import { isCluster, type Publication } from './redis-publication.js';
 import { CasReply, defineScripts, type RedisScripts } from './redis-scripts.js';
 import {
   asFollower,
@@ -37,6 +44,7 @@ export { LostRecordError } from './lost-record.js';
 export { RedisClock } from './redis-clock.js';
 export { type BreakerKeys, DEFAULT_PREFIX, encodeName } from './redis-keys.js';
 export { REDIS_STORE_DEFAULTS, type RedisStoreOptions } from './redis-options.js';
+export type { Publication } from './redis-publication.js';
 
 /** A store call that got no answer from Redis within the store's `timeout`. */
 export class RedisStoreTimeoutError extends Error {
@@ -53,10 +61,6 @@ const FIRST_SYNC_SAMPLES = 3;
 // Breakers per read: one script call (standalone) reads this many records, one MGET compares
 // this many stamps, so an idle fleet's resync costs a few commands however many it follows.
 const BATCH = 500;
-
-function isCluster(redis: Redis | Cluster): redis is Cluster {
-  return (redis as { isCluster?: boolean }).isCluster === true;
-}
 
 interface PendingLoad {
   readonly name: string;
@@ -149,7 +153,15 @@ export class RedisStore implements BreakerStore {
     this.timeout = this.options.timeout;
     this.timedWriteSpread = this.options.timedWriteSpread;
     this.#scripts = defineScripts(redis);
-    this.#feed = new ChangeFeed(redis, this.#channel, this.options.subscriberIdleTimeout, {
+    const { prefix } = this.options;
+    const feedOptions = {
+      channel: this.#channel,
+      channelOf: (name: string) => breakerChannel(prefix, name),
+      pubsub: this.options.pubsub,
+      lingerMs: this.options.subscriberIdleTimeout,
+      bounded: <T>(promise: Promise<T>, what: string) => this.#bounded(promise, what),
+    };
+    this.#feed = new ChangeFeed(redis, feedOptions, {
       message: (message) => this.#onMessage(message),
       reconnected: () => {
         // Messages published while the subscriber was away are lost.
@@ -158,6 +170,14 @@ export class RedisStore implements BreakerStore {
       },
     });
     this.#syncClock(FIRST_SYNC_SAMPLES).catch(() => {});
+  }
+
+  /**
+   * How this store publishes change messages (see {@link Publication}): known at once on
+   * standalone Redis, after the store's first round trip on a Cluster; `null` until then.
+   */
+  get publication(): Publication | null {
+    return this.#feed.known;
   }
 
   /** The keys of breaker `name`. */
@@ -204,6 +224,8 @@ export class RedisStore implements BreakerStore {
       this.#clockSuspect = false;
       await this.#syncClock(1);
     }
+    const publication = this.#feed.known ?? (await this.#feed.publication());
+    const numbered = publication === 'numbered';
     const { context } = snapshot;
     const args = [
       keys.snapshot,
@@ -212,20 +234,20 @@ export class RedisStore implements BreakerStore {
       keys.counter,
       keys.openedAt,
       keys.write,
-      this.#numbered ? sequenceKey(this.options.prefix) : keys.write,
+      numbered ? sequenceKey(this.options.prefix) : keys.write,
       expectedVersion,
       version,
       JSON.stringify(snapshot),
       topLevelState(snapshot.value),
       context.failures,
       context.openedAt === null ? '' : Math.round(context.openedAt),
-      this.#channel,
+      this.#feed.channelFor(name, publication),
       name,
       expectedWriteId ?? '',
       0,
       snapshot.writeId ?? '',
       MAX_VERSION,
-      this.#numbered ? '1' : '',
+      publication,
     ];
     let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
     try {
@@ -280,7 +302,7 @@ export class RedisStore implements BreakerStore {
     if (existing === undefined) this.#followers.set(name, [follower]);
     else existing.push(follower);
     this.#startTimers();
-    this.#feed.use();
+    this.#feed.follow(name);
     let active = true;
     return () => {
       if (!active) return;
@@ -292,7 +314,7 @@ export class RedisStore implements BreakerStore {
       if (followers.length > 0) return;
       this.#followers.delete(name);
       this.#resyncProblems.delete(name);
-      if (this.#followers.size === 0) this.#feed.release();
+      this.#feed.unfollow(name);
     };
   }
 
@@ -334,9 +356,9 @@ export class RedisStore implements BreakerStore {
   }
 
   // Whether change messages are numbered: one counter cannot share a slot with every breaker
-  // on a Cluster.
+  // on a Cluster, and a store hears only the breakers it follows under sharded pub/sub.
   get #numbered(): boolean {
-    return !isCluster(this.#redis);
+    return this.#feed.known === 'numbered';
   }
 
   async #sweepAll(): Promise<void> {

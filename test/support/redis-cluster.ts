@@ -86,7 +86,13 @@ export class ClusterNode {
   /** A plain connection to this node alone (no redirections), for admin commands. */
   get admin(): Redis {
     if (this.#admin === null) {
-      this.#admin = new Redis({ host: HOST, port: this.port, maxRetriesPerRequest: 1 });
+      // Bounded: a paused or dying node must fail the command, not hang the test.
+      this.#admin = new Redis({
+        host: HOST,
+        port: this.port,
+        maxRetriesPerRequest: 1,
+        commandTimeout: 2_000,
+      });
       this.#admin.on('error', () => {});
     }
     return this.#admin;
@@ -160,6 +166,16 @@ export class ClusterNode {
     return this.#signal('SIGKILL');
   }
 
+  /** Freezes the process (SIGSTOP): its connections stay open, nothing answers. */
+  pause(): void {
+    this.#process?.kill('SIGSTOP');
+  }
+
+  /** Unfreezes a paused process (SIGCONT). */
+  resume(): void {
+    this.#process?.kill('SIGCONT');
+  }
+
   /** Stops the process (SIGTERM, then SIGKILL if it lingers) and closes the admin connection. */
   async stop(): Promise<void> {
     this.#admin?.disconnect();
@@ -171,6 +187,7 @@ export class ClusterNode {
     const child = this.#process;
     if (child === null || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (signal !== 'SIGKILL') child.kill('SIGCONT');
     child.kill(signal);
     const late = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
@@ -309,6 +326,15 @@ export class RedisCluster {
     const view = await this.view();
     return view
       .filter((node) => node.role === 'master' && node.slots.length > 0 && !node.failing)
+      .map((node) => this.nodes.find((n) => n.id === node.id))
+      .filter((node): node is ClusterNode => node !== undefined);
+  }
+
+  /** The replicas of `master`, as a live node sees them. */
+  async replicasOf(master: ClusterNode): Promise<ClusterNode[]> {
+    const view = await this.view();
+    return view
+      .filter((node) => node.role === 'replica' && node.masterId === master.id)
       .map((node) => this.nodes.find((n) => n.id === node.id))
       .filter((node): node is ClusterNode => node !== undefined);
   }

@@ -28,6 +28,9 @@ export interface FeedOptions {
   readonly bounded: <T>(promise: Promise<T>, what: string) => Promise<T>;
 }
 
+// When the slot map is read again after a sharded subscriber's error, besides at once.
+const REFRESH_AGAIN_MS = [1_000, 5_000];
+
 // One sharded subscription: settled once acknowledged (or once ioredis has subscribed it again,
 // see #open), `failed` when it must be sent again.
 interface Shard {
@@ -58,6 +61,7 @@ export class ChangeFeed {
   #connection: Redis | Cluster | null = null;
   #subscribed: Promise<void> = Promise.resolve();
   #linger: ReturnType<typeof setTimeout> | undefined;
+  #refreshes: ReturnType<typeof setTimeout>[] = [];
   #closed = false;
 
   constructor(redis: Redis | Cluster, options: FeedOptions, handlers: FeedHandlers) {
@@ -181,6 +185,8 @@ export class ChangeFeed {
   #disconnect(): void {
     const connection = this.#connection;
     this.#connection = null;
+    for (const timer of this.#refreshes) clearTimeout(timer);
+    this.#refreshes = [];
     for (const shard of this.#shards.values()) shard.release();
     this.#shards.clear();
     if (connection === null) return;
@@ -262,11 +268,45 @@ export class ChangeFeed {
     connection.on('-subscriber', () => {
       lost = true;
     });
+    // A node that gives a slot away (a resharding) ends its subscriptions with a SUNSUBSCRIBE
+    // nobody asked for, which ioredis reports as a node error and does not act on; nor does it
+    // refresh its slot map on its own unless told to (`slotsRefreshInterval`). So the slot map
+    // is read again here, and ioredis subscribes each channel again on the slot's new master.
+    // The node asked may not know the new owner yet (the cluster bus spreads it within about a
+    // second): read again later too.
+    connection.on('nodeError', () => {
+      lost = true;
+      this.#refreshSoon(connection as Cluster);
+    });
     connection.on('subscribersReady', () => {
       if (this.#connection !== connection || !lost) return;
       lost = false;
       for (const shard of this.#shards.values()) shard.release();
       this.#handlers.reconnected();
+    });
+  }
+
+  /**
+   * Reads the Cluster's slot map again (one CLUSTER SLOTS), so that subscriptions a resharding
+   * ended unnoticed follow their slots; the store calls it with its periodic check.
+   */
+  refreshRoutes(): void {
+    const connection = this.#connection;
+    if (connection !== null && this.#publication === 'sharded' && isCluster(connection)) {
+      connection.refreshSlotsCache();
+    }
+  }
+
+  #refreshSoon(connection: Cluster): void {
+    connection.refreshSlotsCache();
+    if (this.#refreshes.length > 0) return;
+    this.#refreshes = REFRESH_AGAIN_MS.map((ms) => {
+      const timer = setTimeout(() => {
+        this.#refreshes = this.#refreshes.filter((t) => t !== timer);
+        if (this.#connection === connection) connection.refreshSlotsCache();
+      }, ms);
+      timer.unref();
+      return timer;
     });
   }
 

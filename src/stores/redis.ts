@@ -417,6 +417,7 @@ export class RedisStore implements BreakerStore {
     if (this.#closed || this.#followers.size === 0) return;
     const audit = performance.now() - this.#lastSweep >= this.options.auditInterval;
     if (!this.#numbered || audit) this.#gaps++;
+    this.#feed.refreshRoutes();
     if (this.#gaps > this.#healed) return this.resync();
     const raw = await this.#bounded(this.#redis.get(sequenceKey(this.options.prefix)), 'resync');
     const stored = raw === null ? 0 : Number(raw);

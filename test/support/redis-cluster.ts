@@ -339,6 +339,26 @@ export class RedisCluster {
       .filter((node): node is ClusterNode => node !== undefined);
   }
 
+  /**
+   * Moves `slot` and its keys to master `to`, as a resharding does: IMPORTING on `to`,
+   * MIGRATING on the current owner, MIGRATE of every key, then SETSLOT NODE on every master.
+   */
+  async moveSlot(slot: number, to: ClusterNode): Promise<void> {
+    const from = await this.masterOf(slot);
+    if (from === to) return;
+    const at = String(slot);
+    await to.admin.call('CLUSTER', 'SETSLOT', at, 'IMPORTING', from.id);
+    await from.admin.call('CLUSTER', 'SETSLOT', at, 'MIGRATING', to.id);
+    for (;;) {
+      const keys = (await from.admin.call('CLUSTER', 'GETKEYSINSLOT', at, '100')) as string[];
+      if (keys.length === 0) break;
+      await from.admin.call('MIGRATE', HOST, String(to.port), '', '0', '5000', 'KEYS', ...keys);
+    }
+    for (const node of [to, from, ...(await this.masters())]) {
+      await node.admin.call('CLUSTER', 'SETSLOT', at, 'NODE', to.id);
+    }
+  }
+
   /** Kills a node with SIGKILL (by its pid). */
   async kill(node: ClusterNode): Promise<void> {
     await node.kill();

@@ -1,11 +1,12 @@
 import type { Cluster } from 'ioredis';
 import { RedisStore } from 'statebreaker/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerStats } from './fixtures/fleet-worker.js';
 import {
   everyWorker as all,
   type FleetHarness,
+  fleetAgrees,
   spawnFleet,
+  statsOf,
   watch,
 } from './support/fleet-scenarios.js';
 import { type ClusterNode, namesOnEveryMaster, RedisCluster } from './support/redis-cluster.js';
@@ -59,27 +60,7 @@ const harness = (): FleetHarness => ({
   defer: (close) => closers.push(close),
 });
 
-async function statsOf(fleet: Worker[]): Promise<WorkerStats[]> {
-  return Promise.all(fleet.map((worker) => worker.refreshStats()));
-}
-
-/** Every worker holds what the store holds for `name`: state, generation and probes. */
-async function agree(fleet: Worker[], name: string): Promise<boolean> {
-  const record = await store.load(name).catch(() => null);
-  if (record === null) return false;
-  const { value, context } = record.snapshot;
-  const state = typeof value === 'string' ? value : Object.keys(value)[0];
-  const probes = Object.keys(context.probes).join();
-  return (await statsOf(fleet)).every((stats) => {
-    const mine = stats.breakers[name];
-    return (
-      mine !== undefined &&
-      mine.state === state &&
-      mine.generation === context.generation &&
-      mine.probes.join() === probes
-    );
-  });
-}
+const agree = (fleet: Worker[], name: string) => fleetAgrees(fleet, store, name);
 
 async function subscribers(node: ClusterNode, channel: string): Promise<number> {
   const reply = (await node.admin.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];

@@ -1,5 +1,6 @@
+import type { RedisStore } from 'statebreaker/redis';
 import { expect } from 'vitest';
-import type { RedisTarget, WorkerOptions } from '../fixtures/fleet-worker.js';
+import type { RedisTarget, WorkerOptions, WorkerStats } from '../fixtures/fleet-worker.js';
 import { type Announced, type Upstream, Worker, watchChanges } from './redis-fleet.js';
 import { waitFor } from './redis-wait.js';
 
@@ -40,6 +41,33 @@ export async function watch(harness: FleetHarness, names: readonly string[]) {
 
 export const everyWorker = (fleet: Worker[], test: (worker: Worker) => boolean) => () =>
   fleet.every(test);
+
+/** Fresh counters of every worker. */
+export function statsOf(fleet: readonly Worker[]): Promise<WorkerStats[]> {
+  return Promise.all(fleet.map((worker) => worker.refreshStats()));
+}
+
+/** Whether every worker holds what `store` holds for `name`: state, generation and probes. */
+export async function fleetAgrees(
+  fleet: readonly Worker[],
+  store: RedisStore,
+  name: string,
+): Promise<boolean> {
+  const record = await store.load(name).catch(() => null);
+  if (record === null) return false;
+  const { value, context } = record.snapshot;
+  const state = typeof value === 'string' ? value : Object.keys(value)[0];
+  const probes = Object.keys(context.probes).join();
+  return (await statsOf(fleet)).every((stats) => {
+    const mine = stats.breakers[name];
+    return (
+      mine !== undefined &&
+      mine.state === state &&
+      mine.generation === context.generation &&
+      mine.probes.join() === probes
+    );
+  });
+}
 
 /**
  * A fleet of 4 processes holding the breakers `names`, calling a failing upstream: every breaker

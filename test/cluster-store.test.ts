@@ -161,6 +161,41 @@ describe('sharded pub/sub (the default on a Cluster)', () => {
     expect(await waitFor(() => b?.breakers.get(moving as string)?.state === 'open')).toBe(true);
     await cluster.moveSlot(slot, from);
   });
+
+  it('subscribes a breaker whose slot moved before the feed knew (SSUBSCRIBE meets MOVED)', async () => {
+    const [[known, moved] = []] = await namesOnEveryMaster(
+      cluster,
+      `stale ${++run}`,
+      breakerSlot,
+      2,
+    );
+    // The feeds are open, with the slot map of before the move.
+    const [a, b] = await fleet([known as string], 2);
+    const slot = breakerSlot(moved as string);
+    const from = await cluster.masterOf(slot);
+    const to = (await cluster.masters()).find((master) => master !== from) as ClusterNode;
+    await cluster.moveSlot(slot, to);
+    // No subscription of that slot existed, so nothing told the feeds. Following the breaker
+    // sends its SSUBSCRIBE to the old master, which answers MOVED.
+    const problems: string[] = [];
+    const follow = (store: RedisStore | undefined) => {
+      const breaker = new CircuitBreaker(moved as string, {
+        store: store as RedisStore,
+        failMax: 1,
+      });
+      breaker.on('storeError', ({ error }) => problems.push(String(error)));
+      breaker.on('degraded', ({ error }) => problems.push(`degraded: ${String(error)}`));
+      cleanups.push(() => breaker.dispose());
+      return breaker;
+    };
+    const [one, two] = [follow(a?.store), follow(b?.store)];
+    await Promise.all([one.settled(), two.settled()]);
+    expect(problems).toEqual([]);
+    await trip(one);
+    expect(await waitFor(() => two.state === 'open')).toBe(true);
+    expect(problems).toEqual([]);
+    await cluster.moveSlot(slot, from);
+  });
 });
 
 describe('classic pub/sub on a Cluster (pubsub: classic)', () => {

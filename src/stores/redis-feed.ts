@@ -36,6 +36,9 @@ const REFRESH_AGAIN_MS = [1_000, 5_000];
 interface Shard {
   readonly settled: Promise<void>;
   readonly release: () => void;
+  /** Slot maps the Cluster client had read when the SSUBSCRIBE went out. */
+  readonly sentAt: number;
+  answered: boolean;
   failed: boolean;
 }
 
@@ -62,6 +65,8 @@ export class ChangeFeed {
   #subscribed: Promise<void> = Promise.resolve();
   #linger: ReturnType<typeof setTimeout> | undefined;
   #refreshes: ReturnType<typeof setTimeout>[] = [];
+  /** Slot maps the sharded Cluster subscriber has read (its `refresh` events). */
+  #slotMaps = 0;
   #closed = false;
 
   constructor(redis: Redis | Cluster, options: FeedOptions, handlers: FeedHandlers) {
@@ -230,6 +235,7 @@ export class ChangeFeed {
       ? (this.#redis as Cluster).duplicate([], sharded ? { shardedSubscribers: true } : {})
       : (this.#redis as Redis).duplicate({ autoResubscribe: false });
     this.#connection = connection;
+    this.#slotMaps = 0;
     // Errors surface as timeouts of the calls that needed Redis; ioredis reconnects itself.
     connection.on('error', () => {});
     const { channel } = this.#options;
@@ -259,12 +265,15 @@ export class ChangeFeed {
     });
     if (!(cluster && sharded)) return;
     // A shard subscriber was lost (its node failed) or moved (the slots changed hands): once
-    // ioredis has subscribed every channel again on the masters of the new slot map it says
-    // `subscribersReady`. Messages published meanwhile are lost. An SSUBSCRIBE that met MOVED
-    // is never answered by ioredis, which subscribes it again in that round: it counts as
-    // settled then. (`subscribersReady` also comes at start-up, before any SSUBSCRIBE is
-    // answered: only one that follows a loss settles anything.)
+    // ioredis has read the new slot map (`refresh`) and subscribed every channel again on its
+    // masters, it says `subscribersReady`. Messages published meanwhile are lost: the store
+    // resyncs. An SSUBSCRIBE that met MOVED is never answered by ioredis, which reads the slot
+    // map and subscribes it again: one sent before that map counts as settled then. (At start-up
+    // `subscribersReady` follows the first map, before any SSUBSCRIBE sent after it is answered.)
     let lost = false;
+    connection.on('refresh', () => {
+      if (this.#connection === connection) this.#slotMaps++;
+    });
     connection.on('-subscriber', () => {
       lost = true;
     });
@@ -279,9 +288,15 @@ export class ChangeFeed {
       this.#refreshSoon(connection as Cluster);
     });
     connection.on('subscribersReady', () => {
-      if (this.#connection !== connection || !lost) return;
+      if (this.#connection !== connection) return;
+      let stuck = false;
+      for (const shard of this.#shards.values()) {
+        if (shard.answered || shard.sentAt >= this.#slotMaps) continue;
+        stuck = true;
+        shard.release();
+      }
+      if (!(lost || stuck)) return;
       lost = false;
-      for (const shard of this.#shards.values()) shard.release();
       this.#handlers.reconnected();
     });
   }
@@ -337,10 +352,23 @@ export class ChangeFeed {
     const acked = Promise.resolve()
       .then(() => connection.ssubscribe(channel))
       .then(() => undefined);
-    const shard: Shard = { settled: Promise.race([acked, early]), release, failed: false };
-    acked.catch(() => {
-      if (this.#shards.get(channel) === shard) shard.failed = true;
-    });
+    const shard: Shard = {
+      settled: Promise.race([acked, early]),
+      release,
+      // A Cluster that is not ready queues the command until it has read the next slot map.
+      sentAt: connection.status === 'ready' ? this.#slotMaps : this.#slotMaps + 1,
+      answered: false,
+      failed: false,
+    };
+    acked.then(
+      () => {
+        shard.answered = true;
+      },
+      () => {
+        shard.answered = true;
+        if (this.#shards.get(channel) === shard) shard.failed = true;
+      },
+    );
     shard.settled.catch(() => {});
     this.#shards.get(channel)?.release();
     this.#shards.set(channel, shard);

@@ -23,7 +23,7 @@ export interface RedisStoreOptions {
    * (or a counter that moved without a message) starts a resync, which compares the stored
    * version of every followed record with what its breakers hold and reads only those that
    * differ. A subscriber that reconnects resyncs at once, and any write also heals (it
-   * conflicts and adopts). On a Cluster every check is a resync.
+   * conflicts and adopts). On a Cluster, and under sharded pub/sub, every check is a resync.
    */
   resyncInterval?: number;
   /**

@@ -77,16 +77,21 @@ interface PendingLoad {
  *   are plain strings for `redis-cli GET`: read-only copies, written with every record.
  * - Writes are one Lua script (`compareAndSet-7.lua`, loaded with `defineCommand` under a name
  *   that carries the script's hash) that writes only if the stored version and write id are the
- *   expected ones and publishes the new record on `${prefix}changes`, atomically.
- * - One subscriber connection (`redis.duplicate()`) per store, open while breakers follow
+ *   expected ones and publishes the new record, atomically: on `${prefix}changes` (classic
+ *   pub/sub, standalone Redis's default) or, with SPUBLISH, on the breaker's own channel
+ *   `${prefix}{name}:changes` in the slot of its keys (sharded pub/sub, a Cluster's default;
+ *   see the `pubsub` option).
+ * - One subscriber client (`redis.duplicate()`) per store, open while breakers follow
  *   names (and `subscriberIdleTimeout` ms after the last one stops), hands every change to the
- *   breakers of its name. Change messages are numbered by `${prefix}seq` (standalone Redis),
+ *   breakers of its name; on a Cluster under sharded pub/sub it holds one connection per
+ *   master. Classic change messages are numbered by `${prefix}seq` (standalone Redis),
  *   so a lost one shows as a gap. Every `resyncInterval` ms the store reads that counter (one
  *   GET, however many breakers it follows); on a gap, a counter that moved without a message,
  *   a reconnect, or every `auditInterval` ms, it resyncs: it compares the stored version and
  *   write id of every followed record with what each breaker holds (one script call per 500
  *   breakers) and hands over only what a breaker lacks. On a Cluster, where one counter cannot
- *   share a slot with every breaker, every check is such a resync.
+ *   share a slot with every breaker, and under sharded pub/sub, where a store hears only the
+ *   breakers it follows, messages are not numbered and every check is such a resync.
  * - Reads of breakers created together are batched: one script call per 500 records.
  * - The clock is Redis server time, read with `TIME` and carried forward on the monotonic clock.
  *

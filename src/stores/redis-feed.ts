@@ -6,6 +6,7 @@ import {
   type Publication,
   type PubsubChoice,
 } from './redis-publication.js';
+import { ShardWatch, type WatchedShard } from './redis-shard-watch.js';
 
 /** What the feed tells its store. */
 export interface FeedHandlers {
@@ -28,16 +29,10 @@ export interface FeedOptions {
   readonly bounded: <T>(promise: Promise<T>, what: string) => Promise<T>;
 }
 
-// When the slot map is read again after a sharded subscriber's error, besides at once.
-const REFRESH_AGAIN_MS = [1_000, 5_000];
-
 // One sharded subscription: settled once acknowledged (or once ioredis has subscribed it again,
-// see #open), `failed` when it must be sent again.
-interface Shard {
+// see ShardWatch), `failed` when it must be sent again.
+interface Shard extends WatchedShard {
   readonly settled: Promise<void>;
-  readonly release: () => void;
-  /** Slot maps the Cluster client had read when the SSUBSCRIBE went out. */
-  readonly sentAt: number;
   answered: boolean;
   failed: boolean;
 }
@@ -50,7 +45,7 @@ interface Shard {
  * Classic pub/sub subscribes the store's one channel. Sharded pub/sub subscribes each followed
  * breaker's channel with SSUBSCRIBE; on a Cluster the duplicate has ioredis's sharded
  * subscribers, one connection per master, which ioredis moves to the new master after a
- * failover or a resharding.
+ * failover or a resharding, with a {@link ShardWatch}'s help.
  */
 export class ChangeFeed {
   readonly #redis: Redis | Cluster;
@@ -64,9 +59,7 @@ export class ChangeFeed {
   #connection: Redis | Cluster | null = null;
   #subscribed: Promise<void> = Promise.resolve();
   #linger: ReturnType<typeof setTimeout> | undefined;
-  #refreshes: ReturnType<typeof setTimeout>[] = [];
-  /** Slot maps the sharded Cluster subscriber has read (its `refresh` events). */
-  #slotMaps = 0;
+  #watch: ShardWatch | null = null;
   #closed = false;
 
   constructor(redis: Redis | Cluster, options: FeedOptions, handlers: FeedHandlers) {
@@ -190,8 +183,8 @@ export class ChangeFeed {
   #disconnect(): void {
     const connection = this.#connection;
     this.#connection = null;
-    for (const timer of this.#refreshes) clearTimeout(timer);
-    this.#refreshes = [];
+    this.#watch?.stop();
+    this.#watch = null;
     for (const shard of this.#shards.values()) shard.release();
     this.#shards.clear();
     if (connection === null) return;
@@ -235,7 +228,6 @@ export class ChangeFeed {
       ? (this.#redis as Cluster).duplicate([], sharded ? { shardedSubscribers: true } : {})
       : (this.#redis as Redis).duplicate({ autoResubscribe: false });
     this.#connection = connection;
-    this.#slotMaps = 0;
     // Errors surface as timeouts of the calls that needed Redis; ioredis reconnects itself.
     connection.on('error', () => {});
     const { channel } = this.#options;
@@ -247,6 +239,12 @@ export class ChangeFeed {
         this.#handlers.message(message);
       }
     });
+    if (cluster && sharded) {
+      this.#watch = new ShardWatch(connection as Cluster, {
+        shards: () => this.#shards.values(),
+        reconnected: () => this.#handlers.reconnected(),
+      });
+    }
     if (sharded) {
       for (const name of this.#names) this.#subscribeShard(this.#options.channelOf(name));
     } else {
@@ -263,42 +261,6 @@ export class ChangeFeed {
       if (!cluster) this.#resubscribe();
       this.#handlers.reconnected();
     });
-    if (!(cluster && sharded)) return;
-    // A shard subscriber was lost (its node failed) or moved (the slots changed hands): once
-    // ioredis has read the new slot map (`refresh`) and subscribed every channel again on its
-    // masters, it says `subscribersReady`. Messages published meanwhile are lost: the store
-    // resyncs. An SSUBSCRIBE that met MOVED is never answered by ioredis, which reads the slot
-    // map and subscribes it again: one sent before that map counts as settled then. (At start-up
-    // `subscribersReady` follows the first map, before any SSUBSCRIBE sent after it is answered.)
-    let lost = false;
-    connection.on('refresh', () => {
-      if (this.#connection === connection) this.#slotMaps++;
-    });
-    connection.on('-subscriber', () => {
-      lost = true;
-    });
-    // A node that gives a slot away (a resharding) ends its subscriptions with a SUNSUBSCRIBE
-    // nobody asked for, which ioredis reports as a node error and does not act on; nor does it
-    // refresh its slot map on its own unless told to (`slotsRefreshInterval`). So the slot map
-    // is read again here, and ioredis subscribes each channel again on the slot's new master.
-    // The node asked may not know the new owner yet (the cluster bus spreads it within about a
-    // second): read again later too.
-    connection.on('nodeError', () => {
-      lost = true;
-      this.#refreshSoon(connection as Cluster);
-    });
-    connection.on('subscribersReady', () => {
-      if (this.#connection !== connection) return;
-      let stuck = false;
-      for (const shard of this.#shards.values()) {
-        if (shard.answered || shard.sentAt >= this.#slotMaps) continue;
-        stuck = true;
-        shard.release();
-      }
-      if (!(lost || stuck)) return;
-      lost = false;
-      this.#handlers.reconnected();
-    });
   }
 
   /**
@@ -306,23 +268,7 @@ export class ChangeFeed {
    * ended unnoticed follow their slots; the store calls it with its periodic check.
    */
   refreshRoutes(): void {
-    const connection = this.#connection;
-    if (connection !== null && this.#publication === 'sharded' && isCluster(connection)) {
-      connection.refreshSlotsCache();
-    }
-  }
-
-  #refreshSoon(connection: Cluster): void {
-    connection.refreshSlotsCache();
-    if (this.#refreshes.length > 0) return;
-    this.#refreshes = REFRESH_AGAIN_MS.map((ms) => {
-      const timer = setTimeout(() => {
-        this.#refreshes = this.#refreshes.filter((t) => t !== timer);
-        if (this.#connection === connection) connection.refreshSlotsCache();
-      }, ms);
-      timer.unref();
-      return timer;
-    });
+    this.#watch?.refresh();
   }
 
   #resubscribe(): void {
@@ -355,8 +301,7 @@ export class ChangeFeed {
     const shard: Shard = {
       settled: Promise.race([acked, early]),
       release,
-      // A Cluster that is not ready queues the command until it has read the next slot map.
-      sentAt: connection.status === 'ready' ? this.#slotMaps : this.#slotMaps + 1,
+      sentAt: this.#watch?.stamp() ?? 0,
       answered: false,
       failed: false,
     };

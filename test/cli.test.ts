@@ -172,8 +172,8 @@ describe('operator actions, seen by a fleet member in another process', () => {
   it('open, disable and reset each reach the other process; no instance reports a mismatch', async () => {
     const { name, member } = await withRecord('fleet');
     const worker = new Worker({
-      socket: harness.server.path,
-      name,
+      redis: { socket: harness.server.path },
+      names: [name],
       upstream: upstream.url,
       breaker: CONFIG,
     });

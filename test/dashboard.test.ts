@@ -52,7 +52,12 @@ function redisStore(): RedisStore {
 }
 
 function worker(name: string, breaker: Record<string, number>): Worker {
-  const made = new Worker({ socket: server.path, name, upstream: upstream.url, breaker });
+  const made = new Worker({
+    redis: { socket: server.path },
+    names: [name],
+    upstream: upstream.url,
+    breaker,
+  });
   workers.push(made);
   return made;
 }

@@ -35,14 +35,14 @@ async function spawnFleet(
   retryAfterHeader = false,
 ): Promise<{ name: string; fleet: Worker[]; announced: Announced[] }> {
   const name = `policies ${++run}`;
-  const watcher = await watchChanges(server.path, name);
+  const watcher = await watchChanges({ socket: server.path }, [name]);
   closers.push(watcher.close);
   const fleet = Array.from(
     { length: count },
     () =>
       new Worker({
-        socket: server.path,
-        name,
+        redis: { socket: server.path },
+        names: [name],
         upstream: upstream.url,
         breaker,
         retryAfterHeader,

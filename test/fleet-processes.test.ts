@@ -2,7 +2,14 @@ import { Redis } from 'ioredis';
 import { CircuitBreaker } from 'statebreaker';
 import { RedisStore } from 'statebreaker/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Announced, Upstream, Worker, watchChanges } from './support/redis-fleet.js';
+import {
+  everyWorker as all,
+  type FleetHarness,
+  spawnFleet,
+  tripProbeAndClose,
+  watch,
+} from './support/fleet-scenarios.js';
+import { type Announced, Upstream, type Worker } from './support/redis-fleet.js';
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 
@@ -31,116 +38,30 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function spawnFleet(name: string, count: number, breaker: Record<string, number>): Worker[] {
-  const fleet = Array.from(
-    { length: count },
-    () => new Worker({ socket: server.path, name, upstream: upstream.url, breaker }),
-  );
-  workers.push(...fleet);
-  return fleet;
+const harness = (): FleetHarness => ({
+  target: { socket: server.path },
+  upstream,
+  adopt: (fleet) => workers.push(...fleet),
+  defer: (close) => closers.push(close),
+});
+
+function spawn(name: string, count: number, breaker: Record<string, number>): Worker[] {
+  return spawnFleet(harness(), [name], count, { breaker });
 }
 
-async function watch(name: string) {
-  const watcher = await watchChanges(server.path, name);
-  closers.push(watcher.close);
-  return watcher.announced;
+async function watchOne(name: string) {
+  return (await watch(harness(), [name])).announced;
 }
-
-const all = (fleet: Worker[], test: (worker: Worker) => boolean) => () => fleet.every(test);
 
 describe('a fleet of 4 processes sharing one breaker', () => {
-  it('trips together, probes at most halfOpenMaxCalls at once, and closes together', async () => {
-    const name = `fleet ${++run}`;
-    const halfOpenMaxCalls = 2;
-    const announced = await watch(name);
-    const fleet = spawnFleet(name, 4, {
-      failMax: 3,
-      resetTimeout: 400,
-      successThreshold: 2,
-      halfOpenMaxCalls,
-      timeout: 2_000,
-    });
-    expect(
-      await waitFor(
-        all(fleet, (w) => w.ready),
-        20_000,
-      ),
-    ).toBe(true);
-
-    upstream.mode = 'fail';
-    upstream.delayMs = 20;
-    const arrivalsBefore = upstream.arrivals.length;
-    for (const worker of fleet) worker.send({ type: 'start', loops: 2 });
-
-    // The trip: the first record announced open.
-    expect(await waitFor(() => announced.some((a) => a.state === 'open'), 10_000)).toBe(true);
-    const trip = announced.find((a) => a.state === 'open') as Announced;
-    expect(await waitFor(all(fleet, (w) => w.state === 'open' || w.state === 'halfOpen'))).toBe(
-      true,
-    );
-    // Every process rejects once it has seen the trip.
-    expect(
-      await waitFor(async () => {
-        const stats = await Promise.all(fleet.map((w) => w.refreshStats()));
-        return stats.every((s) => s.rejected > 0);
-      }, 10_000),
-    ).toBe(true);
-
-    // Calls that reached the failing upstream after the tripping write and before the first
-    // half-open round: admitted by processes that had not yet heard of the trip.
-    const halfOpenAt = trip.snapshot.context.openedAt as number;
-    const firstHalfOpen = () =>
-      announced.find((a) => a.version > trip.version && a.state === 'halfOpen');
-    expect(await waitFor(() => firstHalfOpen() !== undefined, 10_000)).toBe(true);
-    const leaked = upstream.arrivals
-      .slice(arrivalsBefore)
-      .filter((a) => a.at > trip.receivedAt && a.at < (firstHalfOpen() as Announced).receivedAt);
-    console.log(
-      `fleet: ${leaked.length} call(s) reached the failing upstream after the tripping write ` +
-        `(version ${trip.version}, openedAt ${halfOpenAt}) and before the first half-open`,
-    );
-
-    // Many half-open rounds against a still failing upstream: never more probes than slots.
-    upstream.maxInFlight = upstream.inFlight;
-    const roundsBefore = announced.filter((a) => a.state === 'halfOpen').length;
-    expect(
-      await waitFor(
-        () => announced.filter((a) => a.state === 'halfOpen').length >= roundsBefore + 8,
-        20_000,
-      ),
-    ).toBe(true);
-    const rounds = announced.filter((a) => a.state === 'halfOpen').length;
-    console.log(
-      `fleet: ${rounds} half-open rounds; at most ${upstream.maxInFlight} concurrent upstream calls (halfOpenMaxCalls ${halfOpenMaxCalls})`,
-    );
-    expect(upstream.maxInFlight).toBeLessThanOrEqual(halfOpenMaxCalls);
-    // The announced records agree: no round ever held more probes than slots.
-    for (const record of announced) {
-      expect(Object.keys(record.snapshot.context.probes).length).toBeLessThanOrEqual(
-        halfOpenMaxCalls,
-      );
-    }
-
-    // Recovery: every process closes (then every loop calls at once: no bound applies).
-    upstream.mode = 'ok';
-    expect(
-      await waitFor(
-        all(fleet, (w) => w.state === 'closed'),
-        20_000,
-      ),
-    ).toBe(true);
-    const succeeded = await waitFor(async () => {
-      const stats = await Promise.all(fleet.map((w) => w.refreshStats()));
-      return stats.every((s) => s.succeeded > 0 && s.state === 'closed');
-    }, 10_000);
-    expect(succeeded).toBe(true);
-  });
+  it('trips together, probes at most halfOpenMaxCalls at once, and closes together', () =>
+    tripProbeAndClose(harness(), [`fleet ${++run}`]));
 
   it('a probe whose process is SIGKILLed holds its slot only until its lease expires', async () => {
     const name = `fleet ${++run}`;
-    const announced = await watch(name);
+    const announced = await watchOne(name);
     const probeLease = 600;
-    const fleet = spawnFleet(name, 4, {
+    const fleet = spawn(name, 4, {
       failMax: 1,
       resetTimeout: 200,
       successThreshold: 1,
@@ -220,7 +141,7 @@ describe('a fleet of 4 processes sharing one breaker', () => {
     redis.disconnect();
 
     upstream.mode = 'ok';
-    const [late] = spawnFleet(name, 1, { failMax: 1, resetTimeout }) as [Worker];
+    const [late] = spawn(name, 1, { failMax: 1, resetTimeout }) as [Worker];
     expect(await waitFor(() => late.ready, 20_000)).toBe(true);
     expect(late.state).toBe('open');
     late.send({ type: 'call' });

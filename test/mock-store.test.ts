@@ -111,6 +111,26 @@ describe('a breaker on RedisStore(new RedisMock())', () => {
     expect(two.problems).toEqual([]);
   });
 
+  it('pubsub: sharded falls back to classic pub/sub, which the mock has', async () => {
+    const redis = new RedisMock();
+    const store = new RedisStore(redis, { pubsub: 'sharded' });
+    cleanups.push(
+      () => redis.disconnect(),
+      () => store.close(),
+    );
+    const other = storeOn(new RedisMock());
+    const name = fresh('fallback');
+    const clock = createSimulatedClock(Date.now());
+    const one = breakerOn(name, { clock, store, failMax: 1 });
+    const two = breakerOn(name, { clock, store: other, failMax: 1 });
+    await Promise.all([one.breaker.settled(), two.breaker.settled()]);
+    expect(store.publication).toBe('numbered');
+    await one.breaker.call(fail).catch(() => {});
+    await one.breaker.settled();
+    expect(await waitFor(() => two.breaker.state === 'open')).toBe(true);
+    expect(one.problems).toEqual([]);
+  });
+
   it('a key of another type in the record is reported with its key and replaced by the next write', async () => {
     const redis = new RedisMock();
     const store = storeOn(redis);

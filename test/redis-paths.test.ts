@@ -7,8 +7,10 @@ import { runPathOnStores } from './support/store-paths.js';
 
 // The statechart's paths (edge coverage), run against breakers whose record lives in a real
 // redis-server: one breaker, then a fleet of three, each on its own connection and store,
-// with the path's steps dealt round-robin. The fleet must behave as one statechart.
-// test/mock-paths.test.ts runs the same paths on ioredis-mock.
+// with the path's steps dealt round-robin, on classic pub/sub (numbered messages, the
+// standalone default) and on sharded pub/sub (SPUBLISH, Redis 7). The fleet must behave as one
+// statechart. test/mock-paths.test.ts runs the same paths on ioredis-mock,
+// test/cluster-paths.test.ts on a Redis Cluster.
 
 const paths = getBreakerPaths();
 let server: RedisServer;
@@ -30,6 +32,10 @@ describe(`model-based on Redis (${paths.paths.length} paths, ${paths.edges} edge
   });
   describe('a fleet of three breakers, each on its own connection (steps round-robin)', () => {
     it.each(cases)('%s', (_, path) => runPathOnStores(path, paths, 3, connect));
+  });
+  describe('a fleet of three on sharded pub/sub (pubsub: sharded)', () => {
+    const sharded = { store: { pubsub: 'sharded' as const } };
+    it.each(cases)('%s', (_, path) => runPathOnStores(path, paths, 3, connect, sharded));
   });
 });
 

@@ -211,6 +211,7 @@ describe('options', () => {
     [{ recordTtl: 1500.5 }, RangeError, /recordTtl.*whole number.*1500\.5/],
     [{ recordTtl: 4e10 }, RangeError, /recordTtl.*40000000000/],
     [{ recordTtl: '60000' }, TypeError, /recordTtl.*"60000"/],
+    [{ pubsub: 'shard' }, RangeError, /pubsub.*'auto', 'sharded' or 'classic'.*"shard"/],
     [{ prefx: 'a' }, TypeError, /unknown RedisStore option "prefx"/],
   ])('refuses %o', (options, type, message) => {
     const redis = client();
@@ -233,6 +234,37 @@ describe('options', () => {
     expect(await admin.get(`svc:cb:{${name}}:version`)).toBe('1');
     expect(await waitFor(() => heard.length === 1)).toBe(true);
     expect(heard[0]?.endsWith(`\n${name}`)).toBe(true);
+  });
+});
+
+describe('sharded pub/sub on standalone Redis 7 (pubsub: sharded)', () => {
+  it('publishes each change with SPUBLISH on the breaker channel, heard by the stores that follow it', async () => {
+    const name = fresh('sharded');
+    const [a, b] = [store({ pubsub: 'sharded' }), store({ pubsub: 'sharded' })];
+    const heard: string[] = [];
+    const listener = client();
+    listener.on('smessage', (channel: string) => heard.push(channel));
+    await listener.ssubscribe(`circuit_breaker:{${name}}:changes`);
+    const classic: string[] = [];
+    const old = client();
+    old.on('message', (channel: string) => classic.push(channel));
+    await old.subscribe('circuit_breaker:changes');
+    const seqBefore = await admin.get('circuit_breaker:seq');
+    const one = new CircuitBreaker(name, { store: a, failMax: 1 });
+    const two = new CircuitBreaker(name, { store: b, failMax: 1 });
+    cleanups.push(
+      () => one.dispose(),
+      () => two.dispose(),
+    );
+    await Promise.all([one.settled(), two.settled()]);
+    expect(a.publication).toBe('sharded');
+    await one.call(() => Promise.reject(new Error('down'))).catch(() => {});
+    await one.settled();
+    expect(await waitFor(() => two.state === 'open')).toBe(true);
+    expect(heard).toEqual([`circuit_breaker:{${name}}:changes`]);
+    // Not on the store's classic channel, and not numbered by its counter.
+    expect(classic).toEqual([]);
+    expect(await admin.get('circuit_breaker:seq')).toBe(seqBefore);
   });
 });
 

@@ -56,6 +56,15 @@ export function sequenceKey(prefix: string): string {
   return `${prefix}seq`;
 }
 
+/**
+ * The channel of breaker `name`'s change messages under sharded pub/sub: it carries the hash
+ * tag of the breaker's keys, so on a Cluster SPUBLISH and SSUBSCRIBE go to the shard that holds
+ * them (a script may publish only in the slot of its keys).
+ */
+export function breakerChannel(prefix: string, name: string): string {
+  return `${prefix}{${encodeName(checkStoreName(name))}}:changes`;
+}
+
 /** The keys of breaker `name` under `prefix`. */
 export function breakerKeys(prefix: string, name: string): BreakerKeys {
   const base = `${prefix}{${encodeName(checkStoreName(name))}}:`;

@@ -1,5 +1,6 @@
 import { checkDuration, describeValue } from '../validate.js';
 import { DEFAULT_PREFIX } from './redis-keys.js';
+import type { PubsubChoice } from './redis-publication.js';
 
 /** Options of {@link RedisStore}; every one is optional. */
 export interface RedisStoreOptions {
@@ -22,7 +23,7 @@ export interface RedisStoreOptions {
    * (or a counter that moved without a message) starts a resync, which compares the stored
    * version of every followed record with what its breakers hold and reads only those that
    * differ. A subscriber that reconnects resyncs at once, and any write also heals (it
-   * conflicts and adopts). On a Cluster every check is a resync.
+   * conflicts and adopts). On a Cluster, and under sharded pub/sub, every check is a resync.
    */
   resyncInterval?: number;
   /**
@@ -59,6 +60,17 @@ export interface RedisStoreOptions {
    */
   recordTtl?: number;
   /**
+   * How change messages travel. `'sharded'`: SPUBLISH on each breaker's own channel
+   * (`${prefix}{name}:changes`, in the slot of its keys), heard with SSUBSCRIBE, so that on a
+   * Cluster a change travels only inside its shard and a store hears only the breakers it
+   * follows. `'classic'`: PUBLISH on `${prefix}changes`, which a Cluster broadcasts to every
+   * node; on standalone Redis these messages are numbered, so one GET finds a lost one.
+   * `'auto'` (default): sharded on a Cluster, classic on standalone Redis. Sharded needs
+   * SPUBLISH (Redis 7 or later; the store asks once) and, on a Cluster, ioredis's sharded
+   * subscribers (ioredis 5.5 or later); without them the store uses classic.
+   */
+  pubsub?: PubsubChoice;
+  /**
    * This host's wall clock, used only as the starting point before Redis time is read and to
    * notice that the clock stepped. Default `Date.now`; tests inject a skewed or stepping one.
    */
@@ -75,6 +87,7 @@ export interface ResolvedRedisStoreOptions {
   readonly subscriberIdleTimeout: number;
   readonly timedWriteSpread: number;
   readonly recordTtl: number | undefined;
+  readonly pubsub: PubsubChoice;
   readonly hostNow: () => number;
 }
 
@@ -87,6 +100,7 @@ export const REDIS_STORE_DEFAULTS = {
   clockSyncInterval: 60_000,
   subscriberIdleTimeout: 5_000,
   timedWriteSpread: 50,
+  pubsub: 'auto',
 } as const;
 
 const KNOWN = new Set([
@@ -98,6 +112,7 @@ const KNOWN = new Set([
   'subscriberIdleTimeout',
   'timedWriteSpread',
   'recordTtl',
+  'pubsub',
   'hostNow',
 ]);
 
@@ -152,6 +167,12 @@ export function resolveRedisStoreOptions(options: unknown): ResolvedRedisStoreOp
       `RedisStore option prefix must not contain "{" or "}" (the hash tag is the breaker name's), got ${describeValue(prefix)}`,
     );
   }
+  const pubsub = given.pubsub ?? REDIS_STORE_DEFAULTS.pubsub;
+  if (pubsub !== 'auto' && pubsub !== 'sharded' && pubsub !== 'classic') {
+    throw new RangeError(
+      `RedisStore option pubsub must be 'auto', 'sharded' or 'classic', got ${describeValue(pubsub)}`,
+    );
+  }
   const hostNow = given.hostNow ?? Date.now;
   if (typeof hostNow !== 'function') {
     throw new TypeError(
@@ -183,6 +204,7 @@ export function resolveRedisStoreOptions(options: unknown): ResolvedRedisStoreOp
     ),
     timedWriteSpread: spread(given.timedWriteSpread),
     recordTtl: recordTtl(given.recordTtl),
+    pubsub,
     hostNow: hostNow as () => number,
   };
 }

@@ -23,6 +23,7 @@ import {
 import { ChangeFeed } from './redis-feed.js';
 import {
   type BreakerKeys,
+  breakerChannel,
   breakerKeyPattern,
   breakerKeys,
   checkStoreName,
@@ -35,6 +36,7 @@ import {
   type ResolvedRedisStoreOptions,
   resolveRedisStoreOptions,
 } from './redis-options.js';
+import { isCluster, type Publication } from './redis-publication.js';
 import { CasReply, defineScripts, type RedisScripts } from './redis-scripts.js';
 import {
   asFollower,
@@ -50,6 +52,7 @@ export { LostRecordError } from './lost-record.js';
 export { RedisClock } from './redis-clock.js';
 export { type BreakerKeys, DEFAULT_PREFIX, encodeName } from './redis-keys.js';
 export { REDIS_STORE_DEFAULTS, type RedisStoreOptions } from './redis-options.js';
+export type { Publication } from './redis-publication.js';
 
 /** A store call that got no answer from Redis within the store's `timeout`. */
 export class RedisStoreTimeoutError extends Error {
@@ -86,10 +89,6 @@ function parsedJson(text: string | null): unknown {
   }
 }
 
-function isCluster(redis: Redis | Cluster): redis is Cluster {
-  return (redis as { isCluster?: boolean }).isCluster === true;
-}
-
 interface PendingLoad {
   readonly name: string;
   readonly resolve: (record: StoredRecord | null) => void;
@@ -105,16 +104,21 @@ interface PendingLoad {
  *   are plain strings for `redis-cli GET`: read-only copies, written with every record.
  * - Writes are one Lua script (`compareAndSet-7.lua`, loaded with `defineCommand` under a name
  *   that carries the script's hash) that writes only if the stored version and write id are the
- *   expected ones and publishes the new record on `${prefix}changes`, atomically.
- * - One subscriber connection (`redis.duplicate()`) per store, open while breakers follow
+ *   expected ones and publishes the new record, atomically: on `${prefix}changes` (classic
+ *   pub/sub, standalone Redis's default) or, with SPUBLISH, on the breaker's own channel
+ *   `${prefix}{name}:changes` in the slot of its keys (sharded pub/sub, a Cluster's default;
+ *   see the `pubsub` option).
+ * - One subscriber client (`redis.duplicate()`) per store, open while breakers follow
  *   names (and `subscriberIdleTimeout` ms after the last one stops), hands every change to the
- *   breakers of its name. Change messages are numbered by `${prefix}seq` (standalone Redis),
+ *   breakers of its name; on a Cluster under sharded pub/sub it holds one connection per
+ *   master. Classic change messages are numbered by `${prefix}seq` (standalone Redis),
  *   so a lost one shows as a gap. Every `resyncInterval` ms the store reads that counter (one
  *   GET, however many breakers it follows); on a gap, a counter that moved without a message,
  *   a reconnect, or every `auditInterval` ms, it resyncs: it compares the stored version and
  *   write id of every followed record with what each breaker holds (one script call per 500
  *   breakers) and hands over only what a breaker lacks. On a Cluster, where one counter cannot
- *   share a slot with every breaker, every check is such a resync.
+ *   share a slot with every breaker, and under sharded pub/sub, where a store hears only the
+ *   breakers it follows, messages are not numbered and every check is such a resync.
  * - Reads of breakers created together are batched: one script call per 500 records.
  * - The clock is Redis server time, read with `TIME` and carried forward on the monotonic clock.
  *
@@ -141,6 +145,12 @@ export class RedisStore implements BreakerStore {
   readonly #feed: ChangeFeed;
   readonly #followers = new Map<string, StoreFollower[]>();
   readonly #watchers = new Set<StoreWatcher>();
+  /** Breakers the feed follows for watchers of every breaker (sharded pub/sub). */
+  readonly #watchedNames = new Set<string>();
+  #releaseHold: (() => void) | null = null;
+  /** The watchers' listing in progress: a listing waits for it, so its names are subscribed. */
+  #watchScan: Promise<void> | null = null;
+  #watchTimer: ReturnType<typeof setTimeout> | undefined;
   // The last problem resync reported per name, so that a record nobody rewrites (an idle
   // breaker's) is reported once, not every resyncInterval.
   readonly #resyncProblems = new Map<string, string>();
@@ -185,7 +195,15 @@ export class RedisStore implements BreakerStore {
     this.timedWriteSpread = this.options.timedWriteSpread;
     this.recordTtl = this.options.recordTtl;
     this.#scripts = defineScripts(redis);
-    this.#feed = new ChangeFeed(redis, this.#channel, this.options.subscriberIdleTimeout, {
+    const { prefix } = this.options;
+    const feedOptions = {
+      channel: this.#channel,
+      channelOf: (name: string) => breakerChannel(prefix, name),
+      pubsub: this.options.pubsub,
+      lingerMs: this.options.subscriberIdleTimeout,
+      bounded: <T>(promise: Promise<T>, what: string) => this.#bounded(promise, what),
+    };
+    this.#feed = new ChangeFeed(redis, feedOptions, {
       message: (message) => this.#onMessage(message),
       reconnected: () => {
         // Messages published while the subscriber was away are lost.
@@ -195,6 +213,14 @@ export class RedisStore implements BreakerStore {
       },
     });
     this.#syncClock(FIRST_SYNC_SAMPLES).catch(() => {});
+  }
+
+  /**
+   * How this store publishes change messages (see {@link Publication}): known at once on
+   * standalone Redis, after the store's first round trip on a Cluster; `null` until then.
+   */
+  get publication(): Publication | null {
+    return this.#feed.known;
   }
 
   /** The keys of breaker `name`. */
@@ -241,6 +267,8 @@ export class RedisStore implements BreakerStore {
       this.#clockSuspect = false;
       await this.#syncClock(1);
     }
+    const publication = this.#feed.known ?? (await this.#feed.publication());
+    const numbered = publication === 'numbered';
     const { context } = snapshot;
     const args = [
       keys.snapshot,
@@ -249,20 +277,20 @@ export class RedisStore implements BreakerStore {
       keys.counter,
       keys.openedAt,
       keys.write,
-      this.#numbered ? sequenceKey(this.options.prefix) : keys.write,
+      numbered ? sequenceKey(this.options.prefix) : keys.write,
       expectedVersion,
       version,
       JSON.stringify(snapshot),
       topLevelState(snapshot.value),
       context.failures,
       context.openedAt === null ? '' : Math.round(context.openedAt),
-      this.#channel,
+      this.#feed.channelFor(name, publication),
       name,
       expectedWriteId ?? '',
       0,
       snapshot.writeId ?? '',
       MAX_VERSION,
-      this.#numbered ? '1' : '',
+      publication,
       this.recordTtl !== undefined && isIdleRecord(snapshot) ? this.recordTtl : '',
     ];
     let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
@@ -348,7 +376,7 @@ export class RedisStore implements BreakerStore {
     if (existing === undefined) this.#followers.set(name, [follower]);
     else existing.push(follower);
     this.#startTimers();
-    this.#feed.use();
+    this.#feed.follow(name);
     let active = true;
     return () => {
       if (!active) return;
@@ -360,7 +388,7 @@ export class RedisStore implements BreakerStore {
       if (followers.length > 0) return;
       this.#followers.delete(name);
       this.#resyncProblems.delete(name);
-      this.#releaseFeed();
+      if (!this.#watchedNames.has(name)) this.#feed.unfollow(name);
     };
   }
 
@@ -378,10 +406,60 @@ export class RedisStore implements BreakerStore {
       missed: () => watcher.missed?.(),
     };
     this.#watchers.add(own);
-    this.#feed.use();
+    this.#releaseHold ??= this.#feed.hold();
+    if (this.#watchers.size === 1) this.#watchEveryBreaker();
     return () => {
-      if (this.#watchers.delete(own)) this.#releaseFeed();
+      if (!this.#watchers.delete(own) || this.#watchers.size > 0) return;
+      this.#stopWatching();
     };
+  }
+
+  // Under sharded pub/sub a store hears only the breakers it follows. To hear every breaker it
+  // follows each one its listing finds, and lists again every resyncInterval while a watcher is
+  // there: a breaker first written meanwhile is heard from then on, and its record handed over.
+  #watchEveryBreaker(): void {
+    const scan = this.#feed
+      .publication()
+      .then(async (publication) => {
+        if (publication === 'sharded') await this.#followListed(false);
+      })
+      .catch(() => {})
+      .finally(() => {
+        if (this.#watchScan === scan) this.#watchScan = null;
+      });
+    this.#watchScan = scan;
+  }
+
+  async #followListed(announce: boolean): Promise<void> {
+    try {
+      for await (const entry of this.#scan()) {
+        if (this.#watchers.size === 0) return;
+        const { name, record } = entry;
+        if (this.#watchedNames.has(name)) continue;
+        this.#watchedNames.add(name);
+        this.#feed.follow(name);
+        if (announce && record !== null) this.#tellWatchers((w) => w.record(name, record));
+      }
+    } finally {
+      if (this.#watchers.size > 0 && !this.#closed) {
+        clearTimeout(this.#watchTimer);
+        this.#watchTimer = setTimeout(() => {
+          this.#followListed(true).catch(() => {});
+        }, this.options.resyncInterval);
+        this.#watchTimer.unref();
+      }
+    }
+  }
+
+  #stopWatching(): void {
+    clearTimeout(this.#watchTimer);
+    this.#watchTimer = undefined;
+    for (const name of this.#watchedNames) {
+      if (!this.#followers.has(name)) this.#feed.unfollow(name);
+    }
+    this.#watchedNames.clear();
+    this.#releaseHold?.();
+    this.#releaseHold = null;
   }
 
   /**
@@ -408,7 +486,12 @@ export class RedisStore implements BreakerStore {
    */
   async *listRecords(): AsyncIterable<RecordEntry> {
     this.#checkOpen();
+    if (this.#watchScan !== null) await this.#bounded(this.#watchScan, 'listRecords');
     await this.#bounded(Promise.all([this.#whenSynced(), this.#feed.ready()]), 'listRecords');
+    yield* this.#scan();
+  }
+
+  async *#scan(): AsyncIterable<RecordEntry> {
     const pattern = breakerKeyPattern(this.options.prefix);
     const seen = new Set<string>();
     const nodes = isCluster(this.#redis) ? this.#redis.nodes('master') : [this.#redis];
@@ -470,15 +553,17 @@ export class RedisStore implements BreakerStore {
     this.#stopTimers();
     this.#followers.clear();
     this.#watchers.clear();
+    clearTimeout(this.#watchTimer);
+    this.#watchedNames.clear();
     this.#feed.close();
     for (const load of this.#loads) load.reject(new Error('RedisStore is closed'));
     this.#loads = [];
   }
 
   // Whether change messages are numbered: one counter cannot share a slot with every breaker
-  // on a Cluster.
+  // on a Cluster, and a store hears only the breakers it follows under sharded pub/sub.
   get #numbered(): boolean {
-    return !isCluster(this.#redis);
+    return this.#feed.known === 'numbered';
   }
 
   async #sweepAll(): Promise<void> {
@@ -537,6 +622,7 @@ export class RedisStore implements BreakerStore {
     if (this.#closed || this.#followers.size === 0) return;
     const audit = performance.now() - this.#lastSweep >= this.options.auditInterval;
     if (!this.#numbered || audit) this.#gaps++;
+    this.#feed.refreshRoutes();
     if (this.#gaps > this.#healed) return this.resync();
     const raw = await this.#bounded(this.#redis.get(sequenceKey(this.options.prefix)), 'resync');
     const stored = raw === null ? 0 : Number(raw);
@@ -820,10 +906,6 @@ export class RedisStore implements BreakerStore {
         process.emitWarning(error as Error);
       }
     }
-  }
-
-  #releaseFeed(): void {
-    if (this.#followers.size === 0 && this.#watchers.size === 0) this.#feed.release();
   }
 
   #whenSynced(): Promise<void> {

@@ -1,3 +1,5 @@
+import { breakerKeys, DEFAULT_PREFIX } from '../../src/stores/redis-keys.js';
+
 // Redis Cluster key slots, as the cluster specification defines them: CRC16/XMODEM of the
 // hash tag (the text between the first `{` and the next `}`, when not empty) modulo 16384.
 // CLUSTER KEYSLOT needs a cluster-enabled server, so tests compute slots here.
@@ -25,4 +27,9 @@ function crc16(bytes: Uint8Array): number {
 /** The Redis Cluster slot of `key`. */
 export function keySlot(key: string): number {
   return crc16(Buffer.from(hashTag(key), 'utf8')) % 16384;
+}
+
+/** The slot of every key of breaker `name` (and of its sharded change channel). */
+export function breakerSlot(name: string, prefix = DEFAULT_PREFIX): number {
+  return keySlot(breakerKeys(prefix, name).version);
 }

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { CircuitBreaker } from 'statebreaker';
-import { RedisStore } from 'statebreaker/redis';
+import { RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
 import {
   type BreakerPath,
   type BreakerPaths,
@@ -42,6 +42,16 @@ async function converged(breakers: CircuitBreaker[], store: RedisStore, name: st
 
 let run = 0;
 
+/** How runPathOnStores builds its stores. */
+export interface PathStoreOptions {
+  /** A `storeError` or `degraded` event fails the path too (for an in-memory client). */
+  readonly noStoreErrors?: boolean;
+  /** Options of every store, over the long intervals the paths use. */
+  readonly store?: RedisStoreOptions;
+  /** Called with each client after the path; default: disconnect it. */
+  readonly release?: (redis: Redis | Cluster) => void;
+}
+
 /**
  * Runs `path` on `members` breakers of one name, each on a store of its own over a client
  * from `client()`, on one simulated clock. With `noStoreErrors`, a `storeError` or `degraded`
@@ -52,14 +62,23 @@ export async function runPathOnStores(
   paths: BreakerPaths,
   members: number,
   client: () => Redis | Cluster,
-  { noStoreErrors = false } = {},
+  {
+    noStoreErrors = false,
+    store: storeOptions = {},
+    release = (redis) => redis.disconnect(),
+  }: PathStoreOptions = {},
 ): Promise<void> {
   const clock = createSimulatedClock(1_000_000);
   const name = `path ${++run}: ${members}`;
   const clients = Array.from({ length: members }, client);
   // Long intervals: the test's own settle drives convergence, not a periodic resync.
   const stores = clients.map(
-    (redis) => new RedisStore(redis, { resyncInterval: 600_000, clockSyncInterval: 600_000 }),
+    (redis) =>
+      new RedisStore(redis, {
+        resyncInterval: 600_000,
+        clockSyncInterval: 600_000,
+        ...storeOptions,
+      }),
   );
   const breakers = stores.map((store) =>
     createPathBreaker(name, { clock, store, config: paths.config }),
@@ -82,6 +101,6 @@ export async function runPathOnStores(
   } finally {
     for (const breaker of breakers) breaker.dispose();
     await Promise.all(stores.map((store) => store.close()));
-    for (const redis of clients) redis.disconnect();
+    for (const redis of clients) release(redis);
   }
 }

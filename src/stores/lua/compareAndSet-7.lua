@@ -10,8 +10,8 @@
     KEYS[6]  write       the write id of the snapshot, compared without decoding JSON
     (one hash tag: one Cluster slot)
     KEYS[7]  seq         the store's change counter, numbering every change message so
-                         that a follower sees a lost one as a gap (standalone only; on a
-                         Cluster another key of the breaker's slot, and ARGV[13] is '')
+                         that a follower sees a lost one as a gap (only when ARGV[13] is
+                         'numbered'; otherwise another key of the breaker's slot)
 
     ARGV[1]  expected version (0: no record, or one that cannot be read)
     ARGV[2]  new version
@@ -19,14 +19,15 @@
     ARGV[4]  state
     ARGV[5]  counter
     ARGV[6]  opened_at ('' = never opened)
-    ARGV[7]  change channel
+    ARGV[7]  change channel (the breaker's own, in its slot, when ARGV[13] is 'sharded')
     ARGV[8]  breaker name
     ARGV[9]  expected write id ('' = do not compare)
     ARGV[10] deadline, epoch ms on server time: a write its client gave up on (run late from
              the client's offline queue) must not land
     ARGV[11] this write's id
     ARGV[12] the version limit: stored versions are below it, a new one at most equal
-    ARGV[13] '1' to number the change message with KEYS[7], '' not to
+    ARGV[13] how to publish: 'numbered' (PUBLISH, numbered with KEYS[7]), 'plain' (PUBLISH)
+             or 'sharded' (SPUBLISH, Redis 7: the message stays inside the slot's shard)
     ARGV[14] ms after which KEYS[1..6] expire, all at one instant ('' = kept: the MSET and
              SET below drop any expiry an earlier write set)
 
@@ -94,7 +95,7 @@ if ARGV[14] ~= '' then
   for i = 1, 6 do redis.call('PEXPIREAT', KEYS[i], at) end
 end
 local seq = ''
-if ARGV[13] == '1' then
+if ARGV[13] == 'numbered' then
   -- A counter that starts again (FLUSHALL, a lost key) starts above every number it gave before:
   -- at the server's time in ms times 1000. A follower that missed the first message after the
   -- loss then sees the counter differ from its last number, never the same number again.
@@ -105,5 +106,6 @@ if ARGV[13] == '1' then
 end
 -- JSON holds no raw newline, so the message splits on the first three; the name, which may
 -- hold newlines, goes last.
-redis.call('PUBLISH', ARGV[7], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. seq .. '\n' .. ARGV[8])
+local publish = ARGV[13] == 'sharded' and 'SPUBLISH' or 'PUBLISH'
+redis.call(publish, ARGV[7], ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. seq .. '\n' .. ARGV[8])
 return {WRITTEN, wrong}

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { CircuitBreaker } from 'statebreaker';
+import { forceOpen, reset } from 'statebreaker/admin';
 import { type BreakerKeys, RedisStore } from 'statebreaker/redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { converge, type Member, settle, useFaultHarness } from './support/fault-fleet.js';
@@ -177,6 +178,29 @@ describe('recordTtl on a redis-server', () => {
     expect(await converge(harness.admin, [a, b, c], name)).toBe(true);
     expect(a.breaker.state).toBe('open');
     expect(storeErrors([a, b, c])).toEqual([]);
+  });
+});
+
+describe('recordTtl and the operator tools', () => {
+  it("an operator's force open on a breaker whose idle record expired is adopted, not overwritten", async () => {
+    const name = harness.begin('ttl operator');
+    const quiet = { recordTtl: TTL, resyncInterval: 60_000, auditInterval: 600_000 };
+    const a = harness.join(name, { failMax: 3 }, quiet);
+    const keys = a.store.keys(name);
+    await settle(a.breaker, 'fail');
+    await a.breaker.settled();
+    // The operator resets it: an idle record, which expires; the instance does not notice.
+    await reset(a.store, name);
+    expect(await converge(harness.admin, [a], name)).toBe(true);
+    expect(await gone(harness.admin, keys)).toBe(true);
+
+    await forceOpen(a.store, name, { create: { failMax: 3, resetTimeout: 60_000 } });
+    expect(await waitFor(() => a.breaker.state === 'forcedOpen', 5_000)).toBe(true);
+    await settle(a.breaker, 'fail');
+    await a.breaker.settled();
+    expect(a.breaker.state).toBe('forcedOpen');
+    expect(await harness.admin.get(keys.state)).toBe('forcedOpen');
+    expect(storeErrors([a])).toEqual([]);
   });
 });
 

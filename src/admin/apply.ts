@@ -75,8 +75,13 @@ export function nextRecord(
 ): StoredRecord {
   const lineage = base === null ? '' : lineageAfter(base.snapshot.lineage, base.snapshot.writeId);
   const writeId = operatorWriteId();
+  // The record's line (where records may expire, see `RecordStamp.origin`): the base's, or a
+  // new one where none was stored, so that instances holding an expired record adopt it.
+  const origin = base === null ? writeId : (base.snapshot.origin ?? writeId);
+  const { lineage: _, origin: __, ...rest } = snapshot;
   return {
     version,
-    snapshot: lineage === '' ? { ...snapshot, writeId } : { ...snapshot, writeId, lineage },
+    snapshot:
+      lineage === '' ? { ...rest, writeId, origin } : { ...rest, writeId, lineage, origin },
   };
 }

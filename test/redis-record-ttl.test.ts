@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { CircuitBreaker } from 'statebreaker';
-import { forceOpen, reset } from 'statebreaker/admin';
+import { type BreakerTransition, forceOpen, reset, watchBreakers } from 'statebreaker/admin';
 import { type BreakerKeys, RedisStore } from 'statebreaker/redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { converge, type Member, settle, useFaultHarness } from './support/fault-fleet.js';
@@ -182,6 +182,30 @@ describe('recordTtl on a redis-server', () => {
 });
 
 describe('recordTtl and the operator tools', () => {
+  it('a watch hears a trip written after the idle record it knew expired, lower in number', async () => {
+    const name = harness.begin('ttl watch');
+    const quiet = { recordTtl: TTL, resyncInterval: 60_000, auditInterval: 600_000 };
+    const a = harness.join(name, { failMax: 2 }, quiet);
+    const keys = a.store.keys(name);
+    for (const mode of ['fail', 'ok', 'fail', 'ok'] as const) {
+      await settle(a.breaker, mode);
+      await a.breaker.settled();
+    }
+    expect(Number(await harness.admin.get(keys.version))).toBeGreaterThanOrEqual(4);
+    const heard: BreakerTransition[] = [];
+    const watch = watchBreakers(a.store, (transition) => heard.push(transition), { names: [name] });
+    await watch.ready;
+    expect(await gone(harness.admin, keys)).toBe(true);
+
+    const b = harness.join(name, { failMax: 2 }, quiet);
+    await settle(b.breaker, 'fail');
+    await settle(b.breaker, 'fail');
+    await b.breaker.settled();
+    expect(await harness.admin.get(keys.version)).toBe('2');
+    expect(await waitFor(() => heard.some((t) => t.to === 'open'), 5_000)).toBe(true);
+    watch.close();
+  });
+
   it("an operator's force open on a breaker whose idle record expired is adopted, not overwritten", async () => {
     const name = harness.begin('ttl operator');
     const quiet = { recordTtl: TTL, resyncInterval: 60_000, auditInterval: 600_000 };

@@ -81,7 +81,6 @@ export function nextRecord(
   const { lineage: _, origin: __, ...rest } = snapshot;
   return {
     version,
-    snapshot:
-      lineage === '' ? { ...rest, writeId, origin } : { ...rest, writeId, lineage, origin },
+    snapshot: lineage === '' ? { ...rest, writeId, origin } : { ...rest, writeId, lineage, origin },
   };
 }

@@ -2,6 +2,7 @@ import type { TransitionReason } from '../machine.js';
 import { checkName } from '../name.js';
 import { CorruptRecordError } from '../snapshot.js';
 import type { CircuitState } from '../state.js';
+import { isIdleRecord } from '../stores/record-lapse.js';
 import { type RecordStamp, stampOf, supersedes } from '../stores/record-order.js';
 import type { BreakerStore, RecordEntry, StoredRecord } from '../stores/store.js';
 import { checkedEntry, checkStore, listingOf, readEntry } from './read.js';
@@ -127,7 +128,7 @@ class Watch {
       for (const entry of entries) {
         const listing = listingOf(entry, now);
         if (listing.corrupt) this.#corrupt.set(entry.name, listing);
-        else this.#known.set(entry.name, { stamp: stampOf(listing.record), info: listing });
+        else this.#known.set(entry.name, { stamp: knownStamp(listing.record), info: listing });
       }
       const queued = this.#queued ?? [];
       this.#queued = null;
@@ -177,7 +178,7 @@ class Watch {
       return;
     }
     this.#corrupt.delete(name);
-    this.#known.set(name, { stamp, info: listing });
+    this.#known.set(name, { stamp: knownStamp(record), info: listing });
     safely(this.#options.onChange, listing);
     const from = known?.info.state ?? 'closed';
     if (from === listing.state) return;
@@ -258,4 +259,11 @@ export function watchBreakers(
   // The caller learns of a failed read by awaiting `ready`; one who does not is not crashed by it.
   ready.catch(() => {});
   return { ready, close: () => watch.close() };
+}
+
+// An idle record may expire (a store's recordTtl) and a record of a new line, lower in number,
+// follow it: the stamp of a known idle record says so, as a breaker's own does.
+function knownStamp(record: StoredRecord): RecordStamp {
+  const stamp = stampOf(record);
+  return isIdleRecord(record.snapshot) ? { ...stamp, lapses: true } : stamp;
 }

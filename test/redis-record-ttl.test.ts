@@ -181,6 +181,38 @@ describe('recordTtl on a redis-server', () => {
   });
 });
 
+describe('recordTtl and the fleet window', () => {
+  it('an instance that held an expired record counts in the same window as a new one', async () => {
+    const name = harness.begin('ttl window');
+    const rate = {
+      failMax: Number.POSITIVE_INFINITY,
+      failureRateThreshold: 50,
+      minimumCalls: 10,
+      windowFlush: 100,
+    };
+    const quiet = { recordTtl: TTL, resyncInterval: 60_000, auditInterval: 600_000 };
+    const a = harness.join(name, rate, quiet);
+    const keys = a.store.keys(name);
+    // Two changes of state (forced open, then reset): a generation a new instance lacks.
+    const { windowFlush: _, ...config } = rate;
+    await forceOpen(a.store, name, { create: { ...config, resetTimeout: 60_000 } });
+    await reset(a.store, name);
+    expect(await waitFor(() => a.breaker.context.generation === 2, 5_000)).toBe(true);
+    expect(await gone(harness.admin, keys)).toBe(true);
+    await a.store.resync();
+
+    const c = harness.join(name, rate, quiet);
+    await c.breaker.settled();
+    for (let i = 0; i < 6; i++) {
+      await settle(a.breaker, 'fail');
+      await settle(c.breaker, 'fail');
+    }
+    await Promise.all([a.breaker.settled(), c.breaker.settled()]);
+    expect(await converge(harness.admin, [a, c], name)).toBe(true);
+    expect([a.breaker.state, c.breaker.state]).toEqual(['open', 'open']);
+  });
+});
+
 describe('recordTtl and the operator tools', () => {
   it('a watch hears a trip written after the idle record it knew expired, lower in number', async () => {
     const name = harness.begin('ttl watch');

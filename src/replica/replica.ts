@@ -537,13 +537,16 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     );
   }
 
-  // No record is stored, and none is owed: the next write begins a line of its own.
+  // No record is stored, and none is owed: the next write begins a line of its own, from the
+  // statechart a new instance starts with. Its generation starts again too, as a new instance's
+  // does: the fleet's window is kept per generation, and instances must count in the same one.
   #forgetBase(): void {
     this.#version = 0;
     this.#baseId = undefined;
     this.#lineage = undefined;
     this.#origin = undefined;
     this.#baseLapses = false;
+    this.restore(null);
   }
 
   #fate(seq: number): Admission | undefined {

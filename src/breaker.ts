@@ -114,8 +114,11 @@ export class CircuitBreaker {
   #stride = 1;
   /** Calls since the last timed one. */
   #untimed = 0;
-  /** How many calls the duration of the call timed last stands for. */
-  #weight = 1;
+  /**
+   * While sampling, per kind of outcome (successful, failed, ignored): the calls not timed since
+   * the last timed call of that kind, which that kind's next timed call stands for.
+   */
+  readonly #untimedOf = new Float64Array(3);
   readonly #retryAfter: ((error: unknown) => number | undefined) | undefined;
   /** This breaker instance, as a quorum tells instances apart. */
   readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
@@ -219,16 +222,15 @@ export class CircuitBreaker {
     if (state === 'closed' && this.#timeout === undefined && signal === undefined) {
       const generation = replica.generation;
       const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
-      const weight = this.#weight;
       const since = this.#slowMs === undefined ? 0 : this.clock.now();
       let result: T;
       try {
         result = await fn(NEVER_ABORTED);
       } catch (error) {
-        this.#recordError(error, generation, undefined, undefined, started, weight, since);
+        this.#recordError(error, generation, undefined, undefined, started, since);
         throw error;
       }
-      this.#recordSuccess(generation, undefined, started, weight, since);
+      this.#recordSuccess(generation, undefined, started, since);
       return result;
     }
     // Rejecting here, not in #callSlow, spares an async frame, the adoption of its rejected
@@ -286,33 +288,42 @@ export class CircuitBreaker {
     }
     const generation = replica.generation;
     const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
-    const weight = this.#weight;
     const since = this.#slowMs === undefined ? 0 : this.clock.now();
     let result: T;
     try {
       result = await this.#run(fn, signal);
     } catch (error) {
-      this.#recordError(error, generation, probeId, signal, started, weight, since);
+      this.#recordError(error, generation, probeId, signal, started, since);
       throw error;
     }
-    this.#recordSuccess(generation, probeId, started, weight, since);
+    this.#recordSuccess(generation, probeId, started, since);
     return result;
   }
 
   // Reading the clock costs about as much as a whole closed-circuit call (tens of ns each). A
   // listener of success, failure or ignored gets every call's duration. Exporters alone get
   // every call's while calls take at least SAMPLED_BELOW_MS, which dwarfs the two reads, and
-  // one in SAMPLE_STRIDE of faster calls, each standing for SAMPLE_STRIDE calls.
+  // one in SAMPLE_STRIDE of faster calls, each standing for the untimed calls of its kind.
   #clockStart(): number {
     const untimed = this.#untimed + 1;
     if (this.#timing === Timing.Sampled && untimed < this.#stride) {
       this.#untimed = untimed;
       return -1;
     }
-    // Read by the caller before it awaits: the duration stands for every call since the last.
-    this.#weight = untimed;
     this.#untimed = 0;
     return performance.now();
+  }
+
+  /** How many calls of `kind` a call's duration stands for (0 for an untimed call). */
+  #weigh(kind: number, durationMs: number | undefined): number {
+    const untimedOf = this.#untimedOf;
+    if (durationMs === undefined) {
+      if (this.#timing === Timing.Sampled) untimedOf[kind] = (untimedOf[kind] as number) + 1;
+      return 0;
+    }
+    const weight = (untimedOf[kind] as number) + 1;
+    untimedOf[kind] = 0;
+    return weight;
   }
 
   /** The duration of a timed call (`undefined` for an untimed one), and the next stride. */
@@ -351,7 +362,6 @@ export class CircuitBreaker {
     generation: number,
     probeId: string | undefined,
     started: number,
-    weight: number,
     since: number,
   ): void {
     const replica = this.#replica;
@@ -369,8 +379,10 @@ export class CircuitBreaker {
     const heard = this.#events.has('success');
     if (observers === null && !heard) return;
     const durationMs = this.#clockStop(started);
-    if (observers !== null)
+    if (observers !== null) {
+      const weight = this.#weigh(0, durationMs);
       for (let i = 0; i < observers.length; i++) observers[i]?.successful(durationMs, weight);
+    }
     if (heard) this.#events.emit('success', { name: this.name, durationMs });
   }
 
@@ -380,12 +392,11 @@ export class CircuitBreaker {
     probeId: string | undefined,
     signal: AbortSignal | undefined,
     started: number,
-    weight: number,
     since: number,
   ): void {
     const outcome = this.#outcomeOf(error, signal);
     if (outcome === 'success') {
-      this.#recordSuccess(generation, probeId, started, weight, since);
+      this.#recordSuccess(generation, probeId, started, since);
       return;
     }
     const durationMs = this.#clockStop(started);
@@ -400,14 +411,18 @@ export class CircuitBreaker {
       );
       // After the event: a failure that tripped the circuit belongs to no window any more.
       if (this.#window !== undefined && probeId === undefined) this.#count(generation, true, since);
-      if (observers !== null)
+      if (observers !== null) {
+        const weight = this.#weigh(1, durationMs);
         for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs, weight);
+      }
       this.#events.emit('failure', { name: this.name, error, durationMs });
     } else {
       // An ignored probe still frees its slot; an ignored call in closed changes nothing.
       if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
-      if (observers !== null)
+      if (observers !== null) {
+        const weight = this.#weigh(2, durationMs);
         for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs, weight);
+      }
       this.#events.emit('ignored', { name: this.name, error, durationMs });
     }
   }
@@ -541,6 +556,7 @@ export class CircuitBreaker {
       this.#timing = timing;
       this.#stride = 1;
       this.#untimed = 0;
+      this.#untimedOf.fill(0);
     }
   }
 

@@ -254,6 +254,28 @@ describe('prometheusMetrics', () => {
     expect(await count()).toBe(115);
   });
 
+  it("weighs a sampled call's duration by the untimed calls of its own kind only", async () => {
+    const registry = new Registry();
+    exporter(registry);
+    const { breaker } = breakerOf({ failMax: 1_000 }, 'sampled-kinds');
+    stepPerformanceNow(0.001);
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 15; i++) await breaker.call(succeed);
+      await breaker.call(fail).catch(() => {});
+    }
+    const samples = await scrape(registry);
+    const counts = series(samples, 'statebreaker_call_duration_seconds_count', {
+      name: 'sampled-kinds',
+    });
+    const calls = series(samples, 'statebreaker_calls_total', { name: 'sampled-kinds' });
+    expect(calls).toMatchObject({ 'kind=successful': 60, 'kind=failed': 4 });
+    // No kind's histogram counts more calls than the kind had, and the successes' lag less
+    // than a sample's stride behind.
+    expect(counts['kind=failed'] ?? 0).toBeLessThanOrEqual(4);
+    expect(counts['kind=successful']).toBeLessThanOrEqual(60);
+    expect(counts['kind=successful']).toBeGreaterThan(60 - 16);
+  });
+
   it('serves OpenMetrics too, and stop() still removes what it registered', async () => {
     const registry = new Registry<OpenMetricsContentType>();
     registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);

@@ -6,10 +6,11 @@ import type { CircuitState } from './state.js';
  * the breaker's events: no payload is built, a listener-less breaker's degraded warning stays
  * on, and the hot path pays one null check while no exporter runs.
  *
- * `durationMs` is how long the call ran, absent when the call was not timed: it began before an
- * observer with `timed` was attached, or it fell outside the sample (calls faster than 0.1 ms
- * are timed one in 16). `weight` is how many calls a duration stands for: 1, or the sample's
- * stride. The methods must not throw.
+ * `durationMs` is how long the call ran, absent when it is not known: the call began before an
+ * observer with `timed` was attached. Calls faster than 0.1 ms are timed one in 16; an untimed
+ * one comes with the duration last timed for a call of its kind, and before the first of its
+ * kind with none, the first then standing for `weight` calls (1 otherwise). The methods must
+ * not throw.
  */
 export interface BreakerObserver {
   /** Whether the breaker should read the clock around every call for this observer. */

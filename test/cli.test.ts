@@ -290,6 +290,20 @@ describe('operator actions, seen by a fleet member in another process', () => {
   });
 });
 
+describe("the fleet's recordTtl", () => {
+  it('reset with --record-ttl writes an idle record that expires, as the fleet would', async () => {
+    const { name, member } = await withRecord('record ttl');
+    const keys = member.store.keys(name);
+    const ran = await cli(['reset', name, '--record-ttl', '60000']);
+    expect(ran.code, ran.stderr).toBe(0);
+    const expiry = (await harness.admin.call('PEXPIRETIME', keys.snapshot)) as number;
+    expect(expiry).toBeGreaterThan(0);
+    const bad = await cli(['reset', name, '--record-ttl', '10']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--record-ttl must be a whole number of ms from 1000');
+  });
+});
+
 describe('bad input: one line on stderr, the right exit code, nothing changed', () => {
   async function expectRefused(args: string[], code: number, reason: RegExp) {
     const before = await everything();

@@ -12,6 +12,8 @@ export interface CommonOptions {
   readonly json: boolean;
   /** Milliseconds any Redis call may take. */
   readonly timeout: number;
+  /** The fleet's `recordTtl`, for the records an operator's action writes. */
+  readonly recordTtl: number | undefined;
 }
 
 export const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
@@ -31,6 +33,11 @@ export const COMMON_OPTIONS = {
     type: 'string',
     value: 'MS',
     help: `ms any Redis call may take (default: ${DEFAULT_TIMEOUT})`,
+  },
+  'record-ttl': {
+    type: 'string',
+    value: 'MS',
+    help: "the fleet's recordTtl, if its stores have one (idle records written expire)",
   },
   help: { type: 'boolean', help: 'this help' },
 } as const satisfies Record<string, CommandOption>;
@@ -57,6 +64,16 @@ export function resolveCommonOptions(
       );
     }
   }
+  const ttlText = given('record-ttl');
+  let recordTtl: number | undefined;
+  if (ttlText !== undefined) {
+    recordTtl = Number(ttlText);
+    if (!/^[0-9]+$/.test(ttlText) || recordTtl < 1_000 || recordTtl > 31_536_000_000) {
+      throw new UsageError(
+        `--record-ttl must be a whole number of ms from 1000 to 31536000000, got ${JSON.stringify(ttlText)}`,
+      );
+    }
+  }
   const envUrl = env.REDIS_URL === '' ? undefined : env.REDIS_URL;
   return {
     redis: given('redis') ?? envUrl ?? DEFAULT_REDIS,
@@ -64,5 +81,6 @@ export function resolveCommonOptions(
     prefix,
     json: values.json === true,
     timeout,
+    recordTtl,
   };
 }

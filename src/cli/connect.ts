@@ -179,7 +179,11 @@ export async function connect(options: CommonOptions): Promise<Connection> {
     throw new RedisUnreachableError(`cannot reach Redis at ${target.display}: ${cause.message}`);
   }
   connected = true;
-  const store = new RedisStore(redis, { prefix: options.prefix, timeout: options.timeout });
+  const store = new RedisStore(redis, {
+    prefix: options.prefix,
+    timeout: options.timeout,
+    ...(options.recordTtl === undefined ? {} : { recordTtl: options.recordTtl }),
+  });
   return {
     store,
     async close() {

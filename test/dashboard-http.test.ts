@@ -83,6 +83,11 @@ describe('options', () => {
     [{ store, port: '80' }, TypeError, /option port must be a number, got "80"/],
     [{ store, token: '' }, RangeError, /option token must not be empty/],
     [{ store, token: 'two words' }, RangeError, /option token must be visible ASCII/],
+    [
+      { store, token: 'short-token' },
+      RangeError,
+      /option token must be at least 16 characters.*got 11/,
+    ],
     [{ store, token: 42 }, TypeError, /option token must be a string, got 42/],
     [{ store, tokn: 'x' }, TypeError, /unknown option "tokn"/],
   ])('refuses %o', async (options, type, message) => {
@@ -180,6 +185,26 @@ describe('what it serves', () => {
     expect(rebound.json()).toEqual({ error: expect.stringContaining('not a loopback name') });
     const local = await send(readOnly.url, { headers: { Host: 'localhost:9999' } });
     expect(local.status).toBe(200);
+  });
+
+  it('serves at most 64 live pages at once, and another once one leaves', async () => {
+    const pages = Array.from({ length: 64 }, () => listen(`${readOnly.url}events`));
+    try {
+      expect(await waitFor(() => pages.every((page) => page.events.length > 0))).toBe(true);
+      const refused = await send(`${readOnly.url}events`);
+      expect(refused.status).toBe(503);
+      expect(refused.json()).toEqual({ error: expect.stringContaining('at most 64 pages') });
+      pages.pop()?.close();
+      // The server hears the page leave a moment later: a page may be refused until then.
+      const joined = async () => {
+        const next = listen(`${readOnly.url}events`);
+        pages.push(next);
+        return waitFor(() => next.events.length > 0, 100);
+      };
+      expect(await waitFor(joined)).toBe(true);
+    } finally {
+      for (const page of pages) page.close();
+    }
   });
 
   it('streams a snapshot, then every change with the store clock', async () => {

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { type BreakerWatch, watchBreakers } from '../admin/watch.js';
 import type { BreakerStore } from '../stores/store.js';
+import { HttpError } from './http.js';
 import {
   type BreakerView,
   breakerView,
@@ -15,6 +16,9 @@ const HISTORY = 8;
 const HEARTBEAT_MS = 20_000;
 // A page that stopped reading is dropped rather than buffered for without bound.
 const MAX_BUFFERED = 1 << 20;
+// Open pages at once: each costs a socket and up to MAX_BUFFERED of memory, and a reader needs
+// no token, so the count is bounded.
+const MAX_PAGES = 64;
 
 /** What a page gets when it connects: every breaker and the transitions heard so far. */
 export interface LiveSnapshot {
@@ -79,8 +83,14 @@ export class LiveBreakers {
     };
   }
 
-  /** Streams to `response` from now on: the snapshot first, then every change. */
+  /**
+   * Streams to `response` from now on: the snapshot first, then every change.
+   * @throws HttpError 503 when MAX_PAGES pages already listen.
+   */
   attach(response: ServerResponse): void {
+    if (this.#pages.size >= MAX_PAGES) {
+      throw new HttpError(503, `the dashboard serves at most ${MAX_PAGES} pages at once`);
+    }
     response.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',

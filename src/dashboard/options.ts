@@ -34,6 +34,7 @@ export interface ResolvedDashboardOptions {
 }
 
 const TOKEN = /^[\x21-\x7e]+$/;
+const MIN_TOKEN_LENGTH = 16;
 const OPTIONS = new Set(['store', 'host', 'port', 'token']);
 
 /** @throws TypeError or RangeError naming the option and the value. */
@@ -78,6 +79,12 @@ export function resolveDashboardOptions(options: unknown): ResolvedDashboardOpti
         token === ''
           ? 'startDashboard: option token must not be empty (leave it out for a read-only dashboard)'
           : 'startDashboard: option token must be visible ASCII characters without spaces (it travels in an HTTP header)',
+      );
+    }
+    // Nothing limits guesses: a token must be too long to guess.
+    if (token.length < MIN_TOKEN_LENGTH) {
+      throw new RangeError(
+        `startDashboard: option token must be at least ${MIN_TOKEN_LENGTH} characters (a long random one, e.g. openssl rand -hex 32), got ${token.length}`,
       );
     }
   }

@@ -66,8 +66,9 @@ const problemText = (problem: RecordProblem) => `${problem.field}: ${problem.pro
 
 // Offset samples at first sync: the shortest round trip gives the tightest bound.
 const FIRST_SYNC_SAMPLES = 3;
-// Breakers per read: one script call (standalone) reads this many records, one MGET compares
-// this many stamps, so an idle fleet's resync costs a few commands however many it follows.
+// Breakers per read: one script call (standalone) reads this many records, or compares this
+// many stamps (readStamps.lua), so an idle fleet's resync costs a few commands however many it
+// follows.
 const BATCH = 500;
 // Keys a SCAN call is asked to look at: enough that a listing of a large keyspace takes few
 // round trips, few enough that one call never holds the server for long.

@@ -6,18 +6,16 @@ import type { CircuitState } from './state.js';
  * the breaker's events: no payload is built, a listener-less breaker's degraded warning stays
  * on, and the hot path pays one null check while no exporter runs.
  *
- * `durationMs` is how long the call ran, absent when it is not known: the call began before an
- * observer with `timed` was attached. Calls faster than 0.1 ms are timed one in 16; an untimed
- * one comes with the duration last timed for a call of its kind, and before the first of its
- * kind with none, the first then standing for `weight` calls (1 otherwise). The methods must
- * not throw.
+ * `durationMs` is how long the call ran, absent when the call was not timed: it began before an
+ * observer with `timed` was attached, or, faster than 0.1 ms, it fell outside the sample (one
+ * in 16 such calls is timed). The methods must not throw.
  */
 export interface BreakerObserver {
   /** Whether the breaker should read the clock around every call for this observer. */
   readonly timed: boolean;
-  successful(durationMs: number | undefined, weight: number): void;
-  failed(durationMs: number | undefined, weight: number): void;
-  ignored(durationMs: number | undefined, weight: number): void;
+  successful(durationMs: number | undefined): void;
+  failed(durationMs: number | undefined): void;
+  ignored(durationMs: number | undefined): void;
   rejected(): void;
   /** A change of top-level state this instance made or adopted from another instance. */
   transition(from: CircuitState, to: CircuitState, reason: TransitionReason): void;

@@ -114,15 +114,6 @@ export class CircuitBreaker {
   #stride = 1;
   /** Calls since the last timed one. */
   #untimed = 0;
-  /**
-   * While sampling, per kind of outcome (successful, failed, ignored): the duration last timed
-   * (-1: none yet), which an untimed call of that kind is counted with, and the calls untimed
-   * before the first, which that first timed call stands for.
-   */
-  readonly #lastOf = new Float64Array(3).fill(-1);
-  readonly #untimedOf = new Float64Array(3);
-  /** How many calls the duration {@link #sampled} gave last stands for. */
-  #weight = 1;
   readonly #retryAfter: ((error: unknown) => number | undefined) | undefined;
   /** This breaker instance, as a quorum tells instances apart. */
   readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
@@ -307,8 +298,8 @@ export class CircuitBreaker {
   // Reading the clock costs about as much as a whole closed-circuit call (tens of ns each). A
   // listener of success, failure or ignored gets every call's duration. Exporters alone get
   // every call's while calls take at least SAMPLED_BELOW_MS, which dwarfs the two reads, and
-  // one in SAMPLE_STRIDE of faster calls; an untimed call counts with the duration last timed
-  // for its kind, so that every kind's histogram counts every call.
+  // one in SAMPLE_STRIDE of faster calls (an exporter counts an untimed call with the duration
+  // last timed for its kind).
   #clockStart(): number {
     const untimed = this.#untimed + 1;
     if (this.#timing === Timing.Sampled && untimed < this.#stride) {
@@ -317,26 +308,6 @@ export class CircuitBreaker {
     }
     this.#untimed = 0;
     return performance.now();
-  }
-
-  /**
-   * The duration exporters count a call of `kind` with, `undefined` when there is none yet;
-   * `#weight` is then how many calls it stands for.
-   */
-  #sampled(kind: number, durationMs: number | undefined): number | undefined {
-    this.#weight = 1;
-    if (this.#timing !== Timing.Sampled) return durationMs;
-    const untimedOf = this.#untimedOf;
-    if (durationMs !== undefined) {
-      this.#lastOf[kind] = durationMs;
-      this.#weight = (untimedOf[kind] as number) + 1;
-      untimedOf[kind] = 0;
-      return durationMs;
-    }
-    const last = this.#lastOf[kind] as number;
-    if (last >= 0) return last;
-    untimedOf[kind] = (untimedOf[kind] as number) + 1;
-    return undefined;
   }
 
   /** The duration of a timed call (`undefined` for an untimed one), and the next stride. */
@@ -393,9 +364,7 @@ export class CircuitBreaker {
     if (observers === null && !heard) return;
     const durationMs = this.#clockStop(started);
     if (observers !== null) {
-      const counted = this.#sampled(0, durationMs);
-      const weight = this.#weight;
-      for (let i = 0; i < observers.length; i++) observers[i]?.successful(counted, weight);
+      for (let i = 0; i < observers.length; i++) observers[i]?.successful(durationMs);
     }
     if (heard) this.#events.emit('success', { name: this.name, durationMs });
   }
@@ -426,18 +395,14 @@ export class CircuitBreaker {
       // After the event: a failure that tripped the circuit belongs to no window any more.
       if (this.#window !== undefined && probeId === undefined) this.#count(generation, true, since);
       if (observers !== null) {
-        const counted = this.#sampled(1, durationMs);
-        const weight = this.#weight;
-        for (let i = 0; i < observers.length; i++) observers[i]?.failed(counted, weight);
+        for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs);
       }
       this.#events.emit('failure', { name: this.name, error, durationMs });
     } else {
       // An ignored probe still frees its slot; an ignored call in closed changes nothing.
       if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
       if (observers !== null) {
-        const counted = this.#sampled(2, durationMs);
-        const weight = this.#weight;
-        for (let i = 0; i < observers.length; i++) observers[i]?.ignored(counted, weight);
+        for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs);
       }
       this.#events.emit('ignored', { name: this.name, error, durationMs });
     }
@@ -572,8 +537,6 @@ export class CircuitBreaker {
       this.#timing = timing;
       this.#stride = 1;
       this.#untimed = 0;
-      this.#untimedOf.fill(0);
-      this.#lastOf.fill(-1);
     }
   }
 

@@ -12,6 +12,8 @@ export const CALL_KINDS: readonly CallKind[] = ['successful', 'failed', 'ignored
 export interface DurationRecorder {
   /** Records `seconds` as the duration of `weight` calls (a sampled call stands for several). */
   record(seconds: number, weight: number): void;
+  /** Records one more call of the duration recorded last; `false` (nothing done) before any. */
+  repeat(): boolean;
 }
 
 /** The transitions of one name with one `from`, `to` and `reason`. */
@@ -60,30 +62,48 @@ export function errorClass(error: unknown): string {
   return name === '' ? 'Object' : name;
 }
 
-/** Counts one breaker's events into the totals of its name. */
+/**
+ * Counts one breaker's events into the totals of its name. A call the breaker did not time (one
+ * faster than 0.1 ms outside its sample) counts with the duration last recorded for its name
+ * and kind, and those before the first with that first, so that the histogram counts every call
+ * and its buckets are a sample of them.
+ */
 export class TotalsObserver implements BreakerObserver {
   readonly timed: boolean;
+  /** Per kind (successful, failed, ignored): the calls untimed before the first timed one. */
+  readonly #before = new Float64Array(3);
 
   constructor(readonly totals: NameTotals) {
     this.timed = totals.durations !== null;
   }
 
-  successful(durationMs: number | undefined, weight: number): void {
+  successful(durationMs: number | undefined): void {
     const totals = this.totals;
     totals.successful++;
-    if (durationMs !== undefined) totals.durations?.successful.record(durationMs / 1000, weight);
+    if (totals.durations !== null) this.#time(totals.durations.successful, 0, durationMs);
   }
 
-  failed(durationMs: number | undefined, weight: number): void {
+  failed(durationMs: number | undefined): void {
     const totals = this.totals;
     totals.failed++;
-    if (durationMs !== undefined) totals.durations?.failed.record(durationMs / 1000, weight);
+    if (totals.durations !== null) this.#time(totals.durations.failed, 1, durationMs);
   }
 
-  ignored(durationMs: number | undefined, weight: number): void {
+  ignored(durationMs: number | undefined): void {
     const totals = this.totals;
     totals.ignored++;
-    if (durationMs !== undefined) totals.durations?.ignored.record(durationMs / 1000, weight);
+    if (totals.durations !== null) this.#time(totals.durations.ignored, 2, durationMs);
+  }
+
+  #time(recorder: DurationRecorder, kind: number, durationMs: number | undefined): void {
+    // No number travels for an untimed call: a double passed on would be allocated per call.
+    if (durationMs === undefined) {
+      if (!recorder.repeat()) this.#before[kind] = (this.#before[kind] as number) + 1;
+      return;
+    }
+    const weight = (this.#before[kind] as number) + 1;
+    this.#before[kind] = 0;
+    recorder.record(durationMs / 1000, weight);
   }
 
   rejected(): void {

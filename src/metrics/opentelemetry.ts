@@ -132,9 +132,16 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
       const attributes = Object.freeze({ [NAME]: name, [OUTCOME]: kind });
       // The API records one observation at a time: a sampled call is recorded once per call
       // it stands for, so that the histogram's count stays the number of calls.
+      let last = -1;
       return {
         record: (seconds, weight) => {
+          last = seconds;
           for (let i = 0; i < weight; i++) histogram.record(seconds, attributes);
+        },
+        repeat: () => {
+          if (last < 0) return false;
+          histogram.record(last, attributes);
+          return true;
         },
       };
     };

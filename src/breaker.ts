@@ -299,7 +299,7 @@ export class CircuitBreaker {
   // listener of success, failure or ignored gets every call's duration. Exporters alone get
   // every call's while calls take at least SAMPLED_BELOW_MS, which dwarfs the two reads, and
   // one in SAMPLE_STRIDE of faster calls (an exporter counts an untimed call with the duration
-  // last timed for its kind).
+  // last recorded for its name and kind).
   #clockStart(): number {
     const untimed = this.#untimed + 1;
     if (this.#timing === Timing.Sampled && untimed < this.#stride) {

@@ -1,4 +1,3 @@
-import { describeValue } from '../validate.js';
 import {
   CALL_KINDS,
   type CallKind,
@@ -9,7 +8,7 @@ import {
 import type { MetricsExporter } from './exporter.js';
 import { followBreakers } from './follow-breakers.js';
 import { liveStates, STATES } from './live-states.js';
-import { type MetricsOptions, resolveMetricsOptions } from './options.js';
+import { type MetricsOptions, resolveMetricsOptions, withMethods } from './options.js';
 
 /** Attributes of one measurement. */
 export type OpenTelemetryAttributes = Readonly<Record<string, string>>;
@@ -72,19 +71,12 @@ const STATE = 'statebreaker.state';
 const OUTCOME = 'statebreaker.outcome';
 
 function checkMeter(meter: unknown): OpenTelemetryMeter {
-  const m = meter as Partial<Record<keyof OpenTelemetryMeter, unknown>> | null;
-  if (
-    typeof m !== 'object' ||
-    m === null ||
-    typeof m.createObservableGauge !== 'function' ||
-    typeof m.createObservableCounter !== 'function' ||
-    typeof m.createHistogram !== 'function'
-  ) {
-    throw new TypeError(
-      `${FN} option meter must be an @opentelemetry/api Meter, got ${describeValue(meter)}`,
-    );
-  }
-  return meter as OpenTelemetryMeter;
+  return withMethods<OpenTelemetryMeter>(
+    meter,
+    ['createObservableGauge', 'createObservableCounter', 'createHistogram'],
+    `${FN} option meter`,
+    'an @opentelemetry/api Meter',
+  );
 }
 
 /**

@@ -79,3 +79,25 @@ function checkBuckets(fn: string, buckets: unknown): readonly number[] {
   }
   return Object.freeze([...(buckets as number[])]);
 }
+
+/**
+ * `value` as a `T` when it has each of `methods` (the user's registry or meter, whose package
+ * statebreaker does not load, so only its shape can be checked).
+ * @throws TypeError naming the option and what it must be.
+ */
+export function withMethods<T>(
+  value: unknown,
+  methods: readonly (keyof T & string)[],
+  option: string,
+  expected: string,
+): T {
+  const candidate = value as Record<string, unknown> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    methods.some((method) => typeof candidate[method] !== 'function')
+  ) {
+    throw new TypeError(`${option} must be ${expected}, got ${describeValue(value)}`);
+  }
+  return value as T;
+}

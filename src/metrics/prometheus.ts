@@ -1,10 +1,9 @@
-import { describeValue } from '../validate.js';
 import { BucketCounts } from './bucket-counts.js';
 import { CALL_KINDS, type CallKind, TotalsByName, TotalsObserver } from './call-totals.js';
 import type { MetricsExporter } from './exporter.js';
 import { followBreakers } from './follow-breakers.js';
 import { liveStates, STATES } from './live-states.js';
-import { type MetricsOptions, resolveMetricsOptions } from './options.js';
+import { type MetricsOptions, resolveMetricsOptions, withMethods } from './options.js';
 import {
   PrometheusCollector,
   type PrometheusMetric,
@@ -37,19 +36,12 @@ export const PROMETHEUS_METRIC_NAMES = {
 const FN = 'prometheusMetrics()';
 
 function checkRegistry(registry: unknown): PrometheusRegistry {
-  const r = registry as Partial<Record<keyof PrometheusRegistry, unknown>> | null;
-  if (
-    typeof r !== 'object' ||
-    r === null ||
-    typeof r.registerMetric !== 'function' ||
-    typeof r.removeSingleMetric !== 'function' ||
-    typeof r.getSingleMetric !== 'function'
-  ) {
-    throw new TypeError(
-      `${FN} option registry must be a prom-client Registry, got ${describeValue(registry)}`,
-    );
-  }
-  return registry as PrometheusRegistry;
+  return withMethods<PrometheusRegistry>(
+    registry,
+    ['registerMetric', 'removeSingleMetric', 'getSingleMetric'],
+    `${FN} option registry`,
+    'a prom-client Registry',
+  );
 }
 
 /**

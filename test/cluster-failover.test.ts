@@ -1,6 +1,6 @@
 import type { Cluster } from 'ioredis';
 import { RedisStore } from 'statebreaker/redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   everyWorker as all,
   type FleetHarness,
@@ -9,8 +9,9 @@ import {
   statsOf,
   watch,
 } from './support/fleet-scenarios.js';
+import { useProcessFleet } from './support/process-fleet.js';
 import { type ClusterNode, namesOnEveryMaster, RedisCluster } from './support/redis-cluster.js';
-import { Upstream, type Worker } from './support/redis-fleet.js';
+import type { Worker } from './support/redis-fleet.js';
 import { breakerSlot } from './support/redis-slots.js';
 import { waitFor } from './support/redis-wait.js';
 
@@ -28,34 +29,19 @@ const STORE_TIMEOUT = 250;
 // dead node's connect timeout (10 s); the store must cut every wait at its timeout.
 const HANG_GRACE_MS = 1_000;
 
-let cluster: RedisCluster;
-let upstream: Upstream;
+const shared = useProcessFleet(() => RedisCluster.start());
+const { workers, closers } = shared;
 let reader: Cluster;
 let store: RedisStore;
-const workers: Worker[] = [];
-const closers: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  cluster = await RedisCluster.start();
-  upstream = new Upstream();
-  await upstream.listen();
-});
-
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((worker) => worker.exit()));
-  for (const close of closers.splice(0)) await close();
-});
 
 afterAll(async () => {
   await store?.close();
   reader?.disconnect();
-  await upstream?.close();
-  await cluster?.stop();
 });
 
 const harness = (): FleetHarness => ({
-  target: { cluster: cluster.seeds },
-  upstream,
+  target: { cluster: shared.redis.seeds },
+  upstream: shared.upstream,
   adopt: (fleet) => workers.push(...fleet),
   defer: (close) => closers.push(close),
 });
@@ -69,7 +55,7 @@ async function subscribers(node: ClusterNode, channel: string): Promise<number> 
 
 describe('a master fails over under a fleet of 3 processes', () => {
   it('converges on the promoted replica, loses no transition and keeps the feed flowing', async () => {
-    const lists = await namesOnEveryMaster(cluster, 'failover', breakerSlot, 5);
+    const lists = await namesOnEveryMaster(shared.redis, 'failover', breakerSlot, 5);
     const [open, halfOpen, freeSlot, lostTrip, afterFailover] = lists[0] as string[] as [
       string,
       string,
@@ -79,10 +65,10 @@ describe('a master fails over under a fleet of 3 processes', () => {
     ];
     const afterReconnect = (lists[1] as string[])[0] as string;
     const names = [open, halfOpen, freeSlot, lostTrip, afterFailover, afterReconnect];
-    const master = await cluster.masterOf(breakerSlot(open));
-    const [replica] = (await cluster.replicasOf(master)) as [ClusterNode];
+    const master = await shared.redis.masterOf(breakerSlot(open));
+    const [replica] = (await shared.redis.replicasOf(master)) as [ClusterNode];
     expect(replica).toBeDefined();
-    reader = cluster.client();
+    reader = shared.redis.client();
     store = new RedisStore(reader, { timeout: 2_000 });
 
     const watcher = await watch(harness(), [halfOpen, freeSlot]);
@@ -111,21 +97,21 @@ describe('a master fails over under a fleet of 3 processes', () => {
 
     // One breaker open; one half-open with a probe that hangs, the whole fleet calling it; one
     // half-open with its probe slot free, called only once its master is gone.
-    upstream.mode = 'fail';
+    shared.upstream.mode = 'fail';
     first.send({ type: 'call', name: open });
     expect(await everyone(open, 'open')).toBe(true);
     first.send({ type: 'call', name: halfOpen });
     first.send({ type: 'call', name: freeSlot });
     expect(await everyone(halfOpen, 'open')).toBe(true);
     expect(await everyone(freeSlot, 'open')).toBe(true);
-    upstream.modeOf.set(halfOpen, 'hang');
-    upstream.modeOf.set(freeSlot, 'hang');
+    shared.upstream.modeOf.set(halfOpen, 'hang');
+    shared.upstream.modeOf.set(freeSlot, 'hang');
     expect(await everyone(halfOpen, 'halfOpen')).toBe(true);
     expect(await everyone(freeSlot, 'halfOpen')).toBe(true);
     for (const worker of fleet) worker.send({ type: 'start', loops: 2, name: halfOpen });
-    expect(await waitFor(async () => (upstream.inFlightOf.get(halfOpen) ?? 0) >= 1, 10_000)).toBe(
-      true,
-    );
+    expect(
+      await waitFor(async () => (shared.upstream.inFlightOf.get(halfOpen) ?? 0) >= 1, 10_000),
+    ).toBe(true);
     expect(await waitFor(() => agree(fleet, halfOpen), 10_000)).toBe(true);
     const probing = await store.load(halfOpen);
     const probe = Object.keys(probing?.snapshot.context.probes ?? {});
@@ -139,15 +125,15 @@ describe('a master fails over under a fleet of 3 processes', () => {
     second.send({ type: 'call', name: lostTrip });
     const heard = await everyone(lostTrip, 'open');
     const lost = await store.load(lostTrip).catch(() => null);
-    await cluster.kill(master);
+    await shared.redis.kill(master);
     replica.resume();
     // The whole fleet calls the half-open breaker whose master is gone: every admission needs
     // Redis, which does not answer until the replica takes over.
     for (const worker of fleet) worker.send({ type: 'start', loops: 2, name: freeSlot });
     expect(heard).toBe(true);
     expect(lost?.snapshot.value).toBe('open');
-    expect(await cluster.waitForFailover(master, 30_000)).toBe(true);
-    expect((await cluster.masterOf(breakerSlot(open))).id).toBe(replica.id);
+    expect(await shared.redis.waitForFailover(master, 30_000)).toBe(true);
+    expect((await shared.redis.masterOf(breakerSlot(open))).id).toBe(replica.id);
 
     // The fleet converges on the promoted node's data.
     for (const name of [open, halfOpen, freeSlot, lostTrip]) {
@@ -180,10 +166,10 @@ describe('a master fails over under a fleet of 3 processes', () => {
     expect(await everyone(afterFailover, 'open')).toBe(true);
 
     // ...and after every subscriber connection is killed, once ioredis has subscribed again.
-    const otherMaster = await cluster.masterOf(breakerSlot(afterReconnect));
+    const otherMaster = await shared.redis.masterOf(breakerSlot(afterReconnect));
     const channel = `circuit_breaker:{${afterReconnect}}:changes`;
     expect(await subscribers(otherMaster, channel)).toBe(3);
-    for (const node of cluster.live) await node.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    for (const node of shared.redis.live) await node.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     expect(await waitFor(async () => (await subscribers(otherMaster, channel)) === 3, 20_000)).toBe(
       true,
     );
@@ -192,13 +178,14 @@ describe('a master fails over under a fleet of 3 processes', () => {
 
     // Through the shared record, never more than one probe at a time.
     for (const name of [halfOpen, freeSlot]) {
-      const shared = upstream.maxSharedInFlightOf.get(name) ?? 0;
+      const upstream = shared.upstream;
+      const admitted = upstream.maxSharedInFlightOf.get(name) ?? 0;
       const alone = upstream.arrivals.filter((a) => a.breaker === name && a.degraded).length;
       console.log(
-        `failover: ${name}: at most ${shared} probe(s) in flight admitted through the shared ` +
+        `failover: ${name}: at most ${admitted} probe(s) in flight admitted through the shared ` +
           `record; ${alone} admitted by degraded processes deciding alone`,
       );
-      expect(shared).toBeLessThanOrEqual(1);
+      expect(admitted).toBeLessThanOrEqual(1);
     }
     for (const record of watcher.announced) {
       expect(Object.keys(record.snapshot.context.probes).length).toBeLessThanOrEqual(1);

@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Announced, Upstream, Worker, watchChanges } from './support/redis-fleet.js';
+import { describe, expect, it } from 'vitest';
+import { useProcessFleet } from './support/process-fleet.js';
+import { type Announced, Worker, watchChanges } from './support/redis-fleet.js';
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 
@@ -7,27 +8,9 @@ import { waitFor } from './support/redis-wait.js';
 // HTTP upstream in this process: the fleet's window, a retry-after heard by one process, and a
 // quorum that one process alone cannot reach.
 
-let server: RedisServer;
-let upstream: Upstream;
-const workers: Worker[] = [];
-const closers: (() => unknown)[] = [];
+const shared = useProcessFleet(() => RedisServer.start());
+const { workers, closers } = shared;
 let run = 0;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-  upstream = new Upstream();
-  await upstream.listen();
-});
-
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((worker) => worker.exit()));
-  for (const close of closers.splice(0)) await close();
-});
-
-afterAll(async () => {
-  await upstream?.close();
-  await server?.stop();
-});
 
 async function spawnFleet(
   count: number,
@@ -35,15 +18,15 @@ async function spawnFleet(
   retryAfterHeader = false,
 ): Promise<{ name: string; fleet: Worker[]; announced: Announced[] }> {
   const name = `policies ${++run}`;
-  const watcher = await watchChanges({ socket: server.path }, [name]);
+  const watcher = await watchChanges({ socket: shared.redis.path }, [name]);
   closers.push(watcher.close);
   const fleet = Array.from(
     { length: count },
     () =>
       new Worker({
-        redis: { socket: server.path },
+        redis: { socket: shared.redis.path },
         names: [name],
-        upstream: upstream.url,
+        upstream: shared.upstream.url,
         breaker,
         retryAfterHeader,
       }),
@@ -55,7 +38,7 @@ async function spawnFleet(
 
 // One call from `worker`, answered as `mode` says; resolves with its outcome.
 async function call(worker: Worker, mode: 'ok' | 'fail' | 'limit') {
-  upstream.mode = mode;
+  shared.upstream.mode = mode;
   const before = worker.results.length;
   worker.send({ type: 'call' });
   expect(await waitFor(() => worker.results.length > before, 10_000)).toBe(true);
@@ -71,7 +54,7 @@ describe('policies across 4 processes', () => {
       windowFlush: 100,
       resetTimeout: 60_000,
     });
-    upstream.delayMs = 1;
+    shared.upstream.delayMs = 1;
     // Six calls per process, half of them failing: 24 in all, none of the processes near 20.
     for (let round = 0; round < 3; round++) {
       for (const worker of fleet) {
@@ -80,7 +63,9 @@ describe('policies across 4 processes', () => {
       }
     }
     for (const worker of fleet) {
-      expect(upstream.arrivals.filter((a) => a.pid === worker.pid).length).toBeLessThanOrEqual(6);
+      expect(
+        shared.upstream.arrivals.filter((a) => a.pid === worker.pid).length,
+      ).toBeLessThanOrEqual(6);
     }
     expect(await waitFor(() => fleet.every((w) => w.state === 'open'), 10_000)).toBe(true);
     const trip = announced.find((a) => a.state === 'open') as Announced;
@@ -97,8 +82,8 @@ describe('policies across 4 processes', () => {
       { failMax: 5, resetTimeout, successThreshold: 1 },
       true,
     );
-    upstream.delayMs = 1;
-    upstream.retryAfterSeconds = 2;
+    shared.upstream.delayMs = 1;
+    shared.upstream.retryAfterSeconds = 2;
     expect(await call(fleet[0] as Worker, 'limit')).toBe('failed');
     expect(await waitFor(() => fleet.every((w) => w.state === 'open'), 10_000)).toBe(true);
     const trip = announced.find((a) => a.state === 'open') as Announced;
@@ -126,7 +111,7 @@ describe('policies across 4 processes', () => {
       resetTimeout: 60_000,
     });
     const [lone, other] = fleet as [Worker, Worker];
-    upstream.delayMs = 1;
+    shared.upstream.delayMs = 1;
     // The lone process's calls keep reaching the upstream and failing: the circuit stays closed.
     for (let i = 0; i < 10; i++) expect(await call(lone, 'fail')).toBe('failed');
     expect(fleet.map((w) => w.state)).toEqual(['closed', 'closed']);

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { CircuitBreaker } from 'statebreaker';
 import { RedisStore } from 'statebreaker/redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   everyWorker as all,
   type FleetHarness,
@@ -9,38 +9,21 @@ import {
   tripProbeAndClose,
   watch,
 } from './support/fleet-scenarios.js';
-import { type Announced, Upstream, type Worker } from './support/redis-fleet.js';
+import { useProcessFleet } from './support/process-fleet.js';
+import type { Announced, Worker } from './support/redis-fleet.js';
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 
 // OS processes sharing one breaker on a real redis-server, calling a real HTTP upstream in
 // this process: what one process with simulated time cannot show.
 
-let server: RedisServer;
-let upstream: Upstream;
-const workers: Worker[] = [];
-const closers: (() => unknown)[] = [];
+const shared = useProcessFleet(() => RedisServer.start());
+const { workers, closers } = shared;
 let run = 0;
 
-beforeAll(async () => {
-  server = await RedisServer.start();
-  upstream = new Upstream();
-  await upstream.listen();
-});
-
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((worker) => worker.exit()));
-  for (const close of closers.splice(0)) await close();
-});
-
-afterAll(async () => {
-  await upstream?.close();
-  await server?.stop();
-});
-
 const harness = (): FleetHarness => ({
-  target: { socket: server.path },
-  upstream,
+  target: { socket: shared.redis.path },
+  upstream: shared.upstream,
   adopt: (fleet) => workers.push(...fleet),
   defer: (close) => closers.push(close),
 });
@@ -75,24 +58,28 @@ describe('a fleet of 4 processes sharing one breaker', () => {
       ),
     ).toBe(true);
 
-    upstream.mode = 'fail';
-    upstream.delayMs = 1;
+    shared.upstream.mode = 'fail';
+    shared.upstream.delayMs = 1;
     fleet[0]?.send({ type: 'call' });
     expect(await waitFor(() => fleet[0]?.results.length === 1, 10_000)).toBe(true);
     expect(await waitFor(all(fleet, (w) => w.state === 'open'))).toBe(true);
 
     // The upstream hangs for the probe; the fleet keeps calling.
-    upstream.mode = 'hang';
-    const arrivalsBefore = upstream.arrivals.length;
+    shared.upstream.mode = 'hang';
+    const arrivalsBefore = shared.upstream.arrivals.length;
     for (const worker of fleet) worker.send({ type: 'start', loops: 1 });
-    expect(await waitFor(() => upstream.arrivals.length > arrivalsBefore, 10_000)).toBe(true);
-    const holder = fleet.find((w) => w.pid === upstream.arrivals[arrivalsBefore]?.pid) as Worker;
+    expect(await waitFor(() => shared.upstream.arrivals.length > arrivalsBefore, 10_000)).toBe(
+      true,
+    );
+    const holder = fleet.find(
+      (w) => w.pid === shared.upstream.arrivals[arrivalsBefore]?.pid,
+    ) as Worker;
     expect(holder).toBeDefined();
     const probing = announced.at(-1) as Announced;
     expect(Object.keys(probing.snapshot.context.probes)).toHaveLength(1);
     holder.child.kill('SIGKILL');
     expect(await waitFor(() => holder.exited)).toBe(true);
-    upstream.mode = 'ok';
+    shared.upstream.mode = 'ok';
 
     // Only the lease frees the slot: the machine counts its expiry as a failure and reopens.
     expect(
@@ -130,7 +117,7 @@ describe('a fleet of 4 processes sharing one breaker', () => {
     // Long enough that the new process (tsx start-up takes a second or more) starts while open.
     const resetTimeout = 5_000;
     // Trip it from this process, then leave: the late process decides alone.
-    const redis = new Redis({ path: server.path });
+    const redis = new Redis({ path: shared.redis.path });
     const store = new RedisStore(redis);
     const tripper = new CircuitBreaker(name, { store, failMax: 1, resetTimeout });
     await tripper.call(() => Promise.reject(new Error('down'))).catch(() => {});
@@ -140,7 +127,7 @@ describe('a fleet of 4 processes sharing one breaker', () => {
     await store.close();
     redis.disconnect();
 
-    upstream.mode = 'ok';
+    shared.upstream.mode = 'ok';
     const [late] = spawn(name, 1, { failMax: 1, resetTimeout }) as [Worker];
     expect(await waitFor(() => late.ready, 20_000)).toBe(true);
     expect(late.state).toBe('open');
@@ -148,7 +135,7 @@ describe('a fleet of 4 processes sharing one breaker', () => {
     expect(await waitFor(() => late.results.length === 1)).toBe(true);
     expect(late.results[0]?.outcome).toBe('rejected');
     // Rejected without calling: the upstream never heard from this process.
-    expect(upstream.arrivals.filter((a) => a.pid === late.pid)).toEqual([]);
+    expect(shared.upstream.arrivals.filter((a) => a.pid === late.pid)).toEqual([]);
     const startedAt = late.results[0]?.at as number;
 
     expect(await waitFor(() => late.state === 'halfOpen', 10_000)).toBe(true);
@@ -172,7 +159,7 @@ describe('clock skew', () => {
     const name = `skew ${++run}`;
     const resetTimeout = 500;
     const make = (skew: number) => {
-      const redis = new Redis({ path: server.path });
+      const redis = new Redis({ path: shared.redis.path });
       const store = new RedisStore(redis, { hostNow: () => Date.now() + skew });
       const breaker = new CircuitBreaker(name, { store, failMax: 1, resetTimeout });
       const halfOpenAt: number[] = [];

@@ -119,3 +119,11 @@ export function nameOfKey(prefix: string, key: string): string | null {
 export function windowKey(prefix: string, name: string): string {
   return `${prefix}{${encodeName(checkStoreName(name))}}:window`;
 }
+
+/**
+ * The key that marks flush `flushId` of breaker `name`'s window as applied, in the breaker's
+ * hash slot: a flush sent twice (a client's resend after a reconnect) adds its counts once.
+ */
+export function windowFlushKey(prefix: string, name: string, flushId: string): string {
+  return `${windowKey(prefix, name)}:${flushId}`;
+}

@@ -23,7 +23,7 @@ export interface RedisScripts {
   readRecords(...keys: string[]): Promise<unknown[]>;
   /** `readStamps.lua`: version, write and snapshot keys of each breaker; three values each. */
   readStamps(...keys: string[]): Promise<unknown[]>;
-  /** `flushWindow-1.lua`: the window key, then its eight arguments; the window's totals. */
+  /** `flushWindow-2.lua`: the window and flush-id keys, then ten arguments; the window's totals. */
   flushWindow(...keysAndArgs: (string | number)[]): Promise<unknown[]>;
 }
 
@@ -51,7 +51,7 @@ const FILES = [
   scriptFile('compareAndSet-7.lua'),
   scriptFile('readRecords.lua'),
   scriptFile('readStamps.lua'),
-  scriptFile('flushWindow-1.lua'),
+  scriptFile('flushWindow-2.lua'),
 ];
 
 // The command name carries a hash of the script, so that two copies of statebreaker (say two

@@ -29,6 +29,7 @@ import {
   checkStoreName,
   nameOfKey,
   sequenceKey,
+  windowFlushKey,
   windowKey,
 } from './redis-keys.js';
 import {
@@ -73,6 +74,10 @@ const BATCH = 500;
 // Keys a SCAN call is asked to look at: enough that a listing of a large keyspace takes few
 // round trips, few enough that one call never holds the server for long.
 const SCAN_COUNT = 1_000;
+// A flush lands until its store's timeout and this much more (the server's clock may be read at a
+// coarser grain than the store's, ioredis-mock's to the second), and its id key lives this much
+// longer still: a resend that passes the deadline finds the key, and one after it is refused.
+const FLUSH_GRACE_MS = 1_000;
 
 /** The raw values of one breaker's record, as `readRecords.lua` returns them. */
 interface RawRecord {
@@ -146,6 +151,9 @@ export class RedisStore implements BreakerStore {
   readonly #feed: ChangeFeed;
   readonly #followers = new Map<string, StoreFollower[]>();
   readonly #watchers = new Set<StoreWatcher>();
+  /** Flush ids: unique to this store, numbered. */
+  readonly #flushPrefix = `${Math.random().toString(36).slice(2, 10)}.`;
+  #flushes = 0;
   /** Breakers the feed follows for watchers of every breaker (sharded pub/sub). */
   readonly #watchedNames = new Set<string>();
   #releaseHold: (() => void) | null = null;
@@ -331,13 +339,17 @@ export class RedisStore implements BreakerStore {
 
   /**
    * Adds an instance's window counts to `${prefix}{name}:window` and returns the fleet's totals,
-   * in one script call (`flushWindow-1.lua`), bounded by the store's `timeout`.
+   * in one script call (`flushWindow-2.lua`), bounded by the store's `timeout`.
    */
   async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
     this.#checkOpen();
+    // On server time, as a write's deadline: a flush this store gave up on must not land later.
+    await this.#whenSynced();
+    const flushId = `${this.#flushPrefix}${(++this.#flushes).toString(36)}`;
     const reply = await this.#bounded(
       this.#scripts.flushWindow(
         windowKey(this.options.prefix, name),
+        windowFlushKey(this.options.prefix, name, flushId),
         flush.generation,
         bucketOf(flush.at, flush.window),
         firstLiveBucket(flush.at, flush.window),
@@ -346,6 +358,8 @@ export class RedisStore implements BreakerStore {
         flush.slow,
         flush.instance,
         windowTtl(flush.window),
+        this.clock.now() + this.timeout + FLUSH_GRACE_MS,
+        this.timeout + 2 * FLUSH_GRACE_MS,
       ),
       'flushWindow',
     );

@@ -13,7 +13,7 @@ interface Bucket {
 
 /**
  * One breaker's fleet window in memory: the counts every instance flushed, per generation and
- * time bucket. What `flushWindow-1.lua` keeps in a Redis hash, for the `MemoryStore`.
+ * time bucket. What `flushWindow-2.lua` keeps in a Redis hash, for the `MemoryStore`.
  */
 export class WindowTable {
   readonly #buckets = new Map<string, Bucket>();

@@ -6,8 +6,13 @@
   a quorum needs instances told apart). Buckets that left the window are deleted by the next
   flush, and the whole hash expires when nobody flushes for a window.
 
+  A flush lands at most once: its client may send it again after a reconnect (ioredis resends
+  what got no answer), so a flush run after its deadline, or a second time (its id key is
+  there), adds nothing and only reads the totals.
+
   Input:
     KEYS[1]  window   the breaker's window hash
+    KEYS[2]  flush    this flush's id key, in the breaker's hash slot
 
     ARGV[1]  generation the counts belong to (each closed period has a window of its own)
     ARGV[2]  the current bucket (the flush time on the breaker's clock, in tenths of a window)
@@ -17,6 +22,8 @@
     ARGV[6]  slow calls
     ARGV[7]  the flushing instance ('' = instances are not told apart)
     ARGV[8]  ms the hash lives after this flush
+    ARGV[9]  deadline, epoch ms on server time: a flush its client gave up on adds nothing
+    ARGV[10] ms the id key lives (past the deadline)
 
   Output:
     {calls, failures, slow, failing instances, slow instances}: the totals of the generation
@@ -34,15 +41,23 @@ local instance = ARGV[7]
 -- failing a flush for.
 if not pcall(redis.call, 'HLEN', key) then redis.call('DEL', key) end
 
+-- Float arithmetic (1000.0): on 32-bit integers, seconds * 1000 wraps.
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000.0 + math.floor(tonumber(time[2]) / 1000)
+local fresh = now <= tonumber(ARGV[9])
+  and redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[10])
+
 local prefix = generation .. ':' .. bucket .. ':'
-if calls > 0 then redis.call('HINCRBY', key, prefix .. 'c', calls) end
-if failures > 0 then
-  redis.call('HINCRBY', key, prefix .. 'f', failures)
-  if instance ~= '' then redis.call('HSET', key, prefix .. 'if:' .. instance, 1) end
-end
-if slow > 0 then
-  redis.call('HINCRBY', key, prefix .. 's', slow)
-  if instance ~= '' then redis.call('HSET', key, prefix .. 'is:' .. instance, 1) end
+if fresh then
+  if calls > 0 then redis.call('HINCRBY', key, prefix .. 'c', calls) end
+  if failures > 0 then
+    redis.call('HINCRBY', key, prefix .. 'f', failures)
+    if instance ~= '' then redis.call('HSET', key, prefix .. 'if:' .. instance, 1) end
+  end
+  if slow > 0 then
+    redis.call('HINCRBY', key, prefix .. 's', slow)
+    if instance ~= '' then redis.call('HSET', key, prefix .. 'is:' .. instance, 1) end
+  end
 end
 
 local all = redis.call('HGETALL', key)

@@ -352,7 +352,12 @@ export class CircuitBreaker {
     if (this.#window !== undefined && probeId === undefined) this.#count(generation, false, since);
     // A success in closed with no failures counted is a no-op of the machine: not sent, so that
     // neither the fast path nor a call with a timeout or signal wakes the actor for nothing.
-    if (probeId !== undefined || replica.failures !== 0 || replica.state !== 'closed') {
+    if (
+      probeId !== undefined ||
+      replica.failures !== 0 ||
+      replica.streak !== 0 ||
+      replica.state !== 'closed'
+    ) {
       replica.send(
         probeId === undefined
           ? { type: 'SUCCESS', generation, at: this.clock.now() }

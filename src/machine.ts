@@ -261,7 +261,9 @@ export const breakerMachine = setup({
   guards: {
     currentGeneration: ({ context, event }) =>
       'generation' in event && event.generation === context.generation,
-    hasFailures: ({ context }) => context.failures > 0,
+    // A streak under a quorum may hold instances with no failure counted (failMax 1 counts
+    // none: a lone instance's failure is all the streak holds), and a success ends it too.
+    hasFailures: ({ context }) => context.failures > 0 || (context.streak?.length ?? 0) > 0,
     failMaxReached: ({ context }) => context.failures + 1 >= context.config.failMax,
     // With a quorum, a streak that reached failMax from too few instances waits for another
     // instance's failure; counting more of the same instance's would change nothing.

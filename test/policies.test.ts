@@ -472,6 +472,25 @@ describe('quorum', () => {
     expect(b.state).toBe('open');
   });
 
+  it('with failMax 1 and quorum 2, a success ends a streak that counts no failure', async () => {
+    const {
+      breakers: [a, b],
+    } = fleet(2, { failMax: 1, quorum: 2 });
+    // failMax 1 counts no failure under a quorum: the streak alone holds the lone instance.
+    await fail(a);
+    await settle([a, b]);
+    expect(b.context).toMatchObject({ failures: 0, streak: [expect.any(String)] });
+    await succeed(b);
+    await settle([a, b]);
+    expect(a.context.streak).toEqual([]);
+    await fail(b);
+    await settle([a, b]);
+    expect([a.state, b.state]).toEqual(['closed', 'closed']);
+    await fail(a);
+    await settle([a, b]);
+    expect([a.state, b.state]).toEqual(['open', 'open']);
+  });
+
   it('with quorum 2, a failure rate trips only when two instances failed in the window', async () => {
     const {
       breakers: [a, b],

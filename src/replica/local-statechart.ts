@@ -36,6 +36,8 @@ export abstract class LocalStatechart {
   /** Top-level state of the local statechart. */
   state: CircuitState = 'closed';
   failures = 0;
+  /** Instances in the failure streak under a quorum (a success must end it). */
+  streak = 0;
   generation = 0;
   openedAt: number | null = null;
   probeCount = 0;
@@ -127,6 +129,7 @@ export abstract class LocalStatechart {
   #view(context: BreakerContext, value: StateValue): void {
     this.state = topLevelState(value);
     this.failures = context.failures;
+    this.streak = context.streak?.length ?? 0;
     this.generation = context.generation;
     this.openedAt = context.openedAt;
     this.probeCount = countProbes(context.probes);
@@ -141,7 +144,7 @@ export abstract class LocalStatechart {
       (this.state === 'halfOpen' && this.probeCount > 0) ||
       // A breaker counting failures is likely to see more events soon: keep its actor until
       // a success resets the count, rather than rebuild it for every failure.
-      (this.state === 'closed' && this.failures > 0)
+      (this.state === 'closed' && (this.failures > 0 || this.streak > 0))
     );
   }
 

@@ -2,10 +2,14 @@ import { topLevelState } from '../state.js';
 import type { PersistedBreakerSnapshot } from './store.js';
 
 /**
- * Whether a record says nothing that no record at all does not: closed with no failure counted.
+ * Whether a record says nothing that no record at all does not: closed with no failure counted
+ * and no instance in a failure streak.
  * A breaker that finds none starts there too, so a store may let such a record expire (the
  * `recordTtl` of `RedisStore`); every other record holds state the fleet must keep.
  */
 export function isIdleRecord(snapshot: PersistedBreakerSnapshot): boolean {
-  return topLevelState(snapshot.value) === 'closed' && snapshot.context.failures === 0;
+  const { failures, streak } = snapshot.context;
+  return (
+    topLevelState(snapshot.value) === 'closed' && failures === 0 && (streak?.length ?? 0) === 0
+  );
 }

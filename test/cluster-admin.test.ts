@@ -26,9 +26,9 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-function store(resyncInterval = 60_000): RedisStore {
+function store(resyncInterval = 60_000, pubsub: 'auto' | 'classic' = 'auto'): RedisStore {
   const redis: Cluster = cluster.client();
-  const made = new RedisStore(redis, { resyncInterval });
+  const made = new RedisStore(redis, { resyncInterval, pubsub });
   cleanups.push(async () => {
     await made.close();
     redis.disconnect();
@@ -95,5 +95,29 @@ describe('operator tools on a Redis Cluster', () => {
     const opened = () => new Set(heard.filter((t) => t.to === 'open').map((t) => t.name));
     expect(await waitFor(() => opened().size === 1 + late.length, 10_000)).toBe(true);
     expect([...opened()].sort()).toEqual([early, ...late].sort());
+  });
+
+  it('hands a watcher a change of a watched breaker that its feed missed, at the next listing', async () => {
+    const [name] = (await namesOnEveryMaster(cluster, 'missed', breakerSlot)).flat() as [string];
+    const fleet = store();
+    const breaker = new CircuitBreaker(name, { store: fleet, failMax: 2 });
+    cleanups.push(() => breaker.dispose());
+    await breaker.call(async () => Promise.reject(new Error('down'))).catch(() => {});
+    await breaker.settled();
+
+    const operator = store(300);
+    const heard: BreakerTransition[] = [];
+    const watch = watchBreakers(operator, (transition) => heard.push(transition));
+    cleanups.push(() => watch.close());
+    await watch.ready;
+    // A change the watcher's shard subscription never hears: published on the classic channel.
+    const elsewhere = new CircuitBreaker(name, { store: store(60_000, 'classic'), failMax: 2 });
+    cleanups.push(() => elsewhere.dispose());
+    await elsewhere.call(async () => Promise.reject(new Error('down'))).catch(() => {});
+    await elsewhere.settled();
+    expect(elsewhere.state).toBe('open');
+    expect(await waitFor(() => heard.some((t) => t.name === name && t.to === 'open'), 10_000)).toBe(
+      true,
+    );
   });
 });

@@ -445,14 +445,19 @@ export class RedisStore implements BreakerStore {
     this.#watchScan = scan;
   }
 
+  // A relisting also hands every record over again (the watchers keep what is news): a change
+  // published while a shard's subscriber moved is healed by it, as a resync heals followers.
   async #followListed(announce: boolean): Promise<void> {
     try {
+      // A store that only watches runs no periodic check, which reads the slot map again.
+      if (announce) this.#feed.refreshRoutes();
       for await (const entry of this.#scan()) {
         if (this.#watchers.size === 0) return;
         const { name, record } = entry;
-        if (this.#watchedNames.has(name)) continue;
-        this.#watchedNames.add(name);
-        this.#feed.follow(name);
+        if (!this.#watchedNames.has(name)) {
+          this.#watchedNames.add(name);
+          this.#feed.follow(name);
+        }
         if (announce && record !== null) this.#tellWatchers((w) => w.record(name, record));
       }
     } finally {
@@ -501,7 +506,8 @@ export class RedisStore implements BreakerStore {
    */
   async *listRecords(): AsyncIterable<RecordEntry> {
     this.#checkOpen();
-    if (this.#watchScan !== null) await this.#bounded(this.#watchScan, 'listRecords');
+    // Each of its calls is bounded; the whole takes as long as the keyspace does, and never fails.
+    if (this.#watchScan !== null) await this.#watchScan;
     await this.#bounded(Promise.all([this.#whenSynced(), this.#feed.ready()]), 'listRecords');
     yield* this.#scan();
   }

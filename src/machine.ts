@@ -245,6 +245,19 @@ function opening(
   };
 }
 
+// A trip of the closed circuit by one of the counting rules, open for `resetTimeout`.
+function tripFor(reason: TransitionReason) {
+  return assign<BreakerContext, BreakerEvent, undefined, BreakerEvent, never>(
+    ({ context, event }) =>
+      opening(
+        context,
+        reason,
+        eventTime(event, context.openedAt ?? 0),
+        context.config.resetTimeout,
+      ),
+  );
+}
+
 /**
  * The circuit breaker's statechart: the only place where transitions are decided.
  *
@@ -306,30 +319,9 @@ export const breakerMachine = setup({
       streak: streakWith(context, event),
     })),
     resetFailures: assign({ failures: 0, streak: [] }),
-    trip: assign(({ context, event }) =>
-      opening(
-        context,
-        'failMaxReached',
-        eventTime(event, context.openedAt ?? 0),
-        context.config.resetTimeout,
-      ),
-    ),
-    tripOnFailureRate: assign(({ context, event }) =>
-      opening(
-        context,
-        'failureRateReached',
-        eventTime(event, context.openedAt ?? 0),
-        context.config.resetTimeout,
-      ),
-    ),
-    tripOnSlowCallRate: assign(({ context, event }) =>
-      opening(
-        context,
-        'slowCallRateReached',
-        eventTime(event, context.openedAt ?? 0),
-        context.config.resetTimeout,
-      ),
-    ),
+    trip: tripFor('failMaxReached'),
+    tripOnFailureRate: tripFor('failureRateReached'),
+    tripOnSlowCallRate: tripFor('slowCallRateReached'),
     tripOnRetryAfter: assign(({ context, event }) =>
       opening(
         context,

@@ -402,14 +402,16 @@ export class CircuitBreaker {
       if (observers !== null) {
         for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs);
       }
-      this.#events.emit('failure', { name: this.name, error, durationMs });
+      if (this.#events.has('failure'))
+        this.#events.emit('failure', { name: this.name, error, durationMs });
     } else {
       // An ignored probe still frees its slot; an ignored call in closed changes nothing.
       if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
       if (observers !== null) {
         for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs);
       }
-      this.#events.emit('ignored', { name: this.name, error, durationMs });
+      if (this.#events.has('ignored'))
+        this.#events.emit('ignored', { name: this.name, error, durationMs });
     }
   }
 

@@ -1,28 +1,29 @@
-import type { BreakerListing } from '../admin/view.js';
+import type { BreakerInfo, BreakerListing } from '../admin/view.js';
 import type { BreakerTransition } from '../admin/watch.js';
-import type { BreakerConfig, TransitionReason } from '../machine.js';
+import type { TransitionReason } from '../machine.js';
 import type { CircuitState } from '../state.js';
 
 // What the page is sent, as JSON: the fields a tile shows, without the stored record itself.
 
-/** A readable breaker as the page shows it. */
-export interface BreakerView {
-  readonly name: string;
-  readonly corrupt: false;
-  readonly state: CircuitState;
-  readonly stateValue: string;
-  readonly reason: TransitionReason;
-  readonly failures: number;
-  readonly successes: number;
-  /** Epoch ms on the store's clock; the page counts down to `openedAt + openDuration`. */
-  readonly openedAt: number | null;
+/** A readable breaker as the page shows it: the listing's fields but the stored record. */
+export type BreakerView = Pick<
+  BreakerInfo,
+  | 'name'
+  | 'corrupt'
+  | 'state'
+  | 'stateValue'
+  | 'reason'
+  | 'failures'
+  | 'successes'
+  | 'openedAt'
+  | 'probes'
+  | 'generation'
+  | 'version'
+  | 'config'
+> & {
   /** How long the circuit stays open (resetTimeout, backoff or an upstream's retry-after), ms. */
   readonly openDuration: number;
-  readonly probes: number;
-  readonly generation: number;
-  readonly version: number;
-  readonly config: BreakerConfig;
-}
+};
 
 /** A breaker whose record cannot be restored. */
 export interface CorruptView {

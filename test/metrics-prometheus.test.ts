@@ -237,14 +237,14 @@ describe('prometheusMetrics', () => {
       for (let i = 0; i < calls; i++) await breaker.call(succeed);
       return now.mock.calls.length;
     };
-    const now = stepPerformanceNow(0.001);
+    const now = stepPerformanceNow(2 ** -10);
     // The first call is timed; it was fast, so 1 in 16 after it: calls 17, 33, ... 97. The
     // others count with the duration last timed.
     expect(await clockReads(100)).toBe(2 * 7);
     expect(await count()).toBe(100);
-    // Calls grew slow: the next sample (call 113) sees it, and from then on every call is timed.
+    // Calls grew slow (0.125 ms, above the 0.1 ms bound): the next sample (call 113) sees it, and from then on every call is timed.
     now.mockRestore();
-    const slow = stepPerformanceNow(0.1);
+    const slow = stepPerformanceNow(0.125);
     for (let i = 0; i < 13; i++) await breaker.call(succeed);
     expect(slow.mock.calls.length).toBe(2);
     expect(await count()).toBe(113);
@@ -258,7 +258,7 @@ describe('prometheusMetrics', () => {
     const registry = new Registry();
     exporter(registry);
     const { breaker } = breakerOf({ failMax: 1_000 }, 'sampled-kinds');
-    stepPerformanceNow(0.001);
+    stepPerformanceNow(2 ** -10);
     // The first call is timed, then one in 16: calls 17, 33, 49 and 65, the failures.
     await breaker.call(succeed);
     for (let round = 0; round < 4; round++) {

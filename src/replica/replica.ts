@@ -7,7 +7,7 @@ import { ConfigMismatchError, CorruptRecordError, LostRecordError } from '../rec
 import { isIdleRecord } from '../record/lapse.js';
 import { landedIn, lineageAfter } from '../record/lineage.js';
 import { descentOf, nextRecord } from '../record/next.js';
-import { orderOf, type RecordStamp, stampOf } from '../record/order.js';
+import { orderOf, type RecordStamp, stampOf, versionAbove } from '../record/order.js';
 import type { StoredRecord } from '../record/shape.js';
 import { recordProblem } from '../record/validation.js';
 import type { CircuitState } from '../state.js';
@@ -92,6 +92,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   #retryTimer: unknown;
   #retryDelay = RETRY_MIN_MS;
   #disposed = false;
+  /** The store reported the stored record as one it cannot restore (see `problem`). */
+  #unusable = false;
+  /** A reset replaces that record: its write goes above every version an instance may hold. */
+  #replacing = false;
 
   constructor(
     name: string,
@@ -135,6 +139,13 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.#pending ??= new PendingEvents();
       this.#pending.push(event);
       this.#changed(0);
+    } else if (event.type === 'RESET' && this.#unusable && !this.#disposed) {
+      // Locally nothing changed, but what is stored cannot be restored (garbled, or a version
+      // out of range): a reset is the user's way to replace it, and every instance must adopt
+      // the replacement whatever version it holds.
+      this.#replacing = true;
+      this.#dirty = true;
+      this.#write(0);
     }
     this.sleepIfIdle();
     return changed;
@@ -215,6 +226,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   problem(error: Error): void {
     if (this.#disposed) return;
     this.#hooks.storeError(error);
+    if (error instanceof CorruptRecordError) this.#unusable = true;
     if (error instanceof LostRecordError && this.#version > error.storedVersion) {
       this.#dirty = true;
       this.#write(0);
@@ -243,7 +255,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   nextWrite(writeId: string): WriteRequest | null {
     if (!this.#dirty || this.#disposed) return null;
     this.#dirty = false;
-    const version = Math.max(this.#version, this.#high) + 1;
+    const counted = Math.max(this.#version, this.#high) + 1;
+    const version = this.#replacing
+      ? Math.max(counted, versionAbove(this.store.clock.now()))
+      : counted;
     // Where records may expire, each names its line: a record written where none was stored
     // begins one, and a data loss's re-creation stays in the line of the state it writes back.
     const lapsing = this.store.recordTtl !== undefined;
@@ -280,6 +295,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.#origin = write.origin;
       this.#baseLapses = write.lapses;
     }
+    this.#unusable = false;
+    this.#replacing = false;
     this.#checkWaiters();
   }
 
@@ -429,6 +446,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     this.#baseLapses = this.store.recordTtl !== undefined && isIdleRecord(record.snapshot);
     this.#high = Math.max(this.#high, record.version);
     this.restore(record.snapshot);
+    this.#unusable = false;
+    this.#replacing = false;
     this.#baseState = this.state;
     const pending = this.#pending;
     let changed = false;

@@ -84,6 +84,16 @@ function oldWrite(
   );
 }
 
+/** An instance of this release that counted one failure, and the record it wrote. */
+async function oneFailure(name: string) {
+  const member = harness.join(name, options);
+  expect(await settle(member.breaker, 'fail')).toBe('upstream');
+  await member.breaker.settled();
+  const mine = await storedRecord(harness.admin, member, name);
+  if (mine === null) throw new Error('no record written');
+  return { member, mine };
+}
+
 describe('a rolling deploy from 0.1.0', () => {
   it('reads a record the old release wrote and writes on top of it, comparing its write id', async () => {
     const name = harness.begin('old closed');
@@ -120,11 +130,7 @@ describe('a rolling deploy from 0.1.0', () => {
 
   it('an old instance writes on top of a record of this release, and this release follows its write', async () => {
     const name = harness.begin('old writes on new');
-    const member = harness.join(name, options);
-    expect(await settle(member.breaker, 'fail')).toBe('upstream');
-    await member.breaker.settled();
-    const mine = await storedRecord(harness.admin, member, name);
-    if (mine === null) throw new Error('no record written');
+    const { member, mine } = await oneFailure(name);
     // This release's records keep the old shape: the same fields, the same schema
     const oldFields = Object.keys(JSON.parse(old.closed.snapshot as string)).sort();
     // (a first record has no lineage yet).
@@ -160,11 +166,7 @@ describe('a rolling deploy from 0.1.0', () => {
 
   it("the old script's compare-and-set on a record of this release refuses a stale write id", async () => {
     const name = harness.begin('old refused');
-    const member = harness.join(name, options);
-    expect(await settle(member.breaker, 'fail')).toBe('upstream');
-    await member.breaker.settled();
-    const mine = await storedRecord(harness.admin, member, name);
-    if (mine === null) throw new Error('no record written');
+    const { member, mine } = await oneFailure(name);
     const reply = await oldWrite(
       member,
       name,

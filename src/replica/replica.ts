@@ -135,15 +135,16 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
    */
   send(event: BreakerEvent): boolean {
     const changed = this.apply(event);
+    // What is stored cannot be restored (garbled, or a version out of range): a reset is the
+    // user's way to replace it, even where locally nothing changed, and every instance must
+    // adopt the replacement whatever version it holds.
+    const replaces = event.type === 'RESET' && this.#unusable && !this.#disposed;
+    if (replaces) this.#replacing = true;
     if (changed) {
       this.#pending ??= new PendingEvents();
       this.#pending.push(event);
       this.#changed(0);
-    } else if (event.type === 'RESET' && this.#unusable && !this.#disposed) {
-      // Locally nothing changed, but what is stored cannot be restored (garbled, or a version
-      // out of range): a reset is the user's way to replace it, and every instance must adopt
-      // the replacement whatever version it holds.
-      this.#replacing = true;
+    } else if (replaces) {
       this.#dirty = true;
       this.#write(0);
     }

@@ -270,7 +270,6 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       { lineage: this.#lineage, origin: this.#origin },
       lapsing,
     );
-    const { snapshot } = record;
     return {
       expectedVersion: this.#version,
       expectedWriteId: this.#baseId,
@@ -278,7 +277,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       upToSeq: this.lastSeq,
       base: this.stamp(),
       state: this.state,
-      lapses: lapsing && isIdleRecord(snapshot),
+      lapses: lapsing && isIdleRecord(record.snapshot),
     };
   }
 

@@ -1,7 +1,6 @@
 // statebreaker/store: what a store author needs. The breaker's users import from statebreaker.
 export { ConfigMismatchError, CorruptRecordError, LostRecordError } from '../record/errors.js';
 export { isIdleRecord } from '../record/lapse.js';
-export { LINEAGE, lineageAfter } from '../record/lineage.js';
 export {
   isVersion,
   MAX_VERSION,

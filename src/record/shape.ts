@@ -1,5 +1,10 @@
-import type { StateValue } from 'xstate';
 import type { BreakerContext } from '../machine.js';
+
+/**
+ * A state of the statechart as a persisted snapshot names it: a top-level state (`'open'`), or
+ * one with its substate (`{ halfOpen: 'probing' }`).
+ */
+export type BreakerStateValue = string | { readonly [parent: string]: string };
 
 /** A persisted snapshot of the breaker statechart (`actor.getPersistedSnapshot()`), as JSON. */
 export interface PersistedBreakerSnapshot {
@@ -25,7 +30,7 @@ export interface PersistedBreakerSnapshot {
    */
   readonly origin?: string;
   readonly status: 'active';
-  readonly value: StateValue;
+  readonly value: BreakerStateValue;
   readonly context: BreakerContext;
   readonly historyValue?: Record<string, unknown>;
   readonly children?: Record<string, unknown>;

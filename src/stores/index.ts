@@ -11,7 +11,11 @@ export {
   supersedes,
   versionAbove,
 } from '../record/order.js';
-export type { PersistedBreakerSnapshot, StoredRecord } from '../record/shape.js';
+export type {
+  BreakerStateValue,
+  PersistedBreakerSnapshot,
+  StoredRecord,
+} from '../record/shape.js';
 export {
   decodeSnapshot,
   encodeSnapshot,

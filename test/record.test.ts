@@ -4,32 +4,13 @@ import { descentOf, NO_DESCENT, nextRecord } from '../src/record/next.js';
 import { isVersion, MAX_VERSION, versionAbove } from '../src/record/order.js';
 import type { PersistedBreakerSnapshot } from '../src/record/shape.js';
 import { decodeSnapshot, parseVersion, recordProblem } from '../src/record/validation.js';
+import { snapshotJson } from './support/stored-snapshot.js';
 
 // The record module's rules on their own: the one builder of the next record, the version a
 // write over an unreadable record takes, and validation.
 
 const base: PersistedBreakerSnapshot = {
-  schema: 1,
-  status: 'active',
-  value: 'closed',
-  historyValue: {},
-  children: {},
-  context: {
-    config: {
-      failMax: 5,
-      resetTimeout: 30_000,
-      successThreshold: 2,
-      halfOpenMaxCalls: 1,
-      probeLease: 30_000,
-    },
-    failures: 1,
-    successes: 0,
-    openedAt: null,
-    probes: {},
-    generation: 0,
-    reason: 'init',
-  } as PersistedBreakerSnapshot['context'],
-  writeId: 'a:1',
+  ...(JSON.parse(snapshotJson('closed', { failures: 1 }, 'a:1')) as PersistedBreakerSnapshot),
   lineage: 'a:0',
   origin: 'a:0',
 };

@@ -9,7 +9,8 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
-import { CircuitBreaker, MemoryStore, type StoredRecord } from '../src/index.js';
+import { CircuitBreaker, MemoryStore } from '../src/index.js';
+import type { StoredRecord } from '../src/stores/index.js';
 import { RedisStore } from '../src/stores/redis.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import {

@@ -12,9 +12,9 @@ import {
 } from './machine.js';
 import { checkName } from './name.js';
 import { type BreakerOptions, type Outcome, resolveOptions } from './options.js';
+import { CorruptRecordError } from './record/errors.js';
 import { Replica } from './replica/replica.js';
 import { runCall } from './run-call.js';
-import { CorruptRecordError } from './snapshot.js';
 import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';

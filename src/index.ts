@@ -12,25 +12,11 @@ export {
 } from './machine.js';
 export { MAX_NAME_LENGTH } from './name.js';
 export { type BreakerOptions, DEFAULTS, type InspectOption, type Outcome } from './options.js';
-export { getCircuitBreaker, resetAllBreakers } from './registry.js';
-export { ConfigMismatchError, CorruptRecordError } from './snapshot.js';
-export { CircuitState } from './state.js';
-export { LostRecordError } from './stores/lost-record.js';
-export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export {
-  isVersion,
-  MAX_VERSION,
-  orderOf,
-  type RecordOrder,
-  type RecordStamp,
-  supersedes,
-} from './stores/record-order.js';
-export type {
-  BreakerStore,
-  CompareAndSetResult,
-  PersistedBreakerSnapshot,
-  RecordEntry,
-  StoredRecord,
-  StoreFollower,
-  StoreWatcher,
-} from './stores/store.js';
+  ConfigMismatchError,
+  CorruptRecordError,
+  LostRecordError,
+} from './record/errors.js';
+export { getCircuitBreaker, resetAllBreakers } from './registry.js';
+export { CircuitState } from './state.js';
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';

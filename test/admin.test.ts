@@ -1,4 +1,4 @@
-import { CircuitBreaker, CircuitBreakerError, MemoryStore, type StoredRecord } from 'statebreaker';
+import { CircuitBreaker, CircuitBreakerError, MemoryStore } from 'statebreaker';
 import {
   BreakerNotFoundError,
   type BreakerTransition,
@@ -10,6 +10,7 @@ import {
   reset,
   watchBreakers,
 } from 'statebreaker/admin';
+import type { StoredRecord } from 'statebreaker/store';
 import { createSimulatedClock } from 'statebreaker/testing';
 import { describe, expect, it } from 'vitest';
 
@@ -278,7 +279,9 @@ describe('corrupt records', () => {
     expect(store.peek('garbled')).toBe(bad);
 
     const { breaker: after } = await reset(store, 'garbled');
-    expect(after).toMatchObject({ state: 'closed', reason: 'reset', version: bad.version + 1 });
+    expect(after).toMatchObject({ state: 'closed', reason: 'reset' });
+    // Above any version an instance may hold: the stored one says nothing it can be trusted with.
+    expect(after.version).toBeGreaterThan(bad.version);
     expect(after.config).toEqual(bad.snapshot.context.config);
   });
 

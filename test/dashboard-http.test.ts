@@ -1,12 +1,7 @@
-import {
-  type BreakerStore,
-  breakerMachine,
-  CircuitBreaker,
-  CircuitBreakerError,
-  MemoryStore,
-} from 'statebreaker';
+import { breakerMachine, CircuitBreaker, CircuitBreakerError, MemoryStore } from 'statebreaker';
 import { readBreaker } from 'statebreaker/admin';
 import { type Dashboard, startDashboard } from 'statebreaker/dashboard';
+import type { BreakerStore } from 'statebreaker/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagramStates } from '../src/dashboard/diagram.js';
 import { listen, send } from './support/http-client.js';

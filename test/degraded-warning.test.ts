@@ -5,7 +5,8 @@ import { Redis } from 'ioredis';
 import { RedisStore } from 'statebreaker/redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { type BreakerStore, CircuitBreaker } from '../src/index.js';
+import { CircuitBreaker } from '../src/index.js';
+import type { BreakerStore } from '../src/stores/index.js';
 
 // A breaker that loses its store decides alone; nobody would know if nobody listened. The
 // warning is given once per process (this file's module instance), so the order of the tests

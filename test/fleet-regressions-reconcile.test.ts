@@ -1,5 +1,6 @@
-import { CircuitBreaker, type StoredRecord } from 'statebreaker';
+import { CircuitBreaker } from 'statebreaker';
 import { DEFAULT_PREFIX } from 'statebreaker/redis';
+import type { StoredRecord } from 'statebreaker/store';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../src/clock.js';
 import { breakerKeys } from '../src/stores/redis-keys.js';

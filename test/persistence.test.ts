@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { CircuitBreaker, MemoryStore, type StoredRecord } from '../src/index.js';
+import { CircuitBreaker, MemoryStore } from '../src/index.js';
+import type { StoredRecord } from '../src/stores/index.js';
 import { flush, simulatedBreaker, T0, trip } from './support/fake-upstream.js';
 
 const NAME = 'upstream';

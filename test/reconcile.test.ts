@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { orderOf, type RecordStamp, supersedes } from '../src/record/order.js';
 import { MAX_PENDING, PendingEvents } from '../src/replica/pending.js';
 import {
   type Reconciliation,
@@ -6,7 +7,6 @@ import {
   type ReplicaKnowledge,
   reconcile,
 } from '../src/replica/reconcile.js';
-import { orderOf, type RecordStamp, supersedes } from '../src/stores/record-order.js';
 
 const stamp = (version: number, writeId?: string): RecordStamp => ({ version, writeId });
 

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { CircuitBreaker, MAX_NAME_LENGTH, type PersistedBreakerSnapshot } from 'statebreaker';
+import { CircuitBreaker, MAX_NAME_LENGTH } from 'statebreaker';
 import { encodeName, RedisStore, RedisStoreTimeoutError } from 'statebreaker/redis';
+import type { PersistedBreakerSnapshot } from 'statebreaker/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from './support/redis-server.js';
 import { hashTag, keySlot } from './support/redis-slots.js';

@@ -1,11 +1,14 @@
 import type { BreakerConfig, BreakerEvent } from '../machine.js';
 import { checkName } from '../name.js';
 import { type BreakerOptions, resolveOptions } from '../options.js';
-import { CorruptRecordError, recoverConfig } from '../snapshot.js';
+import { recoverConfig } from '../record/config.js';
+import { CorruptRecordError } from '../record/errors.js';
+import { versionAbove } from '../record/order.js';
+import type { StoredRecord } from '../record/shape.js';
 import type { CircuitState } from '../state.js';
-import type { BreakerStore, RecordEntry, StoredRecord } from '../stores/store.js';
+import type { BreakerStore, RecordEntry } from '../stores/store.js';
 import { describeValue } from '../validate.js';
-import { applyEvent, initialSnapshot, nextRecord } from './apply.js';
+import { applyEvent, initialSnapshot, operatorRecord } from './apply.js';
 import { BreakerNotFoundError, OperatorConflictError } from './errors.js';
 import { checkedEntry, checkStore, readEntry } from './read.js';
 import { type BreakerInfo, describeRecord } from './view.js';
@@ -124,18 +127,18 @@ function plan(
     const snapshot = applyEvent(initialSnapshot(create), event);
     if (snapshot === null) throw new BreakerNotFoundError(name);
     return {
-      record: nextRecord(null, snapshot, 1),
+      record: operatorRecord(null, snapshot, 1),
       expectedVersion: 0,
       expectedWriteId: undefined,
       from: null,
     };
   }
-  if (entry.record === null) return planOverCorrupt(name, action, entry);
+  if (entry.record === null) return planOverCorrupt(name, action, entry, now);
   const base = entry.record;
   const snapshot = applyEvent(base.snapshot, event);
   if (snapshot === null) return { unchanged: base };
   return {
-    record: nextRecord(base, snapshot, base.version + 1),
+    record: operatorRecord(base, snapshot, base.version + 1),
     expectedVersion: base.version,
     expectedWriteId: base.snapshot.writeId,
     from: describeRecord(name, base, now).state,
@@ -149,6 +152,7 @@ function planOverCorrupt(
   name: string,
   action: OperatorAction,
   entry: Extract<RecordEntry, { record: null }>,
+  now: number,
 ): Plan {
   if (action !== 'reset') {
     throw new CorruptRecordError(
@@ -170,7 +174,14 @@ function planOverCorrupt(
   const initial = initialSnapshot(config);
   const snapshot = { ...initial, context: { ...initial.context, generation, reason: 'reset' } };
   return {
-    record: nextRecord(null, snapshot as typeof initial, entry.version + 1),
+    // Above every version an instance may hold, whatever the stored one says: a reset for the
+    // whole fleet must not be ignored as a late message by instances that hold a higher version
+    // than a garbled key shows (and written over later with their old state).
+    record: operatorRecord(
+      null,
+      snapshot as typeof initial,
+      Math.max(entry.version + 1, versionAbove(now)),
+    ),
     expectedVersion: entry.version,
     // A corrupt record's write id is not to be trusted: the version alone is compared.
     expectedWriteId: undefined,

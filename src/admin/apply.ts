@@ -7,8 +7,8 @@ import {
   breakerMachine,
   SCHEMA_VERSION,
 } from '../machine.js';
-import { lineageAfter } from '../replica/reconcile.js';
-import type { PersistedBreakerSnapshot, StoredRecord } from '../stores/store.js';
+import { descentOf, nextRecord } from '../record/next.js';
+import type { PersistedBreakerSnapshot, StoredRecord } from '../record/shape.js';
 
 // The operator's statechart runs one event and stops: the target states of operator events run
 // no timer, and none may start from here either.
@@ -65,22 +65,15 @@ export function initialSnapshot(config: BreakerConfig): PersistedBreakerSnapshot
 }
 
 /**
- * The record that follows `base` with `snapshot`: the next version, a fresh write id, and the
- * lineage of a record built on `base`, so that every instance adopts it as the newer record.
+ * The operator's record that follows `base` with `snapshot`: the next version, a fresh write id,
+ * and the lineage of a record built on `base`, so that every instance adopts it as the newer
+ * record. It always names its line (see `RecordStamp.origin`): the base's, or a new one where
+ * none was stored or it could not be read, so that instances holding an expired record adopt it.
  */
-export function nextRecord(
+export function operatorRecord(
   base: StoredRecord | null,
   snapshot: PersistedBreakerSnapshot,
   version: number,
 ): StoredRecord {
-  const lineage = base === null ? '' : lineageAfter(base.snapshot.lineage, base.snapshot.writeId);
-  const writeId = operatorWriteId();
-  // The record's line (where records may expire, see `RecordStamp.origin`): the base's, or a
-  // new one where none was stored, so that instances holding an expired record adopt it.
-  const origin = base === null ? writeId : (base.snapshot.origin ?? writeId);
-  const { lineage: _, origin: __, ...rest } = snapshot;
-  return {
-    version,
-    snapshot: lineage === '' ? { ...rest, writeId, origin } : { ...rest, writeId, lineage, origin },
-  };
+  return nextRecord(snapshot, version, operatorWriteId(), descentOf(base?.snapshot ?? null), true);
 }

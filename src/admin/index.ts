@@ -1,4 +1,4 @@
-export { CorruptRecordError } from '../snapshot.js';
+export { CorruptRecordError } from '../record/errors.js';
 export {
   type ConfigOptions,
   type CreateOptions,

@@ -1,5 +1,6 @@
 import { checkName } from '../name.js';
-import { CorruptRecordError, snapshotProblem } from '../snapshot.js';
+import { CorruptRecordError } from '../record/errors.js';
+import { recordProblem } from '../record/validation.js';
 import type { BreakerStore, RecordEntry } from '../stores/store.js';
 import { describeValue } from '../validate.js';
 import { BreakerNotFoundError } from './errors.js';
@@ -28,7 +29,7 @@ export function checkStore(store: unknown, who: string): BreakerStore {
  */
 export function checkedEntry(entry: RecordEntry): RecordEntry {
   if (entry.record === null) return entry;
-  const problem = snapshotProblem(entry.record.snapshot);
+  const problem = recordProblem(entry.record);
   if (problem === undefined) return entry;
   return {
     name: entry.name,

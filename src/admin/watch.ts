@@ -1,9 +1,9 @@
 import type { TransitionReason } from '../machine.js';
 import { checkName } from '../name.js';
-import { CorruptRecordError } from '../snapshot.js';
+import { CorruptRecordError } from '../record/errors.js';
+import { isIdleRecord } from '../record/lapse.js';
+import { type RecordStamp, stampOf, supersedes } from '../record/order.js';
 import type { CircuitState } from '../state.js';
-import { isIdleRecord } from '../stores/record-lapse.js';
-import { type RecordStamp, stampOf, supersedes } from '../stores/record-order.js';
 import type { BreakerStore, RecordEntry, StoredRecord } from '../stores/store.js';
 import { checkedEntry, checkStore, listingOf, readEntry } from './read.js';
 import type { BreakerInfo, BreakerListing } from './view.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { disable, forceOpen, type OperatorAction, reset } from '../admin/actions.js';
 import { BreakerNotFoundError, OperatorConflictError } from '../admin/errors.js';
-import { CorruptRecordError } from '../snapshot.js';
+import { CorruptRecordError } from '../record/errors.js';
 import type { BreakerStore } from '../stores/store.js';
 import { crossOriginProblem, type TokenCheck } from './access.js';
 import { HttpError, readJson } from './http.js';

@@ -8,8 +8,8 @@ import {
   SCHEMA_VERSION,
 } from '../machine.js';
 import type { InspectOption } from '../options.js';
+import type { PersistedBreakerSnapshot } from '../record/shape.js';
 import { type CircuitState, topLevelState } from '../state.js';
-import type { PersistedBreakerSnapshot } from '../stores/store.js';
 import { InspectionSession } from './inspection.js';
 
 type BreakerActor = Actor<typeof breakerMachine>;

@@ -1,4 +1,4 @@
-import { orderOf, type RecordStamp, supersedes } from '../stores/record-order.js';
+import { orderOf, type RecordStamp, supersedes } from '../record/order.js';
 
 /** Where a record came from: the change feed, a read (load, resync), or a conflict's reply. */
 export type RecordSource = 'feed' | 'read' | 'conflict';
@@ -21,29 +21,6 @@ export interface ReplicaKnowledge {
   readonly base: RecordStamp | null;
   /** Whether `writeId` names a write of this instance whose answer has not come. */
   isOwnWrite(writeId: string | undefined): boolean;
-}
-
-/** How many ancestors' write ids a record carries in its lineage. */
-export const LINEAGE = 6;
-
-/** The lineage of a record written on a base whose own lineage and write id are given. */
-export function lineageAfter(lineage: string | undefined, writeId: string | undefined): string {
-  const ids = lineage ? lineage.split(' ') : [];
-  if (writeId !== undefined) ids.push(writeId);
-  return ids.slice(-LINEAGE).join(' ');
-}
-
-/**
- * The own writes whose answer never came that a record descends from: they landed, and the
- * record already holds their events, which must not be applied again on top of it.
- */
-export function landedIn<W extends { readonly writeId: string }>(
-  lineage: string | undefined,
-  open: readonly W[],
-): W[] {
-  if (!lineage || open.length === 0) return [];
-  const ids = new Set(lineage.split(' '));
-  return open.filter((write) => ids.has(write.writeId));
 }
 
 function sameStamp(a: RecordStamp | null, b: RecordStamp | null): boolean {

@@ -2,26 +2,19 @@ import type { Clock } from '../clock.js';
 import { afterDue } from '../grace.js';
 import type { BreakerConfig, BreakerEvent, TransitionReason } from '../machine.js';
 import type { InspectOption } from '../options.js';
-import {
-  ConfigMismatchError,
-  CorruptRecordError,
-  configDifferences,
-  snapshotProblem,
-  withConfig,
-} from '../snapshot.js';
+import { configDifferences, withConfig } from '../record/config.js';
+import { ConfigMismatchError, CorruptRecordError, LostRecordError } from '../record/errors.js';
+import { isIdleRecord } from '../record/lapse.js';
+import { landedIn, lineageAfter } from '../record/lineage.js';
+import { descentOf, nextRecord } from '../record/next.js';
+import { orderOf, type RecordStamp, stampOf, versionAbove } from '../record/order.js';
+import type { StoredRecord } from '../record/shape.js';
+import { recordProblem } from '../record/validation.js';
 import type { CircuitState } from '../state.js';
-import { LostRecordError } from '../stores/lost-record.js';
-import { isIdleRecord } from '../stores/record-lapse.js';
-import { orderOf, type RecordStamp, stampOf } from '../stores/record-order.js';
-import type {
-  BreakerStore,
-  CompareAndSetResult,
-  StoredRecord,
-  StoreFollower,
-} from '../stores/store.js';
+import type { BreakerStore, CompareAndSetResult, StoreFollower } from '../stores/store.js';
 import { LocalStatechart } from './local-statechart.js';
 import { PendingEvents } from './pending.js';
-import { landedIn, lineageAfter, type RecordSource, reconcile } from './reconcile.js';
+import { type RecordSource, reconcile } from './reconcile.js';
 import { type OpenWrite, type WriteRequest, Writer, type WriterHost } from './writer.js';
 
 /** What a replica tells its breaker. */
@@ -99,6 +92,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   #retryTimer: unknown;
   #retryDelay = RETRY_MIN_MS;
   #disposed = false;
+  /** The store reported the stored record as one it cannot restore (see `problem`). */
+  #unusable = false;
+  /** A reset replaces that record: its write goes above every version an instance may hold. */
+  #replacing = false;
 
   constructor(
     name: string,
@@ -138,10 +135,18 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
    */
   send(event: BreakerEvent): boolean {
     const changed = this.apply(event);
+    // What is stored cannot be restored (garbled, or a version out of range): a reset is the
+    // user's way to replace it, even where locally nothing changed, and every instance must
+    // adopt the replacement whatever version it holds.
+    const replaces = event.type === 'RESET' && this.#unusable && !this.#disposed;
+    if (replaces) this.#replacing = true;
     if (changed) {
       this.#pending ??= new PendingEvents();
       this.#pending.push(event);
       this.#changed(0);
+    } else if (replaces) {
+      this.#dirty = true;
+      this.#write(0);
     }
     this.sleepIfIdle();
     return changed;
@@ -222,6 +227,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   problem(error: Error): void {
     if (this.#disposed) return;
     this.#hooks.storeError(error);
+    if (error instanceof CorruptRecordError) this.#unusable = true;
     if (error instanceof LostRecordError && this.#version > error.storedVersion) {
       this.#dirty = true;
       this.#write(0);
@@ -250,24 +256,28 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   nextWrite(writeId: string): WriteRequest | null {
     if (!this.#dirty || this.#disposed) return null;
     this.#dirty = false;
-    const version = Math.max(this.#version, this.#high) + 1;
-    const { lineage: _, origin: __, ...persisted } = this.persisted();
-    const withLineage =
-      this.#lineage === undefined || this.#lineage === ''
-        ? { ...persisted, writeId }
-        : { ...persisted, writeId, lineage: this.#lineage };
+    const counted = Math.max(this.#version, this.#high) + 1;
+    const version = this.#replacing
+      ? Math.max(counted, versionAbove(this.store.clock.now()))
+      : counted;
     // Where records may expire, each names its line: a record written where none was stored
     // begins one, and a data loss's re-creation stays in the line of the state it writes back.
     const lapsing = this.store.recordTtl !== undefined;
-    const snapshot = lapsing ? { ...withLineage, origin: this.#origin ?? writeId } : withLineage;
+    const record = nextRecord(
+      this.persisted(),
+      version,
+      writeId,
+      { lineage: this.#lineage, origin: this.#origin },
+      lapsing,
+    );
     return {
       expectedVersion: this.#version,
       expectedWriteId: this.#baseId,
-      record: { version, snapshot },
+      record,
       upToSeq: this.lastSeq,
       base: this.stamp(),
       state: this.state,
-      lapses: lapsing && isIdleRecord(snapshot),
+      lapses: lapsing && isIdleRecord(record.snapshot),
     };
   }
 
@@ -285,6 +295,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.#origin = write.origin;
       this.#baseLapses = write.lapses;
     }
+    this.#unusable = false;
+    this.#replacing = false;
     this.#checkWaiters();
   }
 
@@ -395,7 +407,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   // A record this instance cannot restore is reported and replaced from the local state; a
   // record written under another configuration is reported once and restored under ours.
   #usable(record: StoredRecord): StoredRecord | undefined {
-    const problem = snapshotProblem(record.snapshot);
+    const problem = recordProblem(record);
     if (problem !== undefined) {
       this.#hooks.storeError(new CorruptRecordError(this.name, problem));
       this.#version = record.version;
@@ -430,11 +442,12 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     }
     this.#version = record.version;
     this.#baseId = record.snapshot.writeId;
-    this.#lineage = lineageAfter(record.snapshot.lineage, record.snapshot.writeId);
-    this.#origin = record.snapshot.origin;
+    ({ lineage: this.#lineage, origin: this.#origin } = descentOf(record.snapshot));
     this.#baseLapses = this.store.recordTtl !== undefined && isIdleRecord(record.snapshot);
     this.#high = Math.max(this.#high, record.version);
     this.restore(record.snapshot);
+    this.#unusable = false;
+    this.#replacing = false;
     this.#baseState = this.state;
     const pending = this.#pending;
     let changed = false;

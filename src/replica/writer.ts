@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { RecordStamp } from '../record/order.js';
+import type { StoredRecord } from '../record/shape.js';
 import type { CircuitState } from '../state.js';
-import type { RecordStamp } from '../stores/record-order.js';
-import type { BreakerStore, CompareAndSetResult, StoredRecord } from '../stores/store.js';
+import type { BreakerStore, CompareAndSetResult } from '../stores/store.js';
 
 /** One compare-and-set the writer is to send. */
 export interface WriteRequest {

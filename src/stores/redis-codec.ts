@@ -1,6 +1,6 @@
-import { snapshotProblem } from '../snapshot.js';
-import { isVersion, MAX_VERSION } from './record-order.js';
-import type { PersistedBreakerSnapshot, StoredRecord } from './store.js';
+import { MAX_VERSION } from '../record/order.js';
+import type { StoredRecord } from '../record/shape.js';
+import { decodeSnapshot, parseVersion } from '../record/validation.js';
 
 /** A change-feed message: the record a compare-and-set wrote, and whose it is. */
 export interface ChangeMessage {
@@ -31,34 +31,6 @@ export type Decoded =
  */
 export function bulk(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
-}
-
-/**
- * A version is a whole number from 1 to below `MAX_VERSION`; the compare-and-set script reads
- * anything else as 0, so that the next write replaces it.
- */
-export function parseVersion(text: string): number | null {
-  if (!/^[0-9]+$/.test(text)) return null;
-  const version = Number(text);
-  return isVersion(version) ? version : null;
-}
-
-// JSON has no Infinity: `failMax: Infinity` (the consecutive rule off) is written as null.
-function revive(key: string, value: unknown): unknown {
-  return key === 'failMax' && value === null ? Number.POSITIVE_INFINITY : value;
-}
-
-function parseSnapshot(json: string): PersistedBreakerSnapshot | RecordProblem {
-  let value: unknown;
-  try {
-    value = JSON.parse(json, revive);
-  } catch (error) {
-    return { field: 'snapshot', problem: `not JSON (${(error as Error).message})` };
-  }
-  const problem = snapshotProblem(value);
-  return problem === undefined
-    ? (value as PersistedBreakerSnapshot)
-    : { field: 'snapshot', problem };
 }
 
 /**
@@ -103,9 +75,11 @@ export function decodeRecord(
       },
     };
   }
-  const parsed = parseSnapshot(snapshot);
-  if ('problem' in parsed) return { record: null, problem: parsed };
-  return { record: { version: parsedVersion, snapshot: parsed } };
+  const parsed = decodeSnapshot(snapshot);
+  if ('problem' in parsed) {
+    return { record: null, problem: { field: 'snapshot', problem: parsed.problem } };
+  }
+  return { record: { version: parsedVersion, snapshot: parsed.snapshot } };
 }
 
 /** The fields a script's space-separated list names. */

@@ -3,18 +3,17 @@ import type { Cluster, Redis } from 'ioredis';
 import { systemClock } from '../clock.js';
 import { afterDue } from '../grace.js';
 import type { WindowCounts } from '../machine.js';
-import { CorruptRecordError } from '../snapshot.js';
+import { CorruptRecordError, LostRecordError } from '../record/errors.js';
+import { isIdleRecord } from '../record/lapse.js';
+import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from '../record/order.js';
+import { encodeSnapshot, parseVersion } from '../record/validation.js';
 import { topLevelState } from '../state.js';
 import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../window/buckets.js';
-import { LostRecordError } from './lost-record.js';
-import { isIdleRecord } from './record-lapse.js';
-import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from './record-order.js';
 import { RedisClock } from './redis-clock.js';
 import {
   bulk,
   type Decoded,
   decodeRecord,
-  parseVersion,
   type RecordField,
   type RecordProblem,
   splitChange,
@@ -49,7 +48,7 @@ import {
   type StoreWatcher,
 } from './store.js';
 
-export { LostRecordError } from './lost-record.js';
+export { LostRecordError } from '../record/errors.js';
 export { RedisClock } from './redis-clock.js';
 export { type BreakerKeys, DEFAULT_PREFIX, encodeName } from './redis-keys.js';
 export { REDIS_STORE_DEFAULTS, type RedisStoreOptions } from './redis-options.js';
@@ -289,7 +288,7 @@ export class RedisStore implements BreakerStore {
       numbered ? sequenceKey(this.options.prefix) : keys.write,
       expectedVersion,
       version,
-      JSON.stringify(snapshot),
+      encodeSnapshot(snapshot),
       topLevelState(snapshot.value),
       context.failures,
       context.openedAt === null ? '' : Math.round(context.openedAt),

@@ -1,43 +1,11 @@
-import type { StateValue } from 'xstate';
 import type { Clock } from '../clock.js';
-import type { BreakerContext, WindowCounts } from '../machine.js';
+import type { WindowCounts } from '../machine.js';
+import type { RecordStamp } from '../record/order.js';
+import type { StoredRecord } from '../record/shape.js';
 import type { WindowFlush } from '../window/buckets.js';
-import type { RecordStamp } from './record-order.js';
 
-/** A persisted snapshot of the breaker statechart (`actor.getPersistedSnapshot()`), as JSON. */
-export interface PersistedBreakerSnapshot {
-  /** The statechart's persisted-shape version (`SCHEMA_VERSION`) that wrote it. */
-  readonly schema?: number;
-  /**
-   * Unique per write. After a data loss two instances may write the same version; the write id
-   * tells their records apart, so a compare-and-set never lands on a record its writer never saw.
-   */
-  readonly writeId?: string;
-  /**
-   * The write ids of the records this one was built on, oldest first, space-separated (the last
-   * few only). An instance whose own write got no answer learns from it that a newer record
-   * already holds that write's events, so that it does not apply them a second time.
-   */
-  readonly lineage?: string;
-  /**
-   * The write id that began this record's line (see `RecordStamp.origin`), written by stores
-   * whose idle records expire, so that a record written after one expired is told from a late
-   * message.
-   */
-  readonly origin?: string;
-  readonly status: 'active';
-  readonly value: StateValue;
-  readonly context: BreakerContext;
-  readonly historyValue?: Record<string, unknown>;
-  readonly children?: Record<string, unknown>;
-}
-
-/** What a store keeps per breaker name: a snapshot and the version that wrote it. */
-export interface StoredRecord {
-  /** Starts at 1 with the first write and grows by one with each. */
-  readonly version: number;
-  readonly snapshot: PersistedBreakerSnapshot;
-}
+// The protocol speaks in records; their shape is the record module's.
+export type { PersistedBreakerSnapshot, StoredRecord } from '../record/shape.js';
 
 /**
  * The answer of a compare-and-set: the record written, or what the store holds instead.

@@ -7,7 +7,7 @@
     KEYS[3]  state       plain copies for redis-cli: top-level state,
     KEYS[4]  counter       consecutive failures,
     KEYS[5]  opened_at     epoch ms on server time (absent: never opened)
-    KEYS[6]  write       the write id of the snapshot, compared without decoding JSON
+    KEYS[6]  write       the write id of the snapshot (ARGV[11] of the write that made it)
     (one hash tag: one Cluster slot)
     KEYS[7]  seq         the store's change counter, numbering every change message so
                          that a follower sees a lost one as a gap (only when ARGV[13] is
@@ -71,13 +71,12 @@ if stored ~= math.floor(stored) or stored < 1 or stored >= tonumber(ARGV[12]) th
   stored = 0
 end
 -- The version alone can repeat after a data loss (a stale instance re-creates the record at a
--- version another instance already wrote); the write id cannot.
--- A record without its write key (evicted alone, deleted by hand) still names its write in the
--- snapshot; JSON.stringify writes it as "writeId":"...", and write ids hold no quote.
-local storedWrite = get(KEYS[6], 'write')
-if not storedWrite then
-  storedWrite = rawSnapshot and string.match(rawSnapshot, '"writeId":"([^"]*)"') or ''
-end
+-- version another instance already wrote); the write id cannot. It is compared with the write
+-- key alone, never read out of the snapshot's JSON (whose layout is the statechart's to change).
+-- A record without its write key (evicted alone, deleted by hand) matches no expected write id:
+-- the conflict's reply holds the record, and a writer that finds it is its very base writes
+-- again expecting the version alone.
+local storedWrite = get(KEYS[6], 'write') or ''
 if stored ~= tonumber(ARGV[1]) or (ARGV[9] ~= '' and storedWrite ~= ARGV[9]) then
   return {CONFLICT, stored, rawVersion, rawSnapshot, wrong}
 end

@@ -1,5 +1,4 @@
-import { topLevelState } from '../state.js';
-import type { PersistedBreakerSnapshot } from './store.js';
+import type { PersistedBreakerSnapshot } from './shape.js';
 
 /**
  * Whether a record says nothing that no record at all does not: closed with no failure counted
@@ -9,7 +8,6 @@ import type { PersistedBreakerSnapshot } from './store.js';
  */
 export function isIdleRecord(snapshot: PersistedBreakerSnapshot): boolean {
   const { failures, streak } = snapshot.context;
-  return (
-    topLevelState(snapshot.value) === 'closed' && failures === 0 && (streak?.length ?? 0) === 0
-  );
+  // `closed` has no substates: its state value is the plain string.
+  return snapshot.value === 'closed' && failures === 0 && (streak?.length ?? 0) === 0;
 }

@@ -36,6 +36,28 @@ export type RecordOrder = 'older' | 'same' | 'sibling' | 'newer';
  */
 export const MAX_VERSION = 2 ** 50;
 
+/**
+ * How far apart, per millisecond of the store's clock, {@link versionAbove} puts its versions:
+ * a fleet that writes fewer records than this per millisecond on average never counts its way
+ * up to the next one.
+ */
+export const VERSIONS_PER_MS = 64;
+
+/**
+ * A version above every version a fleet holds when the stored one cannot be read (a corrupt or
+ * out-of-range version key): above every version reached by counting from 1, or from an earlier
+ * such version, at under {@link VERSIONS_PER_MS} writes per millisecond. A record written over an
+ * unreadable one at this version is newer than whatever each instance holds, so that every
+ * instance adopts it instead of ignoring it as a late message (and writing its old state back
+ * over it later). Leaves the limit out of reach for centuries: `now` is epoch ms, about 2^41,
+ * and the limit is 2^50.
+ * @param now the store's clock, epoch ms
+ */
+export function versionAbove(now: number): number {
+  const version = Math.floor(Math.max(0, now)) * VERSIONS_PER_MS;
+  return Math.min(Math.max(version, 1), MAX_VERSION - 1);
+}
+
 /** Whether `version` is a version a stored record may hold: a whole number from 1 to below `MAX_VERSION`. */
 export function isVersion(version: unknown): version is number {
   return (

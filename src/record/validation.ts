@@ -1,62 +1,8 @@
-import type { BreakerConfig, BreakerContext } from './machine.js';
-import { breakerMachine, SCHEMA_VERSION } from './machine.js';
-import type { PersistedBreakerSnapshot } from './stores/store.js';
-
-/** A stored record that cannot be used: bad JSON, another schema, an unknown state. */
-export class CorruptRecordError extends Error {
-  override readonly name = 'CorruptRecordError';
-  /** The breaker's name. */
-  readonly breaker: string;
-  /** Where the record lives (a Redis key), when the store knows. */
-  readonly key: string | undefined;
-  /** What is wrong with it, e.g. `not JSON (...)`. */
-  readonly problem: string;
-
-  constructor(breaker: string, problem: string, key?: string) {
-    super(`corrupt record for breaker "${breaker}"${key ? ` at ${key}` : ''}: ${problem}`);
-    this.breaker = breaker;
-    this.key = key;
-    this.problem = problem;
-  }
-}
-
-/** Instances of one name configured differently; the local configuration governs locally. */
-export class ConfigMismatchError extends Error {
-  override readonly name = 'ConfigMismatchError';
-  /** The breaker's name. */
-  readonly breaker: string;
-  /** The options that differ, as `name (local vs stored)`. */
-  readonly differences: readonly string[];
-
-  constructor(breaker: string, differences: readonly string[]) {
-    super(
-      `breaker "${breaker}" is configured differently on another instance: ${differences.join(', ')}`,
-    );
-    this.breaker = breaker;
-    this.differences = differences;
-  }
-}
-
-const CONFIG_KEYS = [
-  'failMax',
-  'resetTimeout',
-  'successThreshold',
-  'halfOpenMaxCalls',
-  'probeLease',
-] as const satisfies readonly (keyof BreakerConfig)[];
-
-// Set only when the policy is on; part of the shared configuration like the others, since the
-// statechart decides with them.
-const POLICY_KEYS = [
-  'window',
-  'minimumCalls',
-  'failureRateThreshold',
-  'slowCallDuration',
-  'slowCallRateThreshold',
-  'backoffMultiplier',
-  'backoffMax',
-  'quorum',
-] as const satisfies readonly (keyof BreakerConfig)[];
+import type { BreakerContext } from '../machine.js';
+import { breakerMachine, SCHEMA_VERSION } from '../machine.js';
+import { configProblem, isPlainObject } from './config.js';
+import { isVersion, MAX_VERSION } from './order.js';
+import type { PersistedBreakerSnapshot, StoredRecord } from './shape.js';
 
 const LEAF_STATES = new Set(
   Object.keys(breakerMachine.root.states).flatMap((name) => {
@@ -75,35 +21,8 @@ function leafOf(value: unknown): string | undefined {
   return typeof child === 'string' ? `${parent}.${child}` : undefined;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0;
-}
-
-function configProblem(config: unknown): string | undefined {
-  if (config === null || typeof config !== 'object') return 'context.config is missing';
-  const record = config as Record<string, unknown>;
-  for (const key of CONFIG_KEYS) {
-    const value = record[key];
-    // failMax Infinity (the consecutive rule off) is the one threshold that may be infinite.
-    const infinite = key === 'failMax' && value === Number.POSITIVE_INFINITY;
-    if (typeof value !== 'number' || !(Number.isFinite(value) || infinite) || value <= 0) {
-      return `context.config.${key} is ${JSON.stringify(value)}`;
-    }
-  }
-  for (const key of POLICY_KEYS) {
-    const value = record[key];
-    if (
-      value !== undefined &&
-      (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
-    ) {
-      return `context.config.${key} is ${JSON.stringify(value)}`;
-    }
-  }
-  return undefined;
 }
 
 function contextProblem(context: unknown): string | undefined {
@@ -207,35 +126,48 @@ export function snapshotProblem(value: unknown): string | undefined {
   );
 }
 
+/** What is wrong with a record: its version (see `isVersion`), then its snapshot. */
+export function recordProblem(record: StoredRecord): string | undefined {
+  if (!isVersion(record.version)) {
+    return `version ${JSON.stringify(record.version)} is not a version (a whole number from 1 to below ${MAX_VERSION})`;
+  }
+  return snapshotProblem(record.snapshot);
+}
+
 /**
- * The configuration a stored value holds in `context.config`, when it is a valid one, even if
- * the rest of the snapshot is not: what an operator's reset of a corrupt record keeps.
+ * A stored version's text as a version: a whole number from 1 to below `MAX_VERSION`, written in
+ * decimal digits; `null` for anything else (a store's compare-and-set reads it as no record, so
+ * that the next write replaces it).
  */
-export function recoverConfig(snapshot: unknown): BreakerConfig | undefined {
-  if (!isPlainObject(snapshot) || !isPlainObject(snapshot.context)) return undefined;
-  const { config } = snapshot.context;
-  if (configProblem(config) !== undefined) return undefined;
-  const valid = config as Record<string, number | undefined>;
-  // Policies are stored only when on: an unset one stays unset.
-  return Object.fromEntries(
-    [...CONFIG_KEYS, ...POLICY_KEYS].flatMap((key) =>
-      valid[key] === undefined ? [] : [[key, valid[key]]],
-    ),
-  ) as unknown as BreakerConfig;
+export function parseVersion(text: string): number | null {
+  if (!/^[0-9]+$/.test(text)) return null;
+  const version = Number(text);
+  return isVersion(version) ? version : null;
 }
 
-/** The options of `stored` that differ from `local`, as `name (local vs stored)`. */
-export function configDifferences(local: BreakerConfig, stored: BreakerConfig): string[] {
-  return [...CONFIG_KEYS, ...POLICY_KEYS]
-    .filter((key) => local[key] !== stored[key])
-    .map((key) => `${key} (${local[key] ?? 'unset'} vs ${stored[key] ?? 'unset'})`);
+// JSON has no Infinity: `failMax: Infinity` (the consecutive rule off) is written as null.
+function revive(key: string, value: unknown): unknown {
+  return key === 'failMax' && value === null ? Number.POSITIVE_INFINITY : value;
 }
 
-/** `snapshot` with its configuration replaced by `config`. */
-export function withConfig(
-  snapshot: PersistedBreakerSnapshot,
-  config: BreakerConfig,
-): PersistedBreakerSnapshot {
-  const context: BreakerContext = { ...snapshot.context, config };
-  return { ...snapshot, context };
+/** A snapshot as stores keep it: JSON, with `failMax: Infinity` written as `null`. */
+export function encodeSnapshot(snapshot: PersistedBreakerSnapshot): string {
+  return JSON.stringify(snapshot);
+}
+
+/**
+ * A stored snapshot's JSON decoded and checked ({@link snapshotProblem}): the snapshot, or what
+ * is wrong with it.
+ */
+export function decodeSnapshot(
+  json: string,
+): { readonly snapshot: PersistedBreakerSnapshot } | { readonly problem: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(json, revive);
+  } catch (error) {
+    return { problem: `not JSON (${(error as Error).message})` };
+  }
+  const problem = snapshotProblem(value);
+  return problem === undefined ? { snapshot: value as PersistedBreakerSnapshot } : { problem };
 }

@@ -1,0 +1,44 @@
+import { lineageAfter } from './lineage.js';
+import type { PersistedBreakerSnapshot, StoredRecord } from './shape.js';
+
+/** What a new record carries over from the record it is built on. */
+export interface Descent {
+  /** The new record's lineage (see `lineageAfter`); `undefined` or `''`: none. */
+  readonly lineage: string | undefined;
+  /** The line of the base (see `RecordStamp.origin`); `undefined`: none, a new one begins. */
+  readonly origin: string | undefined;
+}
+
+/** A record built on nothing: none stored, or one that could not be read. */
+export const NO_DESCENT: Descent = { lineage: undefined, origin: undefined };
+
+/** What a record written on `base` carries over from it. */
+export function descentOf(base: PersistedBreakerSnapshot | null): Descent {
+  if (base === null) return NO_DESCENT;
+  return { lineage: lineageAfter(base.lineage, base.writeId), origin: base.origin };
+}
+
+/**
+ * The record that writes the statechart's `snapshot` at `version` with a fresh `writeId`, built
+ * on a base as `descent` says: every writer (an instance, an operator) builds its records here,
+ * so that every instance orders them and learns from their lineage alike.
+ * @param namesLine whether the record names its line (`origin`): where records may expire, a
+ * record written where none was stored begins a line, and every record built on it carries it on
+ */
+export function nextRecord(
+  snapshot: PersistedBreakerSnapshot,
+  version: number,
+  writeId: string,
+  descent: Descent,
+  namesLine: boolean,
+): StoredRecord {
+  const { writeId: _w, lineage: _l, origin: _o, ...state } = snapshot;
+  const withLineage =
+    descent.lineage === undefined || descent.lineage === ''
+      ? { ...state, writeId }
+      : { ...state, writeId, lineage: descent.lineage };
+  return {
+    version,
+    snapshot: namesLine ? { ...withLineage, origin: descent.origin ?? writeId } : withLineage,
+  };
+}

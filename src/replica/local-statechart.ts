@@ -11,13 +11,54 @@ import type { InspectOption } from '../options.js';
 import type { PersistedBreakerSnapshot } from '../record/shape.js';
 import { type CircuitState, topLevelState } from '../state.js';
 import { InspectionSession } from './inspection.js';
+import { type Due, Scheduler } from './scheduler.js';
 
 type BreakerActor = Actor<typeof breakerMachine>;
 type BreakerSnapshot = ReturnType<BreakerActor['getSnapshot']>;
+type BreakerScope = Parameters<typeof breakerMachine.transition>[2];
 
-function persist(actor: BreakerActor): PersistedBreakerSnapshot {
-  const snapshot = actor.getPersistedSnapshot() as unknown as PersistedBreakerSnapshot;
-  return { ...snapshot, schema: SCHEMA_VERSION };
+/** An action the machine hands back from a pure transition (a delayed raise, a cancel). */
+interface Executable {
+  readonly type: string;
+  readonly params?: unknown;
+}
+
+// One inert actor scope for every pure transition of the process: XState's `transition()`
+// builds a throwaway actor per call (several times the cost of the step itself). The machine
+// has no children and only `assign` actions, so the scope's own state is never touched; the
+// executor collects the delayed raises and cancels the step asks for.
+const collected: Executable[] = [];
+let scope: BreakerScope | undefined;
+function inertScope(config: BreakerConfig): BreakerScope {
+  if (scope !== undefined) return scope;
+  const self = createActor(breakerMachine, { input: config });
+  scope = {
+    self,
+    defer: () => {},
+    id: '',
+    logger: () => {},
+    sessionId: '',
+    stopChild: () => {},
+    system: self.system,
+    emit: () => {},
+    actionExecutor: (action: Executable) => {
+      collected.push(action);
+    },
+  } as unknown as BreakerScope;
+  return scope;
+}
+
+// The mirror actor of an inspected breaker is fed every step; it runs no timer of its own.
+const NO_TIMERS = {
+  setTimeout: () => 0,
+  clearTimeout: () => {},
+};
+
+function persist(snapshot: BreakerSnapshot): PersistedBreakerSnapshot {
+  const persisted = breakerMachine.getPersistedSnapshot(
+    snapshot,
+  ) as unknown as PersistedBreakerSnapshot;
+  return { ...persisted, schema: SCHEMA_VERSION };
 }
 
 function countProbes(probes: Record<string, number>): number {
@@ -26,13 +67,21 @@ function countProbes(probes: Record<string, number>): number {
   return n;
 }
 
+function eventTime(event: { type: string }, fallback: number): number {
+  return 'at' in event && typeof event.at === 'number' ? event.at : fallback;
+}
+
 /**
- * One instance's running copy of the breaker statechart, and the plain fields the hot path
- * reads. The XState actor exists only while it has work: only `open` and `halfOpen.probing`
- * run timers, so an idle breaker keeps just its persisted snapshot (or nothing, before its
- * first change) and the actor is rebuilt from it on the next event.
+ * One instance's copy of the breaker statechart, and the plain fields the hot path reads.
+ * Steps are XState's pure transitions of `breakerMachine` (no actor): a breaker keeps the
+ * machine's resolved snapshot only while it is likely to take more steps soon (counting
+ * failures, half-open), and its persisted snapshot otherwise (or nothing, before its first
+ * change). The machine's delayed transitions (`after`) are handed to the process's one
+ * {@link Scheduler} with the delay the machine computed; when due, the scheduler delivers the
+ * machine's own `xstate.after.*` event. An inspected breaker also runs one mirror actor, fed
+ * every step, which the inspector shows as the breaker.
  */
-export abstract class LocalStatechart {
+export abstract class LocalStatechart implements Due {
   /** Top-level state of the local statechart. */
   state: CircuitState = 'closed';
   failures = 0;
@@ -41,16 +90,23 @@ export abstract class LocalStatechart {
   generation = 0;
   openedAt: number | null = null;
   probeCount = 0;
+  /** @internal The scheduler's: when the pending delayed transition falls due. */
+  dueAt = 0;
+  /** @internal The scheduler's: this breaker's slot in its heap (-1: none). */
+  dueSlot = -1;
   /** This instance's configuration; it governs local decisions even if another's differs. */
   readonly config: BreakerConfig;
   /** The breaker's name. */
   readonly name: string;
   protected readonly clock: Clock;
   readonly #inspection: InspectionSession | undefined;
-  #actor: BreakerActor | null = null;
-  #seen: BreakerSnapshot | null = null;
+  #mirror: BreakerActor | null = null;
+  /** The resolved snapshot, while the breaker keeps it (see the class comment). */
+  #live: BreakerSnapshot | null = null;
+  /** The persisted snapshot, when not live (`null`: the initial state, not built yet). */
   #snapshot: PersistedBreakerSnapshot | null = null;
-  #applying = false;
+  /** The delayed event the scheduler holds for this breaker. */
+  #dueEvent: string | null = null;
 
   constructor(
     name: string,
@@ -64,15 +120,15 @@ export abstract class LocalStatechart {
     this.#inspection = inspect === undefined ? undefined : new InspectionSession(inspect);
   }
 
-  /** The statechart's own delayed transition (a timer fired); the view is already updated. */
+  /** The statechart's own delayed transition (it fell due); the view is already updated. */
   protected abstract timedChange(): void;
 
-  /** An error thrown inside the actor. */
+  /** An error thrown by the statechart. */
   protected abstract actorError(error: unknown): void;
 
   /** The local statechart's context. */
   get context(): BreakerContext {
-    return this.#actor?.getSnapshot().context ?? this.persisted().context;
+    return this.#live?.context ?? this.persisted().context;
   }
 
   /** Whether the local statechart holds a probe lease with this id. */
@@ -82,48 +138,127 @@ export abstract class LocalStatechart {
 
   /** The local statechart as a persisted snapshot. */
   protected persisted(): PersistedBreakerSnapshot {
-    if (this.#actor !== null) return persist(this.#actor);
+    if (this.#live !== null) return persist(this.#live);
     if (this.#snapshot === null) {
       // Before its first change a breaker holds no snapshot; build the initial one on demand.
-      this.#snapshot = persist(createActor(breakerMachine, { input: this.config }));
+      this.#snapshot = persist(
+        breakerMachine.getInitialSnapshot(inertScope(this.config), this.config),
+      );
     }
     return this.#snapshot;
   }
 
   /** Applies an event; returns whether it changed the statechart. */
   protected apply(event: BreakerEvent): boolean {
-    const actor = this.#ensureActor();
-    const before = actor.getSnapshot();
-    this.#applying = true;
-    try {
-      actor.send(event);
-    } finally {
-      this.#applying = false;
-    }
-    const after = actor.getSnapshot();
-    if (after === before) return false;
-    this.#seen = after;
-    this.#view(after.context, after.value);
-    return true;
+    this.#mirror?.send(event);
+    return this.#step(event, eventTime(event, this.clock.now()));
   }
 
   /** Replaces the local statechart with `snapshot` (`null`: the initial state). */
   protected restore(snapshot: PersistedBreakerSnapshot | null): void {
-    this.#stopActor();
+    this.#unschedule();
+    this.#live = null;
     this.#snapshot = snapshot;
     const persisted = this.persisted();
     this.#view(persisted.context, persisted.value);
-    if (this.#needsActor()) this.#ensureActor();
+    // A restored snapshot holds no pending delayed event (xstate#5331): RESUME re-enters a
+    // timed state, and the machine's delay, computed from the timestamps in context, says
+    // when its transition is due. Only the delay is kept: nothing else changed.
+    if (this.state === 'open' || (this.state === 'halfOpen' && this.probeCount > 0)) {
+      const now = this.clock.now();
+      const resumed = this.#transition(this.#resolved(), { type: 'RESUME', at: now });
+      if (resumed !== undefined) this.#schedule(now);
+      else collected.length = 0;
+    }
+    if (this.#inspection !== undefined) this.#remirror(snapshot);
   }
 
-  /** Stops the actor once nothing needs it; the snapshot stays. */
+  /** Drops the resolved snapshot once the breaker is not expected to step again soon. */
   protected sleepIfIdle(): void {
-    if (this.#actor !== null && !this.#needsActor()) this.#stopActor();
+    if (this.#live !== null && !this.#keepsLive()) {
+      this.#snapshot = persist(this.#live);
+      this.#live = null;
+    }
   }
 
   protected stopStatechart(): void {
+    this.#unschedule();
     this.#inspection?.end();
-    this.#stopActor();
+    this.#mirror?.stop();
+    this.#mirror = null;
+  }
+
+  /** @internal Called by the scheduler: the pending delayed transition is due. */
+  fireDue(): void {
+    const type = this.#dueEvent;
+    this.#dueEvent = null;
+    if (type === null) return;
+    const event = { type } as unknown as BreakerEvent;
+    this.#mirror?.send(event);
+    // A delayed event carries no time: it happens at its deadline, from which the delays of
+    // the state it enters count (a late lease expiry opens at the lease's deadline).
+    if (this.#step(event, this.dueAt)) this.timedChange();
+  }
+
+  #step(event: BreakerEvent, time: number): boolean {
+    const before = this.#resolved();
+    const after = this.#transition(before, event);
+    if (after === undefined || after === before) {
+      collected.length = 0;
+      return false;
+    }
+    this.#live = after;
+    this.#snapshot = null;
+    this.#schedule(time);
+    this.#view(after.context, after.value);
+    return true;
+  }
+
+  #transition(before: BreakerSnapshot, event: BreakerEvent): BreakerSnapshot | undefined {
+    collected.length = 0;
+    try {
+      return breakerMachine.transition(before, event, inertScope(this.config));
+    } catch (error) {
+      collected.length = 0;
+      this.actorError(error);
+      return undefined;
+    }
+  }
+
+  // The delayed raises and cancels of the step just taken, in order: a cancel forgets the
+  // pending delayed event, a raise schedules it at the step's time plus the machine's delay.
+  #schedule(time: number): void {
+    for (const action of collected) {
+      const params = action.params as
+        | { sendId?: string; event?: { type: string }; delay?: number }
+        | undefined;
+      if (action.type === 'xstate.cancel') {
+        if (params?.sendId === this.#dueEvent) this.#unschedule();
+      } else if (
+        action.type === 'xstate.raise' &&
+        params?.delay !== undefined &&
+        params.event !== undefined
+      ) {
+        this.#dueEvent = params.event.type;
+        Scheduler.of(this.clock).schedule(this, time + params.delay);
+      }
+    }
+    collected.length = 0;
+  }
+
+  #unschedule(): void {
+    this.#dueEvent = null;
+    if (this.dueSlot >= 0) Scheduler.of(this.clock).cancel(this);
+  }
+
+  #resolved(): BreakerSnapshot {
+    if (this.#live !== null) return this.#live;
+    const snapshot = breakerMachine.restoreSnapshot(
+      this.persisted() as unknown as Snapshot<unknown>,
+      inertScope(this.config),
+    );
+    if (this.#keepsLive()) this.#live = snapshot;
+    return snapshot;
   }
 
   #view(context: BreakerContext, value: StateValue): void {
@@ -135,72 +270,30 @@ export abstract class LocalStatechart {
     this.probeCount = countProbes(context.probes);
   }
 
-  // Only open and probing run timers; other states need no actor between events, unless an
-  // inspector watches it.
-  #needsActor(): boolean {
+  // A breaker counting failures or half-open is likely to take more steps soon: restoring its
+  // snapshot for each would cost more than the step. An open breaker only waits.
+  #keepsLive(): boolean {
     return (
-      this.#inspection !== undefined ||
-      this.state === 'open' ||
-      (this.state === 'halfOpen' && this.probeCount > 0) ||
-      // A breaker counting failures is likely to see more events soon: keep its actor until
-      // a success resets the count, rather than rebuild it for every failure.
+      this.state === 'halfOpen' ||
       (this.state === 'closed' && (this.failures > 0 || this.streak > 0))
     );
   }
 
-  #ensureActor(): BreakerActor {
-    if (this.#actor !== null) return this.#actor;
+  // The inspector's actor: restored from every record the breaker adopts, shown as one.
+  #remirror(snapshot: PersistedBreakerSnapshot | null): void {
+    const observer = this.#inspection?.observer;
+    if (observer === undefined) return;
+    this.#mirror?.stop();
     // The actor's id names the breaker in the inspector.
-    const base = {
-      id: this.name,
-      input: this.config,
-      clock: this.clock,
-      inspect: this.#inspection?.observer,
-    };
-    const actor =
-      this.#snapshot === null
+    const base = { id: this.name, input: this.config, clock: NO_TIMERS, inspect: observer };
+    const mirror =
+      snapshot === null
         ? createActor(breakerMachine, base)
         : createActor(breakerMachine, {
             ...base,
-            snapshot: this.#snapshot as unknown as Snapshot<unknown>,
+            snapshot: snapshot as unknown as Snapshot<unknown>,
           });
-    this.#actor = actor;
-    this.#applying = true;
-    try {
-      actor.start();
-      // A restored snapshot re-arms no timer (xstate#5331); RESUME re-enters timed states.
-      if (this.#snapshot !== null) actor.send({ type: 'RESUME', at: this.clock.now() });
-    } finally {
-      this.#applying = false;
-    }
-    this.#seen = actor.getSnapshot();
-    actor.subscribe({
-      next: (snapshot) => {
-        // Changes outside apply() are the machine's own delayed transitions.
-        if (this.#applying || snapshot === this.#seen || this.#actor !== actor) return;
-        const from = this.state;
-        this.#seen = snapshot;
-        this.#view(snapshot.context, snapshot.value);
-        // A lease timer can fire late (busy loop, suspended process, jumping clock), and the
-        // delay the new open state arms counts from the lease deadline it records as openedAt
-        // only when on time: RESUME re-arms it from now, as a rehydrating instance would.
-        // Sent from inside the actor's update, it is queued and handled right after.
-        if (from !== 'open' && this.state === 'open') {
-          actor.send({ type: 'RESUME', at: this.clock.now() });
-        }
-        this.timedChange();
-      },
-      error: (error) => this.actorError(error),
-    });
-    return actor;
-  }
-
-  #stopActor(): void {
-    const actor = this.#actor;
-    if (actor === null) return;
-    this.#snapshot = persist(actor);
-    this.#actor = null;
-    this.#seen = null;
-    actor.stop();
+    this.#mirror = mirror;
+    mirror.start();
   }
 }

@@ -67,10 +67,6 @@ function countProbes(probes: Record<string, number>): number {
   return n;
 }
 
-function eventTime(event: { type: string }, fallback: number): number {
-  return 'at' in event && typeof event.at === 'number' ? event.at : fallback;
-}
-
 /**
  * One instance's copy of the breaker statechart, and the plain fields the hot path reads.
  * Steps are XState's pure transitions of `breakerMachine` (no actor): a breaker keeps the
@@ -151,7 +147,9 @@ export abstract class LocalStatechart implements Due {
   /** Applies an event; returns whether it changed the statechart. */
   protected apply(event: BreakerEvent): boolean {
     this.#mirror?.send(event);
-    return this.#step(event, eventTime(event, this.clock.now()));
+    // As an actor would: the machine's delay (computed from the event's own time) counts from
+    // the step. A replayed event may be old; its delay still counts from now.
+    return this.#step(event, this.clock.now());
   }
 
   /** Replaces the local statechart with `snapshot` (`null`: the initial state). */

@@ -10,7 +10,7 @@
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { CircuitBreaker, MemoryStore, type StoredRecord } from '../src/index.js';
-import { RedisStore } from '../src/stores/redis.js';
+import { RedisStore } from '../src/stores/redis/index.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import {
   formatNumber,

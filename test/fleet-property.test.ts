@@ -9,7 +9,7 @@ import {
   type SimulatedClock,
 } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BreakerKeys } from '../src/stores/redis-keys.js';
+import type { BreakerKeys } from '../src/stores/redis/keys.js';
 import type { FaultProxy, Faults } from './support/fault-proxy.js';
 import { FLEET_RESYNC_MS, FleetRun, STALE_BOUND_MS } from './support/fleet-model.js';
 import {

@@ -20,7 +20,7 @@ function importsOf(file: string): string[] {
 
 describe('layering', () => {
   it('finds the imports it checks', () => {
-    expect(importsOf('stores/redis.ts')).toContain('stores/record-order');
+    expect(importsOf('stores/redis/store.ts')).toContain('stores/record-order');
     expect(importsOf('breaker.ts')).toContain('replica/replica');
   });
 

@@ -501,7 +501,7 @@ describe('optional peer dependency', () => {
     const runtime = files.filter((file) =>
       /^import\s+(?!type\b)[^;]*from\s+'ioredis'/m.test(readFileSync(new URL(file, src), 'utf8')),
     );
-    expect(files).toContain('stores/redis.ts');
+    expect(files).toContain('stores/redis/store.ts');
     expect(runtime).toEqual([]);
   });
 });

@@ -1,15 +1,24 @@
 import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
-import { systemClock } from '../clock.js';
-import { afterDue } from '../grace.js';
-import type { WindowCounts } from '../machine.js';
-import { CorruptRecordError } from '../snapshot.js';
-import { topLevelState } from '../state.js';
-import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../window/buckets.js';
-import { LostRecordError } from './lost-record.js';
-import { isIdleRecord } from './record-lapse.js';
-import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from './record-order.js';
-import { RedisClock } from './redis-clock.js';
+import { systemClock } from '../../clock.js';
+import { afterDue } from '../../grace.js';
+import type { WindowCounts } from '../../machine.js';
+import { CorruptRecordError } from '../../snapshot.js';
+import { topLevelState } from '../../state.js';
+import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../../window/buckets.js';
+import { LostRecordError } from '../lost-record.js';
+import { isIdleRecord } from '../record-lapse.js';
+import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from '../record-order.js';
+import {
+  asFollower,
+  type BreakerStore,
+  type CompareAndSetResult,
+  type RecordEntry,
+  type StoredRecord,
+  type StoreFollower,
+  type StoreWatcher,
+} from '../store.js';
+import { RedisClock } from './clock.js';
 import {
   bulk,
   type Decoded,
@@ -19,8 +28,8 @@ import {
   type RecordProblem,
   splitChange,
   wrongFields,
-} from './redis-codec.js';
-import { ChangeFeed } from './redis-feed.js';
+} from './codec.js';
+import { ChangeFeed } from './feed.js';
 import {
   type BreakerKeys,
   breakerChannel,
@@ -31,29 +40,14 @@ import {
   sequenceKey,
   windowFlushKey,
   windowKey,
-} from './redis-keys.js';
+} from './keys.js';
 import {
   type RedisStoreOptions,
   type ResolvedRedisStoreOptions,
   resolveRedisStoreOptions,
-} from './redis-options.js';
-import { isCluster, type Publication } from './redis-publication.js';
-import { CasReply, defineScripts, type RedisScripts } from './redis-scripts.js';
-import {
-  asFollower,
-  type BreakerStore,
-  type CompareAndSetResult,
-  type RecordEntry,
-  type StoredRecord,
-  type StoreFollower,
-  type StoreWatcher,
-} from './store.js';
-
-export { LostRecordError } from './lost-record.js';
-export { RedisClock } from './redis-clock.js';
-export { type BreakerKeys, DEFAULT_PREFIX, encodeName } from './redis-keys.js';
-export { REDIS_STORE_DEFAULTS, type RedisStoreOptions } from './redis-options.js';
-export type { Publication } from './redis-publication.js';
+} from './options.js';
+import { isCluster, type Publication } from './publication.js';
+import { CasReply, defineScripts, type RedisScripts } from './scripts.js';
 
 /** A store call that got no answer from Redis within the store's `timeout`. */
 export class RedisStoreTimeoutError extends Error {

@@ -39,7 +39,7 @@ interface ScriptFile {
 function scriptFile(file: string): ScriptFile {
   const match = /^([A-Za-z]+)(?:-(\d+))?\.lua$/.exec(file);
   if (match === null) throw new Error(`script file ${file} is not named name[-keys].lua`);
-  const lua = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+  const lua = readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8');
   return {
     name: match[1] as string,
     keys: match[2] === undefined ? undefined : Number(match[2]),

@@ -1,6 +1,6 @@
-import { snapshotProblem } from '../snapshot.js';
-import { isVersion, MAX_VERSION } from './record-order.js';
-import type { PersistedBreakerSnapshot, StoredRecord } from './store.js';
+import { snapshotProblem } from '../../snapshot.js';
+import { isVersion, MAX_VERSION } from '../record-order.js';
+import type { PersistedBreakerSnapshot, StoredRecord } from '../store.js';
 
 /** A change-feed message: the record a compare-and-set wrote, and whose it is. */
 export interface ChangeMessage {

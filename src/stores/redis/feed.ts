@@ -1,12 +1,12 @@
 import type { Cluster, Redis } from 'ioredis';
+import { ShardWatch, type WatchedShard } from './ioredis-shard-watch.js';
 import {
   choosePublication,
   isCluster,
   knownPublication,
   type Publication,
   type PubsubChoice,
-} from './redis-publication.js';
-import { ShardWatch, type WatchedShard } from './redis-shard-watch.js';
+} from './publication.js';
 
 /** What the feed tells its store. */
 export interface FeedHandlers {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+import type { PortScript, RedisPort } from './port.js';
 
 /** Reply codes of `compareAndSet-7.lua`. */
 export const CasReply = { CONFLICT: 0, WRITTEN: 1, LATE: 2 } as const;
@@ -27,23 +27,21 @@ export interface RedisScripts {
   flushWindow(...keysAndArgs: (string | number)[]): Promise<unknown[]>;
 }
 
-type Command = (...args: unknown[]) => Promise<unknown>;
-
-interface ScriptFile {
-  readonly name: string;
-  /** Keys per call, from the file name (`name-N.lua`); `undefined`: as many as each call gives. */
-  readonly keys: number | undefined;
-  readonly lua: string;
-}
-
-function scriptFile(file: string): ScriptFile {
+function scriptFile(file: string): PortScript {
   const match = /^([A-Za-z]+)(?:-(\d+))?\.lua$/.exec(file);
   if (match === null) throw new Error(`script file ${file} is not named name[-keys].lua`);
   const lua = readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8');
+  const name = match[1] as string;
+  const sha = createHash('sha1').update(lua).digest('hex');
   return {
-    name: match[1] as string,
+    name,
     keys: match[2] === undefined ? undefined : Number(match[2]),
     lua,
+    sha,
+    // The command name carries a hash of the script, so that two copies of statebreaker (say
+    // two versions in one dependency tree) on one ioredis client never overwrite each other's
+    // `defineCommand`.
+    command: `statebreaker_${name}_${sha.slice(0, 10)}`,
   };
 }
 
@@ -54,46 +52,19 @@ const FILES = [
   scriptFile('flushWindow-2.lua'),
 ];
 
-// The command name carries a hash of the script, so that two copies of statebreaker (say two
-// versions in one dependency tree) on one client never overwrite each other's `defineCommand`.
-function commandName(file: ScriptFile): string {
-  const hash = createHash('sha1').update(file.lua).digest('hex').slice(0, 10);
-  return `statebreaker_${file.name}_${hash}`;
-}
-
 /**
- * Defines the store's scripts on `redis` (once per client and script version) and binds them.
- *
- * Every command is defined with its `numberOfKeys`. A script that takes as many keys as the call
- * gives is defined once per key count used (`name_N`): ioredis-mock runs a command defined
- * without `numberOfKeys` with the key count among its KEYS. Every such command is the same
- * script, cached once by Redis under one SHA1; a store uses a few counts (a batch of 500
- * breakers at most per call).
+ * Binds the store's scripts to a client port: each runs by its SHA1, its source sent on
+ * NOSCRIPT. A script named `name-N.lua` takes its first N arguments as keys; one without a key
+ * count takes every argument as a key.
  */
-export function defineScripts(redis: Redis | Cluster): RedisScripts {
-  const commands = redis as unknown as Record<string, Command | undefined>;
-  const command = (name: string, numberOfKeys: number, lua: string): Command => {
-    if (typeof commands[name] !== 'function') redis.defineCommand(name, { numberOfKeys, lua });
-    return commands[name] as Command;
-  };
-  const bound: Record<string, Command> = {};
+export function bindScripts(port: RedisPort): RedisScripts {
+  const bound: Record<string, (...args: (string | number)[]) => Promise<unknown>> = {};
   for (const file of FILES) {
-    const name = commandName(file);
-    const { keys, lua } = file;
-    if (keys === undefined) {
-      const byCount = new Map<number, Command>();
-      bound[file.name] = (...args: unknown[]) => {
-        let run = byCount.get(args.length);
-        if (run === undefined) {
-          run = command(`${name}_${args.length}`, args.length, lua);
-          byCount.set(args.length, run);
-        }
-        return run.call(redis, ...args);
-      };
-    } else {
-      const run = command(name, keys, lua);
-      bound[file.name] = (...args: unknown[]) => run.call(redis, ...args);
-    }
+    const { keys } = file;
+    bound[file.name] = (...args) =>
+      keys === undefined
+        ? port.runScript(file, args as string[], [])
+        : port.runScript(file, args.slice(0, keys) as string[], args.slice(keys));
   }
   return bound as unknown as RedisScripts;
 }

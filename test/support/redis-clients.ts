@@ -46,7 +46,7 @@ export interface ClientSetup {
   /** ioredis 6 `replyMapping` under RESP3. */
   readonly replyMapping?: 'legacy' | 'resp3';
   /** Extra options merged into the client's own (e.g. ioredis `keyPrefix`). */
-  readonly extra?: Record<string, unknown>;
+  readonly extra?: object;
 }
 
 type NodeRedis5Client = ReturnType<typeof createClient5>;

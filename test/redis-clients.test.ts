@@ -90,8 +90,8 @@ async function trip(breaker: CircuitBreaker): Promise<void> {
 
 // Subscribed connections, by their subscription counts (CLIENT LIST's TYPE pubsub does not
 // list a RESP3 subscriber on every Redis version).
-async function subscriberIds(): Promise<string[]> {
-  const list = String(await admin.call('CLIENT', 'LIST'));
+async function subscriberIds(target: RedisServer): Promise<string[]> {
+  const list = String(await (await adminOf(target)).call('CLIENT', 'LIST'));
   return list
     .split('\n')
     .filter((line) => /\b(sub|ssub)=[1-9]/.test(line))
@@ -210,13 +210,14 @@ describe.each(CLIENT_FAMILIES.filter((f) => f !== 'ioredis5'))('%s', (family) =>
 
     it("the subscriber's connection killed: a trip written meanwhile still arrives", async () => {
       const [a, b] = await pair('subscriber');
-      const before = await subscriberIds();
+      const before = await subscriberIds(own);
       expect(before.length).toBeGreaterThanOrEqual(2);
-      for (const id of before) await admin.call('CLIENT', 'KILL', 'ID', id).catch(() => {});
+      const killer = await adminOf(own);
+      for (const id of before) await killer.call('CLIENT', 'KILL', 'ID', id).catch(() => {});
       await trip(a.breaker);
       expect(await waitFor(() => b.breaker.state === 'open', 10_000)).toBe(true);
       // And the subscriber is back: the next change travels by the feed.
-      expect(await waitFor(async () => (await subscriberIds()).length >= 2, 10_000)).toBe(true);
+      expect(await waitFor(async () => (await subscriberIds(own)).length >= 2, 10_000)).toBe(true);
     });
 
     it('a reply delayed behind the feed: the writer keeps its own trip, both agree', async () => {
@@ -254,10 +255,7 @@ describe.each(CLIENT_FAMILIES.filter((f) => f !== 'ioredis5'))('%s', (family) =>
       const store = new RedisStore(client, { subscriberIdleTimeout: 50 });
       const breaker = new CircuitBreaker(fresh('close'), { store });
       await breaker.settled();
-      const ownSubscribers = async () =>
-        String(await (await adminOf(own)).call('CLIENT', 'LIST'))
-          .split('\n')
-          .filter((line) => /\b(sub|ssub)=[1-9]/.test(line)).length;
+      const ownSubscribers = async () => (await subscriberIds(own)).length;
       expect(await ownSubscribers()).toBeGreaterThanOrEqual(1);
       const before = await ownSubscribers();
       await store.close();

@@ -4,6 +4,7 @@ import {
   type FleetHarness,
   spawnFleet,
   tripProbeAndClose,
+  tripProbeBreaker,
 } from './support/fleet-scenarios.js';
 import { useProcessFleet } from './support/process-fleet.js';
 import { CLIENT_FAMILIES } from './support/redis-clients.js';
@@ -26,24 +27,25 @@ const harness = (): FleetHarness => ({
 });
 
 describe('a fleet of one process per client family', () => {
-  it('a trip by the process on any client rejects in the processes on every other', async () => {
+  it('trips, probes once at a time and closes together; a trip on any client rejects on every other', async () => {
+    const probing = `mixed ${++run}`;
     // One breaker per tripping process, so that each trip starts from closed everywhere.
-    const names = CLIENT_FAMILIES.map((family) => `mixed ${++run} tripped on ${family}`);
-    const fleet = spawnFleet(harness(), names, CLIENT_FAMILIES.length, {
+    const tripped = CLIENT_FAMILIES.map((family) => `mixed ${run} tripped on ${family}`);
+    const fleet = spawnFleet(harness(), [probing, ...tripped], CLIENT_FAMILIES.length, {
       clients: CLIENT_FAMILIES,
-      breaker: { failMax: 1, resetTimeout: 60_000 },
-    });
-    expect(
-      await waitFor(
-        all(fleet, (w) => w.ready),
-        20_000,
+      breaker: tripProbeBreaker(1),
+      breakers: Object.fromEntries(
+        tripped.map((name) => [name, { failMax: 1, resetTimeout: 60_000 }]),
       ),
-    ).toBe(true);
+    });
+    // Every process calls a failing upstream: one half-open probe at a time across the clients.
+    await tripProbeAndClose(harness(), [probing], { fleet, halfOpenMaxCalls: 1 });
+    for (const worker of fleet) worker.send({ type: 'stop' });
+
     shared.upstream.mode = 'fail';
     shared.upstream.delayMs = 1;
-
     for (const [i, tripper] of fleet.entries()) {
-      const name = names[i] as string;
+      const name = tripped[i] as string;
       const others = fleet.filter((w) => w !== tripper);
       tripper.send({ type: 'call', name });
       expect(await waitFor(() => tripper.results.some((r) => r.name === name), 10_000)).toBe(true);
@@ -69,10 +71,4 @@ describe('a fleet of one process per client family', () => {
       expect(arrivals.map((a) => a.pid)).toEqual([tripper.pid]);
     }
   });
-
-  it('trips together, half-opens with one probe fleet-wide, and closes together', () =>
-    tripProbeAndClose(harness(), [`mixed ${++run}`], {
-      clients: CLIENT_FAMILIES,
-      halfOpenMaxCalls: 1,
-    }));
 });

@@ -82,30 +82,40 @@ export async function fleetAgrees(
   });
 }
 
+/** The breaker options of `tripProbeAndClose`'s fleet, with `halfOpenMaxCalls` probes. */
+export const tripProbeBreaker = (halfOpenMaxCalls: number) => ({
+  failMax: 3,
+  resetTimeout: 400,
+  successThreshold: 2,
+  halfOpenMaxCalls,
+  timeout: 2_000,
+});
+
 /**
- * A fleet of 4 processes (one per client family of `clients` when given) holding the breakers
- * `names`, calling a failing upstream: every breaker trips in every process, each half-open round
- * admits at most `halfOpenMaxCalls` (default 2) probes at once fleet-wide, and once the upstream
- * recovers every process closes every breaker.
+ * A fleet of 4 processes holding the breakers `names`, calling a failing upstream: every breaker
+ * trips in every process, each half-open round admits at most `halfOpenMaxCalls` (default 2)
+ * probes at once fleet-wide, and once the upstream recovers every process closes every breaker.
+ * With `clients`, one process per client family; with `fleet`, those processes, whose breakers
+ * `names` have the options `tripProbeBreaker(halfOpenMaxCalls)` (they may hold others).
  */
 export async function tripProbeAndClose(
   harness: FleetHarness,
   names: readonly string[],
-  mix: { readonly clients?: readonly ClientFamily[]; readonly halfOpenMaxCalls?: number } = {},
+  mix: {
+    readonly clients?: readonly ClientFamily[];
+    readonly halfOpenMaxCalls?: number;
+    readonly fleet?: Worker[];
+  } = {},
 ): Promise<void> {
   const { upstream } = harness;
   const halfOpenMaxCalls = mix.halfOpenMaxCalls ?? 2;
   const watcher = await watch(harness, names);
-  const fleet = spawnFleet(harness, names, mix.clients?.length ?? 4, {
-    ...(mix.clients === undefined ? {} : { clients: mix.clients }),
-    breaker: {
-      failMax: 3,
-      resetTimeout: 400,
-      successThreshold: 2,
-      halfOpenMaxCalls,
-      timeout: 2_000,
-    },
-  });
+  const fleet =
+    mix.fleet ??
+    spawnFleet(harness, names, mix.clients?.length ?? 4, {
+      ...(mix.clients === undefined ? {} : { clients: mix.clients }),
+      breaker: tripProbeBreaker(halfOpenMaxCalls),
+    });
   expect(
     await waitFor(
       everyWorker(fleet, (w) => w.ready),
@@ -116,7 +126,9 @@ export async function tripProbeAndClose(
   upstream.mode = 'fail';
   upstream.delayMs = 20;
   const arrivalsBefore = upstream.arrivals.length;
-  for (const worker of fleet) worker.send({ type: 'start', loops: 2 });
+  for (const worker of fleet) {
+    for (const name of names) worker.send({ type: 'start', loops: 2, name });
+  }
 
   // The trip of each breaker: the first record announced open.
   const tripOf = (name: string) => watcher.of(name).find((a) => a.state === 'open');

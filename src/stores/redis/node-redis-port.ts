@@ -48,6 +48,9 @@ interface NodeRedisCluster extends Emitter {
   readonly _options?: {
     readonly rootNodes?: readonly { socket?: { host?: string; port?: number } }[];
   };
+  // Not public: node-redis 5 reads the slot map again only on MOVED or ASK (6 also after a
+  // node's reconnect attempts), so after a master's death it would keep sending to it.
+  readonly _slots?: { rediscover?(startWith: { options: unknown }): Promise<void> };
   readonly masters: readonly unknown[];
   sendCommand(
     firstKey: string | undefined,
@@ -240,6 +243,27 @@ function clusterSubscriber(
   const listener: Listener = (message, channel) => {
     if (!closed && held.has(channel)) handlers.message(channel, message);
   };
+  // A node reported an error (a dead master, say): on the next refresh the slot map is read
+  // again and every subscription made again where its slot lives now (node-redis drops the
+  // subscribers of a node that left the map; a channel still held there gains nothing).
+  let troubled = false;
+  const onNodeError = () => {
+    troubled = true;
+  };
+  cluster.on('node-error', onNodeError);
+  let refreshing = false;
+  const refresh = async () => {
+    const root = cluster._options?.rootNodes?.[0];
+    await cluster._slots?.rediscover?.({ options: root });
+    for (const channel of held.keys()) {
+      const again = sharded
+        ? cluster.sSubscribe(channel, listener)
+        : cluster.subscribe(channel, listener);
+      held.set(channel, again);
+      await again;
+    }
+    handlers.reconnected();
+  };
   const hold = (channel: string, subscribe: () => Promise<void>) => {
     const existing = held.get(channel);
     if (existing !== undefined) return existing;
@@ -257,9 +281,21 @@ function clusterSubscriber(
       if (!held.delete(channel)) return;
       await cluster.sUnsubscribe(channel, listener);
     },
-    refreshRoutes() {},
+    refreshRoutes() {
+      if (!troubled || refreshing || closed) return;
+      troubled = false;
+      refreshing = true;
+      refresh()
+        .catch(() => {
+          troubled = true;
+        })
+        .finally(() => {
+          refreshing = false;
+        });
+    },
     close() {
       closed = true;
+      cluster.off('node-error', onNodeError);
       for (const channel of held.keys()) {
         const end = sharded
           ? cluster.sUnsubscribe(channel, listener)

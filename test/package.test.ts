@@ -409,8 +409,11 @@ describe('installed without flags beside the Redis client a project already uses
         const installed = Date.now();
         project.write('fleet.ts', fixture);
         project.write('tsconfig.json', `${JSON.stringify(tsconfig, null, 2)}\n`);
-        // Emitted even with type errors, which a test of their own reports.
-        compiled.set(project, await project.tsc('tsconfig.json'));
+        // Emitted even with type errors, which a test of their own reports. node-redis's types
+        // cost a few seconds of checking: checked with the newest majors (iovalkey included);
+        // ioredis 5's are checked above, node-redis 5's by the repository's own typecheck.
+        const check = major === '6' ? [] : ['--noCheck'];
+        compiled.set(project, await project.tsc('tsconfig.json', ...check));
         took.push(
           `clients ${major}: installed in ${installed - began} ms, compiled in ${Date.now() - installed} ms`,
         );
@@ -438,7 +441,7 @@ describe('installed without flags beside the Redis client a project already uses
     follower: { state: 'open', outcome: 'rejected', called: false },
   };
 
-  it("type-checks `new RedisStore(client)` and a Cluster's store with each client's own types", () => {
+  it("type-checks `new RedisStore(client)` and a Cluster's store with ioredis 6's, node-redis 6's and iovalkey's own types", () => {
     for (const project of Object.values(projects)) {
       const ran = compiled.get(project);
       expect(ran?.stdout + (ran?.stderr ?? '')).toBe('');

@@ -129,11 +129,12 @@ export class Consumer {
   }
 
   /** Runs the repository's TypeScript compiler on a tsconfig of the consumer's. */
-  tsc(project: string): Promise<Ran> {
+  tsc(project: string, ...flags: string[]): Promise<Ran> {
     return runIn(this.dir, process.execPath, [
       join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
       '-p',
       project,
+      ...flags,
     ]);
   }
 

@@ -1,9 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { WindowCounts } from '../../machine.js';
 import { CorruptRecordError } from '../../snapshot.js';
-import { topLevelState } from '../../state.js';
-import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../../window/buckets.js';
-import { isIdleRecord } from '../record-lapse.js';
+import type { WindowFlush } from '../../window/buckets.js';
 import { MAX_VERSION } from '../record-order.js';
 import {
   asFollower,
@@ -16,16 +14,11 @@ import {
 } from '../store.js';
 import { portOf, type RedisClient } from './client.js';
 import { RedisClock } from './clock.js';
-import {
-  bulk,
-  type Decoded,
-  decodeRecord,
-  type RecordField,
-  splitChange,
-  wrongFields,
-} from './codec.js';
+import { ClockSync } from './clock-sync.js';
+import { bulk, type Decoded, decodeRecord, splitChange, wrongFields } from './codec.js';
 import { type Bounded, boundedBy, RedisStoreTimeoutError } from './errors.js';
 import { ChangeFeed } from './feed.js';
+import { Followers } from './followers.js';
 import {
   type BreakerKeys,
   breakerChannel,
@@ -36,6 +29,7 @@ import {
   windowKey,
 } from './keys.js';
 import { Listing } from './listing.js';
+import { BatchedLoads } from './loads.js';
 import {
   type RedisStoreOptions,
   type ResolvedRedisStoreOptions,
@@ -44,55 +38,43 @@ import {
 import type { RedisPort } from './port.js';
 import { checkClusterMix, type Publication } from './publication.js';
 import { RecordReader } from './reader.js';
-import { problemText, Resync } from './resync.js';
+import { Resync } from './resync.js';
+import { compareAndSetArgs, flushWindowArgs, setDeadline, windowCounts } from './script-args.js';
 import { bindScripts, CasReply, type RedisScripts } from './scripts.js';
 
 export { RedisStoreTimeoutError } from './errors.js';
 
-// Offset samples at first sync: the shortest round trip gives the tightest bound.
-const FIRST_SYNC_SAMPLES = 3;
 // A flush lands until its store's timeout and this much more (the server's clock may be read at a
 // coarser grain than the store's, ioredis-mock's to the second), and its id key lives this much
 // longer still: a resend that passes the deadline finds the key, and one after it is refused.
 const FLUSH_GRACE_MS = 1_000;
 
-interface PendingLoad {
-  readonly name: string;
-  readonly resolve: (record: StoredRecord | null) => void;
-  readonly reject: (error: unknown) => void;
-}
-
 /**
- * A store that shares breakers across processes through Redis (standalone or Cluster).
+ * A store that shares breakers across processes through Redis (standalone or Cluster), on the
+ * client the caller already has (see docs/redis-clients.md): ioredis 5/6 or iovalkey, node-redis
+ * 5/6, each through a small adapter of the client port (`port.ts`).
  *
  * - Each breaker's record lives in `${prefix}{name}:snapshot|version|write|state|counter|opened_at`
  *   (see {@link encodeName} for how names map into the braces). `state` (e.g. `open`,
  *   `halfOpen`), `counter` (consecutive failures) and `opened_at` (epoch ms, server time)
  *   are plain strings for `redis-cli GET`: read-only copies, written with every record.
- * - Writes are one Lua script (`compareAndSet-7.lua`, loaded with `defineCommand` under a name
- *   that carries the script's hash) that writes only if the stored version and write id are the
- *   expected ones and publishes the new record, atomically: on `${prefix}changes` (classic
- *   pub/sub, standalone Redis's default) or, with SPUBLISH, on the breaker's own channel
- *   `${prefix}{name}:changes` in the slot of its keys (sharded pub/sub, a Cluster's default;
- *   see the `pubsub` option).
- * - One subscriber client (`redis.duplicate()`) per store, open while breakers follow
- *   names (and `subscriberIdleTimeout` ms after the last one stops), hands every change to the
- *   breakers of its name; on a Cluster under sharded pub/sub it holds one connection per
- *   master. Classic change messages are numbered by `${prefix}seq` (standalone Redis),
- *   so a lost one shows as a gap. Every `resyncInterval` ms the store reads that counter (one
- *   GET, however many breakers it follows); on a gap, a counter that moved without a message,
- *   a reconnect, or every `auditInterval` ms, it resyncs: it compares the stored version and
- *   write id of every followed record with what each breaker holds (one script call per 500
- *   breakers) and hands over only what a breaker lacks. On a Cluster, where one counter cannot
- *   share a slot with every breaker, and under sharded pub/sub, where a store hears only the
- *   breakers it follows, messages are not numbered and every check is such a resync.
- * - Reads of breakers created together are batched: one script call per 500 records.
+ * - Writes are one Lua script (`compareAndSet-7.lua`, run by its SHA1) that writes only if the
+ *   stored version and write id are the expected ones and publishes the new record, atomically:
+ *   on `${prefix}changes` (classic pub/sub, standalone Redis's default) or, with SPUBLISH, on
+ *   the breaker's own channel `${prefix}{name}:changes` in the slot of its keys (sharded
+ *   pub/sub, a Cluster's default; see the `pubsub` option).
+ * - One subscriber per store (a second connection the store makes from the caller's client),
+ *   open while breakers follow names (and `subscriberIdleTimeout` ms after), hands every change
+ *   to the breakers of its name. Lost messages are found and healed by a resync (`resync.ts`); reads
+ *   of breakers created together are batched (one script call per 500 records).
  * - The clock is Redis server time, read with `TIME` and carried forward on the monotonic clock.
  *
  * The client stays the caller's: `close()` releases the store's subscriber and timers only.
  *
  * @example
- * const store = new RedisStore(new Redis(process.env.REDIS_URL));
+ * const redis = new Redis(process.env.REDIS_URL);
+ * redis.on('error', (error) => log.warn(error));
+ * const store = new RedisStore(redis);
  * const breaker = getCircuitBreaker('openai', { store });
  */
 export class RedisStore implements BreakerStore {
@@ -114,17 +96,13 @@ export class RedisStore implements BreakerStore {
   readonly #resync: Resync;
   readonly #listing: Listing;
   readonly #bounded: Bounded;
-  readonly #followers = new Map<string, StoreFollower[]>();
+  readonly #followers: Followers;
   /** Flush ids: unique to this store, numbered. */
   readonly #flushPrefix = `${Math.random().toString(36).slice(2, 10)}.`;
   #flushes = 0;
-  // The last problem resync reported per name, so that a record nobody rewrites (an idle
-  // breaker's) is reported once, not every resyncInterval.
-  readonly #resyncProblems = new Map<string, string>();
   #timers: ReturnType<typeof setInterval>[] = [];
-  #loads: PendingLoad[] = [];
-  #syncing: Promise<void> | null = null;
-  #clockSuspect = false;
+  readonly #loads: BatchedLoads;
+  readonly #clockSync: ClockSync;
   #closed = false;
 
   /**
@@ -145,9 +123,11 @@ export class RedisStore implements BreakerStore {
     this.timedWriteSpread = this.options.timedWriteSpread;
     this.recordTtl = this.options.recordTtl;
     this.#bounded = boundedBy(port, this.timeout);
+    this.#clockSync = new ClockSync(this.clock, () => this.#bounded(port.time(), 'TIME'));
     this.#scripts = bindScripts(port);
     const { prefix } = this.options;
     this.#reader = new RecordReader(this.#scripts, prefix, port.cluster);
+    this.#followers = new Followers((name) => this.keys(name), this.#channel);
     const feedOptions = {
       channel: this.#channel,
       channelOf: (name: string) => breakerChannel(prefix, name),
@@ -164,20 +144,32 @@ export class RedisStore implements BreakerStore {
       },
     });
     const host = {
-      followers: this.#followers,
-      problems: this.#resyncProblems,
+      followers: this.#followers.byName,
+      problems: this.#followers.problems,
       feed: this.#feed,
       port,
       reader: this.#reader,
       bounded: this.#bounded,
       options: this.options,
-      usable: (name: string, decoded: Decoded) => this.#usable(name, decoded),
+      usable: (name: string, decoded: Decoded) => this.#followers.usable(name, decoded),
       followed: (name: string) => this.#followers.has(name),
       closed: () => this.#closed,
     };
     this.#resync = new Resync(host);
+    // Subscribed before reading: any write after the read arrives through the feed. One bound
+    // for the whole batch: a breaker's first call waits at most `timeout`.
+    this.#loads = new BatchedLoads(
+      (names) =>
+        this.#bounded(
+          Promise.all([this.#clockSync.whenSynced(), this.#feed.ready()]).then(() =>
+            this.#resync.counted(() => this.#reader.readMany(names)),
+          ),
+          'load',
+        ),
+      (name, decoded) => this.#followers.usable(name, decoded),
+    );
     this.#listing = new Listing(host, this.#channel);
-    this.#syncClock(FIRST_SYNC_SAMPLES).catch(() => {});
+    this.#clockSync.start();
   }
 
   /**
@@ -205,10 +197,7 @@ export class RedisStore implements BreakerStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return new Promise((resolve, reject) => {
-      if (this.#loads.length === 0) queueMicrotask(() => this.#flushLoads());
-      this.#loads.push({ name, resolve, reject });
-    });
+    return this.#loads.load(name);
   }
 
   async compareAndSet(
@@ -219,74 +208,55 @@ export class RedisStore implements BreakerStore {
   ): Promise<CompareAndSetResult> {
     const keys = this.keys(name);
     this.#checkOpen();
-    const { snapshot, version } = record;
+    const { version } = record;
     if (!(Number.isInteger(version) && version > expectedVersion && version <= MAX_VERSION)) {
       throw new RangeError(
         `record version ${version} must exceed ${expectedVersion} and be at most ${MAX_VERSION}`,
       );
     }
-    // The deadline is on server time: never write before the clock has been read, and read it
-    // again after a failure or when the wall clock jumped (a suspended process, say).
-    await this.#whenSynced();
-    if (this.#clockSuspect || this.clock.stepSuspected) {
-      this.#clockSuspect = false;
-      await this.#syncClock(1);
-    }
+    // The deadline is on server time.
+    await this.#clockSync.fresh();
     const publication = this.#feed.known ?? (await this.#feed.publication());
-    const numbered = publication === 'numbered';
-    const { context } = snapshot;
-    const args = [
-      keys.snapshot,
-      keys.version,
-      keys.state,
-      keys.counter,
-      keys.openedAt,
-      keys.write,
-      numbered ? sequenceKey(this.options.prefix) : keys.write,
-      expectedVersion,
-      version,
-      JSON.stringify(snapshot),
-      topLevelState(snapshot.value),
-      context.failures,
-      context.openedAt === null ? '' : Math.round(context.openedAt),
-      this.#feed.channelFor(name, publication),
+    const args = compareAndSetArgs({
+      keys,
+      sequenceKey: sequenceKey(this.options.prefix),
       name,
-      expectedWriteId ?? '',
-      0,
-      snapshot.writeId ?? '',
-      MAX_VERSION,
+      expectedVersion,
+      expectedWriteId,
+      record,
+      channel: this.#feed.channelFor(name, publication),
       publication,
-      this.recordTtl !== undefined && isIdleRecord(snapshot) ? this.recordTtl : '',
-    ];
+      recordTtl: this.recordTtl,
+    });
     let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
     try {
       for (let attempt = 0; ; attempt++) {
         const sent = performance.now();
-        args[16] = Math.ceil(this.clock.now() + this.timeout);
+        setDeadline(args, this.clock.now() + this.timeout);
         reply = await this.#bounded(this.#scripts.compareAndSet(...args), 'compareAndSet');
         if (reply[0] !== CasReply.LATE) break;
         // Refused as late although the answer came in time: this host's idea of server time
         // was behind. Read the server's time and try once more.
         if (attempt > 0 || performance.now() - sent >= this.timeout) {
-          throw new RedisStoreTimeoutError('compareAndSet', this.timeout);
+          throw new RedisStoreTimeoutError('compareAndSet', this.timeout, this.#port);
         }
-        await this.#syncClock(1);
+        await this.#clockSync.sync(1);
       }
     } catch (error) {
-      this.#clockSuspect = true;
+      this.#clockSync.suspect();
       throw error;
     }
     if (reply[0] === CasReply.WRITTEN) {
       // A key of another type was in the way and has just been replaced: say so.
       for (const field of wrongFields(reply[1])) {
-        this.#report(name, field, 'the key held another type; replaced');
+        this.#followers.report(name, field, 'the key held another type; replaced');
       }
       return { ok: true, record };
     }
     const [, currentVersion, rawVersion, rawSnapshot, wrong] = reply;
     // Unreadable: reported, and `currentVersion` (0 for an unreadable version) lets the writer
     // replace it.
-    const current = this.#usable(
+    const current = this.#followers.usable(
       name,
       decodeRecord(bulk(rawVersion), bulk(rawSnapshot), wrongFields(wrong)),
     );
@@ -300,33 +270,21 @@ export class RedisStore implements BreakerStore {
   async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
     this.#checkOpen();
     // On server time, as a write's deadline: a flush this store gave up on must not land later.
-    await this.#whenSynced();
+    await this.#clockSync.whenSynced();
     const flushId = `${this.#flushPrefix}${(++this.#flushes).toString(36)}`;
     const reply = await this.#bounded(
       this.#scripts.flushWindow(
-        windowKey(this.options.prefix, name),
-        windowFlushKey(this.options.prefix, name, flushId),
-        flush.generation,
-        bucketOf(flush.at, flush.window),
-        firstLiveBucket(flush.at, flush.window),
-        flush.calls,
-        flush.failures,
-        flush.slow,
-        flush.instance,
-        windowTtl(flush.window),
-        this.clock.now() + this.timeout + FLUSH_GRACE_MS,
-        this.timeout + 2 * FLUSH_GRACE_MS,
+        ...flushWindowArgs(
+          windowKey(this.options.prefix, name),
+          windowFlushKey(this.options.prefix, name, flushId),
+          flush,
+          this.clock.now() + this.timeout + FLUSH_GRACE_MS,
+          this.timeout + 2 * FLUSH_GRACE_MS,
+        ),
       ),
       'flushWindow',
     );
-    const [calls, failures, slow, failingInstances, slowInstances] = reply.map(Number);
-    return {
-      calls: calls ?? 0,
-      failures: failures ?? 0,
-      slow: slow ?? 0,
-      failingInstances: failingInstances ?? 0,
-      slowInstances: slowInstances ?? 0,
-    };
+    return windowCounts(reply);
   }
 
   /**
@@ -343,23 +301,15 @@ export class RedisStore implements BreakerStore {
     checkStoreName(name);
     this.#checkOpen();
     const follower = asFollower(listener, onProblem);
-    const existing = this.#followers.get(name);
-    if (existing === undefined) this.#followers.set(name, [follower]);
-    else existing.push(follower);
+    this.#followers.add(name, follower);
     this.#startTimers();
     this.#feed.follow(name);
     let active = true;
     return () => {
       if (!active) return;
       active = false;
-      const followers = this.#followers.get(name);
-      if (followers === undefined) return;
-      const at = followers.indexOf(follower);
-      if (at >= 0) followers.splice(at, 1);
-      if (followers.length > 0) return;
-      this.#followers.delete(name);
-      this.#resyncProblems.delete(name);
-      if (!this.#listing.watches(name)) this.#feed.unfollow(name);
+      if (this.#followers.remove(name, follower) && !this.#listing.watches(name))
+        this.#feed.unfollow(name);
     };
   }
 
@@ -384,7 +334,7 @@ export class RedisStore implements BreakerStore {
     checkStoreName(name);
     this.#checkOpen();
     const [entry] = await this.#bounded(
-      Promise.all([this.#whenSynced(), this.#feed.ready()]).then(() =>
+      Promise.all([this.#clockSync.whenSynced(), this.#feed.ready()]).then(() =>
         this.#reader.readEntries([name]),
       ),
       'readRecord',
@@ -402,7 +352,10 @@ export class RedisStore implements BreakerStore {
     this.#checkOpen();
     // Each of its calls is bounded; the whole takes as long as the keyspace does, and never fails.
     await this.#listing.settled();
-    await this.#bounded(Promise.all([this.#whenSynced(), this.#feed.ready()]), 'listRecords');
+    await this.#bounded(
+      Promise.all([this.#clockSync.whenSynced(), this.#feed.ready()]),
+      'listRecords',
+    );
     yield* this.#listing.scan();
   }
 
@@ -427,52 +380,7 @@ export class RedisStore implements BreakerStore {
     this.#listing.close();
     this.#feed.close();
     this.#port.release();
-    for (const load of this.#loads) load.reject(new Error('RedisStore is closed'));
-    this.#loads = [];
-  }
-
-  async #flushLoads(): Promise<void> {
-    const loads = this.#loads;
-    this.#loads = [];
-    if (loads.length === 0) return;
-    const names = loads.map((load) => load.name);
-    let decoded: Decoded[];
-    try {
-      // Subscribed before reading: any write after the read arrives through the feed. One
-      // bound for the whole batch: a breaker's first call waits at most `timeout`.
-      decoded = await this.#bounded(
-        Promise.all([this.#whenSynced(), this.#feed.ready()]).then(() =>
-          this.#resync.counted(() => this.#reader.readMany(names)),
-        ),
-        'load',
-      );
-    } catch (error) {
-      for (const load of loads) load.reject(error);
-      return;
-    }
-    loads.forEach((load, i) => {
-      load.resolve(this.#usable(load.name, decoded[i] ?? { record: null }));
-    });
-  }
-
-  /** The decoded record, or `null` after reporting why there is none to use. */
-  #usable(name: string, decoded: Decoded): StoredRecord | null {
-    const { problem } = decoded;
-    if (problem === undefined) {
-      this.#resyncProblems.delete(name);
-    } else {
-      if (this.#followers.has(name)) this.#resyncProblems.set(name, problemText(problem));
-      this.#report(name, problem.field, problem.problem);
-    }
-    return decoded.record;
-  }
-
-  #report(name: string, field: RecordField | 'channel', problem: string): void {
-    const followers = this.#followers.get(name);
-    if (followers === undefined) return;
-    const key = field === 'channel' ? this.#channel : this.keys(name)[field];
-    const error = new CorruptRecordError(name, problem, key);
-    for (const follower of followers) follower.problem?.(error);
+    this.#loads.rejectAll(new Error('RedisStore is closed'));
   }
 
   #onMessage(message: string): void {
@@ -484,41 +392,13 @@ export class RedisStore implements BreakerStore {
       // was lost (or the counter went back with lost data). Resync, whoever it was for.
       if (this.#resync.numbered(seq)) this.#listing.tell((watcher) => watcher.missed?.());
     }
-    const followers = this.#followers.get(name);
-    if (followers === undefined && !this.#listing.watched) return;
+    if (!this.#followers.has(name) && !this.#listing.watched) return;
     // Decoded only for followed names (or when watched): every store hears every change under
     // its prefix.
     const decoded = decodeRecord(change.version, change.snapshot);
     if (this.#listing.watched) this.#listing.toWatchers(name, decoded);
-    if (followers === undefined) return;
-    if (decoded.problem === undefined) {
-      const { record } = decoded;
-      // Every record goes to every follower; each decides by record order what is news.
-      if (record !== null) for (const follower of followers) follower.record(record);
-      return;
-    }
-    // A writer published what this statebreaker cannot restore (another schema, say): report
-    // it, and read the stored record, which is what followers go by.
-    this.#report(
-      name,
-      'channel',
-      `change message: ${decoded.problem.field} ${decoded.problem.problem}`,
-    );
-    this.#resync.batch([name]).catch(() => {});
-  }
-
-  #whenSynced(): Promise<void> {
-    if (this.clock.synced) return Promise.resolve();
-    return this.#syncing ?? this.#syncClock(FIRST_SYNC_SAMPLES);
-  }
-
-  #syncClock(samples: number): Promise<void> {
-    if (this.#syncing !== null) return this.#syncing;
-    const time = () => this.#bounded(this.#port.time(), 'TIME');
-    this.#syncing = this.clock.sync(time, samples).finally(() => {
-      this.#syncing = null;
-    });
-    return this.#syncing;
+    // A message that cannot be restored: read the stored record, which is what followers go by.
+    if (!this.#followers.deliver(name, decoded)) this.#resync.batch([name]).catch(() => {});
   }
 
   // Periodic work runs only while breakers follow records: an idle store holds no timer.
@@ -531,7 +411,7 @@ export class RedisStore implements BreakerStore {
       timer.unref();
       this.#timers.push(timer);
     };
-    every(this.options.clockSyncInterval, () => this.#syncClock(1));
+    every(this.options.clockSyncInterval, () => this.#clockSync.sync(1));
     every(this.options.resyncInterval, () => {
       if (this.#followers.size === 0) this.#stopTimers();
       return this.#resync.check();

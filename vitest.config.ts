@@ -8,7 +8,7 @@ export default defineConfig({
     alias: [
       { find: /^statebreaker$/, replacement: src('index.ts') },
       { find: /^statebreaker\/testing$/, replacement: src('testing/index.ts') },
-      { find: /^statebreaker\/redis$/, replacement: src('stores/redis.ts') },
+      { find: /^statebreaker\/redis$/, replacement: src('stores/redis/index.ts') },
       { find: /^statebreaker\/store$/, replacement: src('stores/index.ts') },
       { find: /^statebreaker\/llm$/, replacement: src('llm/index.ts') },
       { find: /^statebreaker\/admin$/, replacement: src('admin/index.ts') },

@@ -1,4 +1,4 @@
-import type { RedisStore } from '../stores/redis.js';
+import type { RedisStore } from '../stores/redis/index.js';
 import type { CommonOptions } from './common-options.js';
 import type { Output } from './output.js';
 

@@ -1,5 +1,5 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { RedisStore } from '../stores/redis.js';
+import { RedisStore } from '../stores/redis/index.js';
 import { UsageError } from './command.js';
 import type { CommonOptions } from './common-options.js';
 

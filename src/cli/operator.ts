@@ -1,6 +1,6 @@
 import type { ConfigOptions, OperatorResult } from '../admin/actions.js';
 import { BreakerNotFoundError } from '../admin/errors.js';
-import type { RedisStore } from '../stores/redis.js';
+import type { RedisStore } from '../stores/redis/index.js';
 import { type Command, type CommandOption, UsageError } from './command.js';
 import { oneLine } from './output.js';
 import { listingJson } from './views.js';

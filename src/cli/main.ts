@@ -5,7 +5,7 @@ import { type CliIO, type Command, UsageError } from './command.js';
 import { COMMANDS } from './commands.js';
 import { COMMON_OPTIONS, resolveCommonOptions } from './common-options.js';
 import { type Connection, connect, parseTarget } from './connect.js';
-import { Output, oneLine } from './output.js';
+import { Output } from './output.js';
 import { commandUsage, generalUsage } from './usage.js';
 
 /** Exit codes of `statebreaker`. */
@@ -157,7 +157,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       io.stderr.write(`\n${shown === undefined ? generalUsage() : commandUsage(shown)}`);
       return EXIT.USAGE;
     }
-    out.note(oneLine(error instanceof Error ? error.message : String(error)));
+    out.note(error instanceof Error ? error.message : String(error));
     return EXIT.FAILED;
   } finally {
     await connection?.close();

@@ -2,7 +2,7 @@ import type { ConfigOptions, OperatorResult } from '../admin/actions.js';
 import { BreakerNotFoundError } from '../admin/errors.js';
 import type { RedisStore } from '../stores/redis.js';
 import { type Command, type CommandOption, UsageError } from './command.js';
-import { oneLine } from './output.js';
+import { quoted } from './output.js';
 import { listingJson } from './views.js';
 
 /** `--create`: the fleet's options, for a breaker the store holds no record of. */
@@ -78,7 +78,7 @@ export function operatorCommand(
         });
         return;
       }
-      const shown = oneLine(JSON.stringify(name));
+      const shown = quoted(name);
       const to = out.style(breaker.state, breaker.state);
       if (!changed) {
         out.line(`${shown} is already ${to} (version ${breaker.version}): nothing written`);

@@ -24,9 +24,40 @@ export function useColour(io: CliIO): boolean {
   return io.stdout.isTTY === true;
 }
 
-/** Keeps a line one line: a breaker name may hold a newline. */
-export function oneLine(text: string): string {
-  return text.replace(/\r?\n|\r/g, '\\n');
+// What a terminal would act on or a reader would not see: C0 and C1 controls, DEL, the line and
+// paragraph separators, and the bidirectional formatting marks (a name reordered on screen).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// The short escapes JSON uses, so that a name reads the same in a table and in a message.
+const NAMED: Readonly<Record<string, string>> = {
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+
+/**
+ * `text` safe to write to a terminal and to paste into a ticket: every control character (ESC,
+ * BEL, backspace, a newline...) and bidirectional mark is written as an escape, as JSON writes
+ * it (`\n`, `\u001b`, `\u202e`). The one function for every text the CLI did not write itself:
+ * breaker names, stored values, error messages; JSON output escapes the same characters.
+ */
+export function escapeText(text: string): string {
+  return text.replace(
+    UNSAFE,
+    (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** A breaker name in double quotes, as messages quote it: JSON's quoting, escaped. */
+export function quoted(text: string): string {
+  return escapeText(JSON.stringify(text));
+}
+
+/** `value` as one line of JSON that writes no control character to a terminal. */
+export function safeJson(value: unknown): string {
+  return escapeText(JSON.stringify(value));
 }
 
 /** Milliseconds as a person reads them: `450 ms`, `17.7 s`, `2 min 5 s`, `3 h 20 min`. */
@@ -64,12 +95,12 @@ export class Output {
   }
 
   json(value: unknown): void {
-    this.#io.stdout.write(`${JSON.stringify(value)}\n`);
+    this.#io.stdout.write(`${safeJson(value)}\n`);
   }
 
   /** A diagnostic line on stderr, prefixed with the program's name. */
   note(text: string): void {
-    this.#io.stderr.write(`statebreaker: ${oneLine(text)}\n`);
+    this.#io.stderr.write(`statebreaker: ${escapeText(text)}\n`);
   }
 
   /**
@@ -82,7 +113,7 @@ export class Output {
     styleOf: (row: number, column: number) => Parameters<Output['style']>[1] | undefined = () =>
       undefined,
   ): void {
-    const cells = rows.map((row) => row.map(oneLine));
+    const cells = rows.map((row) => row.map(escapeText));
     const widths = header.map((title, column) =>
       Math.max(title.length, ...cells.map((row) => (row[column] ?? '').length)),
     );

@@ -1,6 +1,6 @@
 import { readBreaker } from '../../admin/read.js';
 import type { Command } from '../command.js';
-import { formatDuration, formatTime, oneLine } from '../output.js';
+import { escapeText, formatDuration, formatTime } from '../output.js';
 import { detailJson } from '../views.js';
 
 export const show: Command = {
@@ -19,10 +19,10 @@ export const show: Command = {
     const { config, record } = info;
     const now = redisStore.clock.now();
     const probes = Object.entries(record.snapshot.context.probes).map(
-      ([id, until]) => `${id} until ${formatTime(until)}`,
+      ([id, until]) => `${escapeText(id)} until ${formatTime(until)}`,
     );
     const lines: [string, string][] = [
-      ['name', oneLine(info.name)],
+      ['name', escapeText(info.name)],
       ['state', `${out.style(info.stateValue, info.state)} (${info.reason})`],
     ];
     if (info.retryAfterMs !== null) lines.push(['retry after', formatDuration(info.retryAfterMs)]);
@@ -38,12 +38,12 @@ export const show: Command = {
       ['probes', probes.length === 0 ? '0' : `${probes.length}: ${probes.join(', ')}`],
       ['generation', String(info.generation)],
       ['version', String(info.version)],
-      ['write id', info.writeId ?? '-'],
+      ['write id', escapeText(info.writeId ?? '-')],
       [
         'configuration',
         `failMax ${config.failMax}, resetTimeout ${config.resetTimeout} ms, successThreshold ${config.successThreshold}, halfOpenMaxCalls ${config.halfOpenMaxCalls}, probeLease ${config.probeLease} ms`,
       ],
-      ['record', oneLine(redisStore.keys(name).snapshot)],
+      ['record', escapeText(redisStore.keys(name).snapshot)],
     );
     for (const [label, value] of lines) out.line(`${out.style(label.padEnd(15), 'bold')}${value}`);
   },

@@ -1,6 +1,6 @@
 import { watchBreakers } from '../../admin/watch.js';
 import type { Command } from '../command.js';
-import { formatTime, oneLine } from '../output.js';
+import { escapeText, formatTime, quoted } from '../output.js';
 
 export const watch: Command = {
   name: 'watch',
@@ -31,9 +31,9 @@ export const watch: Command = {
         out.line(
           [
             out.style(formatTime(t.at), 'dim'),
-            oneLine(t.name),
+            escapeText(t.name),
             `${out.style(t.from, t.from)} -> ${out.style(t.to, t.to)}`,
-            t.reason,
+            escapeText(t.reason),
             `generation ${t.generation}`,
             `version ${t.version}`,
           ].join('  '),
@@ -48,7 +48,7 @@ export const watch: Command = {
       const ready = await watching.ready;
       const what =
         args.length > 0 ? `${args.length} named breaker(s)` : `${ready.length} breaker(s)`;
-      out.note(`watching ${what} under prefix ${JSON.stringify(options.prefix)}; Ctrl-C stops`);
+      out.note(`watching ${what} under prefix ${quoted(options.prefix)}; Ctrl-C stops`);
       await stopped;
     } finally {
       watching.close();

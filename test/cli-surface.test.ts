@@ -1,0 +1,152 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CircuitBreaker } from '../src/breaker.js';
+import type { CliIO } from '../src/cli/command.js';
+import { main } from '../src/cli/main.js';
+import { RedisStore } from '../src/stores/redis.js';
+import { RedisServer } from './support/redis-server.js';
+import { waitFor } from './support/redis-wait.js';
+
+// What the `statebreaker` command writes for an operator to read and paste: `main` in this
+// process with its streams captured, against a real redis-server, with breakers of the fleet
+// in this process.
+
+let server: RedisServer;
+const cleanups: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+interface Captured {
+  readonly io: CliIO;
+  stdout(): string;
+  stderr(): string;
+  stop(): void;
+}
+
+function capture(env: Record<string, string> = {}): Captured {
+  let stdout = '';
+  let stderr = '';
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  return {
+    io: {
+      stdout: {
+        write: (text: string) => {
+          stdout += text;
+          return true;
+        },
+      },
+      stderr: {
+        write: (text: string) => {
+          stderr += text;
+          return true;
+        },
+      },
+      env,
+      untilStopped: () => stopped,
+    },
+    stdout: () => stdout,
+    stderr: () => stderr,
+    stop,
+  };
+}
+
+interface Ran {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `statebreaker ...args` against the test's server (unless `--redis` is given). */
+async function cli(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  const withRedis =
+    args.includes('--redis') || env.REDIS_URL !== undefined
+      ? args
+      : [...args, '--redis', `unix://${server.path}`];
+  const captured = capture(env);
+  const code = await main(withRedis, captured.io);
+  return { code, stdout: captured.stdout(), stderr: captured.stderr() };
+}
+
+function member(name: string, options: Record<string, unknown> = {}): CircuitBreaker {
+  const redis = new Redis({ path: server.path });
+  const store = new RedisStore(redis);
+  const breaker = new CircuitBreaker(name, { failMax: 3, ...options, store });
+  cleanups.push(async () => {
+    breaker.dispose();
+    await store.close();
+    redis.disconnect();
+  });
+  return breaker;
+}
+
+async function fail(breaker: CircuitBreaker, times = 1): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    await breaker.call(() => Promise.reject(new Error('upstream 503'))).catch(() => undefined);
+  }
+  await breaker.settled();
+}
+
+// A terminal acts on these; a ticket hides them. None may reach the output as it is.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
+
+function withoutColour(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI writes.
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
+}
+
+describe('text that is safe to paste into a terminal and a ticket', () => {
+  const NAME = 'tenant-\u001b]0;pwned\u0007-\u0008\u0008x-\u009b31m-\u202eevil';
+
+  it('list, show and watch escape the control characters of a breaker name', async () => {
+    const breaker = member(NAME);
+    await fail(breaker);
+    for (const args of [['list'], ['show', NAME], ['list', '--json'], ['show', NAME, '--json']]) {
+      const ran = await cli(args, { FORCE_COLOR: '1' });
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(withoutColour(ran.stdout)).not.toMatch(CONTROL);
+      if (!args.includes('--json')) expect(ran.stdout).toContain('tenant-\\u001b]0;pwned\\u0007');
+    }
+    const json = JSON.parse((await cli(['list', '--json'])).stdout) as { name: string }[];
+    expect(json.map((entry) => entry.name)).toContain(NAME);
+
+    const watching = capture();
+    const running = main(['watch', '--redis', `unix://${server.path}`], watching.io);
+    expect(await waitFor(() => watching.stderr().includes('watching'), 10_000)).toBe(true);
+    await fail(breaker, 2);
+    expect(await waitFor(() => watching.stdout().includes('open'), 10_000)).toBe(true);
+    watching.stop();
+    expect(await running).toBe(0);
+    expect(watching.stdout()).toContain('tenant-\\u001b]0;pwned\\u0007-\\b\\bx-\\u009b31m');
+    expect(watching.stdout()).not.toMatch(CONTROL);
+    expect(watching.stderr()).not.toMatch(CONTROL);
+  });
+
+  it('open, reset and every message on stderr escape them the same way', async () => {
+    const breaker = member(NAME);
+    await fail(breaker);
+    const opened = await cli(['open', NAME]);
+    expect(opened.code, opened.stderr).toBe(0);
+    expect(opened.stdout).toContain(
+      '"tenant-\\u001b]0;pwned\\u0007-\\b\\bx-\\u009b31m-\\u202eevil"',
+    );
+    expect(opened.stdout).not.toMatch(CONTROL);
+    const missing = await cli(['show', `${NAME}-gone`]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no breaker named');
+    expect(missing.stderr).not.toMatch(CONTROL);
+  });
+});

@@ -150,3 +150,26 @@ describe('text that is safe to paste into a terminal and a ticket', () => {
     expect(missing.stderr).not.toMatch(CONTROL);
   });
 });
+
+describe('a Redis URL in a message', () => {
+  const SECRET = 's3cret-Pa55';
+
+  it('is never quoted with its password, from --redis or $REDIS_URL, whatever the refusal', async () => {
+    const refused: [string[], Record<string, string>, number][] = [
+      [['list', '--redis', `http://admin:${SECRET}@cache.internal:6379`], {}, 2],
+      [['list', '--redis', `redis://:${SECRET}@cache.internal:99999`], {}, 2],
+      [['list', '--redis', `redis://:pa@${SECRET}@cache internal`], {}, 2],
+      [['list', '--redis', `ftp://cache.internal/?password=${SECRET}`], {}, 2],
+      [['list'], { REDIS_URL: `https://admin:${SECRET}@cache.internal` }, 2],
+      [['list', '--redis', `redis://admin:${SECRET}@127.0.0.1:1`, '--timeout', '500'], {}, 1],
+      [['list', '--redis', `unix:///nonexistent/redis.sock?password=${SECRET}`], {}, 1],
+    ];
+    for (const [args, env, code] of refused) {
+      const ran = await cli(args, env);
+      expect(ran.code, ran.stderr).toBe(code);
+      expect(ran.stderr).toMatch(/^statebreaker: .*(redis|Redis)/);
+      expect(ran.stderr).not.toContain(SECRET);
+      expect(ran.stderr).toContain('***');
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import type { CircuitState } from '../state.js';
 import type { CliIO } from './command.js';
+import { maskPasswords } from './secrets.js';
 
 const RESET = '\u001b[0m';
 const STYLES: Record<string, string> = {
@@ -98,9 +99,12 @@ export class Output {
     this.#io.stdout.write(`${safeJson(value)}\n`);
   }
 
-  /** A diagnostic line on stderr, prefixed with the program's name. */
+  /**
+   * A diagnostic line on stderr, prefixed with the program's name: escaped, and any URL's
+   * password masked (a refused `--redis` is quoted in the message).
+   */
   note(text: string): void {
-    this.#io.stderr.write(`statebreaker: ${escapeText(text)}\n`);
+    this.#io.stderr.write(`statebreaker: ${escapeText(maskPasswords(text))}\n`);
   }
 
   /**

@@ -173,3 +173,30 @@ describe('a Redis URL in a message', () => {
     }
   });
 });
+
+describe('options as a new user tries them', () => {
+  it('-v and --version print the version', async () => {
+    for (const flag of ['-v', '--version']) {
+      const ran = await cli([flag]);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(ran.stdout).toMatch(/^\d+\.\d+\.\d+\S*\n$/);
+    }
+    expect((await cli(['--help'])).stdout).toContain('-v, --version');
+  });
+
+  it("an unknown option or a missing value is said plainly, with the command's usage, exit 2", async () => {
+    const cases: [string[], string][] = [
+      [['list', '--bogus'], 'statebreaker: unknown option --bogus\n'],
+      [['show', 'x', '-x'], 'statebreaker: unknown option -x\n'],
+      [['list', '--timeout'], 'statebreaker: --timeout needs a value\n'],
+      [['list', '--json=yes'], 'statebreaker: --json takes no value\n'],
+    ];
+    for (const [args, first] of cases) {
+      const ran = await cli(args);
+      expect(ran.code).toBe(2);
+      expect(ran.stderr.startsWith(first), ran.stderr).toBe(true);
+      expect(ran.stderr).not.toContain("'--'");
+      expect(ran.stderr).toContain(`Usage: statebreaker ${args[0]}`);
+    }
+  });
+});

@@ -200,3 +200,36 @@ describe('options as a new user tries them', () => {
     }
   });
 });
+
+describe('bad usage exits 2, as the help says', () => {
+  it('a bad option value inside --create, before anything is read or written', async () => {
+    const name = 'created-badly';
+    const cases: [string, RegExp][] = [
+      ['{"failMax":-1}', /--create: option failMax must be a whole number of at least 1, got -1/],
+      ['{"resetTimeout":"30s"}', /--create: option resetTimeout must be a number/],
+      ['{"store":{}}', /--create: option create takes the configuration options .*"store"/],
+    ];
+    for (const [json, reason] of cases) {
+      const ran = await cli(['open', name, '--create', json]);
+      expect(ran.code, ran.stderr).toBe(2);
+      expect(ran.stderr.split('\n')[0]).toMatch(reason);
+      expect(ran.stderr).toContain('Usage: statebreaker open NAME');
+    }
+    expect((await cli(['show', name])).code).toBe(1);
+  });
+
+  it('a dashboard token too short to be one, from --token or the variable, never quoted', async () => {
+    for (const [args, env, who] of [
+      [['dashboard', '--token', 'short-secret'], {}, '--token'],
+      [['dashboard'], { STATEBREAKER_TOKEN: 'short-secret' }, '$STATEBREAKER_TOKEN'],
+    ] as const) {
+      const ran = await cli([...args], env);
+      expect(ran.code, ran.stderr).toBe(2);
+      expect(ran.stderr.split('\n')[0]).toBe(
+        `statebreaker: ${who} must be at least 16 characters (a long random one, e.g. openssl rand -hex 32), got 12`,
+      );
+      expect(ran.stderr).toContain('Usage: statebreaker dashboard');
+      expect(ran.stderr).not.toContain('short-secret');
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import type { ConfigOptions, OperatorResult } from '../admin/actions.js';
+import { type ConfigOptions, createConfig, type OperatorResult } from '../admin/actions.js';
 import { BreakerNotFoundError } from '../admin/errors.js';
 import type { RedisStore } from '../stores/redis.js';
 import { type Command, type CommandOption, UsageError } from './command.js';
@@ -30,6 +30,13 @@ function parseCreate(text: string | undefined, command: Command): ConfigOptions 
       `--create must be a JSON object of breaker options, got ${JSON.stringify(text)}`,
       command,
     );
+  }
+  // Checked here, before Redis is read: a bad value is bad usage, not a failure of the action.
+  try {
+    createConfig('--create', { create: value });
+  } catch (error) {
+    const message = (error as Error).message.replace(/^--create: /, '');
+    throw new UsageError(`--create: ${message}`, command);
   }
   return value as ConfigOptions;
 }

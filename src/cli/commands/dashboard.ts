@@ -1,4 +1,5 @@
 import { startDashboard } from '../../dashboard/index.js';
+import { checkToken } from '../../dashboard/options.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { parsePort } from '../port.js';
@@ -30,6 +31,13 @@ export const dashboard: Command = {
     const given = typeof values.token === 'string' ? values.token : io.env[TOKEN_VARIABLE];
     // An empty variable is an unset one: a read-only dashboard.
     const token = given === undefined || given === '' ? undefined : given;
+    if (token !== undefined) {
+      try {
+        checkToken(token, typeof values.token === 'string' ? '--token' : `$${TOKEN_VARIABLE}`);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
     const redisStore = await store();
     const stopped = io.untilStopped();
     const running = await startDashboard({

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker } from '../src/breaker.js';
 import type { CliIO } from '../src/cli/command.js';
 import { main } from '../src/cli/main.js';
@@ -10,6 +10,11 @@ import { waitFor } from './support/redis-wait.js';
 // What the `statebreaker` command writes for an operator to read and paste: `main` in this
 // process with its streams captured, against a real redis-server, with breakers of the fleet
 // in this process.
+
+// As if the optional peer were not installed: `inspect` must say what to install.
+vi.mock('@statelyai/inspect/server', () => {
+  throw new Error("Cannot find package '@statelyai/inspect'");
+});
 
 let server: RedisServer;
 const cleanups: (() => unknown)[] = [];
@@ -231,5 +236,17 @@ describe('bad usage exits 2, as the help says', () => {
       expect(ran.stderr).toContain('Usage: statebreaker dashboard');
       expect(ran.stderr).not.toContain('short-secret');
     }
+  });
+});
+
+describe('messages', () => {
+  it('name the program once: inspect without its optional peer', async () => {
+    const breaker = member('inspected-without-peer');
+    await fail(breaker);
+    const ran = await cli(['inspect', 'inspected-without-peer', '--port', '1']);
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toBe(
+      'statebreaker: inspect needs @statelyai/inspect (an optional peer dependency): npm install @statelyai/inspect\n',
+    );
   });
 });

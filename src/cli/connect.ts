@@ -113,7 +113,7 @@ async function loadIoredis(): Promise<{ Redis: typeof Redis; Cluster: typeof Clu
     return { Redis, Cluster };
   } catch {
     throw new RedisUnreachableError(
-      'the statebreaker command needs ioredis (an optional peer dependency): npm install ioredis',
+      'this command needs ioredis (an optional peer dependency): npm install ioredis',
     );
   }
 }

@@ -21,7 +21,7 @@ async function loadInspect(): Promise<InspectModules> {
     return { createInspectorServer, createWebSocketInspector };
   } catch {
     throw new Error(
-      'statebreaker inspect needs @statelyai/inspect (an optional peer dependency): npm install @statelyai/inspect',
+      'inspect needs @statelyai/inspect (an optional peer dependency): npm install @statelyai/inspect',
     );
   }
 }

@@ -250,3 +250,28 @@ describe('messages', () => {
     );
   });
 });
+
+describe('an abandoned open breaker', () => {
+  it('reads "half-open due" in list and show, as on the dashboard, never "0 ms" for ever', async () => {
+    const name = 'abandoned-open';
+    const breaker = member(name, { failMax: 1, resetTimeout: 50 });
+    await fail(breaker);
+    // No instance holds it any more: nothing half-opens it until a call comes.
+    breaker.dispose();
+    // On the store's clock: due once its open period is past.
+    expect(
+      await waitFor(async () => {
+        const info = JSON.parse((await cli(['show', name, '--json'])).stdout) as {
+          retryAfterMs: number;
+        };
+        return info.retryAfterMs === 0;
+      }, 10_000),
+    ).toBe(true);
+    const listed = await cli(['list']);
+    const row = listed.stdout.split('\n').find((line) => line.startsWith(name));
+    expect(row).toMatch(/\sopen\s+0\s+half-open due\s+0\s+\d+$/);
+    const shown = await cli(['show', name]);
+    expect(shown.stdout).toMatch(/retry after\s+half-open due \(at the next call\)/);
+    expect(shown.stdout).not.toMatch(/retry after\s+0 ms/);
+  });
+});

@@ -70,6 +70,14 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(seconds / 3_600)} h ${Math.floor((seconds % 3_600) / 60)} min`;
 }
 
+/**
+ * An open circuit's retry-after: the time left, or `half-open due` once it is past (an open
+ * breaker no running instance holds half-opens at the next call), as the dashboard says it.
+ */
+export function formatRetryAfter(ms: number): string {
+  return ms > 0 ? formatDuration(ms) : 'half-open due';
+}
+
 /** Epoch ms as an ISO time. */
 export function formatTime(ms: number): string {
   return new Date(ms).toISOString();

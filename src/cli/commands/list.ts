@@ -1,6 +1,6 @@
 import { listBreakers } from '../../admin/read.js';
 import type { Command } from '../command.js';
-import { escapeText, formatDuration, quoted } from '../output.js';
+import { escapeText, formatRetryAfter, quoted } from '../output.js';
 import { listingJson } from '../views.js';
 
 export const list: Command = {
@@ -27,7 +27,7 @@ export const list: Command = {
             entry.name,
             entry.state,
             String(entry.failures),
-            entry.retryAfterMs === null ? '-' : formatDuration(entry.retryAfterMs),
+            entry.retryAfterMs === null ? '-' : formatRetryAfter(entry.retryAfterMs),
             String(entry.probes),
             String(entry.version),
           ],

@@ -1,6 +1,6 @@
 import { readBreaker } from '../../admin/read.js';
 import type { Command } from '../command.js';
-import { escapeText, formatDuration, formatTime } from '../output.js';
+import { escapeText, formatDuration, formatRetryAfter, formatTime } from '../output.js';
 import { detailJson } from '../views.js';
 
 export const show: Command = {
@@ -25,7 +25,10 @@ export const show: Command = {
       ['name', escapeText(info.name)],
       ['state', `${out.style(info.stateValue, info.state)} (${info.reason})`],
     ];
-    if (info.retryAfterMs !== null) lines.push(['retry after', formatDuration(info.retryAfterMs)]);
+    if (info.retryAfterMs !== null) {
+      const due = info.retryAfterMs > 0 ? '' : ' (at the next call)';
+      lines.push(['retry after', `${formatRetryAfter(info.retryAfterMs)}${due}`]);
+    }
     lines.push(
       [
         'opened at',

@@ -4,6 +4,7 @@ import { CircuitBreaker } from '../src/breaker.js';
 import type { CliIO } from '../src/cli/command.js';
 import { main } from '../src/cli/main.js';
 import { RedisStore } from '../src/stores/redis.js';
+import { FaultProxy } from './support/fault-proxy.js';
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 
@@ -273,5 +274,38 @@ describe('an abandoned open breaker', () => {
     const shown = await cli(['show', name]);
     expect(shown.stdout).toMatch(/retry after\s+half-open due \(at the next call\)/);
     expect(shown.stdout).not.toMatch(/retry after\s+0 ms/);
+  });
+});
+
+describe('watch across a gap', () => {
+  it('says when Redis went away and came back, then prints what changed meanwhile', async () => {
+    const proxy = await FaultProxy.start(server.path);
+    cleanups.push(() => proxy.close());
+    const name = 'watched-across-a-gap';
+    const breaker = member(name, { failMax: 2 });
+    await fail(breaker);
+    const watching = capture();
+    const running = main(['watch', name, '--redis', `unix://${proxy.path}`], watching.io);
+    expect(await waitFor(() => watching.stderr().includes('watching'), 10_000)).toBe(true);
+
+    proxy.partition();
+    proxy.cut();
+    expect(
+      await waitFor(() => watching.stderr().includes('lost the connection to Redis'), 10_000),
+    ).toBe(true);
+    await fail(breaker);
+    expect(breaker.state).toBe('open');
+    expect(watching.stdout()).toBe('');
+
+    proxy.heal();
+    expect(await waitFor(() => watching.stderr().includes('Redis is back after'), 10_000)).toBe(
+      true,
+    );
+    expect(await waitFor(() => watching.stdout().includes('closed -> open'), 10_000)).toBe(true);
+    watching.stop();
+    expect(await running).toBe(0);
+    const notes = watching.stderr().split('\n');
+    expect(notes.filter((line) => line.includes('lost the connection'))).toHaveLength(1);
+    expect(notes.filter((line) => line.includes('Redis is back'))).toHaveLength(1);
   });
 });

@@ -17,6 +17,11 @@ export interface RedisTarget {
 /** A connected store and what closes it. */
 export interface Connection {
   readonly store: RedisStore;
+  /**
+   * Hears the connection go away and come back (once each, in turn): a long-running command
+   * says that it heard nothing meanwhile. Returns the function that stops listening.
+   */
+  onLinkChange(listener: (up: boolean) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -180,6 +185,16 @@ export async function connect(options: CommonOptions): Promise<Connection> {
     throw new RedisUnreachableError(`cannot reach Redis at ${target.display}: ${cause.message}`);
   }
   connected = true;
+  const listeners = new Set<(up: boolean) => void>();
+  let up = true;
+  let closing = false;
+  const tell = (now: boolean) => {
+    if (closing || now === up) return;
+    up = now;
+    for (const listener of listeners) listener(now);
+  };
+  redis.on('close', () => tell(false));
+  redis.on('ready', () => tell(true));
   const store = new RedisStore(redis, {
     prefix: options.prefix,
     timeout: options.timeout,
@@ -187,7 +202,12 @@ export async function connect(options: CommonOptions): Promise<Connection> {
   });
   return {
     store,
+    onLinkChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     async close() {
+      closing = true;
       await store.close();
       redis.disconnect();
     },

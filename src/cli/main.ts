@@ -179,6 +179,10 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
         connection ??= await connect(options);
         return connection.store;
       },
+      connection: async () => {
+        connection ??= await connect(options);
+        return connection;
+      },
     });
     return EXIT.OK;
   } catch (error) {

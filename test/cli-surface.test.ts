@@ -240,6 +240,22 @@ describe('bad usage exits 2, as the help says', () => {
   });
 });
 
+describe('long-running servers', () => {
+  it('the dashboard and inspect default to different ports, each said in its help', async () => {
+    const defaultPort = async (command: string) => {
+      const help = (await cli([command, '--help'])).stdout;
+      return /--port PORT\s+(?:inspector server )?port(?: to listen on)? \(default (\d+)\)/.exec(
+        help,
+      )?.[1];
+    };
+    const dashboard = await defaultPort('dashboard');
+    const inspect = await defaultPort('inspect');
+    expect(dashboard).toBe('8080');
+    expect(inspect).toMatch(/^\d+$/);
+    expect(inspect).not.toBe(dashboard);
+  });
+});
+
 describe('messages', () => {
   it('name the program once: inspect without its optional peer', async () => {
     const breaker = member('inspected-without-peer');

@@ -4,7 +4,8 @@ import { configOptions } from '../../options.js';
 import type { Command } from '../command.js';
 import { parsePort } from '../port.js';
 
-const DEFAULT_PORT = 8080;
+// Not the dashboard's 8080: an operator runs both at once.
+const DEFAULT_PORT = 8081;
 
 type InspectModules = {
   createInspectorServer: typeof import('@statelyai/inspect/server').createInspectorServer;

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker } from '../src/breaker.js';
@@ -253,6 +255,38 @@ describe('long-running servers', () => {
     expect(dashboard).toBe('8080');
     expect(inspect).toMatch(/^\d+$/);
     expect(inspect).not.toBe(dashboard);
+  });
+});
+
+describe('the dashboard on an address other than loopback', () => {
+  async function freePort(): Promise<number> {
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const { port } = probe.address() as { port: number };
+    await new Promise((resolve) => probe.close(resolve));
+    return port;
+  }
+
+  async function served(host: string, env: Record<string, string> = {}): Promise<string> {
+    const running = capture(env);
+    const args = ['dashboard', '--host', host, '--port', String(await freePort())];
+    const code = main([...args, '--redis', `unix://${server.path}`], running.io);
+    expect(await waitFor(() => running.stderr().includes('dashboard on'), 10_000)).toBe(true);
+    running.stop();
+    expect(await code).toBe(0);
+    return running.stderr();
+  }
+
+  it('warns that whoever reaches the machine sees every breaker; loopback does not', async () => {
+    const everywhere = await served('0.0.0.0');
+    expect(everywhere).toMatch(
+      /^statebreaker: warning: --host 0\.0\.0\.0 is not loopback: whoever reaches this machine on port \d+ sees every breaker's name and state;/m,
+    );
+    const operated = await served('0.0.0.0', {
+      STATEBREAKER_TOKEN: 'a-long-enough-operator-token',
+    });
+    expect(operated).toContain('the token travels over plain HTTP');
+    expect(await served('127.0.0.1')).not.toContain('warning');
   });
 });
 

@@ -194,7 +194,20 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a real browser', () => {
     await page.locator('#unlock button[type="submit"]').click();
     await page.locator('#mode[data-mode="operator"]').waitFor({ timeout: BOUND_MS });
 
+    // A fleet-wide action asks first: a click alone changes nothing, Cancel leaves it so.
+    const before = await readBreaker(stores[0] as RedisStore, name);
+    await shown.locator('button[data-action="disable"]').click();
+    await expect(shown.locator('.confirm-text').textContent()).resolves.toBe(
+      `Disable "${name}" for the whole fleet? Every call goes through and nothing is counted until a reset.`,
+    );
+    await shown.locator('button.cancel').click();
+    await shown.locator('button[data-action="disable"]').waitFor({ timeout: BOUND_MS });
     await shown.locator('button[data-action="forceOpen"]').click();
+    await shown.locator('button[data-confirm="forceOpen"]').waitFor({ timeout: BOUND_MS });
+    expect(await shown.locator('button[data-action]').count()).toBe(0);
+    expect((await readBreaker(stores[0] as RedisStore, name)).version).toBe(before.version);
+    expect(member.state).toBe('closed');
+    await shown.locator('button[data-confirm="forceOpen"]').click();
     await tileState(page, name, 'forcedOpen');
     expect(await waitFor(() => member.state === 'forcedOpen', BOUND_MS)).toBe(true);
     expect(await callIn(member)).toBe('rejected');

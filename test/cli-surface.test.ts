@@ -359,3 +359,55 @@ describe('watch across a gap', () => {
     expect(notes.filter((line) => line.includes('Redis is back'))).toHaveLength(1);
   });
 });
+
+describe('a rate-only breaker (failMax: Infinity)', () => {
+  const RATE_ONLY = {
+    failMax: Number.POSITIVE_INFINITY,
+    failureRateThreshold: 50,
+    minimumCalls: 4,
+  };
+
+  it('reads "Infinity" for no limit in JSON and text, and --create takes it back', async () => {
+    const name = 'rate-only-listed';
+    // Its record is written at its first change: a trip on the rate.
+    const tripped = member(name, RATE_ONLY);
+    await fail(tripped, 4);
+    expect(await waitFor(() => tripped.state === 'open', 10_000)).toBe(true);
+    await tripped.settled();
+    const listed = JSON.parse((await cli(['list', '--json'])).stdout) as {
+      name: string;
+      config: Record<string, unknown>;
+    }[];
+    expect(listed.find((entry) => entry.name === name)?.config.failMax).toBe('Infinity');
+    const shown = JSON.parse((await cli(['show', name, '--json'])).stdout) as {
+      config: Record<string, unknown>;
+      context: { config: Record<string, unknown> };
+      snapshot: { context: { config: Record<string, unknown> } };
+    };
+    expect(shown.config.failMax).toBe('Infinity');
+    expect(shown.context.config.failMax).toBe('Infinity');
+    expect(shown.snapshot.context.config.failMax).toBe('Infinity');
+    expect((await cli(['show', name])).stdout).toMatch(/configuration\s+failMax Infinity,/);
+
+    // What --json wrote for the fleet's options is what --create takes.
+    const created = 'rate-only-created';
+    const { failMax, failureRateThreshold, minimumCalls } = shown.config;
+    const options = JSON.stringify({ failMax, failureRateThreshold, minimumCalls });
+    const opened = await cli(['open', created, '--create', options, '--json']);
+    expect(opened.code, opened.stderr).toBe(0);
+    const result = JSON.parse(opened.stdout) as { breaker: { config: Record<string, unknown> } };
+    expect(result.breaker.config).toMatchObject({ failMax: 'Infinity', failureRateThreshold: 50 });
+    const redis = new Redis({ path: server.path });
+    cleanups.push(() => redis.disconnect());
+    const store = new RedisStore(redis);
+    cleanups.push(() => store.close());
+    const { readBreaker } = await import('../src/admin/read.js');
+    expect((await readBreaker(store, created)).config.failMax).toBe(Number.POSITIVE_INFINITY);
+
+    const refused = await cli(['open', 'rate-only-null', '--create', '{"failMax":null}']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.split('\n')[0]).toBe(
+      'statebreaker: --create: option failMax is a whole number, or "Infinity" for no limit, got null',
+    );
+  });
+});

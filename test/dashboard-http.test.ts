@@ -179,6 +179,45 @@ describe('what it serves', () => {
     expect((await send(`${readOnly.url}nothing`)).status).toBe(404);
   });
 
+  it('writes no limit (failMax: Infinity) as "Infinity", in the listing and the stream', async () => {
+    const rateOnly = new CircuitBreaker('json rate only', {
+      store,
+      failMax: Number.POSITIVE_INFINITY,
+      failureRateThreshold: 50,
+      minimumCalls: 2,
+    });
+    breakers.push(rateOnly);
+    const page = listen(`${readOnly.url}events`);
+    expect(await waitFor(() => page.events.length > 0, 5_000)).toBe(true);
+    // Its record is written at its first change: a trip on the rate.
+    await fail(rateOnly, 2);
+    expect(await waitFor(() => rateOnly.state === 'open', 5_000)).toBe(true);
+    await rateOnly.settled();
+    const listing = (await send(`${readOnly.url}api/breakers`)).json() as {
+      breakers: { name: string; config: { failMax: unknown } }[];
+    };
+    expect(listing.breakers.find((b) => b.name === 'json rate only')?.config.failMax).toBe(
+      'Infinity',
+    );
+    const one = await send(
+      `${readOnly.url}api/breaker?name=${encodeURIComponent('json rate only')}`,
+    );
+    expect(
+      (one.json() as { breaker: { config: { failMax: unknown } } }).breaker.config.failMax,
+    ).toBe('Infinity');
+    const streamed = () =>
+      page.events.flatMap((e) =>
+        e.type === 'breaker' ? [(e.data as { breaker: { name: string } }).breaker] : [],
+      );
+    expect(await waitFor(() => streamed().some((b) => b.name === 'json rate only'), 5_000)).toBe(
+      true,
+    );
+    expect(streamed().find((b) => b.name === 'json rate only')).toMatchObject({
+      config: { failMax: 'Infinity' },
+    });
+    page.close();
+  });
+
   it('answers only to loopback names while it listens on loopback (no DNS rebinding)', async () => {
     const rebound = await send(readOnly.url, { headers: { Host: 'attacker.example:8080' } });
     expect(rebound.status).toBe(403);

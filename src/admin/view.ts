@@ -91,3 +91,20 @@ export function describeRecord(name: string, record: StoredRecord, now: number):
     record,
   };
 }
+
+/**
+ * "No limit" as operator tools write and read it in JSON (the CLI's `--json` and `--create`, the
+ * dashboard's API and tiles): the string `"Infinity"`. JSON has no Infinity (`JSON.stringify`
+ * writes `null`, which reads as "unset"); `failMax: Infinity` turns the consecutive rule off.
+ */
+export const NO_LIMIT = 'Infinity';
+
+/** A `JSON.stringify` replacer that writes Infinity as {@link NO_LIMIT}. */
+export function writeNoLimit(_key: string, value: unknown): unknown {
+  return value === Number.POSITIVE_INFINITY ? NO_LIMIT : value;
+}
+
+/** A `JSON.parse` reviver that reads {@link NO_LIMIT} as Infinity. */
+export function readNoLimit(_key: string, value: unknown): unknown {
+  return value === NO_LIMIT ? Number.POSITIVE_INFINITY : value;
+}

@@ -1,5 +1,6 @@
 import { type ConfigOptions, createConfig, type OperatorResult } from '../admin/actions.js';
 import { BreakerNotFoundError } from '../admin/errors.js';
+import { NO_LIMIT, readNoLimit } from '../admin/view.js';
 import type { RedisStore } from '../stores/redis.js';
 import { type Command, type CommandOption, UsageError } from './command.js';
 import { quoted } from './output.js';
@@ -10,7 +11,7 @@ export const CREATE_OPTION = {
   create: {
     type: 'string',
     value: 'JSON',
-    help: 'if the breaker has no record yet (it never failed), create it with these breaker options, the fleet\'s own, e.g. \'{"failMax":3,"timeout":20000}\' ({} for the defaults)',
+    help: 'if the breaker has no record yet (it never failed), create it with these breaker options, the fleet\'s own, e.g. \'{"failMax":3,"timeout":20000}\' ({} for the defaults; "Infinity" for no limit, as --json writes it)',
   },
 } as const satisfies Record<string, CommandOption>;
 
@@ -18,7 +19,7 @@ function parseCreate(text: string | undefined, command: Command): ConfigOptions 
   if (text === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(text, readNoLimit);
   } catch {
     throw new UsageError(
       `--create must be a JSON object of breaker options, got ${JSON.stringify(text)}`,
@@ -28,6 +29,12 @@ function parseCreate(text: string | undefined, command: Command): ConfigOptions 
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new UsageError(
       `--create must be a JSON object of breaker options, got ${JSON.stringify(text)}`,
+      command,
+    );
+  }
+  if ((value as { failMax?: unknown }).failMax === null) {
+    throw new UsageError(
+      `--create: option failMax is a whole number, or "${NO_LIMIT}" for no limit, got null`,
       command,
     );
   }

@@ -1,3 +1,4 @@
+import { writeNoLimit } from '../admin/view.js';
 import type { CircuitState } from '../state.js';
 import type { CliIO } from './command.js';
 import { maskPasswords } from './secrets.js';
@@ -56,9 +57,12 @@ export function quoted(text: string): string {
   return escapeText(JSON.stringify(text));
 }
 
-/** `value` as one line of JSON that writes no control character to a terminal. */
+/**
+ * `value` as one line of JSON that writes no control character to a terminal, with no limit
+ * (`failMax: Infinity`) written as `"Infinity"`.
+ */
 export function safeJson(value: unknown): string {
-  return escapeText(JSON.stringify(value));
+  return escapeText(JSON.stringify(value, writeNoLimit));
 }
 
 /** Milliseconds as a person reads them: `450 ms`, `17.7 s`, `2 min 5 s`, `3 h 20 min`. */

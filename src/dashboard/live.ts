@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { writeNoLimit } from '../admin/view.js';
 import { type BreakerWatch, watchBreakers } from '../admin/watch.js';
 import type { BreakerStore } from '../stores/store.js';
 import { HttpError } from './http.js';
@@ -144,5 +145,5 @@ export class LiveBreakers {
 
 // JSON.stringify escapes line breaks, so the data stays on the one `data:` line SSE reads.
 function event(type: string, data: object): string {
-  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+  return `event: ${type}\ndata: ${JSON.stringify(data, writeNoLimit)}\n\n`;
 }

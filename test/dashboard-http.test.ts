@@ -5,7 +5,7 @@ import {
   CircuitBreakerError,
   MemoryStore,
 } from 'statebreaker';
-import { readBreaker } from 'statebreaker/admin';
+import { forceOpen, readBreaker, reset } from 'statebreaker/admin';
 import { type Dashboard, startDashboard } from 'statebreaker/dashboard';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagramStates } from '../src/dashboard/diagram.js';
@@ -20,6 +20,7 @@ const store = new MemoryStore();
 const breakers: CircuitBreaker[] = [];
 let readOnly: Dashboard;
 let operated: Dashboard;
+const cleanupPage: { close(): void }[] = [];
 
 function breaker(name: string, failMax = 3): CircuitBreaker {
   const made = new CircuitBreaker(name, { store, failMax, resetTimeout: 60_000 });
@@ -64,6 +65,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const page of cleanupPage) page.close();
   for (const made of breakers) made.dispose();
   await readOnly?.close();
   await operated?.close();
@@ -215,6 +217,64 @@ describe('what it serves', () => {
     expect(streamed().find((b) => b.name === 'json rate only')).toMatchObject({
       config: { failMax: 'Infinity' },
     });
+    page.close();
+  });
+
+  it("streams the fleet's failure and slow-call rates of a breaker with a rate rule, -1 below minimumCalls", async () => {
+    const name = 'json rated';
+    const config = {
+      failMax: Number.POSITIVE_INFINITY,
+      failureRateThreshold: 75,
+      slowCallRateThreshold: 90,
+      slowCallDuration: 60_000,
+      minimumCalls: 4,
+      window: 60_000,
+    };
+    // A closed record under the rate rules: created by an operator, then reset.
+    await forceOpen(store, name, { create: config });
+    await reset(store, name);
+    const rated = new CircuitBreaker(name, { store, ...config, windowFlush: 20 });
+    breakers.push(rated);
+    await rated.settled();
+    const page = listen(`${readOnly.url}events`);
+    cleanupPage.push(page);
+    type Rates = { calls: number; failureRate: number; slowCallRate: number } | null;
+    const rates = () =>
+      page.events.flatMap((e) => {
+        const breaker = (e.data as { breaker?: { name: string; rates: Rates } }).breaker;
+        return e.type === 'breaker' && breaker?.name === name ? [breaker.rates] : [];
+      });
+
+    await rated.call(async () => 'ok');
+    await fail(rated);
+    expect(await waitFor(() => rates().some((r) => r?.calls === 2), 5_000)).toBe(true);
+    expect(rates().find((r) => r?.calls === 2)).toEqual({
+      calls: 2,
+      minimumCalls: 4,
+      failureRate: -1,
+      slowCallRate: -1,
+    });
+    await rated.call(async () => 'ok');
+    await fail(rated);
+    expect(await waitFor(() => rates().some((r) => r?.calls === 4), 5_000)).toBe(true);
+    expect(rates().find((r) => r?.calls === 4)).toEqual({
+      calls: 4,
+      minimumCalls: 4,
+      failureRate: 50,
+      slowCallRate: 0,
+    });
+    expect(rated.state).toBe('closed');
+    const one = await send(`${readOnly.url}api/breaker?name=${encodeURIComponent(name)}`);
+    expect((one.json() as { breaker: { rates: Rates } }).breaker.rates).toMatchObject({
+      calls: 4,
+      failureRate: 50,
+    });
+    // Reading the window adds nothing to it.
+    const again = await send(`${readOnly.url}api/breaker?name=${encodeURIComponent(name)}`);
+    expect((again.json() as { breaker: { rates: Rates } }).breaker.rates).toMatchObject({
+      calls: 4,
+    });
+    // Each open page counts toward the dashboard's limit.
     page.close();
   });
 

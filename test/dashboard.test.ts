@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { CircuitBreaker } from 'statebreaker';
-import { readBreaker } from 'statebreaker/admin';
+import { forceOpen, readBreaker, reset } from 'statebreaker/admin';
 import { type Dashboard, startDashboard } from 'statebreaker/dashboard';
 import { RedisStore } from 'statebreaker/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,7 @@ let operated: Dashboard;
 let readOnly: Dashboard;
 let xssBreaker: CircuitBreaker;
 const workers: Worker[] = [];
+const rated: CircuitBreaker[] = [];
 const clients: Redis[] = [];
 const stores: RedisStore[] = [];
 
@@ -113,6 +114,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.exit()));
   xssBreaker?.dispose();
+  for (const breaker of rated) breaker.dispose();
   await operated?.close();
   await readOnly?.close();
   await browser?.close();
@@ -229,6 +231,45 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a real browser', () => {
     const picture = join(dir, 'dashboard.png');
     await page.screenshot({ path: picture, fullPage: true });
     console.log(`dashboard screenshot: ${picture}`);
+    await page.close();
+  });
+
+  it("a rate-only breaker's tile shows no limit and the fleet's rates, read from its window on Redis", async () => {
+    const name = 'rated api';
+    const config = {
+      failMax: Number.POSITIVE_INFINITY,
+      failureRateThreshold: 75,
+      slowCallRateThreshold: 90,
+      slowCallDuration: 60_000,
+      minimumCalls: 4,
+      window: 60_000,
+    };
+    const store = redisStore();
+    await forceOpen(store, name, { create: config });
+    await reset(store, name);
+    // Two instances of the fleet, each counting half of the calls.
+    const one = new CircuitBreaker(name, { store, ...config, windowFlush: 20 });
+    const other = new CircuitBreaker(name, { store: redisStore(), ...config, windowFlush: 20 });
+    rated.push(one, other);
+    await one.call(async () => 'ok');
+    await one.call(() => Promise.reject(new Error('down'))).catch(() => undefined);
+
+    const page = await openPage(readOnly);
+    const shown = tile(page, name);
+    await shown.waitFor({ timeout: BOUND_MS });
+    await expect(shown.locator('[data-field="failures"]').textContent()).resolves.toBe(
+      '0 / Infinity',
+    );
+    const failureRate = shown.locator('[data-field="failureRate"]');
+    await failureRate.filter({ hasText: '— (2 of 4 calls)' }).waitFor({ timeout: BOUND_MS });
+
+    await other.call(async () => 'ok');
+    await other.call(() => Promise.reject(new Error('down'))).catch(() => undefined);
+    await failureRate.filter({ hasText: '50.0 % / 75 %' }).waitFor({ timeout: BOUND_MS });
+    await expect(shown.locator('[data-field="slowCallRate"]').textContent()).resolves.toBe(
+      '0.0 % / 90 %',
+    );
+    expect(one.state).toBe('closed');
     await page.close();
   });
 

@@ -1,4 +1,9 @@
-import { type BreakerConfig, openDurationOf, type TransitionReason } from '../machine.js';
+import {
+  type BreakerConfig,
+  openDurationOf,
+  type TransitionReason,
+  type WindowCounts,
+} from '../machine.js';
 import { type CircuitState, topLevelState } from '../state.js';
 import type { StoredRecord } from '../stores/store.js';
 
@@ -107,4 +112,36 @@ export function writeNoLimit(_key: string, value: unknown): unknown {
 /** A `JSON.parse` reviver that reads {@link NO_LIMIT} as Infinity. */
 export function readNoLimit(_key: string, value: unknown): unknown {
   return value === NO_LIMIT ? Number.POSITIVE_INFINITY : value;
+}
+
+/**
+ * A breaker's fleet-wide rates over its window, as its rate rules judge them: percent of the
+ * counted calls, or -1 while the window holds fewer than `minimumCalls` (the rule cannot trip
+ * yet; resilience4j's convention). `null` for a rule the breaker does not have.
+ */
+export interface FleetRates {
+  /** Counted calls in the window, fleet-wide. */
+  readonly calls: number;
+  readonly minimumCalls: number;
+  readonly failureRate: number | null;
+  readonly slowCallRate: number | null;
+}
+
+/** Whether `config` has a rate rule (failure rate or slow-call rate). */
+export function hasRateRule(config: BreakerConfig): boolean {
+  return config.failureRateThreshold !== undefined || config.slowCallRateThreshold !== undefined;
+}
+
+/** The rates `counts` (the fleet's window totals) make under `config`'s rules. */
+export function fleetRates(config: BreakerConfig, counts: WindowCounts): FleetRates {
+  // As the machine's guards count: a rule may trip from minimumCalls counted calls on.
+  const minimumCalls = config.minimumCalls ?? 1;
+  const rate = (part: number) =>
+    counts.calls >= minimumCalls && counts.calls > 0 ? (part * 100) / counts.calls : -1;
+  return {
+    calls: counts.calls,
+    minimumCalls,
+    failureRate: config.failureRateThreshold === undefined ? null : rate(counts.failures),
+    slowCallRate: config.slowCallRateThreshold === undefined ? null : rate(counts.slow),
+  };
 }

@@ -1,4 +1,4 @@
-import type { BreakerInfo, BreakerListing } from '../admin/view.js';
+import type { BreakerInfo, BreakerListing, FleetRates } from '../admin/view.js';
 import type { BreakerTransition } from '../admin/watch.js';
 import type { TransitionReason } from '../machine.js';
 import type { CircuitState } from '../state.js';
@@ -23,6 +23,11 @@ export type BreakerView = Pick<
 > & {
   /** How long the circuit stays open (resetTimeout, backoff or an upstream's retry-after), ms. */
   readonly openDuration: number;
+  /**
+   * The fleet's failure and slow-call rates over the window (percent, -1 below `minimumCalls`)
+   * of a closed breaker with a rate rule, once read; else `null`.
+   */
+  readonly rates: FleetRates | null;
 };
 
 /** A breaker whose record cannot be restored. */
@@ -44,7 +49,10 @@ export interface TransitionView {
   readonly version: number;
 }
 
-export function breakerView(listing: BreakerListing): BreakerView | CorruptView {
+export function breakerView(
+  listing: BreakerListing,
+  rates: FleetRates | null = null,
+): BreakerView | CorruptView {
   if (listing.corrupt) {
     return {
       name: listing.name,
@@ -68,6 +76,7 @@ export function breakerView(listing: BreakerListing): BreakerView | CorruptView 
     generation: listing.generation,
     version: listing.version,
     config: listing.config,
+    rates,
   };
 }
 

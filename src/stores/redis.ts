@@ -47,6 +47,7 @@ import {
   type StoredRecord,
   type StoreFollower,
   type StoreWatcher,
+  type WindowRead,
 } from './store.js';
 
 export { LostRecordError } from './lost-record.js';
@@ -362,6 +363,39 @@ export class RedisStore implements BreakerStore {
         this.timeout + 2 * FLUSH_GRACE_MS,
       ),
       'flushWindow',
+    );
+    const [calls, failures, slow, failingInstances, slowInstances] = reply.map(Number);
+    return {
+      calls: calls ?? 0,
+      failures: failures ?? 0,
+      slow: slow ?? 0,
+      failingInstances: failingInstances ?? 0,
+      slowInstances: slowInstances ?? 0,
+    };
+  }
+
+  /**
+   * The fleet's totals in `${prefix}{name}:window` for a generation, adding nothing: the flush
+   * script run past its deadline, which only reads (and drops buckets that left the window).
+   */
+  async readWindow(name: string, read: WindowRead): Promise<WindowCounts> {
+    this.#checkOpen();
+    const reply = await this.#bounded(
+      this.#scripts.flushWindow(
+        windowKey(this.options.prefix, name),
+        windowFlushKey(this.options.prefix, name, 'read'),
+        read.generation,
+        bucketOf(read.at, read.window),
+        firstLiveBucket(read.at, read.window),
+        0,
+        0,
+        0,
+        '',
+        windowTtl(read.window),
+        0,
+        1,
+      ),
+      'readWindow',
     );
     const [calls, failures, slow, failingInstances, slowInstances] = reply.map(Number);
     return {

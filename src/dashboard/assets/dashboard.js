@@ -98,6 +98,24 @@ function highlight(tile, view) {
   }
 }
 
+// The fleet's rate over the window against the rule's threshold; -1 is below minimumCalls.
+function renderRate(tile, name, view, threshold) {
+  const row = field(tile, name).parentElement;
+  row.hidden = view.corrupt || threshold === undefined;
+  if (row.hidden) return;
+  const rates = view.rates;
+  const rate = rates === null ? null : rates[name];
+  let text = '—';
+  if (rate === -1) text = `— (${rates.calls} of ${rates.minimumCalls} calls)`;
+  else if (typeof rate === 'number') text = `${rate.toFixed(1)} % / ${threshold} %`;
+  field(tile, name).textContent = text;
+  field(tile, name).title =
+    rate === -1
+      ? `below minimumCalls: the rule may trip from ${rates.minimumCalls} counted calls in the window`
+      : 'over the window, across the fleet';
+  relevant(tile, name, view.state === 'closed');
+}
+
 function renderCountdown(tile, view) {
   const box = tile.querySelector('.countdown');
   const open = !view.corrupt && view.state === 'open' && view.openedAt !== null;
@@ -232,6 +250,8 @@ function render(view) {
       view.openedAt !== null && view.state === 'open' ? ` · opened ${timeOf(view.openedAt)}` : '';
     tile.querySelector('.reason').textContent = `last change: ${view.reason}${opened}`;
   }
+  renderRate(tile, 'failureRate', view, view.config?.failureRateThreshold);
+  renderRate(tile, 'slowCallRate', view, view.config?.slowCallRateThreshold);
   field(tile, 'version').textContent = String(view.version);
   // A corrupt record has no state to show on the statechart.
   tile.querySelector('.diagram').hidden = view.corrupt;

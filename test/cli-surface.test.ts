@@ -411,3 +411,42 @@ describe('a rate-only breaker (failMax: Infinity)', () => {
     );
   });
 });
+
+describe('show of a breaker with a rate rule', () => {
+  it("prints the fleet's failure and slow-call rates over its window, - below minimumCalls", async () => {
+    const name = 'rated-shown';
+    const config = {
+      failMax: Number.POSITIVE_INFINITY,
+      failureRateThreshold: 75,
+      slowCallRateThreshold: 90,
+      slowCallDuration: 60_000,
+      minimumCalls: 4,
+      window: 60_000,
+    };
+    const options = JSON.stringify({ ...config, failMax: 'Infinity' });
+    const created = await cli(['open', name, '--create', options]);
+    expect(created.code, created.stderr).toBe(0);
+    expect((await cli(['reset', name])).code).toBe(0);
+    const one = member(name, { ...config, windowFlush: 20 });
+    const other = member(name, { ...config, windowFlush: 20 });
+    await one.call(async () => 'ok');
+    await fail(one);
+    const rates = async () =>
+      (JSON.parse((await cli(['show', name, '--json'])).stdout) as { rates: unknown }).rates;
+    expect(
+      await waitFor(async () => ((await rates()) as { calls?: number })?.calls === 2, 10_000),
+    ).toBe(true);
+    expect((await cli(['show', name])).stdout).toMatch(
+      /failure rate\s+- \(2 of 4 calls: below minimumCalls\)\n/,
+    );
+    await other.call(async () => 'ok');
+    await fail(other);
+    expect(
+      await waitFor(async () => ((await rates()) as { calls?: number })?.calls === 4, 10_000),
+    ).toBe(true);
+    expect(await rates()).toEqual({ calls: 4, minimumCalls: 4, failureRate: 50, slowCallRate: 0 });
+    const shown = (await cli(['show', name])).stdout;
+    expect(shown).toMatch(/failure rate\s+50\.0 % of 4 calls \(trips at 75 %\)\n/);
+    expect(shown).toMatch(/slow calls\s+0\.0 % of 4 calls \(trips at 90 %\)\n/);
+  });
+});

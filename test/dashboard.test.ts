@@ -273,6 +273,29 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a real browser', () => {
     await page.close();
   });
 
+  it("a name's control characters and bidi marks are escaped on its tile and in the question an action asks", async () => {
+    const name = 'tenant-\u202eevil-\u001b[31m-\u0007';
+    const label = 'tenant-\\u202eevil-\\u001b[31m-\\u0007';
+    const breaker = new CircuitBreaker(name, { store: redisStore(), failMax: 5 });
+    rated.push(breaker);
+    await breaker.call(() => Promise.reject(new Error('down'))).catch(() => undefined);
+    await breaker.settled();
+    const page = await openPage(operated);
+    await page.locator('#token').fill(TOKEN);
+    await page.locator('#unlock button[type="submit"]').click();
+    await page.locator('#mode[data-mode="operator"]').waitFor({ timeout: BOUND_MS });
+    const shown = tile(page, label);
+    await shown.waitFor({ timeout: BOUND_MS });
+    await expect(shown.locator('.name').getAttribute('title')).resolves.toBe(label);
+    await shown.locator('button[data-action="reset"]').click();
+    await expect(shown.locator('.confirm-text').textContent()).resolves.toBe(
+      `Reset "${label}" for the whole fleet? The circuit closes and its counters are cleared.`,
+    );
+    await expect(shown.locator('.name').textContent()).resolves.toBe(label);
+    await shown.locator('button.cancel').click();
+    await page.close();
+  });
+
   it('without a token: no button, a breaker name shows as text, forged writes are refused and change nothing', async () => {
     const page = await openPage(readOnly);
     const shown = tile(page, XSS_NAME);

@@ -1,4 +1,4 @@
-import { writeNoLimit } from '../admin/view.js';
+import { escapeText, writeNoLimit } from '../admin/view.js';
 import type { CircuitState } from '../state.js';
 import type { CliIO } from './command.js';
 import { maskPasswords } from './secrets.js';
@@ -26,31 +26,8 @@ export function useColour(io: CliIO): boolean {
   return io.stdout.isTTY === true;
 }
 
-// What a terminal would act on or a reader would not see: C0 and C1 controls, DEL, the line and
-// paragraph separators, and the bidirectional formatting marks (a name reordered on screen).
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-// The short escapes JSON uses, so that a name reads the same in a table and in a message.
-const NAMED: Readonly<Record<string, string>> = {
-  '\b': '\\b',
-  '\f': '\\f',
-  '\n': '\\n',
-  '\r': '\\r',
-  '\t': '\\t',
-};
-
-/**
- * `text` safe to write to a terminal and to paste into a ticket: every control character (ESC,
- * BEL, backspace, a newline...) and bidirectional mark is written as an escape, as JSON writes
- * it (`\n`, `\u001b`, `\u202e`). The one function for every text the CLI did not write itself:
- * breaker names, stored values, error messages; JSON output escapes the same characters.
- */
-export function escapeText(text: string): string {
-  return text.replace(
-    UNSAFE,
-    (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-}
+/** Escapes control characters and bidirectional marks: see {@link escapeText}. */
+export { escapeText };
 
 /** A breaker name in double quotes, as messages quote it: JSON's quoting, escaped. */
 export function quoted(text: string): string {

@@ -1,4 +1,9 @@
-import type { BreakerInfo, BreakerListing, FleetRates } from '../admin/view.js';
+import {
+  type BreakerInfo,
+  type BreakerListing,
+  escapeText,
+  type FleetRates,
+} from '../admin/view.js';
 import type { BreakerTransition } from '../admin/watch.js';
 import type { TransitionReason } from '../machine.js';
 import type { CircuitState } from '../state.js';
@@ -21,6 +26,8 @@ export type BreakerView = Pick<
   | 'version'
   | 'config'
 > & {
+  /** The name as the page shows it: control characters and bidirectional marks escaped. */
+  readonly label: string;
   /** How long the circuit stays open (resetTimeout, backoff or an upstream's retry-after), ms. */
   readonly openDuration: number;
   /**
@@ -33,6 +40,8 @@ export type BreakerView = Pick<
 /** A breaker whose record cannot be restored. */
 export interface CorruptView {
   readonly name: string;
+  /** The name as the page shows it: control characters and bidirectional marks escaped. */
+  readonly label: string;
   readonly corrupt: true;
   readonly problem: string;
   readonly key: string | null;
@@ -56,6 +65,7 @@ export function breakerView(
   if (listing.corrupt) {
     return {
       name: listing.name,
+      label: escapeText(listing.name),
       corrupt: true,
       problem: listing.problem,
       key: listing.key ?? null,
@@ -64,6 +74,7 @@ export function breakerView(
   }
   return {
     name: listing.name,
+    label: escapeText(listing.name),
     corrupt: false,
     state: listing.state,
     stateValue: listing.stateValue,

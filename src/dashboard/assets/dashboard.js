@@ -1,5 +1,6 @@
 // The dashboard page: follows the server's event stream and draws a tile per breaker. Every
-// breaker name and store text reaches the page through textContent, never as markup.
+// breaker name and store text reaches the page through textContent, never as markup; a name is
+// shown as its `label` (control characters and bidirectional marks escaped by the server).
 
 const TOKEN_KEY = 'statebreaker.dashboard.token';
 const HISTORY_SHOWN = 5;
@@ -66,10 +67,10 @@ function relevant(tile, name, yes) {
   field(tile, name).parentElement.dataset.relevant = String(yes);
 }
 
-function newTile(name) {
+function newTile(view) {
   const tile = byId('tile').content.firstElementChild.cloneNode(true);
-  tile.querySelector('.name').textContent = name;
-  tile.querySelector('.name').title = name;
+  tile.querySelector('.name').textContent = view.label;
+  tile.querySelector('.name').title = view.label;
   tile.querySelector('.diagram').append(byId('statechart').content.cloneNode(true));
   return tile;
 }
@@ -80,10 +81,11 @@ function placeTile(name, tile) {
   byId('tiles').insertBefore(tile, next === undefined ? null : tiles.get(next));
 }
 
-function tileFor(name) {
+function tileFor(view) {
+  const name = view.name;
   let tile = tiles.get(name);
   if (tile === undefined) {
-    tile = newTile(name);
+    tile = newTile(view);
     placeTile(name, tile);
     tiles.set(name, tile);
   }
@@ -172,7 +174,7 @@ function renderActions(tile, view) {
   if (box.dataset.offered === shown) return;
   box.dataset.offered = shown;
   if (asked !== undefined) {
-    box.replaceChildren(...confirmation(view.name, asked, tile));
+    box.replaceChildren(...confirmation(view, asked, tile));
     return;
   }
   box.replaceChildren(
@@ -191,10 +193,10 @@ function renderActions(tile, view) {
 }
 
 /** The question a fleet-wide action asks, with its Yes and Cancel buttons. */
-function confirmation(name, { action, ask, effect }, tile) {
+function confirmation({ name, label }, { action, ask, effect }, tile) {
   const text = document.createElement('span');
   text.className = 'confirm-text';
-  text.textContent = `${ask} "${name}" for the whole fleet? ${effect}`;
+  text.textContent = `${ask} "${label}" for the whole fleet? ${effect}`;
   const yes = document.createElement('button');
   yes.type = 'button';
   yes.dataset.confirm = action;
@@ -221,7 +223,7 @@ function rerenderActions(name, tile) {
 }
 
 function render(view) {
-  const tile = tileFor(view.name);
+  const tile = tileFor(view);
   const state = view.corrupt ? 'corrupt' : view.state;
   tile.dataset.state = state;
   tile.querySelector('.badge').textContent = view.corrupt ? 'corrupt' : view.stateValue;
@@ -265,7 +267,7 @@ function render(view) {
 function matches(view, query) {
   if (query === '') return true;
   const state = view.corrupt ? 'corrupt' : `${view.state} ${view.stateValue}`;
-  return `${view.name}\n${state}`.toLowerCase().includes(query);
+  return `${view.name}\n${view.label}\n${state}`.toLowerCase().includes(query);
 }
 
 function applyFilter(tile, view) {

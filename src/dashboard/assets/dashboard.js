@@ -2,30 +2,11 @@
 // breaker name and store text reaches the page through textContent, never as markup; a name is
 // shown as its `label` (control characters and bidirectional marks escaped by the server).
 
+import { clearQuestions, renderActions } from './actions.js';
+
 const TOKEN_KEY = 'statebreaker.dashboard.token';
 const HISTORY_SHOWN = 5;
 const TICK_MS = 200;
-// Each acts on the whole fleet, so each asks first, saying what it does.
-const ACTIONS = [
-  {
-    action: 'forceOpen',
-    label: 'Force open',
-    ask: 'Force open',
-    effect: 'Every call is rejected until a reset.',
-  },
-  {
-    action: 'disable',
-    label: 'Disable',
-    ask: 'Disable',
-    effect: 'Every call goes through and nothing is counted until a reset.',
-  },
-  {
-    action: 'reset',
-    label: 'Reset',
-    ask: 'Reset',
-    effect: 'The circuit closes and its counters are cleared.',
-  },
-];
 const STATE_ORDER = ['closed', 'open', 'halfOpen', 'forcedOpen', 'disabled', 'corrupt'];
 
 const byId = (id) => document.getElementById(id);
@@ -37,8 +18,6 @@ const model = {
   offset: 0,
   writable: false,
   token: sessionStorage.getItem(TOKEN_KEY),
-  /** The action each breaker's tile asks the operator to confirm, by name. */
-  confirming: new Map(),
 };
 const tiles = new Map();
 let ticker;
@@ -158,70 +137,6 @@ function renderHistory(tile, name) {
   list.replaceChildren(...items);
 }
 
-function renderActions(tile, view) {
-  const box = tile.querySelector('.actions');
-  const unlocked = model.writable && model.token !== null;
-  box.hidden = !unlocked;
-  if (!unlocked) {
-    box.replaceChildren();
-    delete box.dataset.offered;
-    return;
-  }
-  // A corrupt record can only be replaced by a reset.
-  const offered = view.corrupt ? ACTIONS.filter((a) => a.action === 'reset') : ACTIONS;
-  const asked = offered.find((a) => a.action === model.confirming.get(view.name));
-  const shown = asked === undefined ? offered.map((a) => a.action).join() : `?${asked.action}`;
-  if (box.dataset.offered === shown) return;
-  box.dataset.offered = shown;
-  if (asked !== undefined) {
-    box.replaceChildren(...confirmation(view, asked, tile));
-    return;
-  }
-  box.replaceChildren(
-    ...offered.map(({ action, label }) => {
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.dataset.action = action;
-      button.textContent = label;
-      button.addEventListener('click', () => {
-        model.confirming.set(view.name, action);
-        rerenderActions(view.name, tile);
-      });
-      return button;
-    }),
-  );
-}
-
-/** The question a fleet-wide action asks, with its Yes and Cancel buttons. */
-function confirmation({ name, label }, { action, ask, effect }, tile) {
-  const text = document.createElement('span');
-  text.className = 'confirm-text';
-  text.textContent = `${ask} "${label}" for the whole fleet? ${effect}`;
-  const yes = document.createElement('button');
-  yes.type = 'button';
-  yes.dataset.confirm = action;
-  yes.textContent = `Yes, ${ask.toLowerCase()}`;
-  yes.addEventListener('click', () => {
-    model.confirming.delete(name);
-    rerenderActions(name, tile);
-    act(name, action, tile);
-  });
-  const cancel = document.createElement('button');
-  cancel.type = 'button';
-  cancel.className = 'cancel';
-  cancel.textContent = 'Cancel';
-  cancel.addEventListener('click', () => {
-    model.confirming.delete(name);
-    rerenderActions(name, tile);
-  });
-  return [text, yes, cancel];
-}
-
-function rerenderActions(name, tile) {
-  const view = model.breakers.get(name);
-  if (view !== undefined) renderActions(tile, view);
-}
-
 function render(view) {
   const tile = tileFor(view);
   const state = view.corrupt ? 'corrupt' : view.state;
@@ -260,7 +175,7 @@ function render(view) {
   renderCountdown(tile, view);
   highlight(tile, view);
   renderHistory(tile, view.name);
-  renderActions(tile, view);
+  renderActions(tile, view, model.writable && model.token !== null, act);
   applyFilter(tile, view);
 }
 
@@ -342,7 +257,7 @@ async function post(path, body) {
 
 function forget(message) {
   model.token = null;
-  model.confirming.clear();
+  clearQuestions();
   sessionStorage.removeItem(TOKEN_KEY);
   showMode();
   refreshAll();

@@ -194,11 +194,13 @@ describe('the dashboard as installed', () => {
     };
     const page = await get('./');
     const script = await get('assets/dashboard.js');
+    const actions = await get('assets/actions.js');
     const style = await get('assets/dashboard.css');
     await dashboard.close();
     console.log(JSON.stringify({
       page: [page.status, page.type, page.text.includes('data-state="halfOpen.probing"')],
       script: [script.status, script.type, script.text.includes('EventSource')],
+      actions: [actions.status, actions.type, actions.text.includes('renderActions')],
       style: [style.status, style.type, style.text.includes('.tile')],
     }));`;
 
@@ -210,6 +212,7 @@ describe('the dashboard as installed', () => {
     expect(JSON.parse(ran.stdout)).toEqual({
       page: [200, 'text/html; charset=utf-8', true],
       script: [200, 'text/javascript; charset=utf-8', true],
+      actions: [200, 'text/javascript; charset=utf-8', true],
       style: [200, 'text/css; charset=utf-8', true],
     });
   });

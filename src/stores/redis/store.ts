@@ -11,6 +11,7 @@ import {
   type StoredRecord,
   type StoreFollower,
   type StoreWatcher,
+  type WindowRead,
 } from '../store.js';
 import { portOf, type RedisClient } from './client.js';
 import { RedisClock } from './clock.js';
@@ -285,6 +286,23 @@ export class RedisStore implements BreakerStore {
       'flushWindow',
     );
     return windowCounts(reply);
+  }
+
+  /**
+   * The fleet's totals in `${prefix}{name}:window` for a generation, adding nothing: the flush
+   * script run past its deadline, which only reads (and drops buckets that left the window).
+   */
+  async readWindow(name: string, read: WindowRead): Promise<WindowCounts> {
+    this.#checkOpen();
+    const nothing = { ...read, calls: 0, failures: 0, slow: 0, instance: '' };
+    const args = flushWindowArgs(
+      windowKey(this.options.prefix, name),
+      windowFlushKey(this.options.prefix, name, 'read'),
+      nothing,
+      0,
+      1,
+    );
+    return windowCounts(await this.#bounded(this.#scripts.flushWindow(...args), 'readWindow'));
   }
 
   /**

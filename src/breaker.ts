@@ -525,6 +525,8 @@ export class CircuitBreaker {
     // Built on first use: a breaker that never streams pays nothing for it.
     if (this.#gate !== undefined) return this.#gate;
     const replica = this.#replica;
+    const breaker = this;
+    const noTimeout = this.#timeout === undefined;
     const ignoring = (reason: unknown) => AbortSignal.abort(reason);
     const gate: BreakerGate = {
       name: this.name,
@@ -535,6 +537,31 @@ export class CircuitBreaker {
       get probeLease() {
         return replica.config.probeLease;
       },
+      get fastPath() {
+        return replica.loaded && !breaker.#disposed && replica.state === 'closed' && noTimeout;
+      },
+      // The closed path of call(), with the route's value and its continuation on an error.
+      callFirst: async (fn, value, next) => {
+        const generation = replica.generation;
+        const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
+        const since = this.#slowMs === undefined ? 0 : this.clock.now();
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn(value, NEVER_ABORTED);
+        } catch (error) {
+          const outcome = this.#recordError(
+            error,
+            generation,
+            undefined,
+            undefined,
+            started,
+            since,
+          );
+          return next.afterFirst(fn, error, outcome);
+        }
+        this.#recordSuccess(generation, undefined, started, since);
+        return result;
+      },
       admit: (panicGeneration) => this.#admit(panicGeneration),
       succeed: (t, since) => this.#recordSuccess(t.generation, t.probeId, t.started, since),
       fail: (t, error, signal, since) =>
@@ -543,7 +570,6 @@ export class CircuitBreaker {
       ignore: (t, reason) => {
         this.#recordError(reason, t.generation, t.probeId, ignoring(reason), t.started, t.since);
       },
-      outcomeOf: (error, signal) => this.#outcomeOf(error, signal),
       renew: (t, leaseUntil) => {
         if (t.probeId === undefined) return;
         const { generation, probeId } = t;

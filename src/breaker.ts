@@ -251,14 +251,10 @@ export class CircuitBreaker {
       throw new TypeError('call() option signal must be an AbortSignal');
     }
     if (signal?.aborted) throw signal.reason;
+    const ticket = state === 'closed' ? this.#ticket(undefined) : await this.#admit(undefined);
     // Disabled records nothing: no outcome is counted, so none is timed.
-    if (state === 'disabled') return this.#run(fn, signal);
-    if (state === 'open' || state === 'forcedOpen') throw this.#reject(state);
-    const replica = this.#replica;
-    const probeId = state === 'halfOpen' ? await this.#admitProbe(state, undefined) : undefined;
-    const generation = replica.generation;
-    const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
-    const since = this.#slowMs === undefined ? 0 : this.clock.now();
+    if (!ticket.recorded) return this.#run(fn, signal);
+    const { generation, probeId, started, since } = ticket;
     let result: T;
     try {
       result = await this.#run(fn, signal);
@@ -591,17 +587,25 @@ export class CircuitBreaker {
     if (!replica.loaded) await replica.ready;
     if (this.#disposed) throw new BreakerDisposedError(this.name);
     const state = replica.state;
-    let probeId: string | undefined;
     if (state === 'disabled') {
-      return { generation: replica.generation, probeId, started: -1, since: 0, recorded: false };
+      return {
+        generation: replica.generation,
+        probeId: undefined,
+        started: -1,
+        since: 0,
+        recorded: false,
+      };
     }
     if (state === 'halfOpen' || (state === 'open' && panicGeneration !== undefined)) {
-      probeId = await this.#admitProbe(state, panicGeneration);
-    } else if (state !== 'closed') {
-      throw this.#reject(state);
+      return this.#ticket(await this.#admitProbe(state, panicGeneration));
     }
+    if (state !== 'closed') throw this.#reject(state);
+    return this.#ticket(undefined);
+  }
+
+  #ticket(probeId: string | undefined): Ticket {
     return {
-      generation: replica.generation,
+      generation: this.#replica.generation,
       probeId,
       started: this.#timing === Timing.Off ? -1 : this.#clockStart(),
       since: this.#slowMs === undefined ? 0 : this.clock.now(),

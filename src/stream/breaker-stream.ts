@@ -200,7 +200,15 @@ export class StreamRun<T> implements AsyncIterator<T> {
     } catch (error) {
       this.#failed(error);
     }
-    if (this.#state === ENDED) return;
+    if (this.#state === ENDED) {
+      // The consumer stopped while `fn` was opening the stream: close what it opened.
+      try {
+        iteratorOf<T>(source, 'stream()').return?.()?.then(undefined, () => undefined);
+      } catch {
+        // Not a stream, or its cleanup failed: nothing left to close.
+      }
+      return;
+    }
     try {
       this.#source = iteratorOf<T>(source, 'stream()');
     } catch (error) {

@@ -203,7 +203,9 @@ export class StreamRun<T> implements AsyncIterator<T> {
     if (this.#state === ENDED) {
       // The consumer stopped while `fn` was opening the stream: close what it opened.
       try {
-        iteratorOf<T>(source, 'stream()').return?.()?.then(undefined, () => undefined);
+        iteratorOf<T>(source, 'stream()')
+          .return?.()
+          ?.then(undefined, () => undefined);
       } catch {
         // Not a stream, or its cleanup failed: nothing left to close.
       }

@@ -566,6 +566,7 @@ export class CircuitBreaker {
       ignore: (t, reason) => {
         this.#recordError(reason, t.generation, t.probeId, ignoring(reason), t.started, t.since);
       },
+      outcomeOf: (error, signal) => this.#outcomeOf(error, signal),
       renew: (t, leaseUntil) => {
         if (t.probeId === undefined) return;
         const { generation, probeId } = t;

@@ -153,6 +153,10 @@ export class FailoverRoute<V> implements Route<V> {
   readonly timeout: number | undefined;
   readonly panic: boolean;
   readonly #gates: readonly BreakerGate[];
+  // The fast path's reads, held in fields of their own.
+  readonly #firstGate: BreakerGate;
+  readonly #firstValue: V;
+  readonly #plain: boolean;
   #listeners: Set<(event: FailoverEvent) => void> | null = null;
 
   constructor(targets: ReadonlyArray<RouteTarget<V>>, options: RouteOptions | undefined) {
@@ -162,6 +166,9 @@ export class FailoverRoute<V> implements Route<V> {
     this.timeout = checked.timeout;
     this.panic = checked.panic;
     this.#gates = this.targets.map((t) => t.breaker[gateOf]());
+    this.#firstGate = this.#gates[0] as BreakerGate;
+    this.#firstValue = (this.targets[0] as RouteTarget<V>).value;
+    this.#plain = this.timeout === undefined;
   }
 
   /** The gate of target `i`. */
@@ -179,9 +186,9 @@ export class FailoverRoute<V> implements Route<V> {
       );
     }
     // The common case, the first target closed, is the breaker's own fast path: as cheap as it.
-    const gate = this.#gates[0] as BreakerGate;
-    if (options === undefined && this.timeout === undefined && gate.fastPath) {
-      return gate.callFirst(fn, (this.targets[0] as RouteTarget<V>).value, this);
+    const gate = this.#firstGate;
+    if (options === undefined && this.#plain && gate.fastPath) {
+      return gate.callFirst(fn, this.#firstValue, this);
     }
     return this.#call(fn, options?.signal, 0, []);
   }

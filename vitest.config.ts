@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^statebreaker\/testing$/, replacement: src('testing/index.ts') },
       { find: /^statebreaker\/redis$/, replacement: src('stores/redis.ts') },
       { find: /^statebreaker\/llm$/, replacement: src('llm/index.ts') },
+      { find: /^statebreaker\/ai$/, replacement: src('ai/index.ts') },
       { find: /^statebreaker\/admin$/, replacement: src('admin/index.ts') },
       { find: /^statebreaker\/metrics$/, replacement: src('metrics/index.ts') },
       { find: /^statebreaker\/dashboard$/, replacement: src('dashboard/index.ts') },

@@ -1,0 +1,188 @@
+import type { CircuitBreaker } from '../breaker.js';
+import { CircuitBreakerError, FirstChunkTimeoutError } from '../errors.js';
+import { checkDuration, describeValue } from '../validate.js';
+import { circuitOpenResponse } from './circuit-open-response.js';
+import { llmClassify } from './classify.js';
+import { HttpStatusError } from './http-status-error.js';
+import { type Classify, FollowingController, settleWith } from './settle.js';
+import { type StreamRules, watchStream } from './watch-stream.js';
+
+/** A `fetch` as the OpenAI and Anthropic SDKs and the AI SDK's providers take it. */
+export type FetchFunction = (
+  input: string | URL | Request,
+  init?: RequestInit,
+) => Promise<Response>;
+
+/** Options of {@link breakerFetch}. */
+export interface BreakerFetchOptions extends StreamRules {
+  /** The `fetch` that sends the requests; `globalThis.fetch` by default. */
+  fetch?: FetchFunction;
+  /**
+   * How an answer counts: called with an {@link HttpStatusError} for a status of 400 or more, and
+   * with what the request or its body threw. `llmClassify` by default.
+   */
+  classify?: Classify;
+}
+
+/** Whether a request's JSON body asks for a streamed answer (`"stream": true`). */
+function asksForStream(body: unknown): boolean {
+  if (typeof body !== 'string' || !body.includes('"stream"')) return false;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return (parsed as { stream?: unknown } | null)?.stream === true;
+  } catch {
+    return false;
+  }
+}
+
+function isEventStream(response: Response): boolean {
+  return response.headers.get('content-type')?.toLowerCase().includes('text/event-stream') === true;
+}
+
+function checkOptions(options: unknown): BreakerFetchOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`breakerFetch() options must be an object, got ${describeValue(options)}`);
+  }
+  const given = options as BreakerFetchOptions;
+  if (given.fetch !== undefined && typeof given.fetch !== 'function') {
+    throw new TypeError(
+      `breakerFetch() option fetch must be a function, got ${describeValue(given.fetch)}`,
+    );
+  }
+  if (given.classify !== undefined && typeof given.classify !== 'function') {
+    throw new TypeError(
+      `breakerFetch() option classify must be a function, got ${describeValue(given.classify)}`,
+    );
+  }
+  const checked: BreakerFetchOptions = { ...given };
+  if (given.firstChunkTimeout !== undefined) {
+    checked.firstChunkTimeout = checkDuration(
+      'breakerFetch() option firstChunkTimeout',
+      given.firstChunkTimeout,
+    );
+  }
+  if (given.chunkTimeout !== undefined) {
+    checked.chunkTimeout = checkDuration('breakerFetch() option chunkTimeout', given.chunkTimeout);
+  }
+  return checked;
+}
+
+/**
+ * A `fetch` that sends every request through `breaker`, for `new OpenAI({ fetch })`,
+ * `new Anthropic({ fetch })` or an AI SDK provider's `fetch` option.
+ *
+ * - The answer's status decides the outcome through `classify` (`llmClassify`): 5xx, 408, 409
+ *   and 429 are failures, other 4xx are ignored, the rest succeed. A failure reaches the breaker
+ *   as an {@link HttpStatusError} carrying the response's headers, so a breaker with
+ *   `retryAfter: llmRetryAfter` opens for the time a 429's `retry-after` asks.
+ * - A server-sent-event body (`text/event-stream`) is watched with the stream rules: a success
+ *   only when it ends, a failure when it breaks off or breaches `firstChunkTimeout` (counted
+ *   from the request) or `chunkTimeout`, ignored when the SDK cancels it. Any other body is read
+ *   whole before the `Response` is handed over.
+ * - While the circuit does not admit the request, nothing is sent: the answer is the `503` of
+ *   {@link circuitOpenResponse}, whose `x-should-retry: false` stops the SDKs' retries at once.
+ * - The caller's signal aborts the request (ignored); the breaker's `timeout` aborts it (a
+ *   failure).
+ *
+ * @throws TypeError when an option is invalid, naming it.
+ */
+export function breakerFetch(
+  breaker: CircuitBreaker,
+  options?: BreakerFetchOptions,
+): FetchFunction {
+  const checked = checkOptions(options);
+  const send: FetchFunction = checked.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const classify = checked.classify ?? llmClassify;
+  const rules: StreamRules = {
+    firstChunkTimeout: checked.firstChunkTimeout,
+    chunkTimeout: checked.chunkTimeout,
+  };
+  const clock = breaker.clock;
+
+  return async function fetchThroughBreaker(input, init) {
+    const callerSignal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+    let attempt: Awaited<ReturnType<CircuitBreaker['attempt']>>;
+    try {
+      attempt = await breaker.attempt(callerSignal == null ? undefined : { signal: callerSignal });
+    } catch (error) {
+      if (error instanceof CircuitBreakerError) return circuitOpenResponse(error);
+      throw error;
+    }
+    const controller = new FollowingController().follow(callerSignal ?? undefined);
+    controller.follow(attempt.signal);
+    const settle = (how: () => void) => {
+      controller.unfollow();
+      controller.follow(callerSignal ?? undefined);
+      how();
+    };
+    const startedAt = clock.now();
+    const streamed = asksForStream(init?.body);
+    let firstChunkTimer: unknown;
+    const firstChunkMs = rules.firstChunkTimeout;
+    if (streamed && firstChunkMs !== undefined) {
+      firstChunkTimer = clock.setTimeout(() => {
+        controller.abort(new FirstChunkTimeoutError(breaker.name, firstChunkMs));
+      }, firstChunkMs);
+    }
+    const url = input instanceof Request ? input.url : String(input);
+    let response: Response;
+    try {
+      response = await send(input, { ...init, signal: controller.signal });
+    } catch (error) {
+      const reason = controller.signal.aborted ? controller.signal.reason : error;
+      settle(() => settleWith(attempt, reason, classify));
+      throw reason;
+    } finally {
+      if (firstChunkTimer !== undefined) clock.clearTimeout(firstChunkTimer);
+    }
+    if (response.status >= 400) {
+      const error = new HttpStatusError(response.status, response.headers, url);
+      settle(() => settleWith(attempt, error, classify));
+      return response;
+    }
+    const body = response.body;
+    if (body === null) {
+      settle(() => attempt.success());
+      return response;
+    }
+    if (isEventStream(response)) {
+      const watched = watchStream(
+        body,
+        {
+          attempt,
+          breaker: breaker.name,
+          clock,
+          classify,
+          abort: (reason) => controller.abort(reason),
+          settling: () => {
+            controller.unfollow();
+            controller.follow(callerSignal ?? undefined);
+          },
+        },
+        rules,
+        startedAt,
+      );
+      return rebuilt(response, watched);
+    }
+    // A JSON answer is read whole here, so that its outcome never waits on the SDK.
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await response.arrayBuffer();
+    } catch (error) {
+      const reason = controller.signal.aborted ? controller.signal.reason : error;
+      settle(() => settleWith(attempt, reason, classify));
+      throw reason;
+    }
+    settle(() => attempt.success());
+    return rebuilt(response, bytes);
+  };
+}
+
+function rebuilt(response: Response, body: BodyInit): Response {
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}

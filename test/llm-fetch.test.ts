@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { CircuitBreaker } from 'statebreaker';
+import { ChunkTimeoutError, CircuitBreaker, FirstChunkTimeoutError } from 'statebreaker';
 import { breakerFetch, HttpStatusError, llmClassify, llmRetryAfter } from 'statebreaker/llm';
 import { RedisStore } from 'statebreaker/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -194,7 +194,7 @@ describe('breakerFetch with the openai SDK', () => {
       })(),
     );
     expect(failures).toHaveLength(1);
-    expect((failures[0] as Error).name).toBe('ChunkTimeoutError');
+    expect(failures[0]).toBeInstanceOf(ChunkTimeoutError);
     expect(error).toBeInstanceOf(Error);
   });
 });
@@ -236,7 +236,7 @@ describe('breakerFetch with the Anthropic SDK', () => {
     );
     expect(error).toBeInstanceOf(Error);
     expect(failures).toHaveLength(1);
-    expect((failures[0] as Error).name).toBe('FirstChunkTimeoutError');
+    expect(failures[0]).toBeInstanceOf(FirstChunkTimeoutError);
   });
 
   it('lets the circuit recover through a streamed probe', async () => {

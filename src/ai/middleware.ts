@@ -1,7 +1,7 @@
 import type { CircuitBreaker } from '../breaker.js';
 import { llmClassify } from '../llm/classify.js';
 import { type Classify, FollowingController, settleWith } from '../llm/settle.js';
-import { type StreamRules, watchStream } from '../llm/watch-stream.js';
+import { openingDeadline, type StreamRules, watchStream } from '../llm/watch-stream.js';
 import { describeValue } from '../validate.js';
 import {
   type CallOptionsLike,
@@ -92,13 +92,22 @@ export function breakerMiddleware(
     async wrapStream({ params, model }) {
       const { attempt, controller, settle } = await admit(breaker, params.abortSignal);
       const startedAt = breaker.clock.now();
+      // The first-chunk deadline runs from the call: a provider may wait for the response's
+      // headers, or its first event, before doStream returns.
+      const opening = openingDeadline(breaker.clock, rules.firstChunkTimeout, breaker.name, (e) => {
+        settle(() => attempt.failure(e));
+        controller.abort(e);
+      });
       let result: StreamResultLike;
       try {
         result = await model.doStream({ ...params, abortSignal: controller.signal });
       } catch (error) {
-        const reason = params.abortSignal?.aborted ? params.abortSignal.reason : error;
+        const reason =
+          opening.breach ?? (params.abortSignal?.aborted ? params.abortSignal.reason : error);
         settle(() => settleWith(attempt, reason, classify));
-        throw error;
+        throw opening.breach ?? error;
+      } finally {
+        opening.clear();
       }
       const stream = watchStream<StreamPartLike>(
         result.stream,

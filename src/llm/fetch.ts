@@ -1,11 +1,11 @@
 import type { CircuitBreaker } from '../breaker.js';
-import { CircuitBreakerError, FirstChunkTimeoutError } from '../errors.js';
+import { CircuitBreakerError } from '../errors.js';
 import { checkDuration, describeValue } from '../validate.js';
 import { circuitOpenResponse } from './circuit-open-response.js';
 import { llmClassify } from './classify.js';
 import { HttpStatusError } from './http-status-error.js';
 import { type Classify, FollowingController, settleWith } from './settle.js';
-import { type StreamRules, watchStream } from './watch-stream.js';
+import { openingDeadline, type StreamRules, watchStream } from './watch-stream.js';
 
 /** A `fetch` as the OpenAI and Anthropic SDKs and the AI SDK's providers take it. */
 export type FetchFunction = (
@@ -118,13 +118,12 @@ export function breakerFetch(
     };
     const startedAt = clock.now();
     const streamed = asksForStream(init?.body);
-    let firstChunkTimer: unknown;
-    const firstChunkMs = rules.firstChunkTimeout;
-    if (streamed && firstChunkMs !== undefined) {
-      firstChunkTimer = clock.setTimeout(() => {
-        controller.abort(new FirstChunkTimeoutError(breaker.name, firstChunkMs));
-      }, firstChunkMs);
-    }
+    const opening = openingDeadline(
+      clock,
+      streamed ? rules.firstChunkTimeout : undefined,
+      breaker.name,
+      (error) => controller.abort(error),
+    );
     const url = input instanceof Request ? input.url : String(input);
     let response: Response;
     try {
@@ -134,7 +133,7 @@ export function breakerFetch(
       settle(() => settleWith(attempt, reason, classify));
       throw reason;
     } finally {
-      if (firstChunkTimer !== undefined) clock.clearTimeout(firstChunkTimer);
+      opening.clear();
     }
     if (response.status >= 400) {
       const error = new HttpStatusError(response.status, response.headers, url);

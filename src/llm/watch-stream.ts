@@ -78,6 +78,7 @@ export function watchStream<T>(
   let settled = false;
   let started = false;
   let breach: Error | undefined;
+  let stopped: { reason: unknown } | undefined;
   const settle = (how: () => void) => {
     if (settled) return;
     settled = true;
@@ -93,7 +94,14 @@ export function watchStream<T>(
     reader.cancel(error).catch(() => undefined);
   });
   const signal = watch.signal;
-  const onAbort = () => settle(() => settleWith(attempt, signal?.reason, watch.classify));
+  // The caller gave up (or the AI SDK's own deadline passed): settle, and stop reading even from
+  // a source that does not heed its signal.
+  const onAbort = () => {
+    const reason: unknown = signal?.reason;
+    stopped = { reason };
+    settle(() => settleWith(attempt, reason, watch.classify));
+    reader.cancel(reason).catch(() => undefined);
+  };
   if (signal?.aborted) onAbort();
   else signal?.addEventListener('abort', onAbort, { once: true });
   const armFor = () => {
@@ -115,14 +123,14 @@ export function watchStream<T>(
         try {
           next = await reader.read();
         } catch (error) {
-          const reason = breach ?? error;
+          const reason = breach ?? (stopped === undefined ? error : stopped.reason);
           settle(() => settleWith(attempt, reason, watch.classify));
           controller.error(reason);
           return;
         }
         deadlines.clear();
-        if (breach !== undefined) {
-          controller.error(breach);
+        if (breach !== undefined || stopped !== undefined) {
+          controller.error(breach ?? stopped?.reason);
           return;
         }
         if (next.done) {
@@ -146,4 +154,35 @@ export function watchStream<T>(
     },
     { highWaterMark: 0 },
   );
+}
+
+/**
+ * The first-chunk deadline while a stream is being opened (the request sent, its response not
+ * yet there): on a breach, `onBreach` gets the `FirstChunkTimeoutError`. `clear()` stops it once
+ * the stream is open; {@link watchStream} then keeps the rest of the same deadline.
+ */
+export function openingDeadline(
+  clock: Clock,
+  ms: number | undefined,
+  breaker: string,
+  onBreach: (error: FirstChunkTimeoutError) => void,
+): { readonly breach: FirstChunkTimeoutError | undefined; clear(): void } {
+  let breach: FirstChunkTimeoutError | undefined;
+  let timer: unknown;
+  if (ms !== undefined) {
+    timer = clock.setTimeout(() => {
+      timer = undefined;
+      breach = new FirstChunkTimeoutError(breaker, ms);
+      onBreach(breach);
+    }, ms);
+  }
+  return {
+    get breach() {
+      return breach;
+    },
+    clear() {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      timer = undefined;
+    },
+  };
 }

@@ -152,7 +152,7 @@ describe('breakerMiddleware over ai/test mock models', () => {
     });
     await bad.consumeStream();
     expect(seen.map((s) => s.outcome)).toEqual(['success', 'failure']);
-    expect((seen[1]?.error as APICallError).statusCode).toBe(500);
+    expect(seen[1]?.error).toMatchObject({ statusCode: 500 });
     expect(errorsSeen).toHaveLength(1);
   });
 
@@ -166,7 +166,7 @@ describe('breakerMiddleware over ai/test mock models', () => {
     const result = streamText({ model, prompt: 'hi', timeout: { chunkMs: 50 }, onError: () => {} });
     await result.consumeStream();
     expect(seen.map((s) => s.outcome)).toEqual(['failure']);
-    expect((seen[0]?.error as Error).name).toBe('TimeoutError');
+    expect(seen[0]?.error).toMatchObject({ name: 'TimeoutError' });
   });
 
   it('ignores a stream the caller aborts', async () => {

@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { ChunkTimeoutError, CircuitBreaker, FirstChunkTimeoutError } from 'statebreaker';
+import { ChunkTimeoutError, CircuitBreaker, FirstChunkTimeoutError, failover } from 'statebreaker';
 import { breakerFetch, HttpStatusError, llmClassify, llmRetryAfter } from 'statebreaker/llm';
 import { RedisStore } from 'statebreaker/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -265,6 +265,63 @@ describe('breakerFetch with the Anthropic SDK', () => {
   });
 });
 
+describe('breakerFetch over a failover route of base URLs', () => {
+  let second: FakeLlmServer;
+  beforeAll(async () => {
+    second = await startFakeLlmServer();
+  });
+  afterEach(() => second.recover());
+  afterAll(() => second.close());
+
+  function routed(options: Parameters<typeof breakerFetch>[1] = {}) {
+    const primary = breaker(fresh('primary'));
+    const backup = breaker(fresh('backup'));
+    const route = failover([
+      { breaker: primary, value: upstream.baseURL },
+      { breaker: backup, value: second.baseURL },
+    ]);
+    const sdkFetch = counted(breakerFetch(route, options));
+    const client = new OpenAI({ apiKey: 'k', baseURL: upstream.baseURL, fetch: sdkFetch.fetch });
+    return { primary, backup, client, sdkFetch };
+  }
+
+  it('sends the request to the next base URL when the first answers 500, and a 400 to no other', async () => {
+    const { client } = routed();
+    upstream.next(failWith(500));
+    const [a, b] = [upstream.requests.chat, second.requests.chat];
+    const answer = await client.chat.completions.create(ask);
+    expect(answer.choices[0]?.message.content).toBe(second.pieces.join(''));
+    expect([upstream.requests.chat - a, second.requests.chat - b]).toEqual([1, 1]);
+
+    upstream.next(failWith(400));
+    const error = await rejection(client.chat.completions.create(ask));
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(second.requests.chat - b).toBe(1);
+  });
+
+  it('fails a stream over when the first base URL stalls before its first chunk', async () => {
+    const { client, primary } = routed({ firstChunkTimeout: 100 });
+    upstream.next({ kind: 'stall', after: 0 });
+    const failures: unknown[] = [];
+    primary.on('failure', ({ error }) => failures.push(error));
+    let text = '';
+    for await (const chunk of await client.chat.completions.create({ ...ask, stream: true })) {
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+    expect(text).toBe(second.pieces.join(''));
+    expect(failures[0]).toBeInstanceOf(FirstChunkTimeoutError);
+  });
+
+  it('when every target fails, answers the last one’s error with x-should-retry: false, and the SDK does not retry', async () => {
+    const { client, sdkFetch } = routed();
+    upstream.next(failWith(500));
+    second.next(failWith(503));
+    const error = await rejection(client.chat.completions.create(ask));
+    expect(error.status).toBe(503);
+    expect(sdkFetch.calls).toBe(1);
+  });
+});
+
 describe('breakerFetch options', () => {
   it('names a bad option', () => {
     const b = breaker(fresh('options'));
@@ -273,5 +330,8 @@ describe('breakerFetch options', () => {
     );
     expect(() => breakerFetch(b, { chunkTimeout: -1 })).toThrow(/chunkTimeout/);
     expect(() => breakerFetch(b, 5 as never)).toThrow(/options must be an object, got 5/);
+    expect(() => breakerFetch({} as never)).toThrow(/needs a CircuitBreaker or a failover route/);
+    const route = failover([{ breaker: b, value: 'ftp://x' }]);
+    expect(() => breakerFetch(route)).toThrow(/target 0's value must be a base URL/);
   });
 });

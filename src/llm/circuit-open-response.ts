@@ -14,7 +14,9 @@ export const CIRCUIT_OPEN = 'circuit_open';
  * - A JSON body both SDKs read as an API error:
  *   `{"type":"error","error":{"type":"circuit_open","code":"circuit_open","param":null,"message":…}}`.
  */
-export function circuitOpenResponse(error: CircuitBreakerError): Response {
+export function circuitOpenResponse(
+  error: Pick<CircuitBreakerError, 'breaker' | 'state' | 'retryAfterMs' | 'message'>,
+): Response {
   const headers = new Headers({
     'content-type': 'application/json',
     'x-should-retry': 'false',

@@ -1,9 +1,11 @@
-import type { CircuitBreaker } from '../breaker.js';
+import { CircuitBreaker } from '../breaker.js';
 import { CircuitBreakerError } from '../errors.js';
+import type { Route } from '../route/failover.js';
 import { checkDuration, describeValue } from '../validate.js';
 import { circuitOpenResponse } from './circuit-open-response.js';
 import { llmClassify } from './classify.js';
 import { HttpStatusError } from './http-status-error.js';
+import { rebuilt, routeFetch } from './route-fetch.js';
 import { type Classify, FollowingController, settleWith } from './settle.js';
 import { openingDeadline, type StreamRules, watchStream } from './watch-stream.js';
 
@@ -69,7 +71,7 @@ function checkOptions(options: unknown): BreakerFetchOptions {
 }
 
 /**
- * A `fetch` that sends every request through `breaker`, for `new OpenAI({ fetch })`,
+ * A `fetch` that sends every request through a breaker (or a route), for `new OpenAI({ fetch })`,
  * `new Anthropic({ fetch })` or an AI SDK provider's `fetch` option.
  *
  * - The answer's status decides the outcome through `classify` (`llmClassify`): 5xx, 408, 409
@@ -85,19 +87,61 @@ function checkOptions(options: unknown): BreakerFetchOptions {
  * - The caller's signal aborts the request (ignored); the breaker's `timeout` aborts it (a
  *   failure).
  *
+ * Given a failover route whose values are base URLs (`failover([{ breaker, value:
+ * 'https://eu.example/v1' }, …])`), each request goes to the first target whose breaker admits
+ * it, its URL rebased from whichever of the route's base URLs it starts with (give the SDK one
+ * of them as `baseURL`); the request body and headers are sent unchanged, so the targets must
+ * speak one API with one key (regions, deployments, a gateway). Each target's breaker judges
+ * its answers with its own `classify` (give them `llmClassify`): a failure moves on, an ignored
+ * status (a 400) is the SDK's answer. A streamed answer fails over until its first chunk. When
+ * every target failed, the SDK gets the last target's error answer, or a `503` like an open
+ * circuit's when none answered, both with `x-should-retry: false`: the route already tried
+ * every target.
+ *
  * @throws TypeError when an option is invalid, naming it.
  */
 export function breakerFetch(
-  breaker: CircuitBreaker,
+  target: CircuitBreaker | Route<string>,
   options?: BreakerFetchOptions,
 ): FetchFunction {
   const checked = checkOptions(options);
   const send: FetchFunction = checked.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  const classify = checked.classify ?? llmClassify;
   const rules: StreamRules = {
     firstChunkTimeout: checked.firstChunkTimeout,
     chunkTimeout: checked.chunkTimeout,
   };
+  if (target instanceof CircuitBreaker) return overBreaker(target, send, rules, checked.classify);
+  if (isRoute(target)) {
+    if (checked.classify !== undefined) {
+      throw new TypeError(
+        "breakerFetch(route) takes no classify option: each target's breaker classifies with its own",
+      );
+    }
+    return routeFetch(target, send, rules, asksForStream);
+  }
+  throw new TypeError(
+    `breakerFetch() needs a CircuitBreaker or a failover route, got ${describeValue(target)}`,
+  );
+}
+
+function isRoute(value: unknown): value is Route<string> {
+  const route = value as Partial<Route<string>> | null;
+  return (
+    typeof route === 'object' &&
+    route !== null &&
+    typeof route.call === 'function' &&
+    typeof route.stream === 'function' &&
+    Array.isArray(route.targets)
+  );
+}
+
+function overBreaker(
+  breaker: CircuitBreaker,
+  send: FetchFunction,
+  rules: StreamRules,
+  classifyOption: Classify | undefined,
+): FetchFunction {
+  const classify = classifyOption ?? llmClassify;
   const clock = breaker.clock;
 
   return async function fetchThroughBreaker(input, init) {
@@ -176,12 +220,4 @@ export function breakerFetch(
     settle(() => attempt.success());
     return rebuilt(response, bytes);
   };
-}
-
-function rebuilt(response: Response, body: BodyInit): Response {
-  return new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
 }

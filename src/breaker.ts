@@ -251,14 +251,10 @@ export class CircuitBreaker {
       throw new TypeError('call() option signal must be an AbortSignal');
     }
     if (signal?.aborted) throw signal.reason;
+    const ticket = state === 'closed' ? this.#ticket(undefined) : await this.#admit(undefined);
     // Disabled records nothing: no outcome is counted, so none is timed.
-    if (state === 'disabled') return this.#run(fn, signal);
-    if (state === 'open' || state === 'forcedOpen') throw this.#reject(state);
-    const replica = this.#replica;
-    const probeId = state === 'halfOpen' ? await this.#admitProbe(state, undefined) : undefined;
-    const generation = replica.generation;
-    const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
-    const since = this.#slowMs === undefined ? 0 : this.clock.now();
+    if (!ticket.recorded) return this.#run(fn, signal);
+    const { generation, probeId, started, since } = ticket;
     let result: T;
     try {
       result = await this.#run(fn, signal);
@@ -525,6 +521,8 @@ export class CircuitBreaker {
     // Built on first use: a breaker that never streams pays nothing for it.
     if (this.#gate !== undefined) return this.#gate;
     const replica = this.#replica;
+    const breaker = this;
+    const noTimeout = this.#timeout === undefined;
     const ignoring = (reason: unknown) => AbortSignal.abort(reason);
     const gate: BreakerGate = {
       name: this.name,
@@ -535,6 +533,31 @@ export class CircuitBreaker {
       get probeLease() {
         return replica.config.probeLease;
       },
+      get fastPath() {
+        return replica.loaded && !breaker.#disposed && replica.state === 'closed' && noTimeout;
+      },
+      // The closed path of call(), with the route's value and its continuation on an error.
+      callFirst: async (fn, value, next) => {
+        const generation = replica.generation;
+        const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
+        const since = this.#slowMs === undefined ? 0 : this.clock.now();
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn(value, NEVER_ABORTED);
+        } catch (error) {
+          const outcome = this.#recordError(
+            error,
+            generation,
+            undefined,
+            undefined,
+            started,
+            since,
+          );
+          return next.afterFirst(fn, error, outcome);
+        }
+        this.#recordSuccess(generation, undefined, started, since);
+        return result;
+      },
       admit: (panicGeneration) => this.#admit(panicGeneration),
       succeed: (t, since) => this.#recordSuccess(t.generation, t.probeId, t.started, since),
       fail: (t, error, signal, since) =>
@@ -543,7 +566,6 @@ export class CircuitBreaker {
       ignore: (t, reason) => {
         this.#recordError(reason, t.generation, t.probeId, ignoring(reason), t.started, t.since);
       },
-      outcomeOf: (error, signal) => this.#outcomeOf(error, signal),
       renew: (t, leaseUntil) => {
         if (t.probeId === undefined) return;
         const { generation, probeId } = t;
@@ -565,17 +587,25 @@ export class CircuitBreaker {
     if (!replica.loaded) await replica.ready;
     if (this.#disposed) throw new BreakerDisposedError(this.name);
     const state = replica.state;
-    let probeId: string | undefined;
     if (state === 'disabled') {
-      return { generation: replica.generation, probeId, started: -1, since: 0, recorded: false };
+      return {
+        generation: replica.generation,
+        probeId: undefined,
+        started: -1,
+        since: 0,
+        recorded: false,
+      };
     }
     if (state === 'halfOpen' || (state === 'open' && panicGeneration !== undefined)) {
-      probeId = await this.#admitProbe(state, panicGeneration);
-    } else if (state !== 'closed') {
-      throw this.#reject(state);
+      return this.#ticket(await this.#admitProbe(state, panicGeneration));
     }
+    if (state !== 'closed') throw this.#reject(state);
+    return this.#ticket(undefined);
+  }
+
+  #ticket(probeId: string | undefined): Ticket {
     return {
-      generation: replica.generation,
+      generation: this.#replica.generation,
       probeId,
       started: this.#timing === Timing.Off ? -1 : this.#clockStart(),
       since: this.#slowMs === undefined ? 0 : this.clock.now(),

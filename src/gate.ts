@@ -18,6 +18,15 @@ export interface Ticket {
   readonly recorded: boolean;
 }
 
+/** Where a route continues after its first target's call failed on the fast path. */
+export interface FirstTargetFailed {
+  afterFirst<V, R>(
+    fn: (value: V, signal: AbortSignal) => R | PromiseLike<R>,
+    error: unknown,
+    outcome: Outcome,
+  ): Promise<R>;
+}
+
 /**
  * One breaker's admission and outcome recording, for calls whose outcome their caller reports
  * (attempts, streams, routes). Built by the breaker on first use; the logic that uses it lives
@@ -43,8 +52,21 @@ export interface BreakerGate {
   fail(ticket: Ticket, error: unknown, signal: AbortSignal | undefined, since: number): Outcome;
   /** Records an ignored outcome (a consumer that stopped early, a caller's abort). */
   ignore(ticket: Ticket, reason: unknown): void;
-  /** How `error` counts (the breaker's `classify`), without recording anything. */
-  outcomeOf(error: unknown, signal: AbortSignal | undefined): Outcome;
+  /**
+   * Whether a call would take the closed-circuit fast path: loaded, not disposed, closed, and
+   * no `timeout` (so no signal to make).
+   */
+  readonly fastPath: boolean;
+  /**
+   * A route's first target on the fast path: `fn(value, signal)` recorded like `call()`; when
+   * it throws, `next.afterFirst(fn, error, outcome)` continues within the same promise, so a
+   * route whose first target answers costs what one call does.
+   */
+  callFirst<V, R>(
+    fn: (value: V, signal: AbortSignal) => R | PromiseLike<R>,
+    value: V,
+    next: FirstTargetFailed,
+  ): Promise<R>;
   /** Extends a probe's lease to `leaseUntil` on the breaker's clock. */
   renew(ticket: Ticket, leaseUntil: number): void;
 }

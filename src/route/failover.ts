@@ -178,13 +178,10 @@ export class FailoverRoute<V> implements Route<V> {
         new TypeError(`route.call() needs a function, got ${describeValue(fn)}`),
       );
     }
-    const first = this.targets[0] as RouteTarget<V>;
-    // The common case, the first target closed, is the breaker's own call: as cheap as it.
-    if (options === undefined && this.timeout === undefined && first.breaker.state === 'closed') {
-      const value = first.value;
-      return first.breaker
-        .call((signal) => fn(value, signal))
-        .then(undefined, (error: unknown) => this.#afterFirst(fn, error));
+    // The common case, the first target closed, is the breaker's own fast path: as cheap as it.
+    const gate = this.#gates[0] as BreakerGate;
+    if (options === undefined && this.timeout === undefined && gate.fastPath) {
+      return gate.callFirst(fn, (this.targets[0] as RouteTarget<V>).value, this);
     }
     return this.#call(fn, options?.signal, 0, []);
   }
@@ -255,22 +252,22 @@ export class FailoverRoute<V> implements Route<V> {
     return panic < 0 ? null : panic;
   }
 
-  // The first target's call failed on the fast path: counted by its breaker already.
-  #afterFirst<R>(
-    fn: (value: V, signal: AbortSignal) => R | PromiseLike<R>,
+  /** @internal The first target's call failed on the fast path, counted as `outcome`. */
+  afterFirst<W, R>(
+    fn: (value: W, signal: AbortSignal) => R | PromiseLike<R>,
     error: unknown,
+    outcome: Outcome,
   ): Promise<R> {
+    if (outcome !== 'failure') return Promise.reject(error);
     const breaker = (this.targets[0] as RouteTarget<V>).breaker;
-    const attempts: TargetAttempt[] = [];
-    if (error instanceof CircuitBreakerError) {
-      attempts.push(rejection(breaker.name, error));
-      this.leave(0, this.nextAfter(0, attempts), 'rejected');
-    } else {
-      if (this.gate(0).outcomeOf(error, undefined) !== 'failure') return Promise.reject(error);
-      attempts.push({ name: breaker.name, state: breaker.state, error });
-      this.leave(0, this.nextAfter(0, attempts), reasonOf(error));
-    }
-    return this.#call(fn, undefined, 1, attempts);
+    const attempts: TargetAttempt[] = [{ name: breaker.name, state: breaker.state, error }];
+    this.leave(0, this.nextAfter(0, attempts), reasonOf(error));
+    return this.#call(
+      fn as unknown as (value: V, signal: AbortSignal) => R,
+      undefined,
+      1,
+      attempts,
+    );
   }
 
   async #call<R>(

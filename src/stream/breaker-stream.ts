@@ -99,6 +99,7 @@ export class StreamRun<T> implements AsyncIterator<T> {
   #attempt: BreakerAttempt | undefined;
   #source: AsyncIterator<T> | undefined;
   #rejectPending: ((reason: unknown) => void) | undefined;
+  #resolvePending: ((result: IteratorResult<T>) => void) | undefined;
   #timer: unknown;
   #started = false;
   #waiting = false;
@@ -199,7 +200,17 @@ export class StreamRun<T> implements AsyncIterator<T> {
     } catch (error) {
       this.#failed(error);
     }
-    if (this.#state === ENDED) return;
+    if (this.#state === ENDED) {
+      // The consumer stopped while `fn` was opening the stream: close what it opened.
+      try {
+        iteratorOf<T>(source, 'stream()')
+          .return?.()
+          ?.then(undefined, () => undefined);
+      } catch {
+        // Not a stream, or its cleanup failed: nothing left to close.
+      }
+      return;
+    }
     try {
       this.#source = iteratorOf<T>(source, 'stream()');
     } catch (error) {
@@ -226,8 +237,39 @@ export class StreamRun<T> implements AsyncIterator<T> {
       return Promise.reject(error).catch(this.#onError);
     }
     if (!this.#watched) return next.then(this.#onResult, this.#onError);
-    return this.#race(next).then(this.#onResult, this.#onError);
+    // One promise the breach can reject, settled straight from the source's answer.
+    const pending = new Promise<IteratorResult<T>>((resolve, reject) => {
+      this.#resolvePending = resolve;
+      this.#rejectPending = reject;
+    });
+    next.then(this.#onWatchedResult, this.#onWatchedError);
+    return pending;
   }
+
+  readonly #onWatchedResult = (result: IteratorResult<T>): void => {
+    const resolve = this.#resolvePending;
+    const reject = this.#rejectPending;
+    this.#resolvePending = undefined;
+    this.#rejectPending = undefined;
+    if (resolve === undefined || reject === undefined) return;
+    try {
+      resolve(this.#onResult(result));
+    } catch (error) {
+      reject(error);
+    }
+  };
+
+  readonly #onWatchedError = (error: unknown): void => {
+    const reject = this.#rejectPending;
+    this.#resolvePending = undefined;
+    this.#rejectPending = undefined;
+    if (reject === undefined) return;
+    try {
+      this.#onError(error);
+    } catch (thrown) {
+      reject(thrown);
+    }
+  };
 
   readonly #onResult = (result: IteratorResult<T>): IteratorResult<T> => {
     if (this.#state === ENDED) return DONE;
@@ -287,6 +329,7 @@ export class StreamRun<T> implements AsyncIterator<T> {
     this.#clearTimer();
     const reject = this.#rejectPending;
     this.#rejectPending = undefined;
+    this.#resolvePending = undefined;
     reject?.((this.#attempt as BreakerAttempt).signal.reason);
     this.#close();
   }

@@ -101,7 +101,7 @@ describe('failoverModel over the real providers', () => {
   it('fails a stream over when the first model stalls before its first chunk', async () => {
     const { openai, anthropic } = providers();
     const model = failoverModel([openai.responses(id('gpt')), anthropic(id('claude'))], {
-      firstChunkTimeout: 100,
+      firstChunkTimeout: 500,
     });
     dispose(model);
     upstream.next({ kind: 'stall', after: 0 }, 1, 'responses');

@@ -1,6 +1,10 @@
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { createOpenAI } from '@ai-sdk/openai';
-import { APICallError, type LanguageModelV3StreamPart } from '@ai-sdk/provider';
+import {
+  APICallError,
+  type LanguageModelV3,
+  type LanguageModelV3StreamPart,
+} from '@ai-sdk/provider';
 import { generateText, streamText, wrapLanguageModel } from 'ai';
 import { MockLanguageModelV3 } from 'ai/test';
 import {
@@ -163,7 +167,12 @@ describe('breakerMiddleware over ai/test mock models', () => {
       doStream: async () => ({ stream: partsStream(textParts('stalls'), 3) }),
     });
     const model = wrapLanguageModel({ model: mock, middleware: breakerMiddleware(b) });
-    const result = streamText({ model, prompt: 'hi', timeout: { chunkMs: 50 }, onError: () => {} });
+    const result = streamText({
+      model,
+      prompt: 'hi',
+      timeout: { chunkMs: 200 },
+      onError: () => {},
+    });
     await result.consumeStream();
     expect(seen.map((s) => s.outcome)).toEqual(['failure']);
     expect(seen[0]?.error).toMatchObject({ name: 'TimeoutError' });
@@ -243,18 +252,22 @@ describe('breakerMiddleware over the real OpenAI and Anthropic providers', () =>
   it('fails a stream stalled before its first chunk on firstChunkTimeout, and one stalled between chunks on chunkTimeout', async () => {
     const b = breaker();
     const seen = outcomes(b);
-    const model = wrapLanguageModel({
-      model: openai().responses('gpt-a'),
-      middleware: breakerMiddleware(b, { firstChunkTimeout: 100, chunkTimeout: 100 }),
-    });
+    // One deadline each, so that a loaded machine's slow first chunk cannot breach the other.
+    const [firstChunk, betweenChunks] = [{ firstChunkTimeout: 100 }, { chunkTimeout: 500 }].map(
+      (rules) =>
+        wrapLanguageModel({
+          model: openai().responses('gpt-a'),
+          middleware: breakerMiddleware(b, rules),
+        }),
+    ) as [LanguageModelV3, LanguageModelV3];
     upstream.next({ kind: 'stall', after: 0 }, 1, 'responses');
     upstream.next({ kind: 'stall', after: 2 }, 1, 'responses');
     const errors: unknown[] = [];
     const onError = ({ error }: { error: unknown }) => {
       errors.push(error);
     };
-    await streamText({ model, prompt: 'hi', onError }).consumeStream();
-    const second = streamText({ model, prompt: 'hi', onError });
+    await streamText({ model: firstChunk, prompt: 'hi', onError }).consumeStream();
+    const second = streamText({ model: betweenChunks, prompt: 'hi', onError });
     // The stall reaches the consumer as an error part or a thrown error, as the provider's
     // stream reports its abort; either way after the text sent before it.
     let text = '';
@@ -269,7 +282,8 @@ describe('breakerMiddleware over the real OpenAI and Anthropic providers', () =>
   });
 
   it('recovers through a probe once the upstream is back', async () => {
-    const b = breaker({ failMax: 1, resetTimeout: 50, successThreshold: 1 });
+    // The probe holds its slot while it streams: a lease of resetTimeout (50 ms) would lapse.
+    const b = breaker({ failMax: 1, resetTimeout: 50, successThreshold: 1, probeLease: 30_000 });
     const model = wrapLanguageModel({
       model: openai().chat('gpt-a'),
       middleware: breakerMiddleware(b),
@@ -285,8 +299,13 @@ describe('breakerMiddleware over the real OpenAI and Anthropic providers', () =>
         }
       });
     });
+    const closed = new Promise<void>((resolve) => {
+      b.on('stateChange', ({ to }) => to === 'closed' && resolve());
+    });
     const result = streamText({ model, prompt: 'hi' });
     expect(await result.text).toBe(upstream.pieces.join(''));
-    expect(b.state).toBe('closed');
+    // The probe's success is counted when the stream's end is read, which may come just after
+    // the SDK resolved the text on the finish part.
+    await closed;
   });
 });

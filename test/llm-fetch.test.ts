@@ -243,6 +243,8 @@ describe('breakerFetch with the Anthropic SDK', () => {
     const b = breaker(fresh('anthropic-recover'), {
       failMax: 1,
       resetTimeout: 50,
+      // The probe holds its slot while it streams: a lease of resetTimeout (50 ms) would lapse.
+      probeLease: 30_000,
       successThreshold: 1,
     });
     const client = new Anthropic({
@@ -300,7 +302,7 @@ describe('breakerFetch over a failover route of base URLs', () => {
   });
 
   it('fails a stream over when the first base URL stalls before its first chunk', async () => {
-    const { client, primary } = routed({ firstChunkTimeout: 100 });
+    const { client, primary } = routed({ firstChunkTimeout: 500 });
     upstream.next({ kind: 'stall', after: 0 });
     const failures: unknown[] = [];
     primary.on('failure', ({ error }) => failures.push(error));

@@ -7,6 +7,7 @@ import {
   type CallOptionsLike,
   errorPartOf,
   isAnswerPart,
+  isFinishPart,
   type StreamPartLike,
   type StreamResultLike,
 } from './model-types.js';
@@ -45,7 +46,8 @@ export interface BreakerMiddleware {
  * - An error counts as `classify` judges it (`llmClassify`: 5xx, 408, 409, 429 and network
  *   errors are failures, other 4xx ignored); a failure reaches the breaker as the provider's
  *   `APICallError`, whose `responseHeaders` a breaker with `retryAfter: llmRetryAfter` reads.
- * - A stream counts as a success only when it ends; an `{ type: 'error' }` part (how providers
+ * - A stream counts as a success only when it ends (or its `finish` part is read); an
+ *   `{ type: 'error' }` part (how providers
  *   report a failure mid-stream), an error while reading and a breach of `firstChunkTimeout`
  *   (counted from the call, until the first part of the answer) or `chunkTimeout` count as
  *   failures. The AI SDK's own timeouts (`timeout: { chunkMs }` and the like) abort with a
@@ -82,11 +84,9 @@ export function breakerMiddleware(
       } catch (error) {
         const reason = params.abortSignal?.aborted ? params.abortSignal.reason : error;
         settle(() => settleWith(attempt, reason, classify));
-        controller.unfollow();
         throw error;
       }
       settle(() => attempt.success());
-      controller.unfollow();
       return result;
     },
     async wrapStream({ params, model }) {
@@ -118,11 +118,12 @@ export function breakerMiddleware(
           classify,
           signal: params.abortSignal,
           abort: (reason) => controller.abort(reason),
-          settling: () => {
+          settling: (ended) => {
             controller.unfollow();
-            controller.follow(params.abortSignal);
+            if (!ended) controller.follow(params.abortSignal);
           },
           isChunk: isAnswerPart,
+          isLast: isFinishPart,
           errorOf: errorPartOf,
         },
         rules,
@@ -144,10 +145,10 @@ async function admit(breaker: CircuitBreaker, callerSignal: AbortSignal | undefi
   if (callerSignal?.aborted) throw callerSignal.reason;
   const attempt = await breaker.attempt();
   const controller = new FollowingController().follow(callerSignal).follow(attempt.signal);
-  // Settling: the attempt's signal may abort on ignore() and must not cut what follows.
+  // Settling stops following both: the attempt's signal aborts on ignore(), which must not cut
+  // what follows, and a long-lived caller's signal should collect no listeners.
   const settle = (how: () => void) => {
     controller.unfollow();
-    controller.follow(callerSignal);
     how();
   };
   return { attempt, controller, settle };

@@ -40,3 +40,8 @@ export function isAnswerPart(part: StreamPartLike): boolean {
 export function errorPartOf(part: StreamPartLike): { error: unknown } | undefined {
   return part.type === 'error' ? { error: (part as { error?: unknown }).error } : undefined;
 }
+
+/** Whether a part completes the answer: providers send `finish` last, with the usage. */
+export function isFinishPart(part: StreamPartLike): boolean {
+  return part.type === 'finish';
+}

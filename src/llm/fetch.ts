@@ -155,9 +155,11 @@ function overBreaker(
     }
     const controller = new FollowingController().follow(callerSignal ?? undefined);
     controller.follow(attempt.signal);
+    // Settling stops following the attempt's signal, which ignore() aborts: an ignored 400's
+    // body must stay readable. It stops following the caller's too, once nothing is left to
+    // abort, so that a long-lived signal collects no listeners.
     const settle = (how: () => void) => {
       controller.unfollow();
-      controller.follow(callerSignal ?? undefined);
       how();
     };
     const startedAt = clock.now();
@@ -182,7 +184,8 @@ function overBreaker(
     if (response.status >= 400) {
       const error = new HttpStatusError(response.status, response.headers, url);
       settle(() => settleWith(attempt, error, classify));
-      return response;
+      // The error body is small and read whole, as a JSON answer is.
+      return rebuilt(response, await response.arrayBuffer());
     }
     const body = response.body;
     if (body === null) {
@@ -198,9 +201,9 @@ function overBreaker(
           clock,
           classify,
           abort: (reason) => controller.abort(reason),
-          settling: () => {
+          settling: (ended) => {
             controller.unfollow();
-            controller.follow(callerSignal ?? undefined);
+            if (!ended) controller.follow(callerSignal ?? undefined);
           },
         },
         rules,

@@ -25,10 +25,18 @@ export interface StreamWatch<T> {
    * SDK's own chunk timeout aborts with a `TimeoutError`, a failure; a user's abort is ignored).
    */
   readonly signal?: AbortSignal | undefined;
-  /** Called once the attempt settles, before it does. */
-  readonly settling?: () => void;
+  /**
+   * Called once the attempt settles, before it does; `ended` is false when the stream goes on
+   * (an in-band error value settled it).
+   */
+  readonly settling?: (ended: boolean) => void;
   /** Whether `value` counts as a chunk; every value does by default. */
   readonly isChunk?: (value: T) => boolean;
+  /**
+   * Whether `value` completes the answer (the AI SDK's `finish` part): the stream is a success
+   * once it is read, even if the consumer stops reading before the stream's own end.
+   */
+  readonly isLast?: (value: T) => boolean;
   /** The error an in-band error value carries (the AI SDK's `{ type: 'error' }` part). */
   readonly errorOf?: (value: T) => { error: unknown } | undefined;
 }
@@ -79,12 +87,12 @@ export function watchStream<T>(
   let started = false;
   let breach: Error | undefined;
   let stopped: { reason: unknown } | undefined;
-  const settle = (how: () => void) => {
+  const settle = (how: () => void, ended = true) => {
     if (settled) return;
     settled = true;
     deadlines.clear();
     signal?.removeEventListener('abort', onAbort);
-    watch.settling?.();
+    watch.settling?.(ended);
     how();
   };
   const deadlines = new Deadlines(clock, (error) => {
@@ -144,7 +152,11 @@ export function watchStream<T>(
           attempt.firstChunk();
         }
         const inBand = watch.errorOf?.(value);
-        if (inBand !== undefined) settle(() => settleWith(attempt, inBand.error, watch.classify));
+        if (inBand !== undefined) {
+          settle(() => settleWith(attempt, inBand.error, watch.classify), false);
+        } else if (watch.isLast?.(value) === true) {
+          settle(() => attempt.success(), false);
+        }
         controller.enqueue(value);
       },
       cancel(reason) {

@@ -135,8 +135,10 @@ export class BreakerAttempt implements Attempt {
     if (this.#outcome !== undefined) return this.#outcome;
     this.#outcome = 'failure';
     this.#release();
-    if (!this.#ticket.recorded) return 'ignored';
-    const outcome = this.#gate.fail(this.#ticket, error, this.#callerSignal, this.#since());
+    // A disabled circuit records nothing, yet a route still needs to know whether to move on.
+    const outcome = this.#ticket.recorded
+      ? this.#gate.fail(this.#ticket, error, this.#callerSignal, this.#since())
+      : this.#gate.outcomeOf(error, this.#callerSignal);
     this.#outcome = outcome;
     return outcome;
   }

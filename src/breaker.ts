@@ -40,6 +40,14 @@ export type Protect = <This, A extends unknown[], R>(
 // the closed-circuit hot path allocates no AbortController.
 const NEVER_ABORTED = new AbortController().signal;
 
+// Side tables, so that a breaker that never streams carries no field for streams: the stream
+// deadlines of the breakers given one, and the gates built for attempts, streams and routes.
+const streamDeadlines = new WeakMap<
+  CircuitBreaker,
+  readonly [first: number | undefined, chunk: number | undefined]
+>();
+const gates = new WeakMap<CircuitBreaker, BreakerGate>();
+
 let probeCounter = 0;
 let instanceCounter = 0;
 
@@ -126,9 +134,7 @@ export class CircuitBreaker {
   readonly #slowMs: number | undefined;
   readonly #timeout: number | undefined;
   readonly #classify: ((error: unknown) => Outcome) | undefined;
-  readonly #streamTimeouts: readonly [first: number | undefined, chunk: number | undefined];
   #protect: Protect | undefined;
-  #gate: BreakerGate | undefined;
   #disposed = false;
 
   /**
@@ -141,7 +147,9 @@ export class CircuitBreaker {
     this.clock = resolved.clock ?? this.store.clock;
     this.#timeout = resolved.timeout;
     this.#classify = resolved.classify;
-    this.#streamTimeouts = [resolved.firstChunkTimeout, resolved.chunkTimeout];
+    if (resolved.firstChunkTimeout !== undefined || resolved.chunkTimeout !== undefined) {
+      streamDeadlines.set(this, [resolved.firstChunkTimeout, resolved.chunkTimeout]);
+    }
     this.#hooks = new BreakerHooks(this.name, this.#events);
     this.#replica = new Replica(
       this.name,
@@ -519,7 +527,9 @@ export class CircuitBreaker {
   /** @internal The breaker's admission and recording, for attempts, streams and routes. */
   [gateOf](): BreakerGate {
     // Built on first use: a breaker that never streams pays nothing for it.
-    if (this.#gate !== undefined) return this.#gate;
+    const built = gates.get(this);
+    if (built !== undefined) return built;
+    const deadlines = streamDeadlines.get(this);
     const replica = this.#replica;
     const breaker = this;
     const noTimeout = this.#timeout === undefined;
@@ -528,8 +538,8 @@ export class CircuitBreaker {
       name: this.name,
       clock: this.clock,
       timeout: this.#timeout,
-      firstChunkTimeout: this.#streamTimeouts[0],
-      chunkTimeout: this.#streamTimeouts[1],
+      firstChunkTimeout: deadlines?.[0],
+      chunkTimeout: deadlines?.[1],
       get probeLease() {
         return replica.config.probeLease;
       },
@@ -566,6 +576,7 @@ export class CircuitBreaker {
       ignore: (t, reason) => {
         this.#recordError(reason, t.generation, t.probeId, ignoring(reason), t.started, t.since);
       },
+      outcomeOf: (error, signal) => this.#outcomeOf(error, signal),
       renew: (t, leaseUntil) => {
         if (t.probeId === undefined) return;
         const { generation, probeId } = t;
@@ -578,7 +589,7 @@ export class CircuitBreaker {
         });
       },
     };
-    this.#gate = gate;
+    gates.set(this, gate);
     return gate;
   }
 

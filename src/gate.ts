@@ -67,6 +67,8 @@ export interface BreakerGate {
     value: V,
     next: FirstTargetFailed,
   ): Promise<R>;
+  /** How `error` counts (the breaker's `classify`), recording nothing: for a disabled circuit. */
+  outcomeOf(error: unknown, signal: AbortSignal | undefined): Outcome;
   /** Extends a probe's lease to `leaseUntil` on the breaker's clock. */
   renew(ticket: Ticket, leaseUntil: number): void;
 }

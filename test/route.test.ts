@@ -316,3 +316,13 @@ describe('failover routes: stream', () => {
     expect(a.state).toBe('closed');
   });
 });
+
+describe('failover routes: operator states', () => {
+  it('moves on from a disabled target that fails, recording nothing on it', async () => {
+    const { route, calls, a, events } = setup({ failMax: 1 });
+    a.disable();
+    await expect(route.call(upstream(calls, ['A']))).resolves.toBe('from B');
+    expect(a.state).toBe('disabled');
+    expect(events).toMatchObject([{ from: 'a', to: 'b', reason: 'failure', state: 'disabled' }]);
+  });
+});

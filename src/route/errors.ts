@@ -1,4 +1,4 @@
-import { CallTimeoutError } from '../errors.js';
+import { CallTimeoutError, type CircuitBreakerError } from '../errors.js';
 import type { CircuitState } from '../state.js';
 
 /** One target's part in a route call that found no answer. */
@@ -49,4 +49,11 @@ export class RouteTimeoutError extends CallTimeoutError {
     this.route = route;
     this.message = `route "${route}" found no answer within ${timeoutMs} ms`;
   }
+}
+
+/** A target whose breaker rejected the call, as {@link AllTargetsFailedError} lists it. */
+export function rejectedTarget(name: string, error: CircuitBreakerError): TargetAttempt {
+  return error.retryAfterMs === undefined
+    ? { name, state: error.state, error }
+    : { name, state: error.state, retryAfterMs: error.retryAfterMs, error };
 }

@@ -1,3 +1,4 @@
+import { CallTimeoutError } from '../errors.js';
 import type { CircuitState } from '../state.js';
 
 /** Why a route left a target for the next one. */
@@ -20,6 +21,11 @@ export interface FailoverEvent {
   readonly reason: FailoverReason;
   /** The state of the target's breaker when the route left it. */
   readonly state: CircuitState;
+}
+
+/** Why a route left a target that failed: its breaker's deadline, or another failure. */
+export function failureReason(error: unknown): FailoverReason {
+  return error instanceof CallTimeoutError ? 'timeout' : 'failure';
 }
 
 type FailoverListener = (event: FailoverEvent) => void;

@@ -1,18 +1,19 @@
 import { type BreakerAttempt, openAttempt, panicProbe } from '../attempt.js';
 import { CircuitBreaker } from '../breaker.js';
-import { CallTimeoutError, CircuitBreakerError } from '../errors.js';
+import { CircuitBreakerError } from '../errors.js';
 import { type BreakerGate, gateOf } from '../gate.js';
 import { checkName } from '../name.js';
 import type { Outcome } from '../options.js';
 import type { StreamOptions } from '../stream/breaker-stream.js';
 import type { StreamSource } from '../stream/source.js';
 import { checkDuration, describeValue } from '../validate.js';
-import { AllTargetsFailedError, RouteTimeoutError, type TargetAttempt } from './errors.js';
+import { AllTargetsFailedError, rejectedTarget, type TargetAttempt } from './errors.js';
 import {
   type FailoverEvent,
   type FailoverReason,
   failedOver,
   failoversFollowed,
+  failureReason,
 } from './failover-feed.js';
 import { RouteScope } from './route-scope.js';
 import { RouteStream } from './route-stream.js';
@@ -71,10 +72,6 @@ export interface Route<V> {
 }
 
 const FN = 'failover()';
-
-function reasonOf(error: unknown): FailoverReason {
-  return error instanceof CallTimeoutError ? 'timeout' : 'failure';
-}
 
 /**
  * A route over `targets`, tried in order, each behind its own breaker. A target whose breaker
@@ -153,6 +150,10 @@ export class FailoverRoute<V> implements Route<V> {
   readonly timeout: number | undefined;
   readonly panic: boolean;
   readonly #gates: readonly BreakerGate[];
+  // The fast path's reads, held in fields of their own.
+  readonly #firstGate: BreakerGate;
+  readonly #firstValue: V;
+  readonly #plain: boolean;
   #listeners: Set<(event: FailoverEvent) => void> | null = null;
 
   constructor(targets: ReadonlyArray<RouteTarget<V>>, options: RouteOptions | undefined) {
@@ -162,6 +163,9 @@ export class FailoverRoute<V> implements Route<V> {
     this.timeout = checked.timeout;
     this.panic = checked.panic;
     this.#gates = this.targets.map((t) => t.breaker[gateOf]());
+    this.#firstGate = this.#gates[0] as BreakerGate;
+    this.#firstValue = (this.targets[0] as RouteTarget<V>).value;
+    this.#plain = this.timeout === undefined;
   }
 
   /** The gate of target `i`. */
@@ -179,9 +183,9 @@ export class FailoverRoute<V> implements Route<V> {
       );
     }
     // The common case, the first target closed, is the breaker's own fast path: as cheap as it.
-    const gate = this.#gates[0] as BreakerGate;
-    if (options === undefined && this.timeout === undefined && gate.fastPath) {
-      return gate.callFirst(fn, (this.targets[0] as RouteTarget<V>).value, this);
+    const gate = this.#firstGate;
+    if (options === undefined && this.#plain && gate.fastPath) {
+      return gate.callFirst(fn, this.#firstValue, this);
     }
     return this.#call(fn, options?.signal, 0, []);
   }
@@ -261,7 +265,7 @@ export class FailoverRoute<V> implements Route<V> {
     if (outcome !== 'failure') return Promise.reject(error);
     const breaker = (this.targets[0] as RouteTarget<V>).breaker;
     const attempts: TargetAttempt[] = [{ name: breaker.name, state: breaker.state, error }];
-    this.leave(0, this.nextAfter(0, attempts), reasonOf(error));
+    this.leave(0, this.nextAfter(0, attempts), failureReason(error));
     return this.#call(
       fn as unknown as (value: V, signal: AbortSignal) => R,
       undefined,
@@ -301,7 +305,7 @@ export class FailoverRoute<V> implements Route<V> {
         } catch (error) {
           if (!(error instanceof CircuitBreakerError)) throw scope.reasonFor(error);
           if (panicGeneration !== undefined) break;
-          attempts.push(rejection(target.breaker.name, error));
+          attempts.push(rejectedTarget(target.breaker.name, error));
           this.leave(index, this.nextAfter(index, attempts), 'rejected');
           continue;
         }
@@ -315,7 +319,7 @@ export class FailoverRoute<V> implements Route<V> {
           const thrown = attempt.signal.aborted ? attempt.signal.reason : error;
           attempts.push({ name: target.breaker.name, state: target.breaker.state, error: thrown });
           if (panicGeneration !== undefined) break;
-          this.leave(index, this.nextAfter(index, attempts), reasonOf(thrown));
+          this.leave(index, this.nextAfter(index, attempts), failureReason(thrown));
           continue;
         }
         attempt.success();
@@ -326,12 +330,6 @@ export class FailoverRoute<V> implements Route<V> {
       scope.end();
     }
   }
-}
-
-function rejection(name: string, error: CircuitBreakerError): TargetAttempt {
-  return error.retryAfterMs === undefined
-    ? { name, state: error.state, error }
-    : { name, state: error.state, retryAfterMs: error.retryAfterMs, error };
 }
 
 /** Runs `call` and settles as soon as the attempt's signal aborts, even if `call` ignores it. */

@@ -1,5 +1,5 @@
 import { panicProbe } from '../attempt.js';
-import { CallTimeoutError, CircuitBreakerError } from '../errors.js';
+import { CircuitBreakerError } from '../errors.js';
 import {
   BreakerStream,
   checkStreamOptions,
@@ -9,9 +9,9 @@ import {
 } from '../stream/breaker-stream.js';
 import type { StreamSource } from '../stream/source.js';
 import { describeValue } from '../validate.js';
-import { AllTargetsFailedError, type TargetAttempt } from './errors.js';
-import type { FailoverRoute } from './failover.js';
-import type { FailoverReason } from './failover-feed.js';
+import { AllTargetsFailedError, rejectedTarget, type TargetAttempt } from './errors.js';
+import type { FailoverRoute, RouteTarget } from './failover.js';
+import { failureReason } from './failover-feed.js';
 import { RouteScope } from './route-scope.js';
 
 type RouteStreamFunction<V, T> = (
@@ -103,10 +103,7 @@ class RouteStreamRun<V, T> implements AsyncIterator<T> {
         }
         scope.throwIfAborted();
         if (this.#ended) return { done: true, value: undefined };
-        const target = route.targets[index] as {
-          breaker: { name: string; state: TargetAttempt['state'] };
-          value: V;
-        };
+        const target = route.targets[index] as RouteTarget<V>;
         const perTarget: StreamAdmissionOptions = {};
         if (scope.signal !== undefined) perTarget.signal = scope.signal;
         if (options.firstChunkTimeout !== undefined) {
@@ -126,16 +123,7 @@ class RouteStreamRun<V, T> implements AsyncIterator<T> {
         } catch (error) {
           if (error instanceof CircuitBreakerError) {
             if (panicGeneration !== undefined) break;
-            attempts.push(
-              error.retryAfterMs === undefined
-                ? { name: target.breaker.name, state: error.state, error }
-                : {
-                    name: target.breaker.name,
-                    state: error.state,
-                    retryAfterMs: error.retryAfterMs,
-                    error,
-                  },
-            );
+            attempts.push(rejectedTarget(target.breaker.name, error));
             route.leave(index, route.nextAfter(index, attempts), 'rejected');
             continue;
           }
@@ -143,7 +131,7 @@ class RouteStreamRun<V, T> implements AsyncIterator<T> {
           if (run.outcome !== 'failure') throw error;
           attempts.push({ name: target.breaker.name, state: target.breaker.state, error });
           if (panicGeneration !== undefined) break;
-          route.leave(index, route.nextAfter(index, attempts), reasonOf(error));
+          route.leave(index, route.nextAfter(index, attempts), failureReason(error));
           continue;
         }
         if (this.#ended) {
@@ -166,8 +154,4 @@ class RouteStreamRun<V, T> implements AsyncIterator<T> {
       throw error;
     }
   }
-}
-
-function reasonOf(error: unknown): FailoverReason {
-  return error instanceof CallTimeoutError ? 'timeout' : 'failure';
 }

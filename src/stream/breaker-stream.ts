@@ -238,13 +238,19 @@ export class StreamRun<T> implements AsyncIterator<T> {
     }
     if (!this.#watched) return next.then(this.#onResult, this.#onError);
     // One promise the breach can reject, settled straight from the source's answer.
-    const pending = new Promise<IteratorResult<T>>((resolve, reject) => {
-      this.#resolvePending = resolve;
-      this.#rejectPending = reject;
-    });
+    const pending = new Promise<IteratorResult<T>>(this.#hold);
     next.then(this.#onWatchedResult, this.#onWatchedError);
     return pending;
   }
+
+  // One executor for every pull: no closure per chunk.
+  readonly #hold = (
+    resolve: (result: IteratorResult<T>) => void,
+    reject: (reason: unknown) => void,
+  ): void => {
+    this.#resolvePending = resolve;
+    this.#rejectPending = reject;
+  };
 
   readonly #onWatchedResult = (result: IteratorResult<T>): void => {
     const resolve = this.#resolvePending;

@@ -198,6 +198,9 @@ describe('breakerMiddleware over ai/test mock models', () => {
     expect(() => breakerMiddleware(breaker(), { classify: 1 as never })).toThrow(
       /option classify must be a function, got 1/,
     );
+    expect(() => breakerMiddleware(breaker(), { firstChunkTimeout: -5 })).toThrow(
+      /breakerMiddleware\(\) option firstChunkTimeout/,
+    );
   });
 });
 

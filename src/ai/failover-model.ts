@@ -1,6 +1,7 @@
 import type { CircuitBreaker } from '../breaker.js';
 import { llmClassify } from '../llm/classify.js';
 import { llmRetryAfter } from '../llm/retry-after.js';
+import { checkStreamRules } from '../llm/watch-stream.js';
 import type { BreakerOptions } from '../options.js';
 import { getCircuitBreaker } from '../registry.js';
 import { failover, type Route, type RouteOptions } from '../route/failover.js';
@@ -105,6 +106,7 @@ export function failoverModel<M extends LanguageModelLike>(
     chunkTimeout,
     ...routeOptions
   } = options ?? {};
+  const rules = checkStreamRules('failoverModel()', { firstChunkTimeout, chunkTimeout });
   const targets = models.map((member, i) => {
     const model = checkModel(isTarget(member) ? member.model : member, i) as M;
     const breaker = isTarget(member)
@@ -126,8 +128,9 @@ export function failoverModel<M extends LanguageModelLike>(
   }
   const route = failover(targets, routeOptions);
   const streamOptions: StreamOptions = {};
-  if (firstChunkTimeout !== undefined) streamOptions.firstChunkTimeout = firstChunkTimeout;
-  if (chunkTimeout !== undefined) streamOptions.chunkTimeout = chunkTimeout;
+  if (rules.firstChunkTimeout !== undefined)
+    streamOptions.firstChunkTimeout = rules.firstChunkTimeout;
+  if (rules.chunkTimeout !== undefined) streamOptions.chunkTimeout = rules.chunkTimeout;
   const first = targets[0]?.value as M;
 
   const model = {

@@ -1,7 +1,12 @@
 import type { CircuitBreaker } from '../breaker.js';
 import { llmClassify } from '../llm/classify.js';
 import { type Classify, FollowingController, settleWith } from '../llm/settle.js';
-import { openingDeadline, type StreamRules, watchStream } from '../llm/watch-stream.js';
+import {
+  checkStreamRules,
+  openingDeadline,
+  type StreamRules,
+  watchStream,
+} from '../llm/watch-stream.js';
 import { describeValue } from '../validate.js';
 import {
   type CallOptionsLike,
@@ -70,10 +75,7 @@ export function breakerMiddleware(
     );
   }
   const classify = options?.classify ?? llmClassify;
-  const rules: StreamRules = {
-    firstChunkTimeout: options?.firstChunkTimeout,
-    chunkTimeout: options?.chunkTimeout,
-  };
+  const rules = checkStreamRules('breakerMiddleware()', options);
   return {
     specificationVersion: 'v3',
     async wrapGenerate({ params, model }) {

@@ -1,13 +1,18 @@
 import { CircuitBreaker } from '../breaker.js';
 import { CircuitBreakerError } from '../errors.js';
 import type { Route } from '../route/failover.js';
-import { checkDuration, describeValue } from '../validate.js';
+import { describeValue } from '../validate.js';
 import { circuitOpenResponse } from './circuit-open-response.js';
 import { llmClassify } from './classify.js';
 import { HttpStatusError } from './http-status-error.js';
 import { rebuilt, routeFetch } from './route-fetch.js';
 import { type Classify, FollowingController, settleWith } from './settle.js';
-import { openingDeadline, type StreamRules, watchStream } from './watch-stream.js';
+import {
+  checkStreamRules,
+  openingDeadline,
+  type StreamRules,
+  watchStream,
+} from './watch-stream.js';
 
 /** A `fetch` as the OpenAI and Anthropic SDKs and the AI SDK's providers take it. */
 export type FetchFunction = (
@@ -57,17 +62,7 @@ function checkOptions(options: unknown): BreakerFetchOptions {
       `breakerFetch() option classify must be a function, got ${describeValue(given.classify)}`,
     );
   }
-  const checked: BreakerFetchOptions = { ...given };
-  if (given.firstChunkTimeout !== undefined) {
-    checked.firstChunkTimeout = checkDuration(
-      'breakerFetch() option firstChunkTimeout',
-      given.firstChunkTimeout,
-    );
-  }
-  if (given.chunkTimeout !== undefined) {
-    checked.chunkTimeout = checkDuration('breakerFetch() option chunkTimeout', given.chunkTimeout);
-  }
-  return checked;
+  return { ...given, ...checkStreamRules('breakerFetch()', given) };
 }
 
 /**

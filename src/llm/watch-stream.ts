@@ -1,6 +1,7 @@
 import type { Attempt } from '../attempt.js';
 import type { Clock } from '../clock.js';
 import { ChunkTimeoutError, FirstChunkTimeoutError } from '../errors.js';
+import { checkDuration } from '../validate.js';
 import { type Classify, settleWith } from './settle.js';
 
 /** The stream rules an integration watches an upstream's stream with. */
@@ -9,6 +10,21 @@ export interface StreamRules {
   firstChunkTimeout?: number | undefined;
   /** The longest wait in milliseconds for the next chunk once one came; unset: no deadline. */
   chunkTimeout?: number | undefined;
+}
+
+/** `options`' stream rules, validated; `label` names the function for error messages. */
+export function checkStreamRules(label: string, options: StreamRules | undefined): StreamRules {
+  const rules: StreamRules = {};
+  if (options?.firstChunkTimeout !== undefined) {
+    rules.firstChunkTimeout = checkDuration(
+      `${label} option firstChunkTimeout`,
+      options.firstChunkTimeout,
+    );
+  }
+  if (options?.chunkTimeout !== undefined) {
+    rules.chunkTimeout = checkDuration(`${label} option chunkTimeout`, options.chunkTimeout);
+  }
+  return rules;
 }
 
 /** What a watched stream settles and aborts. */

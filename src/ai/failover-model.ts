@@ -107,8 +107,19 @@ export function failoverModel<M extends LanguageModelLike>(
     ...routeOptions
   } = options ?? {};
   const rules = checkStreamRules('failoverModel()', { firstChunkTimeout, chunkTimeout });
+  // Every model is checked before any breaker is created: a bad list leaves no breaker behind.
+  const checked = models.map((member, i) =>
+    checkModel(isTarget(member) ? member.model : member, i),
+  );
+  const version = checked[0]?.specificationVersion;
+  const mixed = checked.find((m) => m.specificationVersion !== version);
+  if (mixed !== undefined) {
+    throw new TypeError(
+      `failoverModel() models implement different interface versions (${version} and ${mixed.specificationVersion}); wrap the older ones with ai 7's wrapLanguageModel to convert them`,
+    );
+  }
   const targets = models.map((member, i) => {
-    const model = checkModel(isTarget(member) ? member.model : member, i) as M;
+    const model = checked[i] as M;
     const breaker = isTarget(member)
       ? member.breaker
       : getCircuitBreaker(upstreamName(model), {
@@ -119,13 +130,6 @@ export function failoverModel<M extends LanguageModelLike>(
         });
     return { breaker, value: model };
   });
-  const version = targets[0]?.value.specificationVersion;
-  const mixed = targets.find((t) => t.value.specificationVersion !== version);
-  if (mixed !== undefined) {
-    throw new TypeError(
-      `failoverModel() models implement different interface versions (${version} and ${mixed.value.specificationVersion}); wrap the older ones with ai 7's wrapLanguageModel to convert them`,
-    );
-  }
   const route = failover(targets, routeOptions);
   const streamOptions: StreamOptions = {};
   if (rules.firstChunkTimeout !== undefined)

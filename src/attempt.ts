@@ -33,10 +33,10 @@ export interface AttemptOptions {
   timeout?: number;
 }
 
-/** @internal A route's early probe of an open circuit: the generation of its open period. */
+/** A route's early probe of an open circuit: the generation of its open period. */
 export const panicProbe: unique symbol = Symbol('statebreaker.panicProbe');
 
-/** @internal Attempt options with a route's panic probe. */
+/** Attempt options with a route's panic probe. */
 export interface AdmissionOptions extends AttemptOptions {
   [panicProbe]?: number;
 }
@@ -76,7 +76,7 @@ export async function openAttempt(
   return attempt;
 }
 
-/** @internal The attempt: one admitted call, settled once. */
+/** The attempt: one admitted call, settled once. */
 export class BreakerAttempt implements Attempt {
   readonly #gate: BreakerGate;
   readonly #ticket: Ticket;

@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js';
 import type { Outcome } from './options.js';
 
-/** @internal The key of a breaker's gate, for the attempts, streams and routes built on it. */
+/** The key of a breaker's gate, for the attempts, streams and routes built on it. */
 export const gateOf: unique symbol = Symbol('statebreaker.gate');
 
 /** What a breaker's admission hands back: how to record the admitted call's outcome. */

@@ -307,6 +307,23 @@ describe('failover routes: stream', () => {
     expect(await collectAll(stream)).toEqual(['B']);
   });
 
+  it('takes the panic probe for a stream too, when every target is open', async () => {
+    const { route, a, b, c, clock } = setup({ successThreshold: 1 }, { panic: true });
+    await trip(c);
+    clock.increment(1_000);
+    await trip(a);
+    await trip(b);
+    const opened: string[] = [];
+    const stream = route.stream((value) => {
+      opened.push(value);
+      return chunksOf(`${value}1`, `${value}2`);
+    });
+    expect(await collectAll(stream)).toEqual(['C1', 'C2']);
+    expect(opened).toEqual(['C']);
+    expect(c.state).toBe('closed');
+    expect([a.state, b.state]).toEqual(['open', 'open']);
+  });
+
   it('ignores an early stop by the consumer', async () => {
     const { route, a } = setup({ failMax: 1 });
     for await (const chunk of route.stream(() => chunksOf(1, 2, 3))) {

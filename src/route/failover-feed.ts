@@ -34,7 +34,7 @@ type FailoverListener = (event: FailoverEvent) => void;
 // or after they started, without the route knowing of them.
 const listeners = new Set<FailoverListener>();
 
-/** @internal Hears every route's failovers until the returned function is called. */
+/** Hears every route's failovers until the returned function is called. */
 export function followFailovers(listener: FailoverListener): () => void {
   listeners.add(listener);
   return () => {
@@ -42,12 +42,12 @@ export function followFailovers(listener: FailoverListener): () => void {
   };
 }
 
-/** @internal Whether anyone in the process follows failovers. */
+/** Whether anyone in the process follows failovers. */
 export function failoversFollowed(): boolean {
   return listeners.size > 0;
 }
 
-/** @internal Tells every follower of a failover; a follower's bug reaches no call. */
+/** Tells every follower of a failover; a follower's bug reaches no call. */
 export function failedOver(event: FailoverEvent): void {
   for (const listener of listeners) {
     try {

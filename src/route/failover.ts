@@ -142,7 +142,7 @@ function checkOptions(options: unknown): { name?: string; timeout?: number; pani
   return checked;
 }
 
-/** @internal What a route's call and stream share: its targets, deadline and failovers. */
+/** What a route's call and stream share: its targets, deadline and failovers. */
 export class FailoverRoute<V> implements Route<V> {
   readonly name: string;
   readonly targets: ReadonlyArray<RouteTarget<V>>;

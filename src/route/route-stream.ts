@@ -19,7 +19,7 @@ type RouteStreamFunction<V, T> = (
   signal: AbortSignal,
 ) => StreamSource<T> | Promise<StreamSource<T>>;
 
-/** @internal A route's stream: each iteration fails over until a first chunk arrives. */
+/** A route's stream: each iteration fails over until a first chunk arrives. */
 export class RouteStream<V, T> implements AsyncIterable<T> {
   readonly #route: FailoverRoute<V>;
   readonly #fn: RouteStreamFunction<V, T>;

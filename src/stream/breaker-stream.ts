@@ -18,7 +18,7 @@ export interface StreamOptions {
   chunkTimeout?: number;
 }
 
-/** @internal Stream options with a route's panic probe. */
+/** Stream options with a route's panic probe. */
 export type StreamAdmissionOptions = StreamOptions & Pick<AdmissionOptions, typeof panicProbe>;
 
 const IDLE = 0;
@@ -50,7 +50,7 @@ export function checkStreamOptions(label: string, options: unknown): StreamOptio
   return checked;
 }
 
-/** @internal A breaker's stream: each iteration is one admitted call. */
+/** A breaker's stream: each iteration is one admitted call. */
 export class BreakerStream<T> implements AsyncIterable<T> {
   readonly #gate: BreakerGate;
   readonly #fn: StreamFunction<T>;
@@ -82,7 +82,7 @@ export class BreakerStream<T> implements AsyncIterable<T> {
 }
 
 /**
- * @internal One iteration of a stream. Its deadlines cost one timer per stream, not per chunk:
+ * One iteration of a stream. Its deadlines cost one timer per stream, not per chunk:
  * a chunk only notes the time, and the timer, when it fires, re-arms for what is left.
  */
 export class StreamRun<T> implements AsyncIterator<T> {

@@ -15,8 +15,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { CircuitBreaker } from '../src/index.js';
 import { topLevelState } from '../src/state.js';
-import { RedisStore, type RedisStoreOptions } from '../src/stores/redis.js';
-import { decodeRecord } from '../src/stores/redis-codec.js';
+import { decodeRecord } from '../src/stores/redis/codec.js';
+import { RedisStore, type RedisStoreOptions } from '../src/stores/redis/index.js';
 import { RedisServer } from '../test/support/redis-server.js';
 
 const RUNS = Number(process.env.FAULT_RUNS ?? 7);

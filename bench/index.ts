@@ -8,6 +8,7 @@ import os from 'node:os';
 import { benchClosed } from './closed.js';
 import { benchMemory } from './memory.js';
 import { benchOpen } from './open.js';
+import { benchRoute } from './route.js';
 
 const require = createRequire(import.meta.url);
 const version = (name: string): string =>
@@ -24,7 +25,7 @@ console.log(
       .map((l) => l.toFixed(2))
       .join(' ')} at start. Medians of 7 interleaved rounds; ratios are per round, then median.\n`,
 );
-for (const section of [benchClosed, benchOpen, benchMemory]) {
+for (const section of [benchClosed, benchOpen, benchMemory, benchRoute]) {
   const { report } = await section();
   console.log(`${report}\n`);
 }

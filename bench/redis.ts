@@ -1,17 +1,29 @@
 /**
- * RedisStore figures for the README, on a redis-server this script starts on a unix socket:
- * 1. closed success-path overhead, RedisStore vs MemoryStore (same-round ratio);
- * 2. trip propagation: from the tripping write (compare-and-set sent) on one connection to
- *    the first rejection on another (the follower's state flips to open), median and p99;
- * 3. Redis commands and client round trips per transition (INFO commandstats);
- * 4. half-open admission latency (call start → probe runs), RedisStore vs MemoryStore.
+ * RedisStore figures for the README, on redis-servers this script starts on unix sockets, for
+ * every Redis client family the store takes (ioredis 5 and 6, iovalkey, node-redis 5 and 6, each
+ * as test/support/redis-clients.ts connects it: ioredis 6 and node-redis 6 on RESP3), in one run:
+ * 1. per family, one table: trip propagation (from the tripping write sent on one client to the
+ *    first rejection on another client of the same family), p50 and p99; half-open admission
+ *    (call start → probe runs), p50 and p99; Redis commands per closed success (0: the success
+ *    path does not touch Redis); idle Redis commands per second for one store following 200
+ *    closed breakers, all families idling at once, each on its own server;
+ * 2. per family, Redis commands per transition (INFO commandstats);
+ * 3. closed success-path overhead, RedisStore vs MemoryStore (same-round ratio; the path is the
+ *    same whatever the client, so one family).
  * Run: npm run bench:redis
  */
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { CircuitBreaker, MemoryStore } from '../src/index.js';
 import type { StoredRecord } from '../src/stores/index.js';
-import { RedisStore } from '../src/stores/redis.js';
+import { RedisStore, type RedisStoreOptions } from '../src/stores/redis/index.js';
+import {
+  CLIENT_FAMILIES,
+  type ClientFamily,
+  closeClient,
+  connectClient,
+  type TestClient,
+} from '../test/support/redis-clients.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import {
   formatNumber,
@@ -26,6 +38,11 @@ import {
 const one = async () => 1;
 const down = () => Promise.reject(new Error('down'));
 const TRIPS = 200;
+const CLOSED_CALLS = 10_000;
+const IDLE_BREAKERS = 200;
+const IDLE_SECONDS = 12;
+// Background checks out of the way where a figure counts commands of one path only.
+const QUIET: RedisStoreOptions = { resyncInterval: 600_000, clockSyncInterval: 600_000 };
 
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -35,6 +52,7 @@ function percentile(values: readonly number[], p: number): number {
 }
 
 const ms = (value: number) => `${formatNumber(value, 3)} ms`;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function until(condition: () => boolean, boundMs = 5_000): Promise<void> {
   const deadline = Date.now() + boundMs;
@@ -62,6 +80,20 @@ async function commandCounts(admin: Redis): Promise<Map<string, number>> {
   return counts;
 }
 
+/** The server's `total_commands_processed` (which counts commands run inside scripts too). */
+async function totalCommands(admin: Redis): Promise<number> {
+  const match = /total_commands_processed:(\d+)/.exec(await admin.info('stats'));
+  return Number(match?.[1]);
+}
+
+/** Commands the server ran while `action` ran, less what the two readings cost themselves. */
+async function commandsDuring(admin: Redis, action: () => Promise<void>): Promise<number> {
+  const empty = -(await totalCommands(admin)) + (await totalCommands(admin));
+  const before = await totalCommands(admin);
+  await action();
+  return (await totalCommands(admin)) - before - empty;
+}
+
 function difference(before: Map<string, number>, after: Map<string, number>): string {
   const parts: string[] = [];
   for (const [command, calls] of after) {
@@ -69,6 +101,23 @@ function difference(before: Map<string, number>, after: Map<string, number>): st
     if (delta > 0) parts.push(`${command} ${delta}`);
   }
   return parts.sort().join(', ');
+}
+
+/** A family's clients on one server, ended together. */
+class Clients {
+  readonly #open: TestClient[] = [];
+  constructor(
+    readonly family: ClientFamily,
+    readonly path: string,
+  ) {}
+  async connect(): Promise<TestClient> {
+    const client = await connectClient(this.family, { path: this.path });
+    this.#open.push(client);
+    return client;
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.#open.splice(0).map((client) => closeClient(client)));
+  }
 }
 
 async function closedOverhead(socket: string): Promise<string> {
@@ -116,11 +165,9 @@ async function closedOverhead(socket: string): Promise<string> {
   ].join('\n\n');
 }
 
-async function tripPropagation(socket: string): Promise<string> {
-  const leaderRedis = new Redis({ path: socket });
-  const followerRedis = new Redis({ path: socket });
-  const leaderStore = new TimedStore(leaderRedis);
-  const followerStore = new RedisStore(followerRedis);
+async function tripPropagation(clients: Clients): Promise<number[]> {
+  const leaderStore = new TimedStore(await clients.connect());
+  const followerStore = new RedisStore(await clients.connect());
   const latencies: number[] = [];
   for (let i = 0; i < TRIPS; i++) {
     const name = `bench-trip-${process.pid}-${i}`;
@@ -141,32 +188,87 @@ async function tripPropagation(socket: string): Promise<string> {
         called = true;
       })
       .catch(() => {});
-    if (called) throw new Error('bench: the follower called after the trip');
+    if (called) throw new Error(`bench: the follower on ${clients.family} called after the trip`);
     latencies.push(rejectingAt - leaderStore.lastWriteAt);
     leader.dispose();
     follower.dispose();
   }
   await leaderStore.close();
   await followerStore.close();
-  leaderRedis.disconnect();
-  followerRedis.disconnect();
-  const p99 = percentile(latencies, 99);
-  return [
-    `### Trip propagation (${TRIPS} trips, two connections, one process)`,
-    table(
-      ['median', 'p90', 'p99', 'max'],
-      [[ms(median(latencies)), ms(percentile(latencies, 90)), ms(p99), ms(Math.max(...latencies))]],
-    ),
-    verdict('trip propagation p99', ms(p99), '< 5 ms on loopback', p99 < 5),
-  ].join('\n\n');
+  return latencies;
 }
 
-async function commandsPerTransition(socket: string): Promise<string> {
-  const admin = new Redis({ path: socket });
-  const clients = [new Redis({ path: socket }), new Redis({ path: socket })];
-  const stores = clients.map(
-    (redis) => new RedisStore(redis, { resyncInterval: 600_000, clockSyncInterval: 600_000 }),
+async function admissions(breaker: CircuitBreaker): Promise<number[]> {
+  const latencies: number[] = [];
+  while (latencies.length < TRIPS) {
+    if (breaker.state === 'closed') await breaker.call(down).catch(() => {});
+    await until(() => breaker.state === 'halfOpen');
+    let admittedAt = 0;
+    const start = performance.now();
+    await breaker
+      .call(() => {
+        admittedAt = performance.now();
+        return down();
+      })
+      .catch(() => {});
+    if (admittedAt > 0) latencies.push(admittedAt - start);
+  }
+  return latencies;
+}
+
+const PROBING = { failMax: 1, resetTimeout: 5, successThreshold: 1 };
+
+async function halfOpenAdmission(clients: Clients): Promise<number[]> {
+  const store = new RedisStore(await clients.connect());
+  const breaker = new CircuitBreaker(`bench-probe-${process.pid}`, { store, ...PROBING });
+  await breaker.settled();
+  const latencies = await admissions(breaker);
+  breaker.dispose();
+  await store.close();
+  return latencies;
+}
+
+/** Redis commands per successful call of a closed breaker (its store's checks held off). */
+async function commandsPerClosedSuccess(clients: Clients, admin: Redis): Promise<number> {
+  const store = new RedisStore(await clients.connect(), QUIET);
+  const breaker = new CircuitBreaker(`bench-closed-${process.pid}`, { store });
+  await breaker.settled();
+  for (let i = 0; i < 100; i++) await breaker.call(one);
+  await breaker.settled();
+  const commands = await commandsDuring(admin, async () => {
+    for (let i = 0; i < CLOSED_CALLS; i++) {
+      await breaker.call(one);
+      if (i % 1000 === 999) await yieldToLoop();
+    }
+    await breaker.settled();
+  });
+  breaker.dispose();
+  await store.close();
+  return commands / CLOSED_CALLS;
+}
+
+/** Idle commands per second of one store (default options) following closed breakers. */
+async function idleCommands(clients: Clients, admin: Redis): Promise<number> {
+  const store = new RedisStore(await clients.connect());
+  const breakers = Array.from(
+    { length: IDLE_BREAKERS },
+    (_, i) => new CircuitBreaker(`bench-idle-${i}`, { store }),
   );
+  await Promise.all(breakers.map((breaker) => breaker.call(one)));
+  await Promise.all(breakers.map((breaker) => breaker.settled()));
+  const started = performance.now();
+  const commands = await commandsDuring(admin, () => sleep(IDLE_SECONDS * 1000));
+  const seconds = (performance.now() - started) / 1000;
+  for (const breaker of breakers) breaker.dispose();
+  await store.close();
+  return commands / seconds;
+}
+
+async function commandsPerTransition(clients: Clients, admin: Redis): Promise<string[][]> {
+  const stores = [
+    new RedisStore(await clients.connect(), QUIET),
+    new RedisStore(await clients.connect(), QUIET),
+  ];
   const name = `bench-commands-${process.pid}`;
   const [a, b] = stores.map(
     (store) =>
@@ -180,17 +282,14 @@ async function commandsPerTransition(socket: string): Promise<string> {
     await action();
     await a.settled();
     await b.settled();
-    rows.push([label, difference(before, await commandCounts(admin))]);
+    rows.push([clients.family, label, difference(before, await commandCounts(admin))]);
   };
-  await step('closed → open (one instance trips, the other follows the feed)', async () => {
+  await step('closed → open (one trips, the other follows the feed)', async () => {
     await a.call(down).catch(() => {});
     await until(() => b.state === 'open');
   });
-  await step(
-    'open → halfOpen (the first timer to fire writes; the other instance adopts the feed or conflicts)',
-    async () => {
-      await until(() => a.state === 'halfOpen' && b.state === 'halfOpen');
-    },
+  await step('open → halfOpen (both timers; one writes, the other adopts or conflicts)', () =>
+    until(() => a.state === 'halfOpen' && b.state === 'halfOpen'),
   );
   await step('halfOpen: probe admitted, succeeds → closed', async () => {
     await a.call(one);
@@ -198,72 +297,101 @@ async function commandsPerTransition(socket: string): Promise<string> {
   });
   for (const breaker of [a, b]) breaker.dispose();
   await Promise.all(stores.map((store) => store.close()));
-  for (const redis of [...clients, admin]) redis.disconnect();
-  return [
-    '### Redis commands per transition (2 instances; commands inside the script counted by Redis too)',
-    table(['transition', 'commands (INFO commandstats delta)'], rows),
-    'Client round trips: one `EVALSHA` per write attempt; the script reads, writes, counts and publishes in one step (TIME, GET, MSET, SET or DEL, INCR, PUBLISH inside it). A conflict costs one more attempt after adopting the record it returned. The first write of a client is an `EVALSHA` answered NOSCRIPT, then an `EVAL` (ioredis `defineCommand`). Followers send nothing: the change reaches them on their subscriber.',
-  ].join('\n\n');
+  return rows;
 }
 
-async function halfOpenAdmission(socket: string): Promise<string> {
-  const redis = new Redis({ path: socket });
-  const store = new RedisStore(redis);
-  const measureOn = async (breaker: CircuitBreaker): Promise<number[]> => {
-    const latencies: number[] = [];
-    while (latencies.length < TRIPS) {
-      if (breaker.state === 'closed') await breaker.call(down).catch(() => {});
-      await until(() => breaker.state === 'halfOpen');
-      let admittedAt = 0;
-      const start = performance.now();
-      await breaker
-        .call(() => {
-          admittedAt = performance.now();
-          return down();
-        })
-        .catch(() => {});
-      if (admittedAt > 0) latencies.push(admittedAt - start);
-    }
-    return latencies;
-  };
-  const options = { failMax: 1, resetTimeout: 5, successThreshold: 1 };
-  const onRedis = new CircuitBreaker(`bench-probe-${process.pid}`, { store, ...options });
-  const inMemory = new CircuitBreaker('bench-probe', { store: new MemoryStore(), ...options });
-  await onRedis.settled();
-  const redisLatencies = await measureOn(onRedis);
-  const memoryLatencies = await measureOn(inMemory);
-  onRedis.dispose();
-  inMemory.dispose();
-  await store.close();
-  redis.disconnect();
-  return [
-    `### Half-open admission latency (${TRIPS} probes: call start → probe runs)`,
-    table(
-      ['store', 'median', 'p99'],
-      [
-        [
-          'RedisStore (one compare-and-set)',
-          ms(median(redisLatencies)),
-          ms(percentile(redisLatencies, 99)),
-        ],
-        ['MemoryStore', ms(median(memoryLatencies)), ms(percentile(memoryLatencies, 99))],
-      ],
-    ),
-  ].join('\n\n');
+/** A server of the family's own, so that INFO counts its commands alone. */
+interface Bench {
+  readonly family: ClientFamily;
+  readonly server: RedisServer;
+  readonly admin: Redis;
+  readonly clients: Clients;
 }
 
-const server = await RedisServer.start();
+const benches: Bench[] = await Promise.all(
+  CLIENT_FAMILIES.map(async (family) => {
+    const server = await RedisServer.start();
+    const admin = new Redis({ path: server.path });
+    return { family, server, admin, clients: new Clients(family, server.path) };
+  }),
+);
 try {
   const load = loadavg()
     .map((value) => value.toFixed(1))
     .join(' ');
   console.log(
-    `# RedisStore figures (Node ${process.version}, ${cpus().length} CPUs, load average ${load}, redis-server on a unix socket)\n`,
+    `# RedisStore figures per client family (Node ${process.version}, ${cpus().length} CPUs, load average ${load}, redis-server on a unix socket)\n`,
   );
-  console.log(`${await commandsPerTransition(server.path)}\n`);
-  console.log(`${await tripPropagation(server.path)}\n`);
-  console.log(`${await halfOpenAdmission(server.path)}\n`);
-  console.log(`${await closedOverhead(server.path)}\n`);
+  const rows: string[][] = [];
+  const transitions: string[][] = [];
+  // Latencies one family at a time, so that families do not share the CPU while timed.
+  for (const { family, admin, clients } of benches) {
+    const trips = await tripPropagation(clients);
+    const probes = await halfOpenAdmission(clients);
+    const perSuccess = await commandsPerClosedSuccess(clients, admin);
+    transitions.push(...(await commandsPerTransition(clients, admin)));
+    await clients.close();
+    rows.push([
+      family,
+      ms(median(trips)),
+      ms(percentile(trips, 99)),
+      ms(median(probes)),
+      ms(percentile(probes, 99)),
+      formatNumber(perSuccess, 4),
+    ]);
+  }
+  // Idle figures at once: each family on its own server, 12 s in all.
+  const idle = await Promise.all(
+    benches.map(async ({ admin, clients }) => {
+      const perSecond = await idleCommands(clients, admin);
+      await clients.close();
+      return perSecond;
+    }),
+  );
+  const memory = new CircuitBreaker('bench-probe', { store: new MemoryStore(), ...PROBING });
+  const memoryProbes = await admissions(memory);
+  memory.dispose();
+  console.log(
+    [
+      `### Per client family (${TRIPS} trips, ${TRIPS} probes, ${formatNumber(CLOSED_CALLS)} closed successes, ${IDLE_BREAKERS} idle breakers for ${IDLE_SECONDS} s)`,
+      table(
+        [
+          'client',
+          'trip propagation p50',
+          'p99',
+          'half-open admission p50',
+          'p99',
+          'Redis commands per closed success',
+          'idle Redis commands/s',
+        ],
+        rows.map((row, i) => [...row, formatNumber(idle[i] ?? Number.NaN, 2)]),
+      ),
+      `Trip propagation: from the tripping compare-and-set sent on one client to the state change on a second client of the same family (each with its own store and subscriber). Half-open admission: call start → probe runs, one compare-and-set; MemoryStore for reference: p50 ${ms(median(memoryProbes))}, p99 ${ms(percentile(memoryProbes, 99))}. Commands: \`total_commands_processed\` (scripts' inner commands included), less what reading it costs. Idle: default options (resyncInterval 10 s, clockSyncInterval 60 s): one change-counter check per resyncInterval, whatever the number of breakers.`,
+      verdict(
+        'Redis commands per closed success, every client',
+        rows.map((row) => row[5]).join(' / '),
+        '0',
+        rows.every((row) => Number(row[5]) === 0),
+      ),
+    ].join('\n\n'),
+  );
+  console.log();
+  console.log(
+    [
+      '### Redis commands per transition (2 instances; commands inside the script counted by Redis too)',
+      table(['client', 'transition', 'commands (INFO commandstats delta)'], transitions),
+      'Client round trips: one `EVALSHA` per write attempt; the script reads, writes, counts and publishes in one step (TIME, GET, MSET, SET or DEL, INCR, PUBLISH inside it). A conflict costs one more attempt after adopting the record it returned. The first write of a client is an `EVALSHA` answered NOSCRIPT, then an `EVAL`. Followers send nothing: the change reaches them on their subscriber.',
+    ].join('\n\n'),
+  );
+  console.log();
+  const [first] = benches as [Bench];
+  console.log(`${await closedOverhead(first.server.path)}\n`);
 } finally {
-  await server.stop();
+  await Promise.all(
+    benches.map(async ({ server, admin, clients }) => {
+      await clients.close();
+      admin.disconnect();
+      await server.stop();
+    }),
+  );
 }

@@ -10,7 +10,7 @@
 import { cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { CircuitBreaker, MemoryStore } from '../src/index.js';
-import { RedisStore } from '../src/stores/redis.js';
+import { RedisStore } from '../src/stores/redis/index.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { HandWrittenBreaker } from './hand-written.js';
 import { formatNumber, measure, table, type Variant, verdict, yieldToLoop } from './harness.js';

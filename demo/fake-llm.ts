@@ -60,15 +60,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * An in-process stand-in for an LLM completion API. It answers in 20-80 ms; during its outage
+ * An in-process stand-in for an LLM completion API, one provider. It answers in 20-80 ms; during its outage
  * two in three requests get `503 Service Unavailable` and one in three hangs (an overloaded server) until the
  * caller aborts them. A prompt over {@link CONTEXT_LIMIT} characters gets a 400, which is the
  * caller's fault, not the endpoint's. During its rate limit every request gets `429 Too Many
  * Requests` with a `retry-after` header.
  */
 export class FakeLlm {
-  /** Requests that reached the endpoint. */
+  /** Requests that reached the endpoint (calls and streams). */
   requests = 0;
+  /** Of which streams. */
+  streams = 0;
   readonly #outage: Outage;
   readonly #rateLimit: RateLimit | undefined;
   readonly #elapsed: () => number;
@@ -107,5 +109,28 @@ export class FakeLlm {
       throw new LlmError(400, `context_length_exceeded: ${prompt.length} > ${CONTEXT_LIMIT}`);
     }
     return `completion of a ${prompt.length}-character prompt`;
+  }
+
+  /**
+   * Streams a completion word by word, 10-30 ms apart. In its outage a stream gets a 503 before
+   * its first word, or (one in three) stalls before it; a stream already under way when the
+   * outage begins stalls between two words. A stall lasts until the caller aborts.
+   */
+  async *stream(prompt: string, signal: AbortSignal): AsyncGenerator<string> {
+    this.requests++;
+    this.streams++;
+    await sleep(20 + this.#random() * 40, signal);
+    if (this.down) {
+      if (this.#random() < 0.35) await sleep(60_000, signal);
+      throw new LlmError(503, 'Service Unavailable');
+    }
+    if (prompt.length > CONTEXT_LIMIT) {
+      throw new LlmError(400, `context_length_exceeded: ${prompt.length} > ${CONTEXT_LIMIT}`);
+    }
+    for (let i = 0; i < 40; i++) {
+      if (this.down) await sleep(60_000, signal);
+      yield `word${i} `;
+      await sleep(10 + this.#random() * 20, signal);
+    }
   }
 }

@@ -90,6 +90,11 @@ export const machine = createMachine({
           target: 'open',
           reenter: true,
         },
+        PANIC_PROBE: {
+          guard: and(['currentGeneration', 'panicProbeSlotFree']),
+          target: '#breaker.halfOpen.probing',
+          actions: 'startPanicProbe',
+        },
         RESET: {
           target: 'closed',
           actions: 'reset',
@@ -187,6 +192,12 @@ export const machine = createMachine({
                 actions: 'releaseProbe',
               },
             ],
+            PROBE_RENEWED: {
+              guard: 'leaseExtended',
+              target: 'probing',
+              reenter: true,
+              actions: 'renewLease',
+            },
             RESUME: {
               target: 'probing',
               reenter: true,

@@ -1,8 +1,10 @@
+import { type Attempt, type AttemptOptions, openAttempt } from './attempt.js';
 import type { BreakerObserver } from './breaker-observer.js';
 import type { Clock } from './clock.js';
 import { warnUnheardDegraded } from './degraded-warning.js';
 import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
+import { type BreakerGate, gateOf, type Ticket } from './gate.js';
 import { breakerCreated, breakerDisposed } from './live-breakers.js';
 import {
   type BreakerConfig,
@@ -18,6 +20,7 @@ import { runCall } from './run-call.js';
 import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
+import { BreakerStream, type StreamFunction, type StreamOptions } from './stream/breaker-stream.js';
 import { describeValue } from './validate.js';
 import { LocalWindow } from './window/local-window.js';
 
@@ -36,6 +39,14 @@ export type Protect = <This, A extends unknown[], R>(
 // Handed to functions when neither a timeout nor a caller's signal can abort them, so that
 // the closed-circuit hot path allocates no AbortController.
 const NEVER_ABORTED = new AbortController().signal;
+
+// Side tables, so that a breaker that never streams carries no field for streams: the stream
+// deadlines of the breakers given one, and the gates built for attempts, streams and routes.
+const streamDeadlines = new WeakMap<
+  CircuitBreaker,
+  readonly [first: number | undefined, chunk: number | undefined]
+>();
+const gates = new WeakMap<CircuitBreaker, BreakerGate>();
 
 let probeCounter = 0;
 let instanceCounter = 0;
@@ -136,6 +147,9 @@ export class CircuitBreaker {
     this.clock = resolved.clock ?? this.store.clock;
     this.#timeout = resolved.timeout;
     this.#classify = resolved.classify;
+    if (resolved.firstChunkTimeout !== undefined || resolved.chunkTimeout !== undefined) {
+      streamDeadlines.set(this, [resolved.firstChunkTimeout, resolved.chunkTimeout]);
+    }
     this.#hooks = new BreakerHooks(this.name, this.#events);
     this.#replica = new Replica(
       this.name,
@@ -245,45 +259,10 @@ export class CircuitBreaker {
       throw new TypeError('call() option signal must be an AbortSignal');
     }
     if (signal?.aborted) throw signal.reason;
+    const ticket = state === 'closed' ? this.#ticket(undefined) : await this.#admit(undefined);
     // Disabled records nothing: no outcome is counted, so none is timed.
-    if (state === 'disabled') return this.#run(fn, signal);
-    if (state === 'open' || state === 'forcedOpen') throw this.#reject(state);
-    const replica = this.#replica;
-    let probeId: string | undefined;
-    if (state === 'halfOpen') {
-      if (replica.probeCount >= replica.config.halfOpenMaxCalls) throw this.#reject(state);
-      probeId = `${instanceId}:${++probeCounter}`;
-      const at = this.clock.now();
-      const admitted = replica.send({
-        type: 'PROBE_ACQUIRED',
-        probeId,
-        leaseUntil: at + replica.config.probeLease,
-        at,
-      });
-      if (!admitted) throw this.#reject(replica.state);
-      // Admission is the one step that waits for the store: the fleet shares the slots. The
-      // local admission stands only when the store did not answer in time.
-      const admission = await replica.admission(replica.lastSeq, this.store.timeout);
-      if (admission === 'refused' && replica.holdsProbe(probeId)) {
-        // The store answered, but only with other instances' writes: free the slot.
-        replica.send({
-          type: 'IGNORED',
-          generation: replica.generation,
-          probeId,
-          at: this.clock.now(),
-        });
-      }
-      if (!replica.holdsProbe(probeId)) {
-        // The circuit may have closed (a reset, another instance's probe) during admission;
-        // a closed or disabled circuit admits every call, so this one runs as an ordinary call.
-        const now = replica.state;
-        if (now !== 'closed' && now !== 'disabled') throw this.#reject(now);
-        probeId = undefined;
-      }
-    }
-    const generation = replica.generation;
-    const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
-    const since = this.#slowMs === undefined ? 0 : this.clock.now();
+    if (!ticket.recorded) return this.#run(fn, signal);
+    const { generation, probeId, started, since } = ticket;
     let result: T;
     try {
       result = await this.#run(fn, signal);
@@ -293,6 +272,45 @@ export class CircuitBreaker {
     }
     this.#recordSuccess(generation, probeId, started, since);
     return result;
+  }
+
+  // Half-open admission (or a route's early probe of an open circuit): the one step that waits
+  // for the store. Returns the probe's id, or undefined when the circuit closed meanwhile.
+  async #admitProbe(
+    state: CircuitState,
+    panicGeneration: number | undefined,
+  ): Promise<string | undefined> {
+    const replica = this.#replica;
+    if (replica.probeCount >= replica.config.halfOpenMaxCalls) throw this.#reject(state);
+    let probeId: string | undefined = `${instanceId}:${++probeCounter}`;
+    const at = this.clock.now();
+    const leaseUntil = at + replica.config.probeLease;
+    const admitted = replica.send(
+      panicGeneration === undefined
+        ? { type: 'PROBE_ACQUIRED', probeId, leaseUntil, at }
+        : { type: 'PANIC_PROBE', probeId, leaseUntil, generation: panicGeneration, at },
+    );
+    if (!admitted) throw this.#reject(replica.state);
+    // Admission is the one step that waits for the store: the fleet shares the slots. The
+    // local admission stands only when the store did not answer in time.
+    const admission = await replica.admission(replica.lastSeq, this.store.timeout);
+    if (admission === 'refused' && replica.holdsProbe(probeId)) {
+      // The store answered, but only with other instances' writes: free the slot.
+      replica.send({
+        type: 'IGNORED',
+        generation: replica.generation,
+        probeId,
+        at: this.clock.now(),
+      });
+    }
+    if (!replica.holdsProbe(probeId)) {
+      // The circuit may have closed (a reset, another instance's probe) during admission;
+      // a closed or disabled circuit admits every call, so this one runs as an ordinary call.
+      const now = replica.state;
+      if (now !== 'closed' && now !== 'disabled') throw this.#reject(now);
+      probeId = undefined;
+    }
+    return probeId;
   }
 
   // Reading the clock costs about as much as a whole closed-circuit call (tens of ns each). A
@@ -381,11 +399,11 @@ export class CircuitBreaker {
     signal: AbortSignal | undefined,
     started: number,
     since: number,
-  ): void {
+  ): Outcome {
     const outcome = this.#outcomeOf(error, signal);
     if (outcome === 'success') {
       this.#recordSuccess(generation, probeId, started, since);
-      return;
+      return outcome;
     }
     const durationMs = this.#clockStop(started);
     const at = this.clock.now();
@@ -413,6 +431,7 @@ export class CircuitBreaker {
       if (this.#events.has('ignored'))
         this.#events.emit('ignored', { name: this.name, error, durationMs });
     }
+    return outcome;
   }
 
   // Counts an outcome in the window when the call was admitted in `closed` and the statechart is
@@ -485,6 +504,124 @@ export class CircuitBreaker {
       };
     }
     return this.#protect;
+  }
+
+  /**
+   * Admits a call whose outcome the caller reports (a fetch wrapper, a middleware); rejects
+   * with {@link CircuitBreakerError} when the circuit does not admit it. See {@link Attempt}.
+   */
+  attempt(options?: AttemptOptions): Promise<Attempt> {
+    return openAttempt(this[gateOf](), options);
+  }
+
+  /**
+   * Streams `fn`'s chunks through the breaker: admitted like a call when the consumer first
+   * asks for a chunk; `firstChunkTimeout` and `chunkTimeout` breaches abort `fn`'s signal and
+   * count as failures; a success only when the stream ends; a consumer that stops early is
+   * ignored. A stream never iterated calls nothing.
+   */
+  stream<T>(fn: StreamFunction<T>, options?: StreamOptions): AsyncIterable<T> {
+    return new BreakerStream(this[gateOf](), fn, options);
+  }
+
+  /** @internal The breaker's admission and recording, for attempts, streams and routes. */
+  [gateOf](): BreakerGate {
+    // Built on first use: a breaker that never streams pays nothing for it.
+    const built = gates.get(this);
+    if (built !== undefined) return built;
+    const deadlines = streamDeadlines.get(this);
+    const replica = this.#replica;
+    const breaker = this;
+    const noTimeout = this.#timeout === undefined;
+    const ignoring = (reason: unknown) => AbortSignal.abort(reason);
+    const gate: BreakerGate = {
+      name: this.name,
+      clock: this.clock,
+      timeout: this.#timeout,
+      firstChunkTimeout: deadlines?.[0],
+      chunkTimeout: deadlines?.[1],
+      get probeLease() {
+        return replica.config.probeLease;
+      },
+      get fastPath() {
+        return replica.loaded && !breaker.#disposed && replica.state === 'closed' && noTimeout;
+      },
+      // The closed path of call(), with the route's value and its continuation on an error.
+      callFirst: async (fn, value, next) => {
+        const generation = replica.generation;
+        const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
+        const since = this.#slowMs === undefined ? 0 : this.clock.now();
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn(value, NEVER_ABORTED);
+        } catch (error) {
+          const outcome = this.#recordError(
+            error,
+            generation,
+            undefined,
+            undefined,
+            started,
+            since,
+          );
+          return next.afterFirst(fn, error, outcome);
+        }
+        this.#recordSuccess(generation, undefined, started, since);
+        return result;
+      },
+      admit: (panicGeneration) => this.#admit(panicGeneration),
+      succeed: (t, since) => this.#recordSuccess(t.generation, t.probeId, t.started, since),
+      fail: (t, error, signal, since) =>
+        this.#recordError(error, t.generation, t.probeId, signal, t.started, since),
+      // An error that is its signal's reason is ignored, whatever classify says.
+      ignore: (t, reason) => {
+        this.#recordError(reason, t.generation, t.probeId, ignoring(reason), t.started, t.since);
+      },
+      outcomeOf: (error, signal) => this.#outcomeOf(error, signal),
+      renew: (t, leaseUntil) => {
+        if (t.probeId === undefined) return;
+        const { generation, probeId } = t;
+        replica.send({
+          type: 'PROBE_RENEWED',
+          probeId,
+          leaseUntil,
+          generation,
+          at: this.clock.now(),
+        });
+      },
+    };
+    gates.set(this, gate);
+    return gate;
+  }
+
+  async #admit(panicGeneration: number | undefined): Promise<Ticket> {
+    const replica = this.#replica;
+    if (!replica.loaded) await replica.ready;
+    if (this.#disposed) throw new BreakerDisposedError(this.name);
+    const state = replica.state;
+    if (state === 'disabled') {
+      return {
+        generation: replica.generation,
+        probeId: undefined,
+        started: -1,
+        since: 0,
+        recorded: false,
+      };
+    }
+    if (state === 'halfOpen' || (state === 'open' && panicGeneration !== undefined)) {
+      return this.#ticket(await this.#admitProbe(state, panicGeneration));
+    }
+    if (state !== 'closed') throw this.#reject(state);
+    return this.#ticket(undefined);
+  }
+
+  #ticket(probeId: string | undefined): Ticket {
+    return {
+      generation: this.#replica.generation,
+      probeId,
+      started: this.#timing === Timing.Off ? -1 : this.#clockStart(),
+      since: this.#slowMs === undefined ? 0 : this.clock.now(),
+      recorded: true,
+    };
   }
 
   /** Opens the circuit until `reset()`, for every instance sharing it. */

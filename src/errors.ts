@@ -40,7 +40,7 @@ export class CircuitBreakerError extends Error {
 
 /** A call ran longer than the breaker's `timeout`; its signal was aborted and it counts as a failure. */
 export class CallTimeoutError extends Error {
-  override readonly name = 'CallTimeoutError';
+  override readonly name: string = 'CallTimeoutError';
   /** The breaker's name. */
   readonly breaker: string;
   /** The `timeout` option in milliseconds. */
@@ -50,6 +50,32 @@ export class CallTimeoutError extends Error {
     super(`call through circuit breaker "${breaker}" timed out after ${timeoutMs} ms`);
     this.breaker = breaker;
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A stream sent no chunk within `firstChunkTimeout` (or the breaker's `timeout` when that is
+ * unset); its signal was aborted and it counts as a failure.
+ */
+export class FirstChunkTimeoutError extends CallTimeoutError {
+  override readonly name: string = 'FirstChunkTimeoutError';
+
+  constructor(breaker: string, timeoutMs: number) {
+    super(breaker, timeoutMs);
+    this.message = `stream through circuit breaker "${breaker}" sent no first chunk within ${timeoutMs} ms`;
+  }
+}
+
+/**
+ * A stream went longer than `chunkTimeout` without a chunk once it had begun; its signal was
+ * aborted and it counts as a failure.
+ */
+export class ChunkTimeoutError extends CallTimeoutError {
+  override readonly name: string = 'ChunkTimeoutError';
+
+  constructor(breaker: string, timeoutMs: number) {
+    super(breaker, timeoutMs);
+    this.message = `stream through circuit breaker "${breaker}" stalled: no chunk for ${timeoutMs} ms`;
   }
 }
 

@@ -60,6 +60,7 @@ export type TransitionReason =
   | 'successThresholdReached'
   | 'probeFailed'
   | 'probeLeaseExpired'
+  | 'panicProbe'
   | 'forcedOpen'
   | 'disabled'
   | 'reset';
@@ -121,6 +122,11 @@ export type BreakerEvent =
   | ({ type: 'IGNORED' } & Outcome)
   | ({ type: 'WINDOW'; generation: number } & WindowCounts & Timed)
   | ({ type: 'PROBE_ACQUIRED'; probeId: string; leaseUntil: number } & Timed)
+  // A route whose every target is open asks the one whose open period ends soonest for an
+  // early probe; `generation` is the open period it judged.
+  | ({ type: 'PANIC_PROBE'; probeId: string; leaseUntil: number; generation: number } & Timed)
+  // A probe still at work (a stream whose chunks flow) extends its lease.
+  | ({ type: 'PROBE_RENEWED'; probeId: string; leaseUntil: number; generation: number } & Timed)
   | ({ type: 'RESUME' } & Timed)
   | ({ type: 'FORCE_OPEN' } & Timed)
   | ({ type: 'DISABLE' } & Timed)
@@ -307,6 +313,14 @@ export const breakerMachine = setup({
       event.type === 'PROBE_ACQUIRED' &&
       !(event.probeId in context.probes) &&
       Object.keys(context.probes).length < context.config.halfOpenMaxCalls,
+    // An early probe counts against halfOpenMaxCalls like any other: it half-opens the circuit
+    // with its slot taken, so the fleet's next panic (or probe) finds the slots as they are.
+    panicProbeSlotFree: ({ context }) =>
+      Object.keys(context.probes).length < context.config.halfOpenMaxCalls,
+    leaseExtended: ({ context, event }) =>
+      event.type === 'PROBE_RENEWED' &&
+      isProbeOf(context, event) &&
+      event.leaseUntil > (context.probes[event.probeId] as number),
     isProbe: ({ context, event }) => isProbeOf(context, event),
     isLastProbe: ({ context, event }) =>
       isProbeOf(context, event) && Object.keys(context.probes).length === 1,
@@ -350,6 +364,18 @@ export const breakerMachine = setup({
       generation: context.generation + 1,
       reason: 'resetTimeoutElapsed' as const,
     })),
+    startPanicProbe: assign(({ context, event }) => ({
+      successes: 0,
+      probes: event.type === 'PANIC_PROBE' ? { [event.probeId]: event.leaseUntil } : {},
+      generation: context.generation + 1,
+      reason: 'panicProbe' as const,
+    })),
+    renewLease: assign({
+      probes: ({ context, event }) =>
+        event.type === 'PROBE_RENEWED'
+          ? { ...context.probes, [event.probeId]: event.leaseUntil }
+          : context.probes,
+    }),
     addProbe: assign({
       probes: ({ context, event }) =>
         event.type === 'PROBE_ACQUIRED'
@@ -474,6 +500,11 @@ export const breakerMachine = setup({
         // Restoring a snapshot re-arms no timer (xstate#5331): re-entering computes the
         // remaining delay from openedAt.
         RESUME: { target: 'open', reenter: true },
+        PANIC_PROBE: {
+          guard: and(['currentGeneration', 'panicProbeSlotFree']),
+          target: '#breaker.halfOpen.probing',
+          actions: 'startPanicProbe',
+        },
         RESET: { target: 'closed', actions: 'reset' },
         FORCE_OPEN: { target: 'forcedOpen', actions: 'forceOpen' },
         DISABLE: { target: 'disabled', actions: 'disable' },
@@ -525,6 +556,12 @@ export const breakerMachine = setup({
               { guard: 'isLastProbe', target: 'waiting', actions: 'releaseProbe' },
               { guard: 'isProbe', target: 'probing', reenter: true, actions: 'releaseProbe' },
             ],
+            PROBE_RENEWED: {
+              guard: 'leaseExtended',
+              target: 'probing',
+              reenter: true,
+              actions: 'renewLease',
+            },
             RESUME: { target: 'probing', reenter: true },
           },
         },

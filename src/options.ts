@@ -32,6 +32,17 @@ export interface BreakerOptions {
   /** Milliseconds a call may run: then its signal is aborted and it fails with `CallTimeoutError`. */
   timeout?: number;
   /**
+   * Milliseconds a stream (`stream()`) may take to send its first chunk: then its signal is
+   * aborted and it fails with `FirstChunkTimeoutError`. Default: `timeout`.
+   */
+  firstChunkTimeout?: number;
+  /**
+   * The longest gap in milliseconds between two chunks of a stream once it has begun (time the
+   * consumer holds a chunk does not count): then its signal is aborted and it fails with
+   * `ChunkTimeoutError`. Unset by default.
+   */
+  chunkTimeout?: number;
+  /**
    * How an error counts. Default: every error is a failure. A call aborted by the caller's own
    * signal is always ignored; a `CallTimeoutError` is always a failure. `getCircuitBreaker`
    * keeps the first breaker's `classify` when asked again with another function.
@@ -92,6 +103,8 @@ export interface BackoffOptions {
 export interface ResolvedOptions {
   readonly config: BreakerConfig;
   readonly timeout: number | undefined;
+  readonly firstChunkTimeout: number | undefined;
+  readonly chunkTimeout: number | undefined;
   readonly classify: ((error: unknown) => Outcome) | undefined;
   readonly store: BreakerStore | undefined;
   readonly clock: Clock | undefined;
@@ -126,6 +139,8 @@ const KNOWN = new Set<string>([
   'halfOpenMaxCalls',
   'probeLease',
   'timeout',
+  'firstChunkTimeout',
+  'chunkTimeout',
   'classify',
   'store',
   'clock',
@@ -284,6 +299,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     if (!KNOWN.has(key)) throw new TypeError(`unknown breaker option ${JSON.stringify(key)}`);
   }
   const timeout = optional(given.timeout, (v) => checkDuration('option timeout', v));
+  const firstChunkTimeout = optional(given.firstChunkTimeout, (v) =>
+    checkDuration('option firstChunkTimeout', v),
+  );
+  const chunkTimeout = optional(given.chunkTimeout, (v) => checkDuration('option chunkTimeout', v));
   const resetTimeout =
     given.resetTimeout === undefined
       ? DEFAULTS.resetTimeout
@@ -353,6 +372,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   return {
     config,
     timeout,
+    firstChunkTimeout,
+    chunkTimeout,
     classify,
     store,
     clock,
@@ -377,7 +398,14 @@ export function configOptions(config: Partial<BreakerConfig>): BreakerOptions {
 
 // Compared by value or identity: another store or clock is another shared statechart or
 // another time base.
-const COMPARED = ['timeout', 'store', 'clock', 'windowFlush'] as const;
+const COMPARED = [
+  'timeout',
+  'firstChunkTimeout',
+  'chunkTimeout',
+  'store',
+  'clock',
+  'windowFlush',
+] as const;
 // Compared by presence only: a handler written inline where the breaker is asked for is a new
 // function object on every call, yet the same code, so its identity says nothing.
 const HANDLERS = ['classify', 'inspect', 'retryAfter'] as const;

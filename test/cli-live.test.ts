@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CircuitBreaker, CircuitState } from '../src/index.js';
-import { RedisStore } from '../src/stores/redis.js';
+import { RedisStore } from '../src/stores/redis/index.js';
 import { BUILD_BOUND_MS, buildPackage, PACKAGE_ROOT } from './support/built-package.js';
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';

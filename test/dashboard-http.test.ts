@@ -1,5 +1,5 @@
 import { breakerMachine, CircuitBreaker, CircuitBreakerError, MemoryStore } from 'statebreaker';
-import { readBreaker } from 'statebreaker/admin';
+import { forceOpen, readBreaker, reset } from 'statebreaker/admin';
 import { type Dashboard, startDashboard } from 'statebreaker/dashboard';
 import type { BreakerStore } from 'statebreaker/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ const store = new MemoryStore();
 const breakers: CircuitBreaker[] = [];
 let readOnly: Dashboard;
 let operated: Dashboard;
+const cleanupPage: { close(): void }[] = [];
 
 function breaker(name: string, failMax = 3): CircuitBreaker {
   const made = new CircuitBreaker(name, { store, failMax, resetTimeout: 60_000 });
@@ -59,6 +60,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const page of cleanupPage) page.close();
   for (const made of breakers) made.dispose();
   await readOnly?.close();
   await operated?.close();
@@ -135,8 +137,9 @@ describe('what it serves', () => {
     expect(states).toEqual(expect.arrayContaining(['closed', 'open', 'halfOpen.probing']));
     for (const state of states) expect(page.text).toContain(`data-state="${state}"`);
     expect(page.text).not.toMatch(/(src|href)="(https?:)?\/\//);
-    for (const asset of ['assets/dashboard.js', 'assets/dashboard.css']) {
-      expect(page.text).toContain(asset);
+    for (const asset of ['assets/dashboard.js', 'assets/dashboard.css', 'assets/actions.js']) {
+      // The page names its own files; the script imports the actions' module.
+      if (asset !== 'assets/actions.js') expect(page.text).toContain(asset);
       const file = await send(`${readOnly.url}${asset}`);
       expect(file.status).toBe(200);
       expect(file.text.length).toBeGreaterThan(500);
@@ -172,6 +175,103 @@ describe('what it serves', () => {
     });
     expect((await send(`${readOnly.url}api/breaker`)).status).toBe(400);
     expect((await send(`${readOnly.url}nothing`)).status).toBe(404);
+  });
+
+  it('writes no limit (failMax: Infinity) as "Infinity", in the listing and the stream', async () => {
+    const rateOnly = new CircuitBreaker('json rate only', {
+      store,
+      failMax: Number.POSITIVE_INFINITY,
+      failureRateThreshold: 50,
+      minimumCalls: 2,
+    });
+    breakers.push(rateOnly);
+    const page = listen(`${readOnly.url}events`);
+    expect(await waitFor(() => page.events.length > 0, 5_000)).toBe(true);
+    // Its record is written at its first change: a trip on the rate.
+    await fail(rateOnly, 2);
+    expect(await waitFor(() => rateOnly.state === 'open', 5_000)).toBe(true);
+    await rateOnly.settled();
+    const listing = (await send(`${readOnly.url}api/breakers`)).json() as {
+      breakers: { name: string; config: { failMax: unknown } }[];
+    };
+    expect(listing.breakers.find((b) => b.name === 'json rate only')?.config.failMax).toBe(
+      'Infinity',
+    );
+    const one = await send(
+      `${readOnly.url}api/breaker?name=${encodeURIComponent('json rate only')}`,
+    );
+    expect(
+      (one.json() as { breaker: { config: { failMax: unknown } } }).breaker.config.failMax,
+    ).toBe('Infinity');
+    const streamed = () =>
+      page.events.flatMap((e) =>
+        e.type === 'breaker' ? [(e.data as { breaker: { name: string } }).breaker] : [],
+      );
+    expect(await waitFor(() => streamed().some((b) => b.name === 'json rate only'), 5_000)).toBe(
+      true,
+    );
+    expect(streamed().find((b) => b.name === 'json rate only')).toMatchObject({
+      config: { failMax: 'Infinity' },
+    });
+    page.close();
+  });
+
+  it("streams the fleet's failure and slow-call rates of a breaker with a rate rule, -1 below minimumCalls", async () => {
+    const name = 'json rated';
+    const config = {
+      failMax: Number.POSITIVE_INFINITY,
+      failureRateThreshold: 75,
+      slowCallRateThreshold: 90,
+      slowCallDuration: 60_000,
+      minimumCalls: 4,
+      window: 60_000,
+    };
+    // A closed record under the rate rules: created by an operator, then reset.
+    await forceOpen(store, name, { create: config });
+    await reset(store, name);
+    const rated = new CircuitBreaker(name, { store, ...config, windowFlush: 20 });
+    breakers.push(rated);
+    await rated.settled();
+    const page = listen(`${readOnly.url}events`);
+    cleanupPage.push(page);
+    type Rates = { calls: number; failureRate: number; slowCallRate: number } | null;
+    const rates = () =>
+      page.events.flatMap((e) => {
+        const breaker = (e.data as { breaker?: { name: string; rates: Rates } }).breaker;
+        return e.type === 'breaker' && breaker?.name === name ? [breaker.rates] : [];
+      });
+
+    await rated.call(async () => 'ok');
+    await fail(rated);
+    expect(await waitFor(() => rates().some((r) => r?.calls === 2), 5_000)).toBe(true);
+    expect(rates().find((r) => r?.calls === 2)).toEqual({
+      calls: 2,
+      minimumCalls: 4,
+      failureRate: -1,
+      slowCallRate: -1,
+    });
+    await rated.call(async () => 'ok');
+    await fail(rated);
+    expect(await waitFor(() => rates().some((r) => r?.calls === 4), 5_000)).toBe(true);
+    expect(rates().find((r) => r?.calls === 4)).toEqual({
+      calls: 4,
+      minimumCalls: 4,
+      failureRate: 50,
+      slowCallRate: 0,
+    });
+    expect(rated.state).toBe('closed');
+    const one = await send(`${readOnly.url}api/breaker?name=${encodeURIComponent(name)}`);
+    expect((one.json() as { breaker: { rates: Rates } }).breaker.rates).toMatchObject({
+      calls: 4,
+      failureRate: 50,
+    });
+    // Reading the window adds nothing to it.
+    const again = await send(`${readOnly.url}api/breaker?name=${encodeURIComponent(name)}`);
+    expect((again.json() as { breaker: { rates: Rates } }).breaker.rates).toMatchObject({
+      calls: 4,
+    });
+    // Each open page counts toward the dashboard's limit.
+    page.close();
   });
 
   it('answers only to loopback names while it listens on loopback (no DNS rebinding)', async () => {

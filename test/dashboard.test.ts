@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { CircuitBreaker } from 'statebreaker';
-import { readBreaker } from 'statebreaker/admin';
+import { forceOpen, readBreaker, reset } from 'statebreaker/admin';
 import { type Dashboard, startDashboard } from 'statebreaker/dashboard';
 import { RedisStore } from 'statebreaker/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,7 @@ let operated: Dashboard;
 let readOnly: Dashboard;
 let xssBreaker: CircuitBreaker;
 const workers: Worker[] = [];
+const rated: CircuitBreaker[] = [];
 const clients: Redis[] = [];
 const stores: RedisStore[] = [];
 
@@ -113,6 +114,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.exit()));
   xssBreaker?.dispose();
+  for (const breaker of rated) breaker.dispose();
   await operated?.close();
   await readOnly?.close();
   await browser?.close();
@@ -194,7 +196,20 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a real browser', () => {
     await page.locator('#unlock button[type="submit"]').click();
     await page.locator('#mode[data-mode="operator"]').waitFor({ timeout: BOUND_MS });
 
+    // A fleet-wide action asks first: a click alone changes nothing, Cancel leaves it so.
+    const before = await readBreaker(stores[0] as RedisStore, name);
+    await shown.locator('button[data-action="disable"]').click();
+    await expect(shown.locator('.confirm-text').textContent()).resolves.toBe(
+      `Disable "${name}" for the whole fleet? Every call goes through and nothing is counted until a reset.`,
+    );
+    await shown.locator('button.cancel').click();
+    await shown.locator('button[data-action="disable"]').waitFor({ timeout: BOUND_MS });
     await shown.locator('button[data-action="forceOpen"]').click();
+    await shown.locator('button[data-confirm="forceOpen"]').waitFor({ timeout: BOUND_MS });
+    expect(await shown.locator('button[data-action]').count()).toBe(0);
+    expect((await readBreaker(stores[0] as RedisStore, name)).version).toBe(before.version);
+    expect(member.state).toBe('closed');
+    await shown.locator('button[data-confirm="forceOpen"]').click();
     await tileState(page, name, 'forcedOpen');
     expect(await waitFor(() => member.state === 'forcedOpen', BOUND_MS)).toBe(true);
     expect(await callIn(member)).toBe('rejected');
@@ -216,6 +231,68 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a real browser', () => {
     const picture = join(dir, 'dashboard.png');
     await page.screenshot({ path: picture, fullPage: true });
     console.log(`dashboard screenshot: ${picture}`);
+    await page.close();
+  });
+
+  it("a rate-only breaker's tile shows no limit and the fleet's rates, read from its window on Redis", async () => {
+    const name = 'rated api';
+    const config = {
+      failMax: Number.POSITIVE_INFINITY,
+      failureRateThreshold: 75,
+      slowCallRateThreshold: 90,
+      slowCallDuration: 60_000,
+      minimumCalls: 4,
+      window: 60_000,
+    };
+    const store = redisStore();
+    await forceOpen(store, name, { create: config });
+    await reset(store, name);
+    // Two instances of the fleet, each counting half of the calls.
+    const one = new CircuitBreaker(name, { store, ...config, windowFlush: 20 });
+    const other = new CircuitBreaker(name, { store: redisStore(), ...config, windowFlush: 20 });
+    rated.push(one, other);
+    await one.call(async () => 'ok');
+    await one.call(() => Promise.reject(new Error('down'))).catch(() => undefined);
+
+    const page = await openPage(readOnly);
+    const shown = tile(page, name);
+    await shown.waitFor({ timeout: BOUND_MS });
+    await expect(shown.locator('[data-field="failures"]').textContent()).resolves.toBe(
+      '0 / Infinity',
+    );
+    const failureRate = shown.locator('[data-field="failureRate"]');
+    await failureRate.filter({ hasText: '— (2 of 4 calls)' }).waitFor({ timeout: BOUND_MS });
+
+    await other.call(async () => 'ok');
+    await other.call(() => Promise.reject(new Error('down'))).catch(() => undefined);
+    await failureRate.filter({ hasText: '50.0 % / 75 %' }).waitFor({ timeout: BOUND_MS });
+    await expect(shown.locator('[data-field="slowCallRate"]').textContent()).resolves.toBe(
+      '0.0 % / 90 %',
+    );
+    expect(one.state).toBe('closed');
+    await page.close();
+  });
+
+  it("a name's control characters and bidi marks are escaped on its tile and in the question an action asks", async () => {
+    const name = 'tenant-\u202eevil-\u001b[31m-\u0007';
+    const label = 'tenant-\\u202eevil-\\u001b[31m-\\u0007';
+    const breaker = new CircuitBreaker(name, { store: redisStore(), failMax: 5 });
+    rated.push(breaker);
+    await breaker.call(() => Promise.reject(new Error('down'))).catch(() => undefined);
+    await breaker.settled();
+    const page = await openPage(operated);
+    await page.locator('#token').fill(TOKEN);
+    await page.locator('#unlock button[type="submit"]').click();
+    await page.locator('#mode[data-mode="operator"]').waitFor({ timeout: BOUND_MS });
+    const shown = tile(page, label);
+    await shown.waitFor({ timeout: BOUND_MS });
+    await expect(shown.locator('.name').getAttribute('title')).resolves.toBe(label);
+    await shown.locator('button[data-action="reset"]').click();
+    await expect(shown.locator('.confirm-text').textContent()).resolves.toBe(
+      `Reset "${label}" for the whole fleet? The circuit closes and its counters are cleared.`,
+    );
+    await expect(shown.locator('.name').textContent()).resolves.toBe(label);
+    await shown.locator('button.cancel').click();
     await page.close();
   });
 

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import type { Redis } from 'ioredis';
 import type { BreakerConfig, CircuitBreaker } from 'statebreaker';
 import { type RedisStore, RedisStoreTimeoutError } from 'statebreaker/redis';
 import {
@@ -9,7 +10,7 @@ import {
   type SimulatedClock,
 } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BreakerKeys } from '../src/stores/redis-keys.js';
+import type { BreakerKeys } from '../src/stores/redis/keys.js';
 import type { FaultProxy, Faults } from './support/fault-proxy.js';
 import { FLEET_RESYNC_MS, FleetRun, STALE_BOUND_MS } from './support/fleet-model.js';
 import {
@@ -299,7 +300,7 @@ describe('found by the fleet property', () => {
       // black hole) when its SUBSCRIBE reaches the server.
       proxy.cut('subscriber');
       expect(await waitFor(() => proxy.counters.connections.subscriber > before)).toBe(true);
-      expect(await quiet.clients[0]?.ping()).toBe('PONG');
+      expect(await (quiet.clients[0] as Redis | undefined)?.ping()).toBe('PONG');
       await fail(b);
       await b.settled();
       expect(b.state).toBe('open');

@@ -3,7 +3,7 @@ import { DEFAULT_PREFIX } from 'statebreaker/redis';
 import type { StoredRecord } from 'statebreaker/store';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../src/clock.js';
-import { breakerKeys } from '../src/stores/redis-keys.js';
+import { breakerKeys } from '../src/stores/redis/keys.js';
 import type { BreakerStore, CompareAndSetResult, StoreFollower } from '../src/stores/store.js';
 import { settle, useFaultHarness } from './support/fault-fleet.js';
 import { waitFor } from './support/redis-wait.js';

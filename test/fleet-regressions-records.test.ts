@@ -1,7 +1,7 @@
 import { CircuitBreaker, CorruptRecordError } from 'statebreaker';
 import { DEFAULT_PREFIX, RedisStore } from 'statebreaker/redis';
 import { describe, expect, it } from 'vitest';
-import { breakerKeys } from '../src/stores/redis-keys.js';
+import { breakerKeys } from '../src/stores/redis/keys.js';
 import { type Member, settle, storedRecord, useFaultHarness } from './support/fault-fleet.js';
 import { waitFor } from './support/redis-wait.js';
 import { RECORD_CONFIG, snapshotJson } from './support/stored-snapshot.js';

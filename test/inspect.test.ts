@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { type InspectionEvent, SimulatedClock } from 'xstate';
 import { CircuitBreaker, CircuitState, MemoryStore } from '../src/index.js';
-import { RedisStore } from '../src/stores/redis.js';
+import { RedisStore } from '../src/stores/redis/index.js';
 import { RedisServer } from './support/redis-server.js';
 
 /** What a receiver gets from `createWebSocketInspector`: JSON, one inspection event a message. */

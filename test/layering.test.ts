@@ -22,7 +22,7 @@ function importsOf(file: string): string[] {
 
 describe('layering', () => {
   it('finds the imports it checks', () => {
-    expect(importsOf('stores/redis.ts')).toContain('record/order');
+    expect(importsOf('stores/redis/store.ts')).toContain('record/order');
     expect(importsOf('breaker.ts')).toContain('replica/replica');
   });
 

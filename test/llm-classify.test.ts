@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { APICallError } from '@ai-sdk/provider';
 import { CallTimeoutError } from 'statebreaker';
 import { llmClassify } from 'statebreaker/llm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -294,5 +295,17 @@ describe('llmClassify: what it does not know, and odd shapes', () => {
       },
     );
     expect(llmClassify(hostile)).toBe('failure');
+  });
+});
+
+describe('llmClassify: the AI SDK’s APICallError (the real class)', () => {
+  const apiCallError = (statusCode: number) =>
+    new APICallError({ message: 'x', url: 'u', requestBodyValues: {}, statusCode });
+
+  it('reads its statusCode', () => {
+    expect(llmClassify(apiCallError(400))).toBe('ignored');
+    expect(llmClassify(apiCallError(401))).toBe('ignored');
+    expect(llmClassify(apiCallError(429))).toBe('failure');
+    expect(llmClassify(apiCallError(500))).toBe('failure');
   });
 });

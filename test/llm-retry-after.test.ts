@@ -1,3 +1,4 @@
+import { APICallError } from '@ai-sdk/provider';
 import { llmRetryAfter } from 'statebreaker/llm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -222,5 +223,18 @@ describe('llmRetryAfter: real Responses', () => {
     const response = await respond(upstream, 429, { 'retry-after-ms': '350', 'retry-after': '1' });
     await response.body?.cancel();
     expect(llmRetryAfter({ response })).toBe(350);
+  });
+});
+
+describe('llmRetryAfter: the AI SDK’s APICallError (the real class)', () => {
+  it('reads its responseHeaders, a plain object', () => {
+    const error = new APICallError({
+      message: 'x',
+      url: 'u',
+      requestBodyValues: {},
+      statusCode: 429,
+      responseHeaders: { 'retry-after': '12' },
+    });
+    expect(llmRetryAfter(error)).toBe(12_000);
   });
 });

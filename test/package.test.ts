@@ -2,7 +2,15 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Consumer, type PackedFile, pack, ROOT, succeeded } from './support/packed-consumer.js';
+import { type ConsumerClient, nodeBinaries, runConsumerFleet } from './support/consumer-fleet.js';
+import {
+  Consumer,
+  type PackedFile,
+  pack,
+  type Ran,
+  ROOT,
+  succeeded,
+} from './support/packed-consumer.js';
 import { typeScriptBlocks } from './support/readme-blocks.js';
 import { RedisServer } from './support/redis-server.js';
 
@@ -12,6 +20,8 @@ import { RedisServer } from './support/redis-server.js';
 // consumers in ES module TypeScript and CommonJS run. One pack and one project per run.
 
 const SETUP_BOUND_MS = 180_000;
+// The Node binaries the package runs on: this one, and node22 and node24 from dev dependencies.
+const majors = nodeBinaries();
 const MISSING_GRAPH =
   'statebreaker/testing needs the optional peer @xstate/graph: npm install -D @xstate/graph';
 
@@ -64,8 +74,8 @@ describe('the tarball', () => {
       'README.md',
       'dist/index.js',
       'dist/index.d.ts',
-      'dist/stores/redis.js',
-      'dist/stores/redis.d.ts',
+      'dist/stores/redis/index.js',
+      'dist/stores/redis/index.d.ts',
       'dist/testing/index.js',
       'dist/testing/index.d.ts',
       'dist/stores/lua/compareAndSet-7.lua',
@@ -111,22 +121,22 @@ describe('the tarball', () => {
   });
 });
 
-describe('installed without its optional peers (ioredis, @xstate/graph, prom-client, ...)', () => {
-  const probe = (load: string) => `
+/** Code that loads every entry point with `load` and prints what each gave, as JSON. */
+const probe = (load: string) => `
     const results = {};
     for (const specifier of ${JSON.stringify(entryPoints())}) {
       try { await ${load}(specifier); results[specifier] = 'ok'; }
       catch (error) { results[specifier] = error.message; }
     }
     console.log(JSON.stringify(results));`;
-  const expected = () =>
-    Object.fromEntries(
-      entryPoints().map((entry) => [
-        entry,
-        entry === 'statebreaker/testing' ? MISSING_GRAPH : 'ok',
-      ]),
-    );
 
+/** What the probe prints where @xstate/graph is not installed. */
+const expected = () =>
+  Object.fromEntries(
+    entryPoints().map((entry) => [entry, entry === 'statebreaker/testing' ? MISSING_GRAPH : 'ok']),
+  );
+
+describe('installed without its optional peers (ioredis, @xstate/graph, prom-client, ...)', () => {
   it('imports every entry point but statebreaker/testing, whose error names the missing peer', async () => {
     expect(entryPoints()).toEqual(
       expect.arrayContaining([
@@ -141,6 +151,24 @@ describe('installed without its optional peers (ioredis, @xstate/graph, prom-cli
       'import',
     );
     expect(JSON.parse(esm.stdout)).toEqual(expected());
+  });
+
+  it('finds a Node of each major the package supports: 20, 22 and 24', () => {
+    expect(majors.map((binary) => binary.major)).toEqual([20, 22, 24]);
+  });
+
+  it.each(majors)('imports every entry point on Node $major as well', async ({ major, path }) => {
+    const esm = succeeded(
+      await consumer.node(
+        ['--input-type=module', '-e', `${probe('import')}\nconsole.log(process.versions.node);`],
+        {},
+        path,
+      ),
+      `import on Node ${major}`,
+    );
+    const [results, version] = esm.stdout.trim().split('\n');
+    expect(version?.split('.')[0]).toBe(String(major));
+    expect(JSON.parse(results as string)).toEqual(expected());
   });
 
   const requireModule = (process.features as { require_module?: boolean }).require_module === true;
@@ -166,11 +194,13 @@ describe('the dashboard as installed', () => {
     };
     const page = await get('./');
     const script = await get('assets/dashboard.js');
+    const actions = await get('assets/actions.js');
     const style = await get('assets/dashboard.css');
     await dashboard.close();
     console.log(JSON.stringify({
       page: [page.status, page.type, page.text.includes('data-state="halfOpen.probing"')],
       script: [script.status, script.type, script.text.includes('EventSource')],
+      actions: [actions.status, actions.type, actions.text.includes('renderActions')],
       style: [style.status, style.type, style.text.includes('.tile')],
     }));`;
 
@@ -182,6 +212,7 @@ describe('the dashboard as installed', () => {
     expect(JSON.parse(ran.stdout)).toEqual({
       page: [200, 'text/html; charset=utf-8', true],
       script: [200, 'text/javascript; charset=utf-8', true],
+      actions: [200, 'text/javascript; charset=utf-8', true],
       style: [200, 'text/css; charset=utf-8', true],
     });
   });
@@ -332,4 +363,107 @@ describe('installed with the peers a user adds', () => {
     expect(typed.stdout + typed.stderr).toBe('');
     expect(await runSmoke()).toEqual(smokeResult);
   });
+});
+
+describe('installed without flags beside the Redis client a project already uses', () => {
+  // What `npm install statebreaker` meets in a project that depends on a client already: a peer
+  // range that leaves a major out fails with ERESOLVE. Two projects hold every client major
+  // between them (one install each, side by side); each client then runs a fleet of two
+  // processes that share one breaker on a redis-server.
+  const dependencies = (major: string) => ({
+    ioredis: `^${major}.0.0`,
+    redis: `^${major}.0.0`,
+    iovalkey: '^0.4.0',
+    '@types/node': '^20.0.0',
+  });
+  // Made in beforeAll, so that a run that skips these tests leaves no directory behind.
+  const projects = {} as Record<5 | 6, Consumer>;
+  const fleets: { client: ConsumerClient; project: 5 | 6; major: string }[] = [
+    { client: 'ioredis', project: 5, major: '5' },
+    { client: 'ioredis', project: 6, major: '6' },
+    { client: 'redis', project: 5, major: '5' },
+    { client: 'redis', project: 6, major: '6' },
+    { client: 'iovalkey', project: 5, major: '0' },
+  ];
+  let fleetServer: RedisServer | undefined;
+  let fleetRun = 0;
+  const compiled = new Map<Consumer, Ran>();
+
+  beforeAll(async () => {
+    const fixture = readFileSync(join(ROOT, 'test', 'fixtures', 'consumer', 'fleet.ts'), 'utf8');
+    const tsconfig = {
+      compilerOptions: {
+        strict: true,
+        skipLibCheck: true,
+        target: 'es2022',
+        types: ['node'],
+        module: 'nodenext',
+        outDir: 'out',
+      },
+      include: ['fleet.ts'],
+    };
+    const began = Date.now();
+    const took: string[] = [];
+    projects[5] = new Consumer(dependencies('5'));
+    projects[6] = new Consumer(dependencies('6'));
+    const [started] = await Promise.all([
+      RedisServer.start(),
+      ...Object.entries(projects).map(async ([major, project]) => {
+        await project.install(tarball);
+        const installed = Date.now();
+        project.write('fleet.ts', fixture);
+        project.write('tsconfig.json', `${JSON.stringify(tsconfig, null, 2)}\n`);
+        // Emitted even with type errors, which a test of their own reports. node-redis's types
+        // cost a few seconds of checking: checked with the newest majors (iovalkey included);
+        // ioredis 5's are checked above, node-redis 5's by the repository's own typecheck.
+        const check = major === '6' ? [] : ['--noCheck'];
+        compiled.set(project, await project.tsc('tsconfig.json', ...check));
+        took.push(
+          `clients ${major}: installed in ${installed - began} ms, compiled in ${Date.now() - installed} ms`,
+        );
+      }),
+    ]);
+    fleetServer = started;
+    console.log(took.join('; '));
+  }, SETUP_BOUND_MS);
+
+  afterAll(async () => {
+    await fleetServer?.stop();
+    for (const project of Object.values(projects)) project.remove();
+  });
+
+  const fleet = (project: 5 | 6, clients: [ConsumerClient, ConsumerClient], node?: string) =>
+    runConsumerFleet({
+      dir: projects[project].dir,
+      socket: fleetServer?.path ?? '',
+      name: `fleet ${process.pid} ${++fleetRun}`,
+      clients,
+      ...(node === undefined ? {} : { node }),
+    });
+  const tripSeen = {
+    tripper: { state: 'open' },
+    follower: { state: 'open', outcome: 'rejected', called: false },
+  };
+
+  it("type-checks `new RedisStore(client)` and a Cluster's store with ioredis 6's, node-redis 6's and iovalkey's own types", () => {
+    for (const project of Object.values(projects)) {
+      const ran = compiled.get(project);
+      expect(ran?.stdout + (ran?.stderr ?? '')).toBe('');
+    }
+  });
+
+  it.each(fleets)(
+    'installs beside $client $major, and a trip in one process rejects in the other',
+    async ({ client, project, major }) => {
+      expect(projects[project].version(client).split('.')[0]).toBe(major);
+      expect(await fleet(project, [client, client])).toEqual(tripSeen);
+    },
+  );
+
+  it.each(majors)(
+    'on Node $major, a trip on ioredis 6 rejects in a process on node-redis 6',
+    async ({ path }) => {
+      expect(await fleet(6, ['ioredis', 'redis'], path)).toEqual(tripSeen);
+    },
+  );
 });

@@ -1,7 +1,7 @@
 import { ConfigMismatchError, CorruptRecordError } from 'statebreaker';
 import { DEFAULT_PREFIX } from 'statebreaker/redis';
 import { describe, expect, it } from 'vitest';
-import { breakerKeys } from '../src/stores/redis-keys.js';
+import { breakerKeys } from '../src/stores/redis/keys.js';
 import {
   converge,
   type Member,

@@ -442,10 +442,12 @@ async function commandCounts(on: Redis = admin): Promise<Record<string, string>>
 
 describe('close', () => {
   it('releases the subscriber when the last breaker is disposed, and on close()', async () => {
+    // Counted by their subscriptions: CLIENT LIST's TYPE pubsub does not list a RESP3
+    // subscriber (ioredis 6's default) on every Redis version.
     const subscribers = async () =>
-      String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+      String(await admin.call('CLIENT', 'LIST'))
         .split('\n')
-        .filter(Boolean).length;
+        .filter((line) => /\b(sub|ssub)=[1-9]/.test(line)).length;
     const base = await subscribers();
     const s = store({ subscriberIdleTimeout: 300 });
     const breaker = new CircuitBreaker(fresh('release'), { store: s });
@@ -502,7 +504,7 @@ describe('optional peer dependency', () => {
     const runtime = files.filter((file) =>
       /^import\s+(?!type\b)[^;]*from\s+'ioredis'/m.test(readFileSync(new URL(file, src), 'utf8')),
     );
-    expect(files).toContain('stores/redis.ts');
+    expect(files).toContain('stores/redis/store.ts');
     expect(runtime).toEqual([]);
   });
 });

@@ -2,8 +2,8 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CircuitBreaker } from '../src/index.js';
-import { RedisStore } from '../src/stores/redis.js';
-import { windowKey } from '../src/stores/redis-keys.js';
+import { RedisStore } from '../src/stores/redis/index.js';
+import { windowKey } from '../src/stores/redis/keys.js';
 import { RedisServer } from './support/redis-server.js';
 
 // A window flush whose reply is lost to a cut connection: ioredis sends it again once it has

@@ -3,7 +3,7 @@ import { CircuitBreaker } from 'statebreaker';
 import { RedisStore } from 'statebreaker/redis';
 import { createSimulatedClock } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { windowKey } from '../src/stores/redis-keys.js';
+import { windowKey } from '../src/stores/redis/keys.js';
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 

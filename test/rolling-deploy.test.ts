@@ -4,7 +4,7 @@ import { reset } from 'statebreaker/admin';
 import { DEFAULT_PREFIX, RedisStore } from 'statebreaker/redis';
 import { MAX_VERSION } from 'statebreaker/store';
 import { afterEach, describe, expect, it } from 'vitest';
-import { breakerKeys, sequenceKey } from '../src/stores/redis-keys.js';
+import { breakerKeys, sequenceKey } from '../src/stores/redis/keys.js';
 import { type Member, settle, storedRecord, useFaultHarness } from './support/fault-fleet.js';
 import { waitFor } from './support/redis-wait.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { windowKey } from '../src/stores/redis-keys.js';
+import { windowKey } from '../src/stores/redis/keys.js';
 import { converge, settle, useFaultHarness } from './support/fault-fleet.js';
 import { FaultProxy } from './support/fault-proxy.js';
 

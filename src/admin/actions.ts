@@ -84,7 +84,12 @@ const CONFIG_OPTIONS = new Set([
   'quorum',
 ]);
 
-function createConfig(who: string, options: unknown): BreakerConfig | undefined {
+/**
+ * The configuration `options.create` makes, checked as {@link forceOpen} checks it (`undefined`
+ * without one), so that a caller can refuse bad options before it reads the store.
+ * @throws TypeError or RangeError naming the option and the value.
+ */
+export function createConfig(who: string, options: unknown): BreakerConfig | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`${who}: options must be an object, got ${describeValue(options)}`);

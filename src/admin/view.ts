@@ -1,4 +1,9 @@
-import { type BreakerConfig, openDurationOf, type TransitionReason } from '../machine.js';
+import {
+  type BreakerConfig,
+  openDurationOf,
+  type TransitionReason,
+  type WindowCounts,
+} from '../machine.js';
 import { type CircuitState, topLevelState } from '../state.js';
 import type { StoredRecord } from '../stores/store.js';
 
@@ -90,4 +95,80 @@ export function describeRecord(name: string, record: StoredRecord, now: number):
     config: context.config,
     record,
   };
+}
+
+/**
+ * "No limit" as operator tools write and read it in JSON (the CLI's `--json` and `--create`, the
+ * dashboard's API and tiles): the string `"Infinity"`. JSON has no Infinity (`JSON.stringify`
+ * writes `null`, which reads as "unset"); `failMax: Infinity` turns the consecutive rule off.
+ */
+export const NO_LIMIT = 'Infinity';
+
+/** A `JSON.stringify` replacer that writes Infinity as {@link NO_LIMIT}. */
+export function writeNoLimit(_key: string, value: unknown): unknown {
+  return value === Number.POSITIVE_INFINITY ? NO_LIMIT : value;
+}
+
+/** A `JSON.parse` reviver that reads {@link NO_LIMIT} as Infinity. */
+export function readNoLimit(_key: string, value: unknown): unknown {
+  return value === NO_LIMIT ? Number.POSITIVE_INFINITY : value;
+}
+
+/**
+ * A breaker's fleet-wide rates over its window, as its rate rules judge them: percent of the
+ * counted calls, or -1 while the window holds fewer than `minimumCalls` (the rule cannot trip
+ * yet; resilience4j's convention). `null` for a rule the breaker does not have.
+ */
+export interface FleetRates {
+  /** Counted calls in the window, fleet-wide. */
+  readonly calls: number;
+  readonly minimumCalls: number;
+  readonly failureRate: number | null;
+  readonly slowCallRate: number | null;
+}
+
+/** Whether `config` has a rate rule (failure rate or slow-call rate). */
+export function hasRateRule(config: BreakerConfig): boolean {
+  return config.failureRateThreshold !== undefined || config.slowCallRateThreshold !== undefined;
+}
+
+/** The rates `counts` (the fleet's window totals) make under `config`'s rules. */
+export function fleetRates(config: BreakerConfig, counts: WindowCounts): FleetRates {
+  // As the machine's guards count: a rule may trip from minimumCalls counted calls on.
+  const minimumCalls = config.minimumCalls ?? 1;
+  const rate = (part: number) =>
+    counts.calls >= minimumCalls && counts.calls > 0 ? (part * 100) / counts.calls : -1;
+  return {
+    calls: counts.calls,
+    minimumCalls,
+    failureRate: config.failureRateThreshold === undefined ? null : rate(counts.failures),
+    slowCallRate: config.slowCallRateThreshold === undefined ? null : rate(counts.slow),
+  };
+}
+
+// What a terminal would act on or a reader would not see: C0 and C1 controls, DEL, the line and
+// paragraph separators, and the bidirectional formatting marks (a name reordered on screen).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// The short escapes JSON uses, so that a name reads the same in a table and in a message.
+const NAMED: Readonly<Record<string, string>> = {
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+
+/**
+ * `text` safe to write to a terminal, to show on a page and to paste into a ticket: every
+ * control character (ESC, BEL, backspace, a newline...) and bidirectional mark is written as an
+ * escape, as JSON writes it (`\n`, `\u001b`, `\u202e`). The one function for every text an
+ * operator tool did not write itself (breaker names, stored values, error messages): the CLI's
+ * output and the dashboard's tiles; JSON output escapes the same characters.
+ */
+export function escapeText(text: string): string {
+  return text.replace(
+    UNSAFE,
+    (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -1,5 +1,6 @@
-import type { RedisStore } from '../stores/redis.js';
+import type { RedisStore } from '../stores/redis/index.js';
 import type { CommonOptions } from './common-options.js';
+import type { Connection } from './connect.js';
 import type { Output } from './output.js';
 
 /** Where the CLI reads and writes: the process's streams and environment, or a test's. */
@@ -44,6 +45,8 @@ export interface CommandContext {
   readonly io: CliIO;
   /** The store on the Redis the options name, connected on first use and closed after the command. */
   store(): Promise<RedisStore>;
+  /** The connection the store is on (connected on first use, as `store()`). */
+  connection(): Promise<Connection>;
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { RedisStore } from '../stores/redis.js';
+import { RedisStore } from '../stores/redis/index.js';
 import { UsageError } from './command.js';
 import type { CommonOptions } from './common-options.js';
+import { maskPasswords } from './secrets.js';
 
 /** Where to connect, parsed from `--redis`. */
 export interface RedisTarget {
@@ -16,6 +17,11 @@ export interface RedisTarget {
 /** A connected store and what closes it. */
 export interface Connection {
   readonly store: RedisStore;
+  /**
+   * Hears the connection go away and come back (once each, in turn): a long-running command
+   * says that it heard nothing meanwhile. Returns the function that stops listening.
+   */
+  onLinkChange(listener: (up: boolean) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -30,7 +36,7 @@ function parseOne(text: string): { url: URL; options: RedisOptions } {
     url = new URL(text);
   } catch {
     throw new UsageError(
-      `--redis must be a redis://, rediss:// or unix:// URL, got ${JSON.stringify(text)}`,
+      `--redis must be a redis://, rediss:// or unix:// URL, got ${JSON.stringify(maskPasswords(text))}`,
     );
   }
   const db =
@@ -58,7 +64,7 @@ function parseOne(text: string): { url: URL; options: RedisOptions } {
       break;
     default:
       throw new UsageError(
-        `--redis must be a redis://, rediss:// or unix:// URL, got ${JSON.stringify(text)}`,
+        `--redis must be a redis://, rediss:// or unix:// URL, got ${JSON.stringify(maskPasswords(text))}`,
       );
   }
   options.host = url.hostname === '' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
@@ -112,7 +118,7 @@ async function loadIoredis(): Promise<{ Redis: typeof Redis; Cluster: typeof Clu
     return { Redis, Cluster };
   } catch {
     throw new RedisUnreachableError(
-      'the statebreaker command needs ioredis (an optional peer dependency): npm install ioredis',
+      'this command needs ioredis (an optional peer dependency): npm install ioredis',
     );
   }
 }
@@ -179,6 +185,16 @@ export async function connect(options: CommonOptions): Promise<Connection> {
     throw new RedisUnreachableError(`cannot reach Redis at ${target.display}: ${cause.message}`);
   }
   connected = true;
+  const listeners = new Set<(up: boolean) => void>();
+  let up = true;
+  let closing = false;
+  const tell = (now: boolean) => {
+    if (closing || now === up) return;
+    up = now;
+    for (const listener of listeners) listener(now);
+  };
+  redis.on('close', () => tell(false));
+  redis.on('ready', () => tell(true));
   const store = new RedisStore(redis, {
     prefix: options.prefix,
     timeout: options.timeout,
@@ -186,7 +202,12 @@ export async function connect(options: CommonOptions): Promise<Connection> {
   });
   return {
     store,
+    onLinkChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     async close() {
+      closing = true;
       await store.close();
       redis.disconnect();
     },

@@ -5,7 +5,7 @@ import { type CliIO, type Command, UsageError } from './command.js';
 import { COMMANDS } from './commands.js';
 import { COMMON_OPTIONS, resolveCommonOptions } from './common-options.js';
 import { type Connection, connect, parseTarget } from './connect.js';
-import { Output, oneLine } from './output.js';
+import { Output } from './output.js';
 import { commandUsage, generalUsage } from './usage.js';
 
 /** Exit codes of `statebreaker`. */
@@ -38,7 +38,7 @@ export function processIO(): CliIO {
   };
 }
 
-const GENERAL = { version: { type: 'boolean' } } as const;
+const GENERAL = { version: { type: 'boolean', short: 'v' } } as const;
 
 // Every command's options at once, so that options may come before or after the command; each
 // is then checked against the command it was given to.
@@ -57,9 +57,40 @@ function version(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-function isParseError(error: unknown): error is Error {
+function isParseError(error: unknown): error is Error & { code: string } {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+/**
+ * `util.parseArgs`'s refusal said plainly, with the usage of the command `argv` names: its own
+ * text speaks of `--` and positional arguments, which is not what went wrong.
+ */
+function parseUsageError(error: Error & { code: string }, argv: readonly string[]): UsageError {
+  const { positionals } = parseArgs({
+    args: [...argv],
+    options: parserOptions(),
+    allowPositionals: true,
+    strict: false,
+  });
+  const named = positionals[0] === 'help' ? positionals[1] : positionals[0];
+  const command = COMMANDS.find((candidate) => candidate.name === named);
+  const option = /'(-{1,2}[^' ]+)/.exec(error.message)?.[1];
+  if (option === undefined) return new UsageError(error.message, command);
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new UsageError(`unknown option ${option}`, command);
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      // A string option given none (or another option where its value goes), or a flag given one.
+      return new UsageError(
+        parserOptions()[option.replace(/^-+/, '')]?.type === 'string'
+          ? `${option} needs a value`
+          : `${option} takes no value`,
+        command,
+      );
+    default:
+      return new UsageError(error.message, command);
+  }
 }
 
 function checkArguments(command: Command, args: readonly string[]): void {
@@ -148,16 +179,21 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
         connection ??= await connect(options);
         return connection.store;
       },
+      connection: async () => {
+        connection ??= await connect(options);
+        return connection;
+      },
     });
     return EXIT.OK;
   } catch (error) {
-    if (error instanceof UsageError || isParseError(error)) {
-      const shown = error instanceof UsageError ? (error.command ?? command) : command;
-      out.note(error.message);
+    const usage = isParseError(error) ? parseUsageError(error, argv) : error;
+    if (usage instanceof UsageError) {
+      const shown = usage.command ?? command;
+      out.note(usage.message);
       io.stderr.write(`\n${shown === undefined ? generalUsage() : commandUsage(shown)}`);
       return EXIT.USAGE;
     }
-    out.note(oneLine(error instanceof Error ? error.message : String(error)));
+    out.note(error instanceof Error ? error.message : String(error));
     return EXIT.FAILED;
   } finally {
     await connection?.close();

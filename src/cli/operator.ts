@@ -1,8 +1,9 @@
-import type { ConfigOptions, OperatorResult } from '../admin/actions.js';
+import { type ConfigOptions, createConfig, type OperatorResult } from '../admin/actions.js';
 import { BreakerNotFoundError } from '../admin/errors.js';
-import type { RedisStore } from '../stores/redis.js';
+import { NO_LIMIT, readNoLimit } from '../admin/view.js';
+import type { RedisStore } from '../stores/redis/index.js';
 import { type Command, type CommandOption, UsageError } from './command.js';
-import { oneLine } from './output.js';
+import { quoted } from './output.js';
 import { listingJson } from './views.js';
 
 /** `--create`: the fleet's options, for a breaker the store holds no record of. */
@@ -10,7 +11,7 @@ export const CREATE_OPTION = {
   create: {
     type: 'string',
     value: 'JSON',
-    help: 'if the breaker has no record yet (it never failed), create it with these breaker options, the fleet\'s own, e.g. \'{"failMax":3,"timeout":20000}\' ({} for the defaults)',
+    help: 'if the breaker has no record yet (it never failed), create it with these breaker options, the fleet\'s own, e.g. \'{"failMax":3,"timeout":20000}\' ({} for the defaults; "Infinity" for no limit, as --json writes it)',
   },
 } as const satisfies Record<string, CommandOption>;
 
@@ -18,7 +19,7 @@ function parseCreate(text: string | undefined, command: Command): ConfigOptions 
   if (text === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(text, readNoLimit);
   } catch {
     throw new UsageError(
       `--create must be a JSON object of breaker options, got ${JSON.stringify(text)}`,
@@ -30,6 +31,19 @@ function parseCreate(text: string | undefined, command: Command): ConfigOptions 
       `--create must be a JSON object of breaker options, got ${JSON.stringify(text)}`,
       command,
     );
+  }
+  if ((value as { failMax?: unknown }).failMax === null) {
+    throw new UsageError(
+      `--create: option failMax is a whole number, or "${NO_LIMIT}" for no limit, got null`,
+      command,
+    );
+  }
+  // Checked here, before Redis is read: a bad value is bad usage, not a failure of the action.
+  try {
+    createConfig('--create', { create: value });
+  } catch (error) {
+    const message = (error as Error).message.replace(/^--create: /, '');
+    throw new UsageError(`--create: ${message}`, command);
   }
   return value as ConfigOptions;
 }
@@ -78,7 +92,7 @@ export function operatorCommand(
         });
         return;
       }
-      const shown = oneLine(JSON.stringify(name));
+      const shown = quoted(name);
       const to = out.style(breaker.state, breaker.state);
       if (!changed) {
         out.line(`${shown} is already ${to} (version ${breaker.version}): nothing written`);

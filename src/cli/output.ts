@@ -1,5 +1,7 @@
+import { escapeText, writeNoLimit } from '../admin/view.js';
 import type { CircuitState } from '../state.js';
 import type { CliIO } from './command.js';
+import { maskPasswords } from './secrets.js';
 
 const RESET = '\u001b[0m';
 const STYLES: Record<string, string> = {
@@ -24,9 +26,20 @@ export function useColour(io: CliIO): boolean {
   return io.stdout.isTTY === true;
 }
 
-/** Keeps a line one line: a breaker name may hold a newline. */
-export function oneLine(text: string): string {
-  return text.replace(/\r?\n|\r/g, '\\n');
+/** Escapes control characters and bidirectional marks: see {@link escapeText}. */
+export { escapeText };
+
+/** A breaker name in double quotes, as messages quote it: JSON's quoting, escaped. */
+export function quoted(text: string): string {
+  return escapeText(JSON.stringify(text));
+}
+
+/**
+ * `value` as one line of JSON that writes no control character to a terminal, with no limit
+ * (`failMax: Infinity`) written as `"Infinity"`.
+ */
+export function safeJson(value: unknown): string {
+  return escapeText(JSON.stringify(value, writeNoLimit));
 }
 
 /** Milliseconds as a person reads them: `450 ms`, `17.7 s`, `2 min 5 s`, `3 h 20 min`. */
@@ -36,6 +49,14 @@ export function formatDuration(ms: number): string {
   const seconds = Math.round(ms / 1_000);
   if (seconds < 3_600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
   return `${Math.floor(seconds / 3_600)} h ${Math.floor((seconds % 3_600) / 60)} min`;
+}
+
+/**
+ * An open circuit's retry-after: the time left, or `half-open due` once it is past (an open
+ * breaker no running instance holds half-opens at the next call), as the dashboard says it.
+ */
+export function formatRetryAfter(ms: number): string {
+  return ms > 0 ? formatDuration(ms) : 'half-open due';
 }
 
 /** Epoch ms as an ISO time. */
@@ -64,12 +85,15 @@ export class Output {
   }
 
   json(value: unknown): void {
-    this.#io.stdout.write(`${JSON.stringify(value)}\n`);
+    this.#io.stdout.write(`${safeJson(value)}\n`);
   }
 
-  /** A diagnostic line on stderr, prefixed with the program's name. */
+  /**
+   * A diagnostic line on stderr, prefixed with the program's name: escaped, and any URL's
+   * password masked (a refused `--redis` is quoted in the message).
+   */
   note(text: string): void {
-    this.#io.stderr.write(`statebreaker: ${oneLine(text)}\n`);
+    this.#io.stderr.write(`statebreaker: ${escapeText(maskPasswords(text))}\n`);
   }
 
   /**
@@ -82,7 +106,7 @@ export class Output {
     styleOf: (row: number, column: number) => Parameters<Output['style']>[1] | undefined = () =>
       undefined,
   ): void {
-    const cells = rows.map((row) => row.map(oneLine));
+    const cells = rows.map((row) => row.map(escapeText));
     const widths = header.map((title, column) =>
       Math.max(title.length, ...cells.map((row) => (row[column] ?? '').length)),
     );

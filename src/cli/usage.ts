@@ -21,7 +21,7 @@ function wrap(text: string, indent = ''): string {
 
 function optionLines(options: Readonly<Record<string, CommandOption>>): string[] {
   const heads = Object.entries(options).map(([name, option]) => {
-    const short = name === 'help' ? '-h, ' : '';
+    const short = name === 'help' ? '-h, ' : name === 'version' ? '-v, ' : '';
     return [
       `${short}--${name}${option.value === undefined ? '' : ` ${option.value}`}`,
       option.help,

@@ -16,6 +16,7 @@ const FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/assets/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
   '/assets/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
+  '/assets/actions.js': { file: 'actions.js', type: 'text/javascript; charset=utf-8' },
 } as const;
 
 const DIAGRAM_SLOT = '<!-- statechart -->';

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { writeNoLimit } from '../admin/view.js';
 
 /**
  * Sent with every answer: the page runs only its own script and style (a breaker name that
@@ -32,7 +33,7 @@ export function sendJson(
   body: unknown,
   headers: Readonly<Record<string, string>> = {},
 ): void {
-  const text = JSON.stringify(body);
+  const text = JSON.stringify(body, writeNoLimit);
   response.writeHead(status, {
     ...SECURITY_HEADERS,
     'Content-Type': 'application/json; charset=utf-8',

@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
+import { type BreakerListing, writeNoLimit } from '../admin/view.js';
 import { type BreakerWatch, watchBreakers } from '../admin/watch.js';
 import type { BreakerStore } from '../stores/store.js';
 import { HttpError } from './http.js';
+import { LiveRates } from './rates.js';
 import {
   type BreakerView,
   breakerView,
@@ -16,6 +18,8 @@ const HISTORY = 8;
 const HEARTBEAT_MS = 20_000;
 // A page that stopped reading is dropped rather than buffered for without bound.
 const MAX_BUFFERED = 1 << 20;
+// How often the fleet's rates are read while a page is open (a flush writes no record to hear).
+const RATES_MS = 1_000;
 // Open pages at once: each costs a socket and up to MAX_BUFFERED of memory, and a reader needs
 // no token, so the count is bounded.
 const MAX_PAGES = 64;
@@ -39,14 +43,19 @@ export class LiveBreakers {
   readonly #watch: BreakerWatch;
   readonly #breakers = new Map<string, BreakerView | CorruptView>();
   readonly #history = new Map<string, TransitionView[]>();
+  readonly #listings = new Map<string, BreakerListing>();
+  readonly #rates: LiveRates;
   readonly #pages = new Set<ServerResponse>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #ratesTimer: ReturnType<typeof setTimeout> | undefined;
+  #polling = false;
   /** Resolves once the store was read; rejects when it did not answer. */
   readonly ready: Promise<void>;
 
   constructor(store: BreakerStore, writable: boolean) {
     this.#store = store;
     this.#writable = writable;
+    this.#rates = new LiveRates(store);
     this.#watch = watchBreakers(
       store,
       (transition) => {
@@ -58,17 +67,52 @@ export class LiveBreakers {
         this.#send('transition', { name: transition.name, transition: view });
       },
       {
-        onChange: (listing) => {
-          const view = breakerView(listing);
-          this.#breakers.set(listing.name, view);
-          this.#send('breaker', { breaker: view });
-        },
+        onChange: (listing) => this.#show(listing),
         onError: (error) => this.#send('problem', { message: error.message }),
       },
     );
     this.ready = this.#watch.ready.then((listings) => {
-      for (const listing of listings) this.#breakers.set(listing.name, breakerView(listing));
+      for (const listing of listings) {
+        this.#listings.set(listing.name, listing);
+        this.#breakers.set(listing.name, breakerView(listing));
+      }
     });
+  }
+
+  #show(listing: BreakerListing): void {
+    this.#listings.set(listing.name, listing);
+    const view = breakerView(listing, this.#rates.of(listing));
+    this.#breakers.set(listing.name, view);
+    this.#send('breaker', { breaker: view });
+  }
+
+  // One round at a time, the next a while after the last ended: a slow store is not piled on.
+  // A page that connects gets a round at once.
+  #pollRates(): void {
+    if (this.#pages.size === 0 || this.#polling) return;
+    this.#polling = true;
+    this.#stopRates();
+    this.#rates
+      .poll([...this.#listings.values()], (listing) => {
+        // A newer record met meanwhile was shown with what was known of its own window.
+        if (this.#listings.get(listing.name) === listing) this.#show(listing);
+      })
+      .catch((error: unknown) =>
+        this.#send('problem', {
+          message: `reading the fleet's rates: ${(error as Error).message}`,
+        }),
+      )
+      .finally(() => {
+        this.#polling = false;
+        if (this.#pages.size === 0) return;
+        this.#ratesTimer = setTimeout(() => this.#pollRates(), RATES_MS);
+        this.#ratesTimer.unref();
+      });
+  }
+
+  #stopRates(): void {
+    clearTimeout(this.#ratesTimer);
+    this.#ratesTimer = undefined;
   }
 
   snapshot(): LiveSnapshot {
@@ -101,6 +145,7 @@ export class LiveBreakers {
     response.write(`retry: 2000\n${event('snapshot', this.snapshot())}`);
     this.#pages.add(response);
     response.on('close', () => this.#detach(response));
+    this.#pollRates();
     if (this.#heartbeat === undefined) {
       this.#heartbeat = setInterval(() => this.#write(':\n\n'), HEARTBEAT_MS);
       this.#heartbeat.unref();
@@ -113,11 +158,15 @@ export class LiveBreakers {
     for (const page of this.#pages) page.end();
     this.#pages.clear();
     this.#stopHeartbeat();
+    this.#stopRates();
   }
 
   #detach(response: ServerResponse): void {
     this.#pages.delete(response);
-    if (this.#pages.size === 0) this.#stopHeartbeat();
+    if (this.#pages.size === 0) {
+      this.#stopHeartbeat();
+      this.#stopRates();
+    }
   }
 
   #stopHeartbeat(): void {
@@ -144,5 +193,5 @@ export class LiveBreakers {
 
 // JSON.stringify escapes line breaks, so the data stays on the one `data:` line SSE reads.
 function event(type: string, data: object): string {
-  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+  return `event: ${type}\ndata: ${JSON.stringify(data, writeNoLimit)}\n\n`;
 }

@@ -68,25 +68,31 @@ export function resolveDashboardOptions(options: unknown): ResolvedDashboardOpti
       `startDashboard: option port must be an integer from 0 to 65535, got ${describeValue(port)}`,
     );
   }
-  if (token !== undefined) {
-    if (typeof token !== 'string') {
-      throw new TypeError(
-        `startDashboard: option token must be a string, got ${describeValue(token)}`,
-      );
-    }
-    if (!TOKEN.test(token)) {
-      throw new RangeError(
-        token === ''
-          ? 'startDashboard: option token must not be empty (leave it out for a read-only dashboard)'
-          : 'startDashboard: option token must be visible ASCII characters without spaces (it travels in an HTTP header)',
-      );
-    }
-    // Nothing limits guesses: a token must be too long to guess.
-    if (token.length < MIN_TOKEN_LENGTH) {
-      throw new RangeError(
-        `startDashboard: option token must be at least ${MIN_TOKEN_LENGTH} characters (a long random one, e.g. openssl rand -hex 32), got ${token.length}`,
-      );
-    }
-  }
+  if (token !== undefined) checkToken(token, 'startDashboard: option token');
   return { store: checked, host, port, token };
+}
+
+/**
+ * Refuses a token the dashboard cannot take (never quoting it).
+ * @param who names it in the message: `startDashboard: option token`, `--token`.
+ * @throws TypeError or RangeError saying what is wrong with it.
+ */
+export function checkToken(token: unknown, who: string): string {
+  if (typeof token !== 'string') {
+    throw new TypeError(`${who} must be a string, got ${describeValue(token)}`);
+  }
+  if (!TOKEN.test(token)) {
+    throw new RangeError(
+      token === ''
+        ? `${who} must not be empty (leave it out for a read-only dashboard)`
+        : `${who} must be visible ASCII characters without spaces (it travels in an HTTP header)`,
+    );
+  }
+  // Nothing limits guesses: a token must be too long to guess.
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new RangeError(
+      `${who} must be at least ${MIN_TOKEN_LENGTH} characters (a long random one, e.g. openssl rand -hex 32), got ${token.length}`,
+    );
+  }
+  return token;
 }

@@ -8,6 +8,7 @@ import { HttpError, SECURITY_HEADERS, sendError, sendJson } from './http.js';
 import { LiveBreakers } from './live.js';
 import { asHttpError, authorize, isOperatorAction, runAction } from './operator.js';
 import { type DashboardOptions, resolveDashboardOptions } from './options.js';
+import { readRates } from './rates.js';
 import { breakerView } from './wire.js';
 
 /** A running dashboard. */
@@ -83,7 +84,10 @@ async function route(
     const info = await readBreaker(context.store, name).catch((error: unknown) => {
       throw asHttpError(error);
     });
-    sendJson(response, 200, { now: context.store.clock.now(), breaker: breakerView(info) });
+    const rates = await readRates(context.store, info).catch((error: unknown) => {
+      throw asHttpError(error);
+    });
+    sendJson(response, 200, { now: context.store.clock.now(), breaker: breakerView(info, rates) });
     return;
   }
   if (path === '/api/auth') {

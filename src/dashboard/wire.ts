@@ -1,4 +1,9 @@
-import type { BreakerInfo, BreakerListing } from '../admin/view.js';
+import {
+  type BreakerInfo,
+  type BreakerListing,
+  escapeText,
+  type FleetRates,
+} from '../admin/view.js';
 import type { BreakerTransition } from '../admin/watch.js';
 import type { TransitionReason } from '../machine.js';
 import type { CircuitState } from '../state.js';
@@ -21,13 +26,22 @@ export type BreakerView = Pick<
   | 'version'
   | 'config'
 > & {
+  /** The name as the page shows it: control characters and bidirectional marks escaped. */
+  readonly label: string;
   /** How long the circuit stays open (resetTimeout, backoff or an upstream's retry-after), ms. */
   readonly openDuration: number;
+  /**
+   * The fleet's failure and slow-call rates over the window (percent, -1 below `minimumCalls`)
+   * of a closed breaker with a rate rule, once read; else `null`.
+   */
+  readonly rates: FleetRates | null;
 };
 
 /** A breaker whose record cannot be restored. */
 export interface CorruptView {
   readonly name: string;
+  /** The name as the page shows it: control characters and bidirectional marks escaped. */
+  readonly label: string;
   readonly corrupt: true;
   readonly problem: string;
   readonly key: string | null;
@@ -44,10 +58,14 @@ export interface TransitionView {
   readonly version: number;
 }
 
-export function breakerView(listing: BreakerListing): BreakerView | CorruptView {
+export function breakerView(
+  listing: BreakerListing,
+  rates: FleetRates | null = null,
+): BreakerView | CorruptView {
   if (listing.corrupt) {
     return {
       name: listing.name,
+      label: escapeText(listing.name),
       corrupt: true,
       problem: listing.problem,
       key: listing.key ?? null,
@@ -56,6 +74,7 @@ export function breakerView(listing: BreakerListing): BreakerView | CorruptView 
   }
   return {
     name: listing.name,
+    label: escapeText(listing.name),
     corrupt: false,
     state: listing.state,
     stateValue: listing.stateValue,
@@ -68,6 +87,7 @@ export function breakerView(listing: BreakerListing): BreakerView | CorruptView 
     generation: listing.generation,
     version: listing.version,
     config: listing.config,
+    rates,
   };
 }
 

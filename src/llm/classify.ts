@@ -46,6 +46,8 @@ const NAMES: Readonly<Record<string, Outcome | 'aborted'>> = {
   // AbortSignal.timeout() and the breaker's own timeout.
   TimeoutError: 'failure',
   CallTimeoutError: 'failure',
+  FirstChunkTimeoutError: 'failure',
+  ChunkTimeoutError: 'failure',
   APIConnectionError: 'failure',
   APIConnectionTimeoutError: 'failure',
   // Aborted by a signal the breaker did not hand out: someone gave up on the call.

@@ -31,9 +31,12 @@ export function stringField(record: Record<string, unknown>, key: string): strin
   return typeof value === 'string' ? value : undefined;
 }
 
-/** The HTTP status of `record` when it has one (a whole number from 100 to 599). */
+/**
+ * The HTTP status of `record` when it has one (a whole number from 100 to 599): `status`, or
+ * `statusCode` as the AI SDK's `APICallError` names it.
+ */
 export function httpStatus(record: Record<string, unknown>): number | undefined {
-  const status = record.status;
+  const status = record.status ?? record.statusCode;
   return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599
     ? status
     : undefined;

@@ -31,7 +31,8 @@ function delayOf(headers: unknown): number | undefined {
 /**
  * How long an LLM API asked the caller to wait, in milliseconds, from the `retry-after-ms`
  * (OpenAI's, preferred when valid) or `retry-after` header of the response an error carries:
- * an SDK error's `headers`, or a `Response` the error wraps as `response` or `cause`.
+ * an SDK error's `headers` (the AI SDK's `APICallError`: `responseHeaders`), or a `Response`
+ * the error wraps as `response` or `cause`.
  *
  * `retry-after` is seconds (fractions allowed) or an HTTP date; a date counts from the
  * response's own `Date` header when it has one (so the local clock's skew does not matter),
@@ -42,7 +43,8 @@ function delayOf(headers: unknown): number | undefined {
 export function llmRetryAfter(error: unknown): number | undefined {
   try {
     for (const record of errorChain(error)) {
-      const headers = record.headers;
+      // The AI SDK's APICallError names them `responseHeaders`.
+      const headers = record.headers ?? record.responseHeaders;
       if (headers === null || typeof headers !== 'object') continue;
       // The nearest response that speaks of retrying decides, even to say nothing usable.
       if (

@@ -6,6 +6,7 @@ import {
   TotalsObserver,
 } from './call-totals.js';
 import type { MetricsExporter } from './exporter.js';
+import { FailoverCounts } from './failover-counts.js';
 import { followBreakers } from './follow-breakers.js';
 import { liveStates, STATES } from './live-states.js';
 import { type MetricsOptions, resolveMetricsOptions, withMethods } from './options.js';
@@ -63,6 +64,7 @@ export const OTEL_METRIC_NAMES = {
   transitions: 'statebreaker.transitions',
   storeErrors: 'statebreaker.store.errors',
   degraded: 'statebreaker.degraded',
+  failovers: 'statebreaker.failover',
 } as const;
 
 const FN = 'openTelemetryMetrics()';
@@ -93,7 +95,11 @@ function checkMeter(meter: unknown): OpenTelemetryMeter {
  *   (the state entered), `statebreaker.previous_state`, `statebreaker.reason`;
  * - `statebreaker.store.errors` observable counter, `statebreaker.name`, `error.type` (the
  *   error's class name);
- * - `statebreaker.degraded` observable gauge, `statebreaker.name`.
+ * - `statebreaker.degraded` observable gauge, `statebreaker.name`;
+ * - `statebreaker.failover` observable counter, `statebreaker.route`, `statebreaker.from`,
+ *   `statebreaker.to` (`none` when no target was left), `statebreaker.reason`: failover
+ *   routes moving a call on (an OpenTelemetry Prometheus exporter names it
+ *   `statebreaker_failover_total`).
  *
  * The counters are observable: statebreaker counts in plain numbers and the meter reads them
  * when it collects, so a call costs no attribute lookup in the SDK. Only the histogram is
@@ -144,6 +150,7 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
     };
   });
 
+  const failovers = new FailoverCounts();
   const observed: [OpenTelemetryObservable, (result: OpenTelemetryObservableResult) => void][] = [
     [
       meter.createObservableGauge(OTEL_METRIC_NAMES.state, {
@@ -212,6 +219,22 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
         }
       },
     ],
+    [
+      meter.createObservableCounter(OTEL_METRIC_NAMES.failovers, {
+        description: 'Calls a failover route moved on from one target to the next, by reason.',
+        unit: '{failover}',
+      }),
+      (result) => {
+        for (const { route, from, to, reason, count } of failovers.values()) {
+          result.observe(count, {
+            'statebreaker.route': route,
+            'statebreaker.from': from,
+            'statebreaker.to': to,
+            'statebreaker.reason': reason,
+          });
+        }
+      },
+    ],
   ];
   for (const [instrument, callback] of observed) instrument.addCallback(callback);
   const unfollow = followBreakers((breaker) => new TotalsObserver(totals.of(breaker.name)));
@@ -221,6 +244,7 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
       if (stopped) return;
       stopped = true;
       unfollow();
+      failovers.stop();
       for (const [instrument, callback] of observed) instrument.removeCallback(callback);
     },
   };

@@ -1,6 +1,7 @@
 import { BucketCounts } from './bucket-counts.js';
 import { CALL_KINDS, type CallKind, TotalsByName, TotalsObserver } from './call-totals.js';
 import type { MetricsExporter } from './exporter.js';
+import { FailoverCounts } from './failover-counts.js';
 import { followBreakers } from './follow-breakers.js';
 import { liveStates, STATES } from './live-states.js';
 import { type MetricsOptions, resolveMetricsOptions, withMethods } from './options.js';
@@ -31,6 +32,7 @@ export const PROMETHEUS_METRIC_NAMES = {
   transitions: 'statebreaker_transitions_total',
   storeErrors: 'statebreaker_store_errors_total',
   degraded: 'statebreaker_degraded',
+  failovers: 'statebreaker_failover_total',
 } as const;
 
 const FN = 'prometheusMetrics()';
@@ -58,7 +60,9 @@ function checkRegistry(registry: unknown): PrometheusRegistry {
  *   breakers made or adopted from other instances;
  * - `statebreaker_store_errors_total{name,error}` counter, `error` the error's class name;
  * - `statebreaker_degraded{name}` gauge: live breakers of that name deciding without their
- *   store.
+ *   store;
+ * - `statebreaker_failover_total{route,from,to,reason}` counter: failover routes moving a
+ *   call on from one target to the next (`to` is `none` when no target was left).
  *
  * Counting is plain arithmetic on statebreaker's side; prom-client reads the counts when it is
  * scraped. A disposed breaker's state and degraded series go away; its counts stay.
@@ -101,6 +105,7 @@ export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExp
     for (const series of histograms.values()) for (const h of Object.values(series)) h.reset();
   };
 
+  const failovers = new FailoverCounts();
   const collectors = [
     new PrometheusCollector(
       PROMETHEUS_METRIC_NAMES.state,
@@ -170,6 +175,17 @@ export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExp
           value: degraded,
         })),
     ),
+    new PrometheusCollector(
+      PROMETHEUS_METRIC_NAMES.failovers,
+      'Calls a failover route moved on from one target to the next, by reason.',
+      'counter',
+      () =>
+        [...failovers.values()].map(({ route, from, to, reason, count }) => ({
+          labels: { route, from, to, reason },
+          value: count,
+        })),
+      () => failovers.reset(),
+    ),
   ];
   if (durations) {
     const duration: PrometheusCollector = new PrometheusCollector(
@@ -216,6 +232,7 @@ export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExp
       if (stopped) return;
       stopped = true;
       unfollow();
+      failovers.stop();
       for (const [name, collector] of registered) {
         // Only what this exporter registered: the name may have been taken over since.
         if (registry.getSingleMetric(name) === collector) registry.removeSingleMetric(name);

@@ -10,6 +10,7 @@ import {
   type StoredRecord,
   type StoreFollower,
   type StoreWatcher,
+  type WindowRead,
 } from './store.js';
 
 /** Options of {@link MemoryStore}. */
@@ -116,6 +117,13 @@ export class MemoryStore implements BreakerStore {
     const totals = table.flush(flush);
     if (table.empty) this.#windows.delete(name);
     return totals;
+  }
+
+  async readWindow(name: string, read: WindowRead): Promise<WindowCounts> {
+    const table = this.#windows.get(name);
+    const totals = table?.flush({ ...read, instance: '', calls: 0, failures: 0, slow: 0 });
+    if (table?.empty) this.#windows.delete(name);
+    return totals ?? { calls: 0, failures: 0, slow: 0, failingInstances: 0, slowInstances: 0 };
   }
 
   /** Forgets every record and window (for tests). */

@@ -151,7 +151,15 @@ export interface BreakerStore {
    * go by themselves. A store without it leaves each instance deciding on its own window.
    */
   flushWindow?(name: string, flush: WindowFlush): Promise<WindowCounts>;
+  /**
+   * The fleet's totals over the window of `name` for a generation, as {@link flushWindow}
+   * returns them, adding nothing (operator views; optional).
+   */
+  readWindow?(name: string, read: WindowRead): Promise<WindowCounts>;
 }
+
+/** Which window {@link BreakerStore.readWindow} reads: a generation's, over the window ending at `at`. */
+export type WindowRead = Pick<WindowFlush, 'generation' | 'at' | 'window'>;
 
 /**
  * A follower given as a function (and a problem listener) as a {@link StoreFollower} whose

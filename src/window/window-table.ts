@@ -32,7 +32,9 @@ export class WindowTable {
     const bucket = bucketOf(flush.at, window);
     const key = `${generation}:${bucket}`;
     let entry = this.#buckets.get(key);
-    if (entry === undefined) {
+    // A flush of nothing (a read) leaves no bucket behind.
+    const adds = flush.calls > 0 || flush.failures > 0 || flush.slow > 0;
+    if (entry === undefined && adds) {
       entry = {
         generation,
         bucket,
@@ -44,11 +46,13 @@ export class WindowTable {
       };
       this.#buckets.set(key, entry);
     }
-    entry.calls += flush.calls;
-    entry.failures += flush.failures;
-    entry.slow += flush.slow;
-    if (instance !== '' && flush.failures > 0) entry.failing.add(instance);
-    if (instance !== '' && flush.slow > 0) entry.slowing.add(instance);
+    if (entry !== undefined) {
+      entry.calls += flush.calls;
+      entry.failures += flush.failures;
+      entry.slow += flush.slow;
+      if (instance !== '' && flush.failures > 0) entry.failing.add(instance);
+      if (instance !== '' && flush.slow > 0) entry.slowing.add(instance);
+    }
     const first = firstLiveBucket(flush.at, window);
     let calls = 0;
     let failures = 0;

@@ -3,7 +3,7 @@ import { type BreakerOptions, CircuitBreaker, CircuitBreakerError } from 'stateb
 import { RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { topLevelState } from '../../src/state.js';
-import { decodeRecord } from '../../src/stores/redis-codec.js';
+import { decodeRecord } from '../../src/stores/redis/codec.js';
 import { RedisServer } from './redis-server.js';
 import { waitFor } from './redis-wait.js';
 

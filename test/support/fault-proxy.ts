@@ -89,21 +89,26 @@ export class RespFrames {
     this.#line = '';
     if (line.charCodeAt(line.length - 2) !== CR) throw new RespProtocolError(`bad line ${line}`);
     const type = line[0];
-    if (type === '+' || type === '-' || type === ':') return this.#elementDone();
+    // Simple types, RESP2's and RESP3's (null, boolean, double, big number).
+    if (type !== undefined && '+-:_#,('.includes(type)) return this.#elementDone();
     const body = line.slice(1, -2);
     if (!/^-?\d+$/.test(body)) throw new RespProtocolError(`bad header ${JSON.stringify(line)}`);
     const length = Number(body);
-    if (type === '$') {
+    // Bulk string, and RESP3's verbatim string and bulk error.
+    if (type === '$' || type === '=' || type === '!') {
       if (length < 0) return this.#elementDone();
       this.#skip = length + 2;
       return false;
     }
-    if (type === '*') {
-      if (length <= 0) return this.#elementDone();
-      this.#open.push(length);
+    // Array, and RESP3's push and set; a map holds two elements per entry. (An attribute, which
+    // precedes a reply, is not sent unless a client asks for one.)
+    if (type === '*' || type === '>' || type === '~' || type === '%') {
+      const elements = type === '%' ? 2 * length : length;
+      if (elements <= 0) return this.#elementDone();
+      this.#open.push(elements);
       return false;
     }
-    throw new RespProtocolError(`unknown RESP2 type ${JSON.stringify(line)}`);
+    throw new RespProtocolError(`unknown RESP type ${JSON.stringify(line)}`);
   }
 
   /** Counts one finished element; returns whether it finished the top-level frame. */
@@ -126,7 +131,8 @@ export class RespFrames {
  * name, or the kind of a pub/sub push), lowercased; `undefined` for anything else.
  */
 function head(frame: Buffer): string | undefined {
-  if (frame[0] !== 0x2a) return undefined;
+  // An array (a command, or a RESP2 push) or a RESP3 push.
+  if (frame[0] !== 0x2a && frame[0] !== 0x3e) return undefined;
   const lengthAt = frame.indexOf(LF) + 1;
   if (frame[lengthAt] !== 0x24) return undefined;
   const lengthEnd = frame.indexOf(CR, lengthAt);

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisStore } from 'statebreaker/redis';
 import { FaultProxy } from './fault-proxy.js';
+import { type ClientFamily, closeClient, connectClient, type TestClient } from './redis-clients.js';
 import { RedisServer } from './redis-server.js';
 
 // Reconnect fast after CLIENT KILL or a restart: ioredis's default waits 50 ms and more.
@@ -18,6 +19,9 @@ export interface FleetOptions {
    * subscriber connection when no write follows. Default: none during a run (600 000 ms).
    */
   readonly resyncInterval?: number;
+  /** The client family of every store (default ioredis 5), and its RESP version. */
+  readonly family?: ClientFamily;
+  readonly resp?: 2 | 3;
 }
 
 /** The faults on one instance's connections that the proxy still applies. */
@@ -40,7 +44,7 @@ export interface InstanceFaults {
  */
 export class FleetRedis {
   readonly proxies: FaultProxy[];
-  readonly clients: Redis[];
+  readonly clients: TestClient[];
   readonly stores: RedisStore[];
   /** Per store, milliseconds added to the host's wall clock: a step of the host clock. */
   readonly hostOffsets: number[];
@@ -51,17 +55,13 @@ export class FleetRedis {
   private constructor(
     readonly server: RedisServer,
     proxies: FaultProxy[],
+    clients: TestClient[],
     options: FleetOptions,
   ) {
     this.#admin = FleetRedis.#connect(server.path);
     this.proxies = proxies;
     this.hostOffsets = proxies.map(() => 0);
-    this.clients = proxies.map((proxy) => {
-      const client = new Redis({ path: proxy.path, ...CLIENT_OPTIONS });
-      // Outages are the point of these tests; ioredis would print every refused reconnect.
-      client.on('error', () => {});
-      return client;
-    });
+    this.clients = clients;
     // No periodic resync unless asked for: lost messages then stay lost until a write or a
     // forced resync heals them. No clock sync but the store's own (at start, after a failure,
     // after a step of its wall clock).
@@ -87,7 +87,21 @@ export class FleetRedis {
     const proxies = await Promise.all(
       Array.from({ length: size }, () => FaultProxy.start(server.path)),
     );
-    return new FleetRedis(server, proxies, options);
+    // Each client has an error listener: outages are the point of these tests, and ioredis would
+    // print every refused reconnect.
+    const clients = await Promise.all(
+      proxies.map((proxy) =>
+        connectClient(
+          options.family ?? 'ioredis5',
+          { path: proxy.path },
+          {
+            resp: options.resp,
+            extra: options.family?.startsWith('io') !== false ? CLIENT_OPTIONS : {},
+          },
+        ),
+      ),
+    );
+    return new FleetRedis(server, proxies, clients, options);
   }
 
   /** Whether the server is killed and not yet revived. */
@@ -183,7 +197,7 @@ export class FleetRedis {
 
   async close(): Promise<void> {
     await Promise.all(this.stores.map((store) => store.close()));
-    for (const client of this.clients) client.disconnect();
+    await Promise.all(this.clients.map((client) => closeClient(client)));
     this.#admin.disconnect();
     await Promise.all(this.proxies.map((proxy) => proxy.close()));
     await this.server.stop();

@@ -9,7 +9,7 @@ import {
   type SimulatedClock,
 } from 'statebreaker/testing';
 import { topLevelState } from '../../src/state.js';
-import type { BreakerKeys } from '../../src/stores/redis-keys.js';
+import type { BreakerKeys } from '../../src/stores/redis/keys.js';
 import type { BreakerStore } from '../../src/stores/store.js';
 import type { CallOutcome, FleetCommand } from './fleet-model-commands.js';
 import { topLevelEdges, walkExists } from './fleet-model-graph.js';

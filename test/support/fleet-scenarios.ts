@@ -1,6 +1,7 @@
 import type { RedisStore } from 'statebreaker/redis';
 import { expect } from 'vitest';
 import type { RedisTarget, WorkerOptions, WorkerStats } from '../fixtures/fleet-worker.js';
+import type { ClientFamily } from './redis-clients.js';
 import { type Announced, type Upstream, Worker, watchChanges } from './redis-fleet.js';
 import { waitFor } from './redis-wait.js';
 
@@ -16,18 +17,30 @@ export interface FleetHarness {
   readonly defer: (close: () => unknown) => void;
 }
 
-/** Spawns `count` workers holding the breakers `names`. */
+/**
+ * Spawns `count` workers holding the breakers `names`; worker i runs the client family
+ * `clients[i % clients.length]` (ioredis 5 when `clients` is absent).
+ */
 export function spawnFleet(
   harness: FleetHarness,
   names: readonly string[],
   count: number,
-  options: Pick<WorkerOptions, 'breaker' | 'breakers' | 'store'>,
+  options: Pick<WorkerOptions, 'breaker' | 'breakers' | 'store'> & {
+    readonly clients?: readonly ClientFamily[];
+  },
 ): Worker[] {
   const { target, upstream } = harness;
-  const fleet = Array.from(
-    { length: count },
-    () => new Worker({ redis: target, names, upstream: upstream.url, ...options }),
-  );
+  const { clients, ...rest } = options;
+  const fleet = Array.from({ length: count }, (_, i) => {
+    const client = clients?.[i % clients.length];
+    return new Worker({
+      redis: target,
+      names,
+      upstream: upstream.url,
+      ...rest,
+      ...(client === undefined ? {} : { client }),
+    });
+  });
   harness.adopt(fleet);
   return fleet;
 }
@@ -69,27 +82,40 @@ export async function fleetAgrees(
   });
 }
 
+/** The breaker options of `tripProbeAndClose`'s fleet, with `halfOpenMaxCalls` probes. */
+export const tripProbeBreaker = (halfOpenMaxCalls: number) => ({
+  failMax: 3,
+  resetTimeout: 400,
+  successThreshold: 2,
+  halfOpenMaxCalls,
+  timeout: 2_000,
+});
+
 /**
  * A fleet of 4 processes holding the breakers `names`, calling a failing upstream: every breaker
- * trips in every process, each half-open round admits at most `halfOpenMaxCalls` probes at once
- * fleet-wide, and once the upstream recovers every process closes every breaker.
+ * trips in every process, each half-open round admits at most `halfOpenMaxCalls` (default 2)
+ * probes at once fleet-wide, and once the upstream recovers every process closes every breaker.
+ * With `clients`, one process per client family; with `fleet`, those processes, whose breakers
+ * `names` have the options `tripProbeBreaker(halfOpenMaxCalls)` (they may hold others).
  */
 export async function tripProbeAndClose(
   harness: FleetHarness,
   names: readonly string[],
+  mix: {
+    readonly clients?: readonly ClientFamily[];
+    readonly halfOpenMaxCalls?: number;
+    readonly fleet?: Worker[];
+  } = {},
 ): Promise<void> {
   const { upstream } = harness;
-  const halfOpenMaxCalls = 2;
+  const halfOpenMaxCalls = mix.halfOpenMaxCalls ?? 2;
   const watcher = await watch(harness, names);
-  const fleet = spawnFleet(harness, names, 4, {
-    breaker: {
-      failMax: 3,
-      resetTimeout: 400,
-      successThreshold: 2,
-      halfOpenMaxCalls,
-      timeout: 2_000,
-    },
-  });
+  const fleet =
+    mix.fleet ??
+    spawnFleet(harness, names, mix.clients?.length ?? 4, {
+      ...(mix.clients === undefined ? {} : { clients: mix.clients }),
+      breaker: tripProbeBreaker(halfOpenMaxCalls),
+    });
   expect(
     await waitFor(
       everyWorker(fleet, (w) => w.ready),
@@ -100,7 +126,9 @@ export async function tripProbeAndClose(
   upstream.mode = 'fail';
   upstream.delayMs = 20;
   const arrivalsBefore = upstream.arrivals.length;
-  for (const worker of fleet) worker.send({ type: 'start', loops: 2 });
+  for (const worker of fleet) {
+    for (const name of names) worker.send({ type: 'start', loops: 2, name });
+  }
 
   // The trip of each breaker: the first record announced open.
   const tripOf = (name: string) => watcher.of(name).find((a) => a.state === 'open');

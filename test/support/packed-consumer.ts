@@ -80,28 +80,32 @@ export async function pack(dir: string): Promise<{ tarball: string; files: Packe
   return { tarball: join(dir, info.filename), files: info.files };
 }
 
-/** A consumer project: an ES module package with nothing installed yet. */
+/**
+ * A consumer project: an ES module package with nothing installed yet, that depends on
+ * `dependencies` (name to range) once it installs.
+ */
 export class Consumer {
   readonly dir: string;
 
-  constructor() {
+  constructor(dependencies: Record<string, string> = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'statebreaker-consumer-'));
-    writeFileSync(
-      join(this.dir, 'package.json'),
-      `${JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2)}\n`,
-    );
+    const manifest = { name: 'consumer', private: true, type: 'module', dependencies };
+    writeFileSync(join(this.dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   }
 
-  /** `npm install` as a user runs it, from the npm cache that `npm ci` filled when it can. */
+  /**
+   * `npm install` as a user runs it, from the npm cache that `npm ci` filled when it can, and
+   * without the flags that would let a peer conflict through, even when the test run inherited
+   * them (`npm test --legacy-peer-deps` passes them on as `npm_config_*`).
+   */
   async install(...specs: string[]): Promise<void> {
     succeeded(
-      await runIn(this.dir, 'npm', [
-        'install',
-        '--prefer-offline',
-        '--no-audit',
-        '--no-fund',
-        ...specs,
-      ]),
+      await runIn(
+        this.dir,
+        'npm',
+        ['install', '--prefer-offline', '--no-audit', '--no-fund', ...specs],
+        { npm_config_legacy_peer_deps: 'false', npm_config_force: 'false' },
+      ),
       `npm install ${specs.join(' ')}`,
     );
   }
@@ -116,17 +120,21 @@ export class Consumer {
     writeFileSync(join(this.dir, path), text);
   }
 
-  /** Runs `node` on a script of the consumer's (or `-e` code) with the given flags. */
-  node(args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Ran> {
-    return runIn(this.dir, process.execPath, args, env);
+  /**
+   * Runs `node` (the one running the tests, or the binary `node`) on a script of the consumer's
+   * (or `-e` code) with the given flags.
+   */
+  node(args: readonly string[], env?: NodeJS.ProcessEnv, node = process.execPath): Promise<Ran> {
+    return runIn(this.dir, node, args, env);
   }
 
   /** Runs the repository's TypeScript compiler on a tsconfig of the consumer's. */
-  tsc(project: string): Promise<Ran> {
+  tsc(project: string, ...flags: string[]): Promise<Ran> {
     return runIn(this.dir, process.execPath, [
       join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
       '-p',
       project,
+      ...flags,
     ]);
   }
 

@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Cluster, Redis } from 'ioredis';
-import { decodeChange } from '../../src/stores/redis-codec.js';
-import { breakerChannel, DEFAULT_PREFIX } from '../../src/stores/redis-keys.js';
+import { decodeChange } from '../../src/stores/redis/codec.js';
+import { breakerChannel, DEFAULT_PREFIX } from '../../src/stores/redis/keys.js';
 import type { PersistedBreakerSnapshot } from '../../src/stores/store.js';
 import type {
   FromWorker,

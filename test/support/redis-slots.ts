@@ -1,4 +1,4 @@
-import { breakerKeys, DEFAULT_PREFIX } from '../../src/stores/redis-keys.js';
+import { breakerKeys, DEFAULT_PREFIX } from '../../src/stores/redis/keys.js';
 
 // Redis Cluster key slots, as the cluster specification defines them: CRC16/XMODEM of the
 // hash tag (the text between the first `{` and the next `}`, when not empty) modulo 16384.

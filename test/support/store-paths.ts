@@ -1,6 +1,5 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { CircuitBreaker } from 'statebreaker';
-import { RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
+import { type RedisClient, RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
 import {
   type BreakerPath,
   type BreakerPaths,
@@ -43,13 +42,13 @@ async function converged(breakers: CircuitBreaker[], store: RedisStore, name: st
 let run = 0;
 
 /** How runPathOnStores builds its stores. */
-export interface PathStoreOptions {
+export interface PathStoreOptions<C extends RedisClient = RedisClient> {
   /** A `storeError` or `degraded` event fails the path too (for an in-memory client). */
   readonly noStoreErrors?: boolean;
   /** Options of every store, over the long intervals the paths use. */
   readonly store?: RedisStoreOptions;
   /** Called with each client after the path; default: disconnect it. */
-  readonly release?: (redis: Redis | Cluster) => void;
+  readonly release?: (redis: C) => void | Promise<void>;
 }
 
 /**
@@ -57,20 +56,20 @@ export interface PathStoreOptions {
  * from `client()`, on one simulated clock. With `noStoreErrors`, a `storeError` or `degraded`
  * event fails the path too (for an in-memory client, where no timeout is expected).
  */
-export async function runPathOnStores(
+export async function runPathOnStores<C extends RedisClient>(
   path: BreakerPath,
   paths: BreakerPaths,
   members: number,
-  client: () => Redis | Cluster,
+  client: () => C | Promise<C>,
   {
     noStoreErrors = false,
     store: storeOptions = {},
-    release = (redis) => redis.disconnect(),
-  }: PathStoreOptions = {},
+    release = (redis) => (redis as unknown as { disconnect(): void }).disconnect(),
+  }: PathStoreOptions<C> = {},
 ): Promise<void> {
   const clock = createSimulatedClock(1_000_000);
   const name = `path ${++run}: ${members}`;
-  const clients = Array.from({ length: members }, client);
+  const clients = await Promise.all(Array.from({ length: members }, client));
   // Long intervals: the test's own settle drives convergence, not a periodic resync.
   const stores = clients.map(
     (redis) =>
@@ -101,6 +100,6 @@ export async function runPathOnStores(
   } finally {
     for (const breaker of breakers) breaker.dispose();
     await Promise.all(stores.map((store) => store.close()));
-    for (const redis of clients) release(redis);
+    await Promise.all(clients.map((redis) => release(redis)));
   }
 }

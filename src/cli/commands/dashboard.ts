@@ -1,4 +1,6 @@
+import { isLoopback } from '../../dashboard/access.js';
 import { startDashboard } from '../../dashboard/index.js';
+import { checkToken } from '../../dashboard/options.js';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { parsePort } from '../port.js';
@@ -30,6 +32,13 @@ export const dashboard: Command = {
     const given = typeof values.token === 'string' ? values.token : io.env[TOKEN_VARIABLE];
     // An empty variable is an unset one: a read-only dashboard.
     const token = given === undefined || given === '' ? undefined : given;
+    if (token !== undefined) {
+      try {
+        checkToken(token, typeof values.token === 'string' ? '--token' : `$${TOKEN_VARIABLE}`);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
     const redisStore = await store();
     const stopped = io.untilStopped();
     const running = await startDashboard({
@@ -41,6 +50,14 @@ export const dashboard: Command = {
     try {
       const mode = running.writable ? 'operator actions need the token' : 'read-only';
       out.note(`dashboard on ${running.url} (${mode}); Ctrl-C stops`);
+      if (host !== undefined && !isLoopback(host)) {
+        const act = running.writable
+          ? ', and the token travels over plain HTTP: put a TLS proxy in front'
+          : '';
+        out.note(
+          `warning: --host ${host} is not loopback: whoever reaches this machine on port ${port} sees every breaker's name and state${act}; --host 127.0.0.1 keeps it to this machine`,
+        );
+      }
       await stopped;
     } finally {
       await running.close();

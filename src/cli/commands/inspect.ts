@@ -4,7 +4,8 @@ import { configOptions } from '../../options.js';
 import type { Command } from '../command.js';
 import { parsePort } from '../port.js';
 
-const DEFAULT_PORT = 8080;
+// Not the dashboard's 8080: an operator runs both at once.
+const DEFAULT_PORT = 8081;
 
 type InspectModules = {
   createInspectorServer: typeof import('@statelyai/inspect/server').createInspectorServer;
@@ -21,7 +22,7 @@ async function loadInspect(): Promise<InspectModules> {
     return { createInspectorServer, createWebSocketInspector };
   } catch {
     throw new Error(
-      'statebreaker inspect needs @statelyai/inspect (an optional peer dependency): npm install @statelyai/inspect',
+      'inspect needs @statelyai/inspect (an optional peer dependency): npm install @statelyai/inspect',
     );
   }
 }

@@ -1,6 +1,6 @@
 import { listBreakers } from '../../admin/read.js';
 import type { Command } from '../command.js';
-import { formatDuration } from '../output.js';
+import { escapeText, formatRetryAfter, quoted } from '../output.js';
 import { listingJson } from '../views.js';
 
 export const list: Command = {
@@ -17,7 +17,7 @@ export const list: Command = {
       return;
     }
     if (listed.length === 0) {
-      out.line(`no breakers under prefix ${JSON.stringify(options.prefix)}`);
+      out.line(`no breakers under prefix ${quoted(options.prefix)}`);
       return;
     }
     const rows = listed.map((entry) =>
@@ -27,7 +27,7 @@ export const list: Command = {
             entry.name,
             entry.state,
             String(entry.failures),
-            entry.retryAfterMs === null ? '-' : formatDuration(entry.retryAfterMs),
+            entry.retryAfterMs === null ? '-' : formatRetryAfter(entry.retryAfterMs),
             String(entry.probes),
             String(entry.version),
           ],
@@ -43,9 +43,8 @@ export const list: Command = {
     );
     for (const entry of listed) {
       if (entry.corrupt) {
-        out.line(
-          `corrupt ${entry.name}${entry.key === undefined ? '' : ` at ${entry.key}`}: ${entry.problem}`,
-        );
+        const at = entry.key === undefined ? '' : ` at ${entry.key}`;
+        out.line(escapeText(`corrupt ${entry.name}${at}: ${entry.problem}`));
       }
     }
   },

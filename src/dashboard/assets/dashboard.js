@@ -1,14 +1,12 @@
 // The dashboard page: follows the server's event stream and draws a tile per breaker. Every
-// breaker name and store text reaches the page through textContent, never as markup.
+// breaker name and store text reaches the page through textContent, never as markup; a name is
+// shown as its `label` (control characters and bidirectional marks escaped by the server).
+
+import { clearQuestions, renderActions } from './actions.js';
 
 const TOKEN_KEY = 'statebreaker.dashboard.token';
 const HISTORY_SHOWN = 5;
 const TICK_MS = 200;
-const ACTIONS = [
-  { action: 'forceOpen', label: 'Force open' },
-  { action: 'disable', label: 'Disable' },
-  { action: 'reset', label: 'Reset' },
-];
 const STATE_ORDER = ['closed', 'open', 'halfOpen', 'forcedOpen', 'disabled', 'corrupt'];
 
 const byId = (id) => document.getElementById(id);
@@ -48,10 +46,10 @@ function relevant(tile, name, yes) {
   field(tile, name).parentElement.dataset.relevant = String(yes);
 }
 
-function newTile(name) {
+function newTile(view) {
   const tile = byId('tile').content.firstElementChild.cloneNode(true);
-  tile.querySelector('.name').textContent = name;
-  tile.querySelector('.name').title = name;
+  tile.querySelector('.name').textContent = view.label;
+  tile.querySelector('.name').title = view.label;
   tile.querySelector('.diagram').append(byId('statechart').content.cloneNode(true));
   return tile;
 }
@@ -62,10 +60,11 @@ function placeTile(name, tile) {
   byId('tiles').insertBefore(tile, next === undefined ? null : tiles.get(next));
 }
 
-function tileFor(name) {
+function tileFor(view) {
+  const name = view.name;
   let tile = tiles.get(name);
   if (tile === undefined) {
-    tile = newTile(name);
+    tile = newTile(view);
     placeTile(name, tile);
     tiles.set(name, tile);
   }
@@ -78,6 +77,24 @@ function highlight(tile, view) {
     const on = !view.corrupt && (path === view.state || path === view.stateValue);
     group.classList.toggle('on', on);
   }
+}
+
+// The fleet's rate over the window against the rule's threshold; -1 is below minimumCalls.
+function renderRate(tile, name, view, threshold) {
+  const row = field(tile, name).parentElement;
+  row.hidden = view.corrupt || threshold === undefined;
+  if (row.hidden) return;
+  const rates = view.rates;
+  const rate = rates === null ? null : rates[name];
+  let text = '—';
+  if (rate === -1) text = `— (${rates.calls} of ${rates.minimumCalls} calls)`;
+  else if (typeof rate === 'number') text = `${rate.toFixed(1)} % / ${threshold} %`;
+  field(tile, name).textContent = text;
+  field(tile, name).title =
+    rate === -1
+      ? `below minimumCalls: the rule may trip from ${rates.minimumCalls} counted calls in the window`
+      : 'over the window, across the fleet';
+  relevant(tile, name, view.state === 'closed');
 }
 
 function renderCountdown(tile, view) {
@@ -120,33 +137,8 @@ function renderHistory(tile, name) {
   list.replaceChildren(...items);
 }
 
-function renderActions(tile, view) {
-  const box = tile.querySelector('.actions');
-  const unlocked = model.writable && model.token !== null;
-  box.hidden = !unlocked;
-  if (!unlocked) {
-    box.replaceChildren();
-    delete box.dataset.offered;
-    return;
-  }
-  // A corrupt record can only be replaced by a reset.
-  const offered = view.corrupt ? ACTIONS.filter((a) => a.action === 'reset') : ACTIONS;
-  if (box.dataset.offered === offered.map((a) => a.action).join()) return;
-  box.dataset.offered = offered.map((a) => a.action).join();
-  box.replaceChildren(
-    ...offered.map(({ action, label }) => {
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.dataset.action = action;
-      button.textContent = label;
-      button.addEventListener('click', () => act(view.name, action, tile));
-      return button;
-    }),
-  );
-}
-
 function render(view) {
-  const tile = tileFor(view.name);
+  const tile = tileFor(view);
   const state = view.corrupt ? 'corrupt' : view.state;
   tile.dataset.state = state;
   tile.querySelector('.badge').textContent = view.corrupt ? 'corrupt' : view.stateValue;
@@ -175,20 +167,22 @@ function render(view) {
       view.openedAt !== null && view.state === 'open' ? ` · opened ${timeOf(view.openedAt)}` : '';
     tile.querySelector('.reason').textContent = `last change: ${view.reason}${opened}`;
   }
+  renderRate(tile, 'failureRate', view, view.config?.failureRateThreshold);
+  renderRate(tile, 'slowCallRate', view, view.config?.slowCallRateThreshold);
   field(tile, 'version').textContent = String(view.version);
   // A corrupt record has no state to show on the statechart.
   tile.querySelector('.diagram').hidden = view.corrupt;
   renderCountdown(tile, view);
   highlight(tile, view);
   renderHistory(tile, view.name);
-  renderActions(tile, view);
+  renderActions(tile, view, model.writable && model.token !== null, act);
   applyFilter(tile, view);
 }
 
 function matches(view, query) {
   if (query === '') return true;
   const state = view.corrupt ? 'corrupt' : `${view.state} ${view.stateValue}`;
-  return `${view.name}\n${state}`.toLowerCase().includes(query);
+  return `${view.name}\n${view.label}\n${state}`.toLowerCase().includes(query);
 }
 
 function applyFilter(tile, view) {
@@ -263,6 +257,7 @@ async function post(path, body) {
 
 function forget(message) {
   model.token = null;
+  clearQuestions();
   sessionStorage.removeItem(TOKEN_KEY);
   showMode();
   refreshAll();

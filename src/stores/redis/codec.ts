@@ -1,6 +1,6 @@
-import { MAX_VERSION } from '../record/order.js';
-import type { StoredRecord } from '../record/shape.js';
-import { decodeSnapshot, parseVersion } from '../record/validation.js';
+import { MAX_VERSION } from '../../record/order.js';
+import type { StoredRecord } from '../../record/shape.js';
+import { decodeSnapshot, parseVersion } from '../../record/validation.js';
 
 /** A change-feed message: the record a compare-and-set wrote, and whose it is. */
 export interface ChangeMessage {

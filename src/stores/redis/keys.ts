@@ -1,4 +1,4 @@
-import { checkName } from '../name.js';
+import { checkName } from '../../name.js';
 
 /** The default key prefix, the origin design's: `circuit_breaker:{name}:state` and so on. */
 export const DEFAULT_PREFIX = 'circuit_breaker:';

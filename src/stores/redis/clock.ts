@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, systemClock } from '../../clock.js';
 
 /** Answers Redis `TIME`: seconds and microseconds. */
 export type ServerTime = () => Promise<ReadonlyArray<string | number>>;

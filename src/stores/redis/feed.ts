@@ -1,12 +1,10 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisPort, SubscriberPort } from './port.js';
 import {
   choosePublication,
-  isCluster,
   knownPublication,
   type Publication,
   type PubsubChoice,
-} from './redis-publication.js';
-import { ShardWatch, type WatchedShard } from './redis-shard-watch.js';
+} from './publication.js';
 
 /** What the feed tells its store. */
 export interface FeedHandlers {
@@ -29,26 +27,25 @@ export interface FeedOptions {
   readonly bounded: <T>(promise: Promise<T>, what: string) => Promise<T>;
 }
 
-// One sharded subscription: settled once acknowledged (or once ioredis has subscribed it again,
-// see ShardWatch), `failed` when it must be sent again.
-interface Shard extends WatchedShard {
+// One sharded subscription: settled once acknowledged (or once the client has taken it over),
+// `failed` when it must be sent again.
+interface Shard {
   readonly settled: Promise<void>;
-  answered: boolean;
   failed: boolean;
 }
 
 /**
- * The store's subscriber connection (`redis.duplicate()`), opened while breakers follow records
- * and closed once none has for `lingerMs`, so that breakers created and disposed one after
- * another share one connection and an idle process may still exit.
+ * The store's subscriber (the client port's: a second connection, or a Cluster client's own
+ * sharded subscribers), opened while breakers follow records and closed once none has for
+ * `lingerMs`, so that breakers created and disposed one after another share one connection
+ * and an idle process may still exit.
  *
  * Classic pub/sub subscribes the store's one channel. Sharded pub/sub subscribes each followed
- * breaker's channel with SSUBSCRIBE; on a Cluster the duplicate has ioredis's sharded
- * subscribers, one connection per master, which ioredis moves to the new master after a
- * failover or a resharding, with a {@link ShardWatch}'s help.
+ * breaker's channel with SSUBSCRIBE; on a Cluster the client's sharded subscribers (one
+ * connection per master) follow the slot to its new master after a failover or a resharding.
  */
 export class ChangeFeed {
-  readonly #redis: Redis | Cluster;
+  readonly #port: RedisPort;
   readonly #options: FeedOptions;
   readonly #handlers: FeedHandlers;
   readonly #names = new Set<string>();
@@ -58,17 +55,16 @@ export class ChangeFeed {
   #publication: Publication | null;
   #choosing: Promise<Publication> | null = null;
   #opening: Promise<void> | null = null;
-  #connection: Redis | Cluster | null = null;
+  #connection: SubscriberPort | null = null;
   #subscribed: Promise<void> = Promise.resolve();
   #linger: ReturnType<typeof setTimeout> | undefined;
-  #watch: ShardWatch | null = null;
   #closed = false;
 
-  constructor(redis: Redis | Cluster, options: FeedOptions, handlers: FeedHandlers) {
-    this.#redis = redis;
+  constructor(port: RedisPort, options: FeedOptions, handlers: FeedHandlers) {
+    this.#port = port;
     this.#options = options;
     this.#handlers = handlers;
-    this.#publication = knownPublication(redis, options.pubsub);
+    this.#publication = knownPublication(port, options.pubsub);
   }
 
   /** How changes are published, once known (see {@link Publication}). */
@@ -80,7 +76,7 @@ export class ChangeFeed {
   publication(): Promise<Publication> {
     if (this.#publication !== null) return Promise.resolve(this.#publication);
     this.#choosing ??= this.#options
-      .bounded(choosePublication(this.#redis, this.#options.pubsub), 'pub/sub detection')
+      .bounded(choosePublication(this.#port, this.#options.pubsub), 'pub/sub detection')
       .then(
         (publication) => {
           this.#publication = publication;
@@ -149,16 +145,8 @@ export class ChangeFeed {
   unfollow(name: string): void {
     if (!this.#names.delete(name)) return;
     const channel = this.#options.channelOf(name);
-    const shard = this.#shards.get(channel);
-    if (shard !== undefined) {
-      this.#shards.delete(channel);
-      shard.release();
-      const connection = this.#connection;
-      if (connection !== null) {
-        Promise.resolve()
-          .then(() => connection.sunsubscribe(channel))
-          .catch(() => {});
-      }
+    if (this.#shards.delete(channel)) {
+      this.#connection?.sunsubscribe(channel).catch(() => {});
     }
     if (this.#names.size === 0 && this.#holds === 0) this.#release();
   }
@@ -210,18 +198,8 @@ export class ChangeFeed {
   #disconnect(): void {
     const connection = this.#connection;
     this.#connection = null;
-    this.#watch?.stop();
-    this.#watch = null;
-    for (const shard of this.#shards.values()) shard.release();
     this.#shards.clear();
-    if (connection === null) return;
-    // Unsubscribed first: ioredis-mock's disconnect() leaves the connection's listener on its
-    // shared channel (every later message still reaches it, and Node warns past 10 of them).
-    // On Redis the UNSUBSCRIBE goes out just before the socket closes, or fails with it. Sharded
-    // subscriptions end with the connection (a SUNSUBSCRIBE of every channel has no slot to be
-    // routed by on a Cluster).
-    if (this.#publication !== 'sharded') connection.unsubscribe().catch(() => {});
-    connection.disconnect();
+    connection?.close();
   }
 
   #connect(): void {
@@ -246,48 +224,28 @@ export class ChangeFeed {
 
   #open(publication: Publication): void {
     const sharded = publication === 'sharded';
-    const cluster = isCluster(this.#redis);
-    // ioredis's own resubscription after a reconnect rejects unhandled ("Connection is closed")
-    // when the store closes the subscriber meanwhile, which would crash a process that treats
-    // unhandled rejections as fatal: on a standalone server the feed resubscribes itself, with
-    // a handler. A Cluster resubscribes on its own, to the slot's new master after a failover.
-    const connection = cluster
-      ? (this.#redis as Cluster).duplicate([], sharded ? { shardedSubscribers: true } : {})
-      : (this.#redis as Redis).duplicate({ autoResubscribe: false });
-    this.#connection = connection;
-    // Errors surface as timeouts of the calls that needed Redis; ioredis reconnects itself.
-    connection.on('error', () => {});
     const { channel } = this.#options;
-    connection.on('message', (from: string, message: string) => {
-      if (from === channel && this.#connection === connection) this.#handlers.message(message);
-    });
-    connection.on('smessage', (from: string, message: string) => {
-      if (this.#shards.has(from) && this.#connection === connection) {
-        this.#handlers.message(message);
-      }
-    });
-    if (cluster && sharded) {
-      this.#watch = new ShardWatch(connection as Cluster, {
-        shards: () => this.#shards.values(),
-        reconnected: () => this.#handlers.reconnected(),
-      });
-    }
+    const connection: SubscriberPort = this.#port.subscriber(
+      {
+        message: (from, message) => {
+          if (this.#connection !== connection) return;
+          if (sharded ? this.#shards.has(from) : from === channel) this.#handlers.message(message);
+        },
+        reconnected: () => {
+          if (this.#connection !== connection) return;
+          this.#resubscribe();
+          this.#handlers.reconnected();
+        },
+      },
+      sharded,
+    );
+    this.#connection = connection;
     if (sharded) {
       for (const name of this.#names) this.#subscribeShard(this.#options.channelOf(name));
     } else {
       this.#subscribed = this.#subscribe();
       this.#subscribed.catch(() => {});
     }
-    let connected = false;
-    connection.on('ready', () => {
-      if (!connected) {
-        connected = true;
-        return;
-      }
-      if (this.#connection !== connection) return;
-      if (!cluster) this.#resubscribe();
-      this.#handlers.reconnected();
-    });
   }
 
   /**
@@ -295,7 +253,7 @@ export class ChangeFeed {
    * ended unnoticed follow their slots; the store calls it with its periodic check.
    */
   refreshRoutes(): void {
-    this.#watch?.refresh();
+    this.#connection?.refreshRoutes();
   }
 
   #resubscribe(): void {
@@ -310,39 +268,17 @@ export class ChangeFeed {
   #subscribe(): Promise<void> {
     const connection = this.#connection;
     if (connection === null) return Promise.resolve();
-    return connection.subscribe(this.#options.channel).then(() => undefined);
+    return connection.subscribe(this.#options.channel);
   }
 
-  // One channel per SSUBSCRIBE: channels of several slots in one command are refused on a
-  // Cluster (CROSSSLOT).
   #subscribeShard(channel: string): void {
     const connection = this.#connection;
     if (connection === null) return;
-    let release = () => {};
-    const early = new Promise<void>((resolve) => {
-      release = resolve;
+    const settled = Promise.resolve().then(() => connection.ssubscribe(channel));
+    const shard: Shard = { settled, failed: false };
+    settled.catch(() => {
+      if (this.#shards.get(channel) === shard) shard.failed = true;
     });
-    const acked = Promise.resolve()
-      .then(() => connection.ssubscribe(channel))
-      .then(() => undefined);
-    const shard: Shard = {
-      settled: Promise.race([acked, early]),
-      release,
-      sentAt: this.#watch?.stamp() ?? 0,
-      answered: false,
-      failed: false,
-    };
-    acked.then(
-      () => {
-        shard.answered = true;
-      },
-      () => {
-        shard.answered = true;
-        if (this.#shards.get(channel) === shard) shard.failed = true;
-      },
-    );
-    shard.settled.catch(() => {});
-    this.#shards.get(channel)?.release();
     this.#shards.set(channel, shard);
   }
 }

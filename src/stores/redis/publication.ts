@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisPort } from './port.js';
 
 /**
  * How the store publishes change messages, as the compare-and-set script takes it (its last
@@ -16,18 +16,14 @@ export type Publication = 'numbered' | 'plain' | 'sharded';
 /** The `pubsub` option of a RedisStore. */
 export type PubsubChoice = 'auto' | 'sharded' | 'classic';
 
-export function isCluster(redis: Redis | Cluster): redis is Cluster {
-  return (redis as { isCluster?: boolean }).isCluster === true;
-}
-
 /**
  * The publication decided without asking the server, or `null` when only the server can tell
  * (sharded pub/sub wanted: does it have SPUBLISH?).
  */
-export function knownPublication(redis: Redis | Cluster, choice: PubsubChoice): Publication | null {
-  const classic = isCluster(redis) ? 'plain' : 'numbered';
-  if (choice === 'classic' || (choice === 'auto' && !isCluster(redis))) return classic;
-  return shardedClient(redis) ? null : classic;
+export function knownPublication(port: RedisPort, choice: PubsubChoice): Publication | null {
+  const classic = port.cluster ? 'plain' : 'numbered';
+  if (choice === 'classic' || (choice === 'auto' && !port.cluster)) return classic;
+  return shardedClient(port) ? null : classic;
 }
 
 /**
@@ -35,28 +31,38 @@ export function knownPublication(redis: Redis | Cluster, choice: PubsubChoice): 
  * later) where sharded pub/sub is wanted. Rejects only when the server could not be asked.
  */
 export async function choosePublication(
-  redis: Redis | Cluster,
+  port: RedisPort,
   choice: PubsubChoice,
 ): Promise<Publication> {
-  const known = knownPublication(redis, choice);
+  const known = knownPublication(port, choice);
   if (known !== null) return known;
-  const classic = isCluster(redis) ? 'plain' : 'numbered';
+  const classic = port.cluster ? 'plain' : 'numbered';
   try {
-    const reply = await redis.call('COMMAND', 'INFO', 'SPUBLISH');
+    const reply = await port.command(['COMMAND', 'INFO', 'SPUBLISH']);
     // Redis 6 answers [null] for a command it does not know.
     return Array.isArray(reply) && Array.isArray(reply[0]) ? 'sharded' : classic;
   } catch (error) {
     // The server answered with an error (COMMAND refused by a proxy, say): no sharded pub/sub.
-    if (error instanceof Error && error.name === 'ReplyError') return classic;
+    if (port.isReplyError(error)) return classic;
     throw error;
   }
 }
 
 // Whether the client can carry sharded pub/sub at all. ioredis-mock has no `call` (nor
-// SPUBLISH). An ioredis Cluster sends SSUBSCRIBE to the node of the channel's slot only with
-// its `shardedSubscribers` (ioredis 5.5 or later), which then lists the option among its
-// defaults.
-function shardedClient(redis: Redis | Cluster): boolean {
-  if (typeof (redis as { call?: unknown }).call !== 'function') return false;
-  return !isCluster(redis) || Object.hasOwn(redis.options, 'shardedSubscribers');
+// SPUBLISH).
+function shardedClient(port: RedisPort): boolean {
+  return port.rawCommands && port.shardedSubscribers;
+}
+
+/**
+ * Refuses a Cluster client that cannot subscribe sharded channels (iovalkey 0.4, ioredis before
+ * 5.5) unless the store is told to use classic pub/sub: under `auto` it would publish on one
+ * channel while stores on other clients of the same fleet publish on each breaker's own, and
+ * neither would hear the other. With `pubsub: 'classic'` on every store, any client may join.
+ */
+export function checkClusterMix(port: RedisPort, choice: PubsubChoice): void {
+  if (!port.cluster || !port.rawCommands || port.shardedSubscribers || choice === 'classic') return;
+  throw new TypeError(
+    `RedisStore: this ${port.family} Cluster client has no sharded subscribers (iovalkey 0.4, ioredis before 5.5), so it cannot follow a Cluster fleet's sharded change feed (option pubsub ${JSON.stringify(choice)}). Give pubsub: 'classic' to every store of the fleet, or use ioredis 5.5+ (Cluster with shardedSubscribers) or node-redis (createCluster).`,
+  );
 }

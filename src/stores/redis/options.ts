@@ -1,6 +1,6 @@
-import { checkDuration, describeValue } from '../validate.js';
-import { DEFAULT_PREFIX } from './redis-keys.js';
-import type { PubsubChoice } from './redis-publication.js';
+import { checkDuration, describeValue } from '../../validate.js';
+import { DEFAULT_PREFIX } from './keys.js';
+import type { PubsubChoice } from './publication.js';
 
 /** Options of {@link RedisStore}; every one is optional. */
 export interface RedisStoreOptions {

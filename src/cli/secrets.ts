@@ -1,0 +1,11 @@
+// A Redis URL carries its password (`redis://user:password@host`, `?password=`); an operator
+// pastes what the command wrote into a ticket, so no message may hold one.
+
+// From `scheme://user:` to the last `@` of the word: a password may hold `@` or `/` unencoded.
+const USERINFO_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s/@:"',]*:)[^\s"',]*@/gi;
+const QUERY_PASSWORD = /([?&]password=)[^&\s"',]*/gi;
+
+/** `text` with the password of every URL in it written as `***`. */
+export function maskPasswords(text: string): string {
+  return text.replace(USERINFO_PASSWORD, '$1***@').replace(QUERY_PASSWORD, '$1***');
+}

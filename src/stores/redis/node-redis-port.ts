@@ -1,0 +1,308 @@
+import type {
+  PortScript,
+  RedisPort,
+  ScanNode,
+  SubscriberHandlers,
+  SubscriberPort,
+} from './port.js';
+
+// The adapter for node-redis 5 and 6 (the `redis` package): a client (`createClient`) or a
+// cluster (`createCluster`). Scripts are declared when a node-redis client is created, so a
+// library handed one sends EVALSHA through `sendCommand` and EVAL on NOSCRIPT, as node-redis
+// itself does. Every command asks for node-redis's default type mapping, so that replies keep
+// their plain shapes whatever `typeMapping` the user set. The standalone subscriber is
+// `duplicate()` + `connect()`; a cluster subscribes on the cluster object itself, which keeps
+// per-shard subscribers and follows `sharded-channel-moved` on its own.
+
+type Listener = (message: string, channel: string) => void;
+type Args = readonly string[];
+interface CommandOptions {
+  readonly typeMapping: Record<string, never>;
+}
+
+interface Emitter {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+/** What the adapter uses of a node-redis client. */
+interface NodeRedisClient extends Emitter {
+  readonly options?: {
+    readonly url?: string;
+    readonly socket?: { readonly path?: string; readonly host?: string; readonly port?: number };
+  };
+  readonly isReady?: boolean;
+  sendCommand(args: Args, options?: CommandOptions): Promise<unknown>;
+  duplicate(): NodeRedisClient;
+  connect(): Promise<unknown>;
+  destroy?(): void;
+  disconnect?(): Promise<void>;
+  subscribe(channel: string, listener: Listener): Promise<void>;
+  unsubscribe(channel: string, listener: Listener): Promise<void>;
+  sSubscribe(channel: string, listener: Listener): Promise<void>;
+  sUnsubscribe(channel: string, listener: Listener): Promise<void>;
+}
+
+/** What the adapter uses of a node-redis cluster. */
+interface NodeRedisCluster extends Emitter {
+  readonly _options?: {
+    readonly rootNodes?: readonly { socket?: { host?: string; port?: number } }[];
+  };
+  // Not public: node-redis 5 reads the slot map again only on MOVED or ASK (6 also after a
+  // node's reconnect attempts), so after a master's death it would keep sending to it.
+  readonly _slots?: { rediscover?(startWith: { options: unknown }): Promise<void> };
+  readonly masters: readonly unknown[];
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: Args,
+    options?: CommandOptions,
+  ): Promise<unknown>;
+  nodeClient(node: unknown): NodeRedisClient | Promise<NodeRedisClient>;
+  subscribe(channel: string, listener: Listener): Promise<void>;
+  unsubscribe(channel: string, listener: Listener): Promise<void>;
+  sSubscribe(channel: string, listener: Listener): Promise<void>;
+  sUnsubscribe(channel: string, listener: Listener): Promise<void>;
+}
+
+const PLAIN: CommandOptions = { typeMapping: {} };
+
+/** Whether `client` looks like a node-redis client or cluster. */
+export function isNodeRedis(client: object): boolean {
+  const c = client as { sendCommand?: unknown; sSubscribe?: unknown; defineCommand?: unknown };
+  return (
+    typeof c.sendCommand === 'function' &&
+    typeof c.sSubscribe === 'function' &&
+    typeof c.defineCommand !== 'function'
+  );
+}
+
+function isClusterClient(client: object): client is NodeRedisCluster {
+  return typeof (client as { nodeClient?: unknown }).nodeClient === 'function';
+}
+
+// node-redis's ErrorReply sets no name of its own: known by its class.
+function isErrorReply(error: unknown): boolean {
+  for (let p = error; p !== null && typeof p === 'object'; p = Object.getPrototypeOf(p)) {
+    if ((p as { constructor?: { name?: string } }).constructor?.name === 'ErrorReply') return true;
+  }
+  return false;
+}
+
+function addressOf(client: NodeRedisClient | NodeRedisCluster): string {
+  if (isClusterClient(client)) {
+    const roots = client._options?.rootNodes ?? [];
+    const named = roots.map((n) => `${n.socket?.host ?? 'localhost'}:${n.socket?.port ?? 6379}`);
+    return named.length > 0 ? `Cluster ${named.join(',')}` : 'a Redis Cluster';
+  }
+  const { options } = client;
+  if (options?.socket?.path) return options.socket.path;
+  if (options?.url) return options.url.replace(/\/\/[^@/]*@/, '//');
+  return `${options?.socket?.host ?? 'localhost'}:${options?.socket?.port ?? 6379}`;
+}
+
+/** The port onto a node-redis client or cluster. */
+export function nodeRedisPort(client: object): RedisPort {
+  const c = client as NodeRedisClient | NodeRedisCluster;
+  const cluster = isClusterClient(c);
+  const send = (firstKey: string | undefined, args: Args, readonly = false) =>
+    cluster
+      ? (c as NodeRedisCluster).sendCommand(firstKey, readonly, args, PLAIN)
+      : (c as NodeRedisClient).sendCommand(args, PLAIN);
+  let last: Error | undefined;
+  const onError = (error: Error) => {
+    last = error;
+  };
+  const onReady = () => {
+    last = undefined;
+  };
+  c.on('error', onError);
+  c.on('ready', onReady);
+  return {
+    family: 'node-redis',
+    cluster,
+    address: addressOf(c),
+    rawCommands: true,
+    shardedSubscribers: true,
+    async runScript(script: PortScript, keys, args) {
+      const rest = [String(keys.length), ...keys, ...args.map(String)];
+      try {
+        return await send(keys[0], ['EVALSHA', script.sha, ...rest]);
+      } catch (error) {
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        return send(keys[0], ['EVAL', script.lua, ...rest]);
+      }
+    },
+    get: (key) => send(key, ['GET', key], true) as Promise<string | null>,
+    time: () => send(undefined, ['TIME'], true) as Promise<string[]>,
+    command: (args) => send(undefined, args, true),
+    isReplyError: isErrorReply,
+    async masters() {
+      const clients = cluster
+        ? await Promise.all(
+            (c as NodeRedisCluster).masters.map((m) => (c as NodeRedisCluster).nodeClient(m)),
+          )
+        : [c as NodeRedisClient];
+      return clients.map(
+        (node): ScanNode => ({
+          scan: (cursor, pattern, count) =>
+            node.sendCommand(
+              ['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(count)],
+              PLAIN,
+            ) as Promise<[string, string[]]>,
+        }),
+      );
+    },
+    subscriber: (handlers, sharded) =>
+      cluster
+        ? clusterSubscriber(c as NodeRedisCluster, handlers, sharded)
+        : clientSubscriber(c as NodeRedisClient, handlers, (error) => {
+            last = error;
+          }),
+    lastError: () => last,
+    release() {
+      c.off('error', onError);
+      c.off('ready', onReady);
+    },
+  };
+}
+
+// A second connection of the store's own: node-redis subscribes its channels again after a
+// reconnect, so a channel already held is only awaited.
+function clientSubscriber(
+  client: NodeRedisClient,
+  handlers: SubscriberHandlers,
+  onError: (error: Error) => void,
+): SubscriberPort {
+  const connection = client.duplicate();
+  const held = new Set<string>();
+  connection.on('error', onError);
+  let connected = false;
+  connection.on('ready', () => {
+    if (!connected) {
+      connected = true;
+      return;
+    }
+    handlers.reconnected();
+  });
+  const listener: Listener = (message, channel) => {
+    if (held.has(channel)) handlers.message(channel, message);
+  };
+  const opened = connection.connect();
+  opened.catch(() => {});
+  let closed = false;
+  const whenReady = () =>
+    connection.isReady
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const ready = () => {
+            connection.off('ready', ready);
+            resolve();
+          };
+          connection.on('ready', ready);
+        });
+  const hold = (channel: string, subscribe: () => Promise<void>) => {
+    if (held.has(channel)) return whenReady();
+    held.add(channel);
+    return opened.then(subscribe).catch((error: unknown) => {
+      held.delete(channel);
+      throw error;
+    });
+  };
+  return {
+    subscribe: (channel) => hold(channel, () => connection.subscribe(channel, listener)),
+    ssubscribe: (channel) => hold(channel, () => connection.sSubscribe(channel, listener)),
+    async sunsubscribe(channel) {
+      if (!held.delete(channel) || closed) return;
+      await connection.sUnsubscribe(channel, listener);
+    },
+    refreshRoutes() {},
+    close() {
+      closed = true;
+      held.clear();
+      if (typeof connection.destroy === 'function') {
+        try {
+          connection.destroy();
+        } catch {
+          // Already closed.
+        }
+      } else connection.disconnect?.().catch(() => {});
+    },
+  };
+}
+
+// A cluster subscribes on the cluster object itself (the caller's): it keeps one subscriber per
+// shard and moves it after a failover. close() takes off only this store's listener.
+function clusterSubscriber(
+  cluster: NodeRedisCluster,
+  handlers: SubscriberHandlers,
+  sharded: boolean,
+): SubscriberPort {
+  const held = new Map<string, Promise<void>>();
+  let closed = false;
+  const listener: Listener = (message, channel) => {
+    if (!closed && held.has(channel)) handlers.message(channel, message);
+  };
+  // A node reported an error (a dead master, say): on the next refresh the slot map is read
+  // again and every subscription made again where its slot lives now (node-redis drops the
+  // subscribers of a node that left the map; a channel still held there gains nothing).
+  let troubled = false;
+  const onNodeError = () => {
+    troubled = true;
+  };
+  cluster.on('node-error', onNodeError);
+  let refreshing = false;
+  const refresh = async () => {
+    const root = cluster._options?.rootNodes?.[0];
+    await cluster._slots?.rediscover?.({ options: root });
+    for (const channel of held.keys()) {
+      const again = sharded
+        ? cluster.sSubscribe(channel, listener)
+        : cluster.subscribe(channel, listener);
+      held.set(channel, again);
+      await again;
+    }
+    handlers.reconnected();
+  };
+  const hold = (channel: string, subscribe: () => Promise<void>) => {
+    const existing = held.get(channel);
+    if (existing !== undefined) return existing;
+    const made = subscribe();
+    held.set(channel, made);
+    made.catch(() => {
+      if (held.get(channel) === made) held.delete(channel);
+    });
+    return made;
+  };
+  return {
+    subscribe: (channel) => hold(channel, () => cluster.subscribe(channel, listener)),
+    ssubscribe: (channel) => hold(channel, () => cluster.sSubscribe(channel, listener)),
+    async sunsubscribe(channel) {
+      if (!held.delete(channel)) return;
+      await cluster.sUnsubscribe(channel, listener);
+    },
+    refreshRoutes() {
+      if (!troubled || refreshing || closed) return;
+      troubled = false;
+      refreshing = true;
+      refresh()
+        .catch(() => {
+          troubled = true;
+        })
+        .finally(() => {
+          refreshing = false;
+        });
+    },
+    close() {
+      closed = true;
+      cluster.off('node-error', onNodeError);
+      for (const channel of held.keys()) {
+        const end = sharded
+          ? cluster.sUnsubscribe(channel, listener)
+          : cluster.unsubscribe(channel, listener);
+        end.catch(() => {});
+      }
+      held.clear();
+    },
+  };
+}

@@ -1,0 +1,391 @@
+import { type AdmissionOptions, BreakerAttempt, checkSignal, panicProbe } from '../attempt.js';
+import { ChunkTimeoutError, FirstChunkTimeoutError } from '../errors.js';
+import type { BreakerGate } from '../gate.js';
+import type { Outcome } from '../options.js';
+import { checkDuration, describeValue } from '../validate.js';
+import { iteratorOf, type StreamSource } from './source.js';
+
+/** The function a stream runs: given the stream's signal, it returns the upstream's chunks. */
+export type StreamFunction<T> = (signal: AbortSignal) => StreamSource<T> | Promise<StreamSource<T>>;
+
+/** Options of one stream (`breaker.stream`, `route.stream`). */
+export interface StreamOptions {
+  /** The caller's signal: aborting it stops the stream, which then counts as ignored. */
+  signal?: AbortSignal;
+  /** Milliseconds until the first chunk; the breaker's `firstChunkTimeout` (or `timeout`) by default. */
+  firstChunkTimeout?: number;
+  /** The longest gap between chunks in milliseconds; the breaker's `chunkTimeout` by default. */
+  chunkTimeout?: number;
+}
+
+/** Stream options with a route's panic probe. */
+export type StreamAdmissionOptions = StreamOptions & Pick<AdmissionOptions, typeof panicProbe>;
+
+const IDLE = 0;
+const OPENING = 1;
+const RUNNING = 2;
+const ENDED = 3;
+
+const DONE: IteratorResult<never> = { done: true, value: undefined };
+
+/** Validated stream options; `label` names the method for error messages. */
+export function checkStreamOptions(label: string, options: unknown): StreamOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`${label} options must be an object, got ${describeValue(options)}`);
+  }
+  const given = options as StreamOptions;
+  const checked: StreamOptions = {};
+  const signal = checkSignal(label, given.signal);
+  if (signal !== undefined) checked.signal = signal;
+  if (given.firstChunkTimeout !== undefined) {
+    checked.firstChunkTimeout = checkDuration(
+      `${label} option firstChunkTimeout`,
+      given.firstChunkTimeout,
+    );
+  }
+  if (given.chunkTimeout !== undefined) {
+    checked.chunkTimeout = checkDuration(`${label} option chunkTimeout`, given.chunkTimeout);
+  }
+  return checked;
+}
+
+/** A breaker's stream: each iteration is one admitted call. */
+export class BreakerStream<T> implements AsyncIterable<T> {
+  readonly #gate: BreakerGate;
+  readonly #fn: StreamFunction<T>;
+  readonly #options: StreamOptions;
+  readonly #panic: number | undefined;
+
+  constructor(gate: BreakerGate, fn: StreamFunction<T>, options?: StreamAdmissionOptions) {
+    if (typeof fn !== 'function') {
+      throw new TypeError(`stream() needs a function, got ${describeValue(fn)}`);
+    }
+    this.#gate = gate;
+    this.#fn = fn;
+    this.#options = checkStreamOptions('stream()', options);
+    this.#panic = options?.[panicProbe];
+  }
+
+  [Symbol.asyncIterator](): StreamRun<T> {
+    const gate = this.#gate;
+    const options = this.#options;
+    return new StreamRun(
+      gate,
+      this.#fn,
+      options.signal,
+      options.firstChunkTimeout ?? gate.firstChunkTimeout ?? gate.timeout,
+      options.chunkTimeout ?? gate.chunkTimeout,
+      this.#panic,
+    );
+  }
+}
+
+/**
+ * One iteration of a stream. Its deadlines cost one timer per stream, not per chunk:
+ * a chunk only notes the time, and the timer, when it fires, re-arms for what is left.
+ */
+export class StreamRun<T> implements AsyncIterator<T> {
+  readonly #gate: BreakerGate;
+  readonly #fn: StreamFunction<T>;
+  readonly #signal: AbortSignal | undefined;
+  readonly #firstMs: number | undefined;
+  readonly #chunkMs: number | undefined;
+  readonly #panic: number | undefined;
+  /** Whether a pull can be cut short (a deadline or the caller's signal): then it is raced. */
+  readonly #watched: boolean;
+  #state = IDLE;
+  #opening: Promise<unknown> | undefined;
+  #attempt: BreakerAttempt | undefined;
+  #source: AsyncIterator<T> | undefined;
+  #rejectPending: ((reason: unknown) => void) | undefined;
+  #resolvePending: ((result: IteratorResult<T>) => void) | undefined;
+  #timer: unknown;
+  #started = false;
+  #waiting = false;
+  #waitingSince = 0;
+  /** When a probe's lease is next renewed (breaker clock); Infinity for a non-probe. */
+  #renewAt = Number.POSITIVE_INFINITY;
+  #closed = false;
+
+  constructor(
+    gate: BreakerGate,
+    fn: StreamFunction<T>,
+    signal: AbortSignal | undefined,
+    firstMs: number | undefined,
+    chunkMs: number | undefined,
+    panic: number | undefined,
+  ) {
+    this.#gate = gate;
+    this.#fn = fn;
+    this.#signal = signal;
+    this.#firstMs = firstMs;
+    this.#chunkMs = chunkMs;
+    this.#panic = panic;
+    this.#watched = signal !== undefined || firstMs !== undefined || chunkMs !== undefined;
+  }
+
+  /** The outcome counted, once the stream is settled; `undefined` before or when not admitted. */
+  get outcome(): Outcome | undefined {
+    return this.#attempt?.outcome;
+  }
+
+  /** Whether a chunk has reached the consumer. */
+  get started(): boolean {
+    return this.#started;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    const state = this.#state;
+    if (state === RUNNING) return this.#pull();
+    if (state === IDLE) return this.#open();
+    if (state === OPENING) return (this.#opening as Promise<unknown>).then(() => this.next());
+    return Promise.resolve(DONE);
+  }
+
+  return(value?: unknown): Promise<IteratorResult<T>> {
+    const state = this.#state;
+    this.#state = ENDED;
+    if (state === RUNNING || state === OPENING) this.#stop();
+    return Promise.resolve({ done: true, value: value as T });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #open(): Promise<IteratorResult<T>> {
+    this.#state = OPENING;
+    const opened = this.#admitAndCall();
+    this.#opening = opened.then(
+      () => undefined,
+      () => undefined,
+    );
+    return opened.then(() => this.next());
+  }
+
+  async #admitAndCall(): Promise<void> {
+    const gate = this.#gate;
+    const signal = this.#signal;
+    if (signal?.aborted) {
+      this.#state = ENDED;
+      throw signal.reason;
+    }
+    let attempt: BreakerAttempt;
+    try {
+      const ticket = await gate.admit(this.#panic);
+      // A stream has no deadline as a whole: its deadlines are the first chunk's and the gaps'.
+      attempt = new BreakerAttempt(gate, ticket, signal, undefined);
+    } catch (error) {
+      this.#state = ENDED;
+      throw error;
+    }
+    this.#attempt = attempt;
+    if (attempt.probe) this.#renewAt = gate.clock.now() + gate.probeLease / 2;
+    if (this.#state === ENDED || signal?.aborted) {
+      // The consumer stopped, or the caller aborted, while the stream was being admitted.
+      this.#state = ENDED;
+      attempt.abortWith(signal?.reason, 'ignored');
+      if (signal?.aborted) throw signal.reason;
+      return;
+    }
+    if (this.#watched) {
+      attempt.signal.addEventListener('abort', () => this.#aborted(), { once: true });
+      if (this.#firstMs !== undefined) this.#arm(this.#firstMs);
+    }
+    let source: unknown;
+    try {
+      const pending = this.#fn(attempt.signal);
+      source = this.#watched ? await this.#race(Promise.resolve(pending)) : await pending;
+    } catch (error) {
+      this.#failed(error);
+    }
+    if (this.#state === ENDED) {
+      // The consumer stopped while `fn` was opening the stream: close what it opened.
+      try {
+        iteratorOf<T>(source, 'stream()')
+          .return?.()
+          ?.then(undefined, () => undefined);
+      } catch {
+        // Not a stream, or its cleanup failed: nothing left to close.
+      }
+      return;
+    }
+    try {
+      this.#source = iteratorOf<T>(source, 'stream()');
+    } catch (error) {
+      // The caller's code is at fault, not the upstream: counted nowhere.
+      this.#state = ENDED;
+      this.#clearTimer();
+      attempt.ignore();
+      throw error;
+    }
+    this.#state = RUNNING;
+  }
+
+  #pull(): Promise<IteratorResult<T>> {
+    const source = this.#source as AsyncIterator<T>;
+    if (this.#chunkMs !== undefined && this.#started) {
+      this.#waitingSince = this.#gate.clock.now();
+      this.#waiting = true;
+      if (this.#timer === undefined) this.#arm(this.#chunkMs);
+    }
+    let next: Promise<IteratorResult<T>>;
+    try {
+      next = source.next();
+    } catch (error) {
+      return Promise.reject(error).catch(this.#onError);
+    }
+    if (!this.#watched) return next.then(this.#onResult, this.#onError);
+    // One promise the breach can reject, settled straight from the source's answer.
+    const pending = new Promise<IteratorResult<T>>(this.#hold);
+    next.then(this.#onWatchedResult, this.#onWatchedError);
+    return pending;
+  }
+
+  // One executor for every pull: no closure per chunk.
+  readonly #hold = (
+    resolve: (result: IteratorResult<T>) => void,
+    reject: (reason: unknown) => void,
+  ): void => {
+    this.#resolvePending = resolve;
+    this.#rejectPending = reject;
+  };
+
+  readonly #onWatchedResult = (result: IteratorResult<T>): void => {
+    const resolve = this.#resolvePending;
+    const reject = this.#rejectPending;
+    this.#resolvePending = undefined;
+    this.#rejectPending = undefined;
+    if (resolve === undefined || reject === undefined) return;
+    try {
+      resolve(this.#onResult(result));
+    } catch (error) {
+      reject(error);
+    }
+  };
+
+  readonly #onWatchedError = (error: unknown): void => {
+    const reject = this.#rejectPending;
+    this.#resolvePending = undefined;
+    this.#rejectPending = undefined;
+    if (reject === undefined) return;
+    try {
+      this.#onError(error);
+    } catch (thrown) {
+      reject(thrown);
+    }
+  };
+
+  readonly #onResult = (result: IteratorResult<T>): IteratorResult<T> => {
+    if (this.#state === ENDED) return DONE;
+    this.#waiting = false;
+    if (result.done === true) {
+      this.#state = ENDED;
+      this.#clearTimer();
+      (this.#attempt as BreakerAttempt).success();
+      return result;
+    }
+    if (!this.#started) {
+      this.#started = true;
+      (this.#attempt as BreakerAttempt).firstChunk();
+      if (this.#firstMs !== undefined) this.#clearTimer();
+    }
+    if (this.#renewAt !== Number.POSITIVE_INFINITY) this.#renew();
+    return result;
+  };
+
+  readonly #onError = (error: unknown): never => {
+    if (this.#state !== ENDED) this.#failed(error);
+    throw error;
+  };
+
+  // A probe whose chunks flow keeps its slot: its lease is extended by a full lease at most
+  // once per half lease, so a stream of any length writes at most 2 × duration / lease times.
+  #renew(): void {
+    const now = this.#gate.clock.now();
+    if (now < this.#renewAt) return;
+    const lease = this.#gate.probeLease;
+    this.#renewAt = now + lease / 2;
+    (this.#attempt as BreakerAttempt).renew(now + lease);
+  }
+
+  /** An error of the upstream, before or during the stream: classified like a call's. */
+  #failed(error: unknown): never {
+    const attempt = this.#attempt as BreakerAttempt;
+    const aborted = attempt.signal.aborted;
+    this.#state = ENDED;
+    this.#clearTimer();
+    if (!aborted) attempt.failure(error);
+    // After a breach or the caller's abort the upstream's own error says less than the reason.
+    throw aborted ? attempt.signal.reason : error;
+  }
+
+  /** Races `promise` against the attempt's signal. */
+  #race<X>(promise: Promise<X>): Promise<X> {
+    return new Promise<X>((resolve, reject) => {
+      this.#rejectPending = reject;
+      promise.then(resolve, reject);
+    });
+  }
+
+  /** The attempt's signal aborted: a deadline, the caller, or the consumer stopping. */
+  #aborted(): void {
+    this.#state = ENDED;
+    this.#clearTimer();
+    const reject = this.#rejectPending;
+    this.#rejectPending = undefined;
+    this.#resolvePending = undefined;
+    reject?.((this.#attempt as BreakerAttempt).signal.reason);
+    this.#close();
+  }
+
+  /** The consumer stopped early: ignored, and the upstream is asked to stop. */
+  #stop(): void {
+    this.#clearTimer();
+    const attempt = this.#attempt;
+    if (attempt === undefined) return;
+    attempt.ignore();
+    this.#close();
+  }
+
+  #close(): void {
+    const source = this.#source;
+    if (this.#closed || source === undefined) return;
+    this.#closed = true;
+    // Not awaited: a source that ignores its signal could hold the consumer forever.
+    try {
+      source.return?.()?.then(undefined, () => undefined);
+    } catch {
+      // The source's own cleanup failed; the stream is over either way.
+    }
+  }
+
+  #arm(ms: number): void {
+    this.#timer = this.#gate.clock.setTimeout(this.#onTimer, ms);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) {
+      this.#gate.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    if (this.#state === ENDED) return;
+    const attempt = this.#attempt as BreakerAttempt;
+    const gate = this.#gate;
+    if (!this.#started) {
+      attempt.abortWith(new FirstChunkTimeoutError(gate.name, this.#firstMs as number), 'failure');
+      return;
+    }
+    // The consumer holds a chunk: its time is not the upstream's; the next pull re-arms.
+    if (!this.#waiting) return;
+    const chunkMs = this.#chunkMs as number;
+    const idle = gate.clock.now() - this.#waitingSince;
+    if (idle >= chunkMs) attempt.abortWith(new ChunkTimeoutError(gate.name, chunkMs), 'failure');
+    else this.#arm(chunkMs - idle);
+  };
+}

@@ -1,0 +1,186 @@
+import { CircuitBreaker } from 'statebreaker';
+import { RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
+import { getBreakerPaths } from 'statebreaker/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CLIENT_FAMILIES,
+  type ClientFamily,
+  closeClient,
+  connectClusterClient,
+  type TestClusterClient,
+} from './support/redis-clients.js';
+import { type ClusterNode, namesOnEveryMaster, RedisCluster } from './support/redis-cluster.js';
+import { breakerSlot } from './support/redis-slots.js';
+import { waitFor } from './support/redis-wait.js';
+import { runPathOnStores } from './support/store-paths.js';
+
+// Every Cluster client family on a real Redis Cluster of 3 masters and 3 replicas: a sample of
+// the statechart's paths on a fleet of three, then one fleet mixing the families, whose trips
+// must reach every member on every master, before and after a master is killed and its
+// replica promoted. ioredis 5 runs every path in test/cluster-paths.test.ts and the failover
+// under OS processes in test/cluster-failover.test.ts.
+//
+// A Cluster fleet shares one change feed: sharded pub/sub (the default where the server has
+// SPUBLISH) needs clients with per-shard subscribers (ioredis 5.5+, node-redis); iovalkey 0.4
+// has none, so its store refuses the default and joins a fleet whose stores all say
+// `pubsub: 'classic'`.
+
+const paths = getBreakerPaths();
+const sample = paths.paths
+  .filter((_, i) => i % 8 === 0)
+  .map((path) => [path.description, path] as const);
+const SHARDED: readonly ClientFamily[] = ['ioredis5', 'ioredis6', 'node-redis5', 'node-redis6'];
+
+let cluster: RedisCluster;
+const opened: TestClusterClient[] = [];
+
+beforeAll(async () => {
+  cluster = await RedisCluster.start();
+});
+
+afterAll(async () => {
+  await Promise.all(opened.map((client) => closeClient(client)));
+  await cluster?.stop();
+});
+
+async function connect(family: ClientFamily): Promise<TestClusterClient> {
+  const client = await connectClusterClient(family, cluster.seeds);
+  opened.push(client);
+  return client;
+}
+
+async function trip(breaker: CircuitBreaker): Promise<void> {
+  await breaker.call(() => Promise.reject(new Error('upstream down'))).catch(() => {});
+  await breaker.settled();
+}
+
+describe.each([
+  ...SHARDED.filter((family) => family !== 'ioredis5').map((family) => ({
+    family,
+    pubsub: 'auto' as const,
+  })),
+  { family: 'iovalkey' as const, pubsub: 'classic' as const },
+])(
+  '$family Cluster (pubsub $pubsub): a fleet of three, every eighth path',
+  ({ family, pubsub }) => {
+    // Three clients serve every path (each store still opens its own subscribers).
+    const clients: TestClusterClient[] = [];
+    let next = 0;
+    const client = async () => {
+      if (clients.length < 3) clients.push(await connect(family));
+      return clients[next++ % clients.length] as TestClusterClient;
+    };
+    const options = { release: () => {}, store: { pubsub }, noStoreErrors: true };
+    it.each(sample)('%s', (_, path) => runPathOnStores(path, paths, 3, client, options));
+  },
+);
+
+describe('iovalkey Cluster', () => {
+  it("refuses the default pub/sub with a TypeError that says to use pubsub: 'classic'", async () => {
+    const client = await connect('iovalkey');
+    expect(() => new RedisStore(client)).toThrow(/no sharded subscribers.*pubsub: 'classic'/);
+    expect(() => new RedisStore(client, { pubsub: 'sharded' })).toThrow(/pubsub "sharded"/);
+  });
+});
+
+interface Member {
+  readonly family: ClientFamily;
+  readonly store: RedisStore;
+  readonly breakers: Map<string, CircuitBreaker>;
+}
+
+async function mixedFleet(
+  families: readonly ClientFamily[],
+  names: readonly string[],
+  options: RedisStoreOptions,
+): Promise<Member[]> {
+  return Promise.all(
+    families.map(async (family) => {
+      const store = new RedisStore(await connect(family), {
+        timeout: 500,
+        resyncInterval: 500,
+        ...options,
+      });
+      const breakers = new Map(
+        names.map((name) => [
+          name,
+          new CircuitBreaker(name, { store, failMax: 1, resetTimeout: 600_000 }),
+        ]),
+      );
+      await Promise.all([...breakers.values()].map((breaker) => breaker.settled()));
+      return { family, store, breakers };
+    }),
+  );
+}
+
+const allAre = (fleet: readonly Member[], name: string, state: string) =>
+  fleet.every((member) => member.breakers.get(name)?.state === state);
+
+async function closeFleet(fleet: readonly Member[]): Promise<void> {
+  for (const member of fleet) for (const breaker of member.breakers.values()) breaker.dispose();
+  await Promise.all(fleet.map((member) => member.store.close()));
+}
+
+describe('a fleet mixing client families on one Cluster', () => {
+  it("classic pub/sub (pubsub: 'classic' on every store): every family with iovalkey, a trip on each master reaches all", async () => {
+    const names = (await namesOnEveryMaster(cluster, 'classic mix', breakerSlot)).flat();
+    const fleet = await mixedFleet(CLIENT_FAMILIES, names, { pubsub: 'classic' });
+    try {
+      for (const [i, name] of names.entries()) {
+        const tripper = fleet[i % fleet.length] as Member;
+        await trip(tripper.breakers.get(name) as CircuitBreaker);
+        expect(
+          await waitFor(() => allAre(fleet, name, 'open'), 10_000),
+          `${name} by ${tripper.family}`,
+        ).toBe(true);
+      }
+    } finally {
+      await closeFleet(fleet);
+    }
+  });
+
+  it('sharded pub/sub: trips reach every family on every master, and again after a master fails over', async () => {
+    const lists = await namesOnEveryMaster(cluster, 'sharded mix', breakerSlot, SHARDED.length + 1);
+    const names = lists.flat();
+    const fleet = await mixedFleet(SHARDED, names, {});
+    try {
+      expect(fleet.map((member) => member.store.publication)).toEqual(SHARDED.map(() => 'sharded'));
+      // Before: on each master, a trip by each family.
+      for (const list of lists) {
+        for (const [i, member] of fleet.entries()) {
+          const name = list[i] as string;
+          await trip(member.breakers.get(name) as CircuitBreaker);
+          expect(
+            await waitFor(() => allAre(fleet, name, 'open'), 10_000),
+            `${name} by ${member.family}`,
+          ).toBe(true);
+        }
+      }
+      // A master killed: its replica takes the slots; every family's subscribers follow.
+      const last = lists.map((list) => list[SHARDED.length] as string);
+      const master: ClusterNode = await cluster.masterOf(breakerSlot(last[0] as string));
+      await cluster.kill(master);
+      expect(await cluster.waitForFailover(master, 30_000)).toBe(true);
+      for (const [i, name] of last.entries()) {
+        const member = fleet[i % fleet.length] as Member;
+        // The write may meet the failover: the breaker retries on its next call.
+        expect(
+          await waitFor(async () => {
+            await trip(member.breakers.get(name) as CircuitBreaker);
+            return member.breakers.get(name)?.state === 'open';
+          }, 20_000),
+        ).toBe(true);
+        const agreed = await waitFor(() => allAre(fleet, name, 'open'), 20_000);
+        if (!agreed) {
+          console.error(
+            name,
+            fleet.map((m) => `${m.family}: ${m.breakers.get(name)?.state}`),
+          );
+        }
+        expect(agreed, `${name} by ${member.family} after failover`).toBe(true);
+      }
+    } finally {
+      await closeFleet(fleet);
+    }
+  }, 90_000);
+});

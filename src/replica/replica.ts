@@ -174,6 +174,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       };
       this.#waiters ??= [];
       this.#waiters.push({ seq, resolve: done });
+      // Its write goes before other breakers' writes queued for the store.
+      this.#writer?.hurry();
       if (ms !== undefined) {
         cancel = afterDue(this.clock, ms, () => {
           const waiters = this.#waiters;
@@ -252,6 +254,14 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   }
 
   // --- WriterHost: what the writer asks and tells ---
+
+  wantsWrite(): boolean {
+    return this.#dirty && !this.#disposed;
+  }
+
+  awaited(): boolean {
+    return this.#waiters !== null;
+  }
 
   nextWrite(writeId: string): WriteRequest | null {
     if (!this.#dirty || this.#disposed) return null;

@@ -3,6 +3,7 @@ import type { RecordStamp } from '../record/order.js';
 import type { StoredRecord } from '../record/shape.js';
 import type { CircuitState } from '../state.js';
 import type { BreakerStore, CompareAndSetResult } from '../stores/store.js';
+import { type Ticket, type WriteGate, writeGateOf } from './write-gate.js';
 
 /** One compare-and-set the writer is to send. */
 export interface WriteRequest {
@@ -38,6 +39,8 @@ export interface WriterHost {
   readonly name: string;
   /** The write to send now, or `null` when the store already holds the local state. */
   nextWrite(writeId: string): WriteRequest | null;
+  /** Whether `nextWrite` would return a write (asked before waiting for a turn). */
+  wantsWrite(): boolean;
   /** A write of this instance landed. */
   written(stamp: RecordStamp, write: OpenWrite): void;
   /** A write was refused: the store holds something else. */
@@ -51,6 +54,8 @@ export interface WriterHost {
    * close): such a write goes out at once even under contention, since the fleet waits for it.
    */
   urgent(): boolean;
+  /** Whether a caller waits for the next write (a probe's admission). */
+  awaited(): boolean;
 }
 
 // Conflicts in a row that are retried at once; after them each retry of a write that changes no
@@ -89,9 +94,18 @@ export class Writer {
   /** Prefix of this writer's write ids: one breaker instance's. */
   readonly #id = `${PROCESS}.${(++writers).toString(36)}:`;
   #writes = 0;
+  readonly #gate: WriteGate | undefined;
+  /** The gate's ticket while the next write waits for its turn. */
+  #ticket: Ticket | null = null;
 
   constructor(host: WriterHost) {
     this.#host = host;
+    this.#gate = writeGateOf(host.store);
+  }
+
+  /** Someone now waits for the next write: it goes before writes of other breakers. */
+  hurry(): void {
+    if (this.#ticket !== null) this.#gate?.hurry(this.#ticket);
   }
 
   /** Settles when no write is running or waiting. */
@@ -167,6 +181,21 @@ export class Writer {
   stop(): void {
     this.#stopped = true;
     this.#spread?.go();
+    if (this.#ticket !== null) this.#gate?.drop(this.#ticket);
+  }
+
+  // Waits for the store's gate; false when the writer stopped meanwhile (holding no place).
+  async #turn(): Promise<boolean> {
+    const gate = this.#gate as WriteGate;
+    const ticket = gate.enter(this.#host.awaited());
+    if (ticket === null) return true;
+    this.#ticket = ticket;
+    await new Promise<void>((resolve) => {
+      ticket.resolve = resolve;
+    });
+    this.#ticket = null;
+    if (ticket.granted && this.#stopped) gate.leave();
+    return ticket.granted && !this.#stopped;
   }
 
   async #loop(waited: Promise<void> | undefined): Promise<void> {
@@ -174,9 +203,16 @@ export class Writer {
     await waited;
     let conflicts = 0;
     while (!this.#stopped) {
+      // Nothing to write: no turn needed. The write itself is built once the turn comes, so
+      // that it carries every event up to then.
+      if (!this.#host.wantsWrite()) return;
+      if (this.#gate !== undefined && !(await this.#turn())) return;
       const writeId = `${this.#id}${++this.#writes}`;
       const request = this.#host.nextWrite(writeId);
-      if (request === null) return;
+      if (request === null) {
+        this.#gate?.leave();
+        return;
+      }
       const open: OpenWrite = {
         writeId,
         upToSeq: request.upToSeq,
@@ -195,6 +231,7 @@ export class Writer {
           request.expectedWriteId,
         );
       } catch (error) {
+        this.#gate?.leave();
         // The write may still land (a reply lost or late): remember it.
         if (this.#inFlight === open) this.#inFlight = null;
         this.#unanswered.push(open);
@@ -202,6 +239,7 @@ export class Writer {
         this.#host.failed(error);
         return;
       }
+      this.#gate?.leave();
       if (this.#inFlight === open) this.#inFlight = null;
       this.#host.answered();
       if (result.ok) {

@@ -54,11 +54,29 @@ const NO_TIMERS = {
   clearTimeout: () => {},
 };
 
+// Shared by every persisted snapshot whose history and children are empty (all of ours: the
+// machine has no history state and no child actor); nothing writes into them.
+const NO_HISTORY = Object.freeze({});
+const NO_CHILDREN = Object.freeze({});
+
 function persist(snapshot: BreakerSnapshot): PersistedBreakerSnapshot {
-  const persisted = breakerMachine.getPersistedSnapshot(
+  const { status, value, historyValue, context, children } = breakerMachine.getPersistedSnapshot(
     snapshot,
-  ) as unknown as PersistedBreakerSnapshot;
-  return { ...persisted, schema: SCHEMA_VERSION };
+  ) as unknown as PersistedBreakerSnapshot & { historyValue: object; children: object };
+  // One shape for every breaker's snapshot, without the `output`/`error` keys XState adds.
+  return {
+    status,
+    value,
+    historyValue: isEmpty(historyValue) ? NO_HISTORY : historyValue,
+    context,
+    children: isEmpty(children) ? NO_CHILDREN : children,
+    schema: SCHEMA_VERSION,
+  } as PersistedBreakerSnapshot;
+}
+
+function isEmpty(object: object): boolean {
+  for (const _ in object) return false;
+  return true;
 }
 
 function countProbes(probes: Record<string, number>): number {
@@ -169,6 +187,14 @@ export abstract class LocalStatechart implements Due {
       else collected.length = 0;
     }
     if (this.#inspection !== undefined) this.#remirror(snapshot);
+  }
+
+  /**
+   * The record about to be written holds the local state: an asleep breaker keeps that
+   * snapshot instead of its own copy (an embedded store keeps the very same object).
+   */
+  protected share(snapshot: PersistedBreakerSnapshot): void {
+    if (this.#live === null) this.#snapshot = snapshot;
   }
 
   /** Drops the resolved snapshot once the breaker is not expected to step again soon. */

@@ -15,7 +15,13 @@ import type { BreakerStore, CompareAndSetResult, StoreFollower } from '../stores
 import { LocalStatechart } from './local-statechart.js';
 import { PendingEvents } from './pending.js';
 import { type RecordSource, reconcile } from './reconcile.js';
-import { type OpenWrite, type WriteRequest, Writer, type WriterHost } from './writer.js';
+import {
+  type OpenWrite,
+  type WriteRequest,
+  Writer,
+  type WriterHost,
+  writeIdPrefix,
+} from './writer.js';
 
 /** What a replica tells its breaker. */
 export interface ReplicaHooks {
@@ -87,6 +93,9 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   #baseLapses = false;
   #pending: PendingEvents | null = null;
   #writer: Writer | null = null;
+  /** A released writer's serial and write count (0: none yet), for the next one. */
+  #writerSerial = 0;
+  #writerWrites = 0;
   #waiters: Waiter[] | null = null;
   #mismatch = '';
   #retryTimer: unknown;
@@ -263,6 +272,27 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     return this.#waiters !== null;
   }
 
+  // A breaker that waits out its open period, or sits closed, keeps no writer and no event list:
+  // thousands of them otherwise hold both for nothing. The next change builds them again.
+  writerQuiet(): void {
+    const writer = this.#writer;
+    if (
+      writer === null ||
+      !writer.quiet ||
+      this.#dirty ||
+      this.degraded ||
+      this.#waiters !== null ||
+      this.#retryTimer !== undefined ||
+      (this.#pending?.size ?? 0) > 0
+    ) {
+      return;
+    }
+    this.#writerSerial = writer.serial;
+    this.#writerWrites = writer.writes;
+    this.#writer = null;
+    this.#pending = null;
+  }
+
   nextWrite(writeId: string): WriteRequest | null {
     if (!this.#dirty || this.#disposed) return null;
     this.#dirty = false;
@@ -280,6 +310,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       { lineage: this.#lineage, origin: this.#origin },
       lapsing,
     );
+    this.share(record.snapshot);
     return {
       expectedVersion: this.#version,
       expectedWriteId: this.#baseId,
@@ -371,8 +402,17 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   // transition at once; the others wait a while and adopt its record (and write it themselves
   // only if that instance is gone).
   protected timedChange(): void {
-    this.#changed(this.#writer?.wrote(this.#baseId) ? 0 : (this.store.timedWriteSpread ?? 0));
+    this.#changed(this.#wroteBase() ? 0 : (this.store.timedWriteSpread ?? 0));
     this.sleepIfIdle();
+  }
+
+  // Whether this instance wrote the record it builds on (with its writer, or a released one).
+  #wroteBase(): boolean {
+    if (this.#writer !== null) return this.#writer.wrote(this.#baseId);
+    return (
+      this.#writerSerial !== 0 &&
+      this.#baseId?.startsWith(writeIdPrefix(this.#writerSerial)) === true
+    );
   }
 
   protected actorError(error: unknown): void {
@@ -493,7 +533,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
 
   #write(spreadMs: number): void {
     if (this.#disposed) return;
-    this.#writer ??= new Writer(this);
+    this.#writer ??=
+      this.#writerSerial === 0
+        ? new Writer(this)
+        : new Writer(this, this.#writerSerial, this.#writerWrites);
     this.#writer.schedule(spreadMs);
   }
 

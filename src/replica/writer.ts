@@ -56,6 +56,8 @@ export interface WriterHost {
   urgent(): boolean;
   /** Whether a caller waits for the next write (a probe's admission). */
   awaited(): boolean;
+  /** The writer has nothing left to do. */
+  writerQuiet?(): void;
 }
 
 // Conflicts in a row that are retried at once; after them each retry of a write that changes no
@@ -76,6 +78,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
+/** The prefix of the write ids of the writer numbered `serial` in this process. */
+export function writeIdPrefix(serial: number): string {
+  return `${PROCESS}.${serial.toString(36)}:`;
+}
+
 /**
  * Writes one replica's local changes with compare-and-set, one at a time, gathering the events
  * of a tick into one write. It remembers the writes whose answer has not come (in flight, or
@@ -92,15 +99,39 @@ export class Writer {
   /** A schedule() came while the loop ran: the spread it asked for, `null` for none. */
   #again: number | null = null;
   /** Prefix of this writer's write ids: one breaker instance's. */
-  readonly #id = `${PROCESS}.${(++writers).toString(36)}:`;
+  readonly #id: string;
+  /** The number in this writer's id prefix: a writer built again for the instance reuses it. */
+  readonly serial: number;
   #writes = 0;
   readonly #gate: WriteGate | undefined;
   /** The gate's ticket while the next write waits for its turn. */
   #ticket: Ticket | null = null;
 
-  constructor(host: WriterHost) {
+  /**
+   * @param serial and `writes`: those of an earlier writer of the same instance, released while
+   * idle, so that its write ids stay its own and never repeat.
+   */
+  constructor(host: WriterHost, serial = ++writers, writes = 0) {
     this.#host = host;
+    this.serial = serial;
+    this.#writes = writes;
+    this.#id = writeIdPrefix(serial);
     this.#gate = writeGateOf(host.store);
+  }
+
+  /** Writes sent so far (the counter in write ids). */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** Whether nothing is running, waiting, or unanswered: the host may release the writer. */
+  get quiet(): boolean {
+    return (
+      this.#running === null &&
+      this.#inFlight === null &&
+      this.#unanswered.length === 0 &&
+      this.#spread === null
+    );
   }
 
   /** Someone now waits for the next write: it goes before writes of other breakers. */
@@ -153,6 +184,7 @@ export class Writer {
     this.#running = this.#loop(waited).finally(() => {
       this.#running = null;
       if (this.#again !== null) this.schedule(this.#again);
+      else this.#host.writerQuiet?.();
     });
   }
 

@@ -55,6 +55,7 @@ const POLICY_KEYS = [
   'slowCallRateThreshold',
   'backoffMultiplier',
   'backoffMax',
+  'retryAfterFloor',
   'quorum',
 ] as const satisfies readonly (keyof BreakerConfig)[];
 

@@ -463,8 +463,8 @@ export class CircuitBreaker {
   }
 
   /**
-   * Wraps `fn` so that every call goes through the breaker; the wrapper has `fn`'s parameters
-   * and resolves to its result. Also a TypeScript 5 method decorator: `@breaker.protect`.
+   * Wraps `fn` so that every call goes through the breaker; the wrapper has `fn`'s parameters,
+   * `name` and `length`, and resolves to its result. Also a TypeScript 5 method decorator: `@breaker.protect`.
    * Bound to the breaker, since a standard decorator is called without `this`.
    */
   get protect(): Protect {
@@ -479,9 +479,13 @@ export class CircuitBreaker {
             `protect() needs a function, got ${fn === null ? 'null' : typeof fn}`,
           );
         }
-        return function protectedCall(this: This, ...args: A): Promise<Awaited<R>> {
+        const wrapped = function protectedCall(this: This, ...args: A): Promise<Awaited<R>> {
           return breaker.call(() => fn.apply(this, args) as Awaited<R>);
         };
+        // fn's name and arity, for stack traces, logs and code that checks a function's length.
+        Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
+        Object.defineProperty(wrapped, 'length', { value: fn.length, configurable: true });
+        return wrapped;
       };
     }
     return this.#protect;

@@ -38,6 +38,15 @@ export type Protect = <This, A extends unknown[], R>(
 const NEVER_ABORTED = new AbortController().signal;
 
 let probeCounter = 0;
+
+function frozenContext(context: BreakerContext): Readonly<BreakerContext> {
+  return Object.freeze({
+    ...context,
+    config: Object.isFrozen(context.config) ? context.config : Object.freeze({ ...context.config }),
+    probes: Object.freeze({ ...context.probes }),
+    ...(context.streak === undefined ? {} : { streak: Object.freeze([...context.streak]) }),
+  });
+}
 let instanceCounter = 0;
 
 /** Which calls a breaker times: none, every one, or a sample for exporters. */
@@ -99,12 +108,10 @@ class BreakerHooks {
  * const reply = await breaker.call((signal) => fetch(url, { signal }));
  */
 export class CircuitBreaker {
-  /** The breaker's name: breakers of one name on one store share one statechart. */
-  readonly name: string;
-  /** The store that holds the statechart's snapshots. */
-  readonly store: BreakerStore;
-  /** The clock the breaker decides with. */
-  readonly clock: Clock;
+  // Private fields behind getters: a reassigned name would change the events but not the keys.
+  readonly #name: string;
+  readonly #store: BreakerStore;
+  readonly #clock: Clock;
   readonly #replica: Replica;
   readonly #events = new Emitter();
   readonly #hooks: BreakerHooks;
@@ -130,10 +137,10 @@ export class CircuitBreaker {
    * @throws TypeError or RangeError when the name or an option is invalid, naming it.
    */
   constructor(name: string, options?: BreakerOptions) {
-    this.name = checkName(name);
+    this.#name = checkName(name);
     const resolved = resolveOptions(options);
-    this.store = resolved.store ?? defaultStore;
-    this.clock = resolved.clock ?? this.store.clock;
+    this.#store = resolved.store ?? defaultStore;
+    this.#clock = resolved.clock ?? this.#store.clock;
     this.#timeout = resolved.timeout;
     this.#classify = resolved.classify;
     this.#hooks = new BreakerHooks(this.name, this.#events);
@@ -163,19 +170,41 @@ export class CircuitBreaker {
     breakerCreated(this);
   }
 
+  /** The breaker's name: breakers of one name on one store share one statechart. Read-only. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The store that holds the statechart's snapshots. Read-only. */
+  get store(): BreakerStore {
+    return this.#store;
+  }
+
+  /** The clock the breaker decides with. Read-only. */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
   /** The breaker's current top-level state. */
   get state(): CircuitState {
     return this.#replica.state;
   }
 
-  /** The configuration in force (the shared record's, once one exists). */
+  /**
+   * This instance's configuration, which governs its decisions: a frozen view. It is set by the
+   * options at construction and checked against the shared record; it is never changed later.
+   */
   get config(): BreakerConfig {
     return this.#replica.config;
   }
 
-  /** The statechart's current context: counters, `openedAt`, probe leases, generation. */
+  /**
+   * The statechart's current context (counters, `openedAt`, probe leases, generation): a frozen
+   * copy, since only the statechart's events change it.
+   */
   get context(): Readonly<BreakerContext> {
-    return this.#replica.context;
+    // A copy per read rather than a cached one: an idle breaker pays no field for it.
+    return frozenContext(this.#replica.context);
   }
 
   /**

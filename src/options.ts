@@ -332,7 +332,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     return v as (error: unknown) => number | undefined;
   });
   return {
-    config,
+    // Frozen: the breaker hands it out as its `config`, and the statechart decides with it.
+    config: Object.freeze(config),
     timeout,
     classify,
     store,

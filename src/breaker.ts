@@ -1,7 +1,7 @@
 import type { BreakerObserver } from './breaker-observer.js';
 import type { Clock } from './clock.js';
-import { warnUnheardDegraded } from './degraded-warning.js';
-import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
+import { warnUnheardDegraded, warnUnheardMismatch } from './degraded-warning.js';
+import { asError, BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import { breakerCreated, breakerDisposed } from './live-breakers.js';
 import {
@@ -14,7 +14,7 @@ import { checkName } from './name.js';
 import { type BreakerOptions, type Outcome, resolveOptions } from './options.js';
 import { Replica } from './replica/replica.js';
 import { runCall } from './run-call.js';
-import { CorruptRecordError } from './snapshot.js';
+import { ConfigMismatchError, CorruptRecordError } from './snapshot.js';
 import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
@@ -78,9 +78,13 @@ class BreakerHooks {
     if (observers !== null) for (const observer of observers) observer.transition(from, to, reason);
     this.events.emit('stateChange', { name: this.name, from, to, reason, generation, speculative });
   }
-  storeError(error: unknown) {
+  storeError(thrown: unknown) {
+    const error = asError(thrown);
     const observers = this.observers;
     if (observers !== null) for (const observer of observers) observer.storeError(error);
+    if (error instanceof ConfigMismatchError && !this.events.has('storeError')) {
+      warnUnheardMismatch(error);
+    }
     this.events.emit(
       'storeError',
       error instanceof CorruptRecordError
@@ -88,7 +92,8 @@ class BreakerHooks {
         : { name: this.name, error },
     );
   }
-  degraded(error: unknown) {
+  degraded(thrown: unknown) {
+    const error = asError(thrown);
     if (!this.events.has('degraded') && !this.events.has('storeError')) {
       warnUnheardDegraded(this.name, error);
     }
@@ -165,7 +170,8 @@ export class CircuitBreaker {
               return replica.generation;
             },
             send: (event) => replica.send(event),
-            storeError: (error) => events.emit('storeError', { name: this.name, error }),
+            storeError: (error) =>
+              events.emit('storeError', { name: this.name, error: asError(error) }),
           });
     breakerCreated(this);
   }

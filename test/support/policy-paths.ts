@@ -2,11 +2,11 @@ import { type BreakerPaths, getBreakerPaths } from 'statebreaker/testing';
 
 /**
  * Path sets with each policy on, small enough to run on Redis too: one probe slot and one
- * success to close (the probe paths are the small config's), thresholds low so that short
- * paths reach them.
+ * success to close (the probe paths are the small config's, lease included), thresholds low so
+ * that short paths reach them.
  */
 export function policyPaths(): Record<string, BreakerPaths> {
-  const base = { halfOpenMaxCalls: 1, successThreshold: 1 };
+  const base = { halfOpenMaxCalls: 1, successThreshold: 1, probeLease: 10_000 };
   return {
     'failure rate': getBreakerPaths({
       ...base,

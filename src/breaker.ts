@@ -20,6 +20,7 @@ import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
 import { describeValue } from './validate.js';
 import { LocalWindow } from './window/local-window.js';
+import { LastWindowCounts, type WindowRates } from './window/window-rates.js';
 
 /** Options of one call. */
 export interface CallOptions {
@@ -131,6 +132,8 @@ export class CircuitBreaker {
   readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
   /** The rate rules' window; only with a rate rule on. */
   readonly #window: LocalWindow | undefined;
+  /** The fleet's counts the window last brought; only with a rate rule on. */
+  readonly #lastWindow: LastWindowCounts | undefined;
   /** `slowCallDuration`, when calls are timed for the slow-call rule. */
   readonly #slowMs: number | undefined;
   readonly #timeout: number | undefined;
@@ -162,6 +165,8 @@ export class CircuitBreaker {
     this.#slowMs = config.slowCallDuration;
     const replica = this.#replica;
     const events = this.#events;
+    const lastWindow = windowFlush === undefined ? undefined : new LastWindowCounts();
+    this.#lastWindow = lastWindow;
     this.#window =
       windowFlush === undefined
         ? undefined
@@ -169,7 +174,10 @@ export class CircuitBreaker {
             get generation() {
               return replica.generation;
             },
-            send: (event) => replica.send(event),
+            send: (event) => {
+              lastWindow?.heard(event);
+              return replica.send(event);
+            },
             storeError: (error) =>
               events.emit('storeError', { name: this.name, error: asError(error) }),
           });
@@ -211,6 +219,19 @@ export class CircuitBreaker {
   get context(): Readonly<BreakerContext> {
     // A copy per read rather than a cached one: an idle breaker pays no field for it.
     return frozenContext(this.#replica.context);
+  }
+
+  /**
+   * With a rate rule: the fleet's failure and slow-call rates over the window, in percent, as
+   * of the last flush (at most `windowFlush` ms old while calls flow), -1 below `minimumCalls`
+   * or for a rule not configured; an empty window after the circuit trips or is reset. Without
+   * a rate rule, `undefined`.
+   */
+  get rates(): WindowRates | undefined {
+    const last = this.#lastWindow;
+    if (last === undefined) return undefined;
+    const replica = this.#replica;
+    return last.rates(replica.config, replica.generation, this.clock.now());
   }
 
   /**

@@ -34,3 +34,4 @@ export type {
   StoreFollower,
   StoreWatcher,
 } from './stores/store.js';
+export type { WindowRates } from './window/window-rates.js';

@@ -63,6 +63,8 @@ describe('openTelemetryMetrics', () => {
       ['statebreaker.transitions', 'observableCounter', '{transition}'],
       ['statebreaker.store.errors', 'observableCounter', '{error}'],
       ['statebreaker.degraded', 'observableGauge', '{breaker}'],
+      ['statebreaker.failure_rate', 'observableGauge', '%'],
+      ['statebreaker.slow_call_rate', 'observableGauge', '%'],
     ]);
     expect(meter.created[0]?.options?.advice?.explicitBucketBoundaries).toEqual([
       0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
@@ -150,7 +152,7 @@ describe('openTelemetryMetrics', () => {
     const running = openTelemetryMetrics({ meter });
     const { breaker } = breakerOf({}, 'stopped');
     await breaker.call(succeed);
-    expect(meter.callbackCount).toBe(5);
+    expect(meter.callbackCount).toBe(7);
     running.stop();
     running.stop();
     expect(meter.callbackCount).toBe(0);

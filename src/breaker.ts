@@ -56,7 +56,7 @@ type Timing = (typeof Timing)[keyof typeof Timing];
 /** Calls at least this long (ms) are all timed: two clock reads are then 0.1 % of one. */
 const SAMPLED_BELOW_MS = 0.1;
 /** While calls are faster, one in this many is timed and stands for them all. */
-const SAMPLE_STRIDE = 16;
+const SAMPLE_STRIDE = 64;
 const instanceId = Math.random().toString(36).slice(2, 10);
 
 // The replica's callbacks as prototype methods: per-breaker closures cost ~60 B each (and

@@ -19,7 +19,7 @@ export interface MetricsOptions {
   /**
    * Whether to time calls for the duration histogram. Timing reads the clock twice per call
    * (about 80 ns on a small VM, more than the rest of a closed-circuit call), so calls faster
-   * than 0.1 ms are timed one in 16, and an untimed call counts with the duration last timed
+   * than 0.1 ms are timed one in 64, and an untimed call counts with the duration last timed
    * for its kind: the histogram counts every call, its buckets a sample. Slower calls are all
    * timed. `false` leaves the histogram out. Default `true`.
    */

@@ -34,7 +34,7 @@ export function policyPaths(): Record<string, BreakerPaths> {
     }),
     'backoff and retry-after': getBreakerPaths(
       { ...base, failMax: 2, backoffMultiplier: 2, backoffMax: 120_000 },
-      { retryAfterMs: 45_000 },
+      { retryAfterMs: 5_000 },
     ),
   };
 }

@@ -123,9 +123,7 @@ export class CircuitBreaker {
   readonly #hooks: BreakerHooks;
   /** Which calls are timed: none, every one (a listener wants durations), or a sample. */
   #timing: Timing = Timing.Off;
-  /** While sampling: one call in this many is timed. */
-  #stride = 1;
-  /** Calls since the last timed one. */
+  /** While sampling: calls to leave untimed before the next timed one. */
   #untimed = 0;
   readonly #retryAfter: ((error: unknown) => number | undefined) | undefined;
   /** This breaker instance, as a quorum tells instances apart. */
@@ -356,22 +354,22 @@ export class CircuitBreaker {
   // every call's while calls take at least SAMPLED_BELOW_MS, which dwarfs the two reads, and
   // one in SAMPLE_STRIDE of faster calls (an exporter counts an untimed call with the duration
   // last recorded for its name and kind).
+  // One countdown, zero unless sampling: the untimed call reads and writes one field.
   #clockStart(): number {
-    const untimed = this.#untimed + 1;
-    if (this.#timing === Timing.Sampled && untimed < this.#stride) {
-      this.#untimed = untimed;
+    const untimed = this.#untimed;
+    if (untimed > 0) {
+      this.#untimed = untimed - 1;
       return -1;
     }
-    this.#untimed = 0;
     return performance.now();
   }
 
-  /** The duration of a timed call (`undefined` for an untimed one), and the next stride. */
+  /** The duration of a timed call (`undefined` for an untimed one); sets the next sample. */
   #clockStop(started: number): number | undefined {
     if (started < 0) return undefined;
     const durationMs = performance.now() - started;
     if (this.#timing === Timing.Sampled) {
-      this.#stride = durationMs >= SAMPLED_BELOW_MS ? 1 : SAMPLE_STRIDE;
+      this.#untimed = durationMs >= SAMPLED_BELOW_MS ? 0 : SAMPLE_STRIDE - 1;
     }
     return durationMs;
   }
@@ -602,7 +600,6 @@ export class CircuitBreaker {
           : Timing.Off;
     if (timing !== this.#timing) {
       this.#timing = timing;
-      this.#stride = 1;
       this.#untimed = 0;
     }
   }

@@ -8,7 +8,7 @@ import type { CircuitState } from './state.js';
  *
  * `durationMs` is how long the call ran, absent when the call was not timed: it began before an
  * observer with `timed` was attached, or, faster than 0.1 ms, it fell outside the sample (one
- * in 16 such calls is timed). The methods must not throw.
+ * in 64 such calls is timed). The methods must not throw.
  */
 export interface BreakerObserver {
   /** Whether the breaker should read the clock around every call for this observer. */

@@ -1,8 +1,8 @@
 import { type Attempt, type AttemptOptions, openAttempt } from './attempt.js';
 import type { BreakerObserver } from './breaker-observer.js';
 import type { Clock } from './clock.js';
-import { warnUnheardDegraded } from './degraded-warning.js';
-import { BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
+import { warnUnheardDegraded, warnUnheardMismatch } from './degraded-warning.js';
+import { asError, BreakerDisposedError, CallTimeoutError, CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import { type BreakerGate, gateOf, type Ticket } from './gate.js';
 import { breakerCreated, breakerDisposed } from './live-breakers.js';
@@ -14,7 +14,7 @@ import {
 } from './machine.js';
 import { checkName } from './name.js';
 import { type BreakerOptions, type Outcome, resolveOptions } from './options.js';
-import { CorruptRecordError } from './record/errors.js';
+import { ConfigMismatchError, CorruptRecordError } from './record/errors.js';
 import { Replica } from './replica/replica.js';
 import { runCall } from './run-call.js';
 import { CircuitState } from './state.js';
@@ -23,6 +23,7 @@ import type { BreakerStore } from './stores/store.js';
 import { BreakerStream, type StreamFunction, type StreamOptions } from './stream/breaker-stream.js';
 import { describeValue } from './validate.js';
 import { LocalWindow } from './window/local-window.js';
+import { LastWindowCounts, type WindowRates } from './window/window-rates.js';
 
 /** Options of one call. */
 export interface CallOptions {
@@ -49,6 +50,15 @@ const streamDeadlines = new WeakMap<
 const gates = new WeakMap<CircuitBreaker, BreakerGate>();
 
 let probeCounter = 0;
+
+function frozenContext(context: BreakerContext): Readonly<BreakerContext> {
+  return Object.freeze({
+    ...context,
+    config: Object.isFrozen(context.config) ? context.config : Object.freeze({ ...context.config }),
+    probes: Object.freeze({ ...context.probes }),
+    ...(context.streak === undefined ? {} : { streak: Object.freeze([...context.streak]) }),
+  });
+}
 let instanceCounter = 0;
 
 /** Which calls a breaker times: none, every one, or a sample for exporters. */
@@ -57,7 +67,7 @@ type Timing = (typeof Timing)[keyof typeof Timing];
 /** Calls at least this long (ms) are all timed: two clock reads are then 0.1 % of one. */
 const SAMPLED_BELOW_MS = 0.1;
 /** While calls are faster, one in this many is timed and stands for them all. */
-const SAMPLE_STRIDE = 16;
+const SAMPLE_STRIDE = 64;
 const instanceId = Math.random().toString(36).slice(2, 10);
 
 // The replica's callbacks as prototype methods: per-breaker closures cost ~60 B each (and
@@ -80,9 +90,13 @@ class BreakerHooks {
     if (observers !== null) for (const observer of observers) observer.transition(from, to, reason);
     this.events.emit('stateChange', { name: this.name, from, to, reason, generation, speculative });
   }
-  storeError(error: unknown) {
+  storeError(thrown: unknown) {
+    const error = asError(thrown);
     const observers = this.observers;
     if (observers !== null) for (const observer of observers) observer.storeError(error);
+    if (error instanceof ConfigMismatchError && !this.events.has('storeError')) {
+      warnUnheardMismatch(error);
+    }
     this.events.emit(
       'storeError',
       error instanceof CorruptRecordError
@@ -90,7 +104,8 @@ class BreakerHooks {
         : { name: this.name, error },
     );
   }
-  degraded(error: unknown) {
+  degraded(thrown: unknown) {
+    const error = asError(thrown);
     if (!this.events.has('degraded') && !this.events.has('storeError')) {
       warnUnheardDegraded(this.name, error);
     }
@@ -110,26 +125,24 @@ class BreakerHooks {
  * const reply = await breaker.call((signal) => fetch(url, { signal }));
  */
 export class CircuitBreaker {
-  /** The breaker's name: breakers of one name on one store share one statechart. */
-  readonly name: string;
-  /** The store that holds the statechart's snapshots. */
-  readonly store: BreakerStore;
-  /** The clock the breaker decides with. */
-  readonly clock: Clock;
+  // Private fields behind getters: a reassigned name would change the events but not the keys.
+  readonly #name: string;
+  readonly #store: BreakerStore;
+  readonly #clock: Clock;
   readonly #replica: Replica;
   readonly #events = new Emitter();
   readonly #hooks: BreakerHooks;
   /** Which calls are timed: none, every one (a listener wants durations), or a sample. */
   #timing: Timing = Timing.Off;
-  /** While sampling: one call in this many is timed. */
-  #stride = 1;
-  /** Calls since the last timed one. */
+  /** While sampling: calls to leave untimed before the next timed one. */
   #untimed = 0;
   readonly #retryAfter: ((error: unknown) => number | undefined) | undefined;
   /** This breaker instance, as a quorum tells instances apart. */
   readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
   /** The rate rules' window; only with a rate rule on. */
   readonly #window: LocalWindow | undefined;
+  /** The fleet's counts the window last brought; only with a rate rule on. */
+  readonly #lastWindow: LastWindowCounts | undefined;
   /** `slowCallDuration`, when calls are timed for the slow-call rule. */
   readonly #slowMs: number | undefined;
   readonly #timeout: number | undefined;
@@ -141,10 +154,10 @@ export class CircuitBreaker {
    * @throws TypeError or RangeError when the name or an option is invalid, naming it.
    */
   constructor(name: string, options?: BreakerOptions) {
-    this.name = checkName(name);
+    this.#name = checkName(name);
     const resolved = resolveOptions(options);
-    this.store = resolved.store ?? defaultStore;
-    this.clock = resolved.clock ?? this.store.clock;
+    this.#store = resolved.store ?? defaultStore;
+    this.#clock = resolved.clock ?? this.#store.clock;
     this.#timeout = resolved.timeout;
     this.#classify = resolved.classify;
     if (resolved.firstChunkTimeout !== undefined || resolved.chunkTimeout !== undefined) {
@@ -164,6 +177,8 @@ export class CircuitBreaker {
     this.#slowMs = config.slowCallDuration;
     const replica = this.#replica;
     const events = this.#events;
+    const lastWindow = windowFlush === undefined ? undefined : new LastWindowCounts();
+    this.#lastWindow = lastWindow;
     this.#window =
       windowFlush === undefined
         ? undefined
@@ -171,10 +186,29 @@ export class CircuitBreaker {
             get generation() {
               return replica.generation;
             },
-            send: (event) => replica.send(event),
-            storeError: (error) => events.emit('storeError', { name: this.name, error }),
+            send: (event) => {
+              lastWindow?.heard(event);
+              return replica.send(event);
+            },
+            storeError: (error) =>
+              events.emit('storeError', { name: this.name, error: asError(error) }),
           });
     breakerCreated(this);
+  }
+
+  /** The breaker's name: breakers of one name on one store share one statechart. Read-only. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The store that holds the statechart's snapshots. Read-only. */
+  get store(): BreakerStore {
+    return this.#store;
+  }
+
+  /** The clock the breaker decides with. Read-only. */
+  get clock(): Clock {
+    return this.#clock;
   }
 
   /** The breaker's current top-level state. */
@@ -182,14 +216,34 @@ export class CircuitBreaker {
     return this.#replica.state;
   }
 
-  /** The configuration in force (the shared record's, once one exists). */
+  /**
+   * This instance's configuration, which governs its decisions: a frozen view. It is set by the
+   * options at construction and checked against the shared record; it is never changed later.
+   */
   get config(): BreakerConfig {
     return this.#replica.config;
   }
 
-  /** The statechart's current context: counters, `openedAt`, probe leases, generation. */
+  /**
+   * The statechart's current context (counters, `openedAt`, probe leases, generation): a frozen
+   * copy, since only the statechart's events change it.
+   */
   get context(): Readonly<BreakerContext> {
-    return this.#replica.context;
+    // A copy per read rather than a cached one: an idle breaker pays no field for it.
+    return frozenContext(this.#replica.context);
+  }
+
+  /**
+   * With a rate rule: the fleet's failure and slow-call rates over the window, in percent, as
+   * of the last flush (at most `windowFlush` ms old while calls flow), -1 below `minimumCalls`
+   * or for a rule not configured; an empty window after the circuit trips or is reset. Without
+   * a rate rule, `undefined`.
+   */
+  get rates(): WindowRates | undefined {
+    const last = this.#lastWindow;
+    if (last === undefined) return undefined;
+    const replica = this.#replica;
+    return last.rates(replica.config, replica.generation, this.clock.now());
   }
 
   /**
@@ -318,22 +372,22 @@ export class CircuitBreaker {
   // every call's while calls take at least SAMPLED_BELOW_MS, which dwarfs the two reads, and
   // one in SAMPLE_STRIDE of faster calls (an exporter counts an untimed call with the duration
   // last recorded for its name and kind).
+  // One countdown, zero unless sampling: the untimed call reads and writes one field.
   #clockStart(): number {
-    const untimed = this.#untimed + 1;
-    if (this.#timing === Timing.Sampled && untimed < this.#stride) {
-      this.#untimed = untimed;
+    const untimed = this.#untimed;
+    if (untimed > 0) {
+      this.#untimed = untimed - 1;
       return -1;
     }
-    this.#untimed = 0;
     return performance.now();
   }
 
-  /** The duration of a timed call (`undefined` for an untimed one), and the next stride. */
+  /** The duration of a timed call (`undefined` for an untimed one); sets the next sample. */
   #clockStop(started: number): number | undefined {
     if (started < 0) return undefined;
     const durationMs = performance.now() - started;
     if (this.#timing === Timing.Sampled) {
-      this.#stride = durationMs >= SAMPLED_BELOW_MS ? 1 : SAMPLE_STRIDE;
+      this.#untimed = durationMs >= SAMPLED_BELOW_MS ? 0 : SAMPLE_STRIDE - 1;
     }
     return durationMs;
   }
@@ -482,8 +536,8 @@ export class CircuitBreaker {
   }
 
   /**
-   * Wraps `fn` so that every call goes through the breaker; the wrapper has `fn`'s parameters
-   * and resolves to its result. Also a TypeScript 5 method decorator: `@breaker.protect`.
+   * Wraps `fn` so that every call goes through the breaker; the wrapper has `fn`'s parameters,
+   * `name` and `length`, and resolves to its result. Also a TypeScript 5 method decorator: `@breaker.protect`.
    * Bound to the breaker, since a standard decorator is called without `this`.
    */
   get protect(): Protect {
@@ -498,9 +552,13 @@ export class CircuitBreaker {
             `protect() needs a function, got ${fn === null ? 'null' : typeof fn}`,
           );
         }
-        return function protectedCall(this: This, ...args: A): Promise<Awaited<R>> {
+        const wrapped = function protectedCall(this: This, ...args: A): Promise<Awaited<R>> {
           return breaker.call(() => fn.apply(this, args) as Awaited<R>);
         };
+        // fn's name and arity, for stack traces, logs and code that checks a function's length.
+        Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
+        Object.defineProperty(wrapped, 'length', { value: fn.length, configurable: true });
+        return wrapped;
       };
     }
     return this.#protect;
@@ -679,7 +737,6 @@ export class CircuitBreaker {
           : Timing.Off;
     if (timing !== this.#timing) {
       this.#timing = timing;
-      this.#stride = 1;
       this.#untimed = 0;
     }
   }

@@ -1,9 +1,12 @@
 // Once per process, as Node warns once about a possible EventEmitter leak: a store outage
 // degrades every breaker on it, and one line says what a thousand would.
 let warned = false;
+let warnedMismatch = false;
 
 /** The warning's `code`, for a `process.on('warning')` handler to recognise it by. */
 const DEGRADED_WARNING_CODE = 'STATEBREAKER_DEGRADED';
+/** The configuration mismatch warning's `code`. */
+const MISMATCH_WARNING_CODE = 'STATEBREAKER_CONFIG_MISMATCH';
 
 function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
@@ -29,5 +32,20 @@ export function warnUnheardDegraded(name: string, error: unknown): void {
       `until the store answers again (${describeError(error)}). Listen for "degraded" or ` +
       `"storeError" on the breaker to handle it; this warning is given once per process.`,
     { code: DEGRADED_WARNING_CODE },
+  );
+}
+
+/**
+ * Warns, once per process, that breaker `name` shares its record with an instance configured
+ * differently while nobody listens for `storeError`: each instance then decides with its own
+ * thresholds (a rolling deploy that changes `failMax`), which nobody would otherwise learn.
+ */
+export function warnUnheardMismatch(error: Error): void {
+  if (warnedMismatch) return;
+  warnedMismatch = true;
+  process.emitWarning(
+    `statebreaker: ${error.message}; each instance decides with its own configuration. ` +
+      `Listen for "storeError" on the breaker to handle it; this warning is given once per process.`,
+    { code: MISMATCH_WARNING_CODE },
   );
 }

@@ -92,3 +92,20 @@ export class BreakerDisposedError extends Error {
     this.breaker = breaker;
   }
 }
+
+/**
+ * `value` as an `Error`: itself when it is one, else an `Error` with its text as the message
+ * and the value as the `cause`, so that listeners can read `error.message` whatever a store
+ * rejected with.
+ */
+export function asError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  let message: string;
+  try {
+    message = String(value);
+  } catch {
+    // An object without a prototype cannot be turned into a string.
+    message = typeof value;
+  }
+  return new Error(message, { cause: value });
+}

@@ -45,11 +45,16 @@ export interface BreakerEventMap {
   rejected: { readonly name: string; readonly error: CircuitBreakerError };
   /**
    * The store failed or held a bad record; the breaker went on deciding locally. `key` names
-   * the Redis key of a `CorruptRecordError`.
+   * the Redis key of a `CorruptRecordError`. `error` is the library's `ConfigMismatchError`,
+   * `CorruptRecordError` or `LostRecordError`, the store's own (`RedisStoreTimeoutError`, the
+   * client's), or an `Error` whose `cause` is whatever else a store rejected with.
    */
-  storeError: { readonly name: string; readonly error: unknown; readonly key?: string };
-  /** The breaker lost its store and now decides locally. */
-  degraded: { readonly name: string; readonly error: unknown };
+  storeError: { readonly name: string; readonly error: Error; readonly key?: string };
+  /**
+   * The breaker lost its store and now decides locally; `error` is the store's failure, as in
+   * `storeError`.
+   */
+  degraded: { readonly name: string; readonly error: Error };
   /** The store answers again and the breaker's state is reconciled with it. */
   recovered: { readonly name: string };
 }

@@ -38,3 +38,4 @@ export { CircuitState } from './state.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
 export type { StreamFunction, StreamOptions } from './stream/breaker-stream.js';
 export type { StreamSource } from './stream/source.js';
+export type { WindowRates } from './window/window-rates.js';

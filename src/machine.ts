@@ -29,6 +29,11 @@ export interface BreakerConfig {
   readonly backoffMultiplier?: number;
   /** The longest open duration backoff grows to, and the longest retry-after honoured (ms). */
   readonly backoffMax?: number;
+  /**
+   * The shortest open period a retry-after gives (ms); unset: {@link RETRY_AFTER_FLOOR}. Keeps a
+   * retry-after of 0 from flapping the circuit between open and half-open.
+   */
+  readonly retryAfterFloor?: number;
   /** Distinct instances whose failures a consecutive or rate trip needs (unset: 1). */
   readonly quorum?: number;
 }
@@ -48,6 +53,9 @@ export interface WindowCounts {
 
 /** The longest retry-after honoured without `backoff` (its `max` otherwise): 10 minutes. */
 export const RETRY_AFTER_MAX = 600_000;
+
+/** The shortest open period a retry-after gives unless `retryAfterFloor` says otherwise: 1 s. */
+export const RETRY_AFTER_FLOOR = 1_000;
 
 /** Why the circuit last changed its top-level state. */
 export type TransitionReason =
@@ -189,10 +197,15 @@ export function slowCallRateReached(config: BreakerConfig, counts: WindowCounts)
   );
 }
 
-/** How long the circuit stays open when it opens for a retry-after of `ms`: bounded. */
+/**
+ * How long the circuit stays open when it opens for a retry-after of `ms`: the upstream's value,
+ * at least `retryAfterFloor` and at most `backoffMax` (10 minutes without backoff). `resetTimeout`
+ * plays no part: the upstream said when to come back.
+ */
 export function retryAfterDuration(config: BreakerConfig, ms: number): number {
-  const max = Math.max(config.backoffMax ?? RETRY_AFTER_MAX, config.resetTimeout);
-  return Math.min(Math.max(ms, config.resetTimeout), max);
+  const floor = config.retryAfterFloor ?? RETRY_AFTER_FLOOR;
+  const max = Math.max(config.backoffMax ?? RETRY_AFTER_MAX, floor);
+  return Math.min(Math.max(ms, floor), max);
 }
 
 /** How long the circuit stays open since `openedAt` (the delay `resetTimeout` waits that long). */

@@ -1,6 +1,7 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import type { Clock } from './clock.js';
 import type { BreakerConfig } from './machine.js';
+import { backoffOption, retryAfterFloorOption } from './open-duration-options.js';
 import type { BreakerStore } from './stores/store.js';
 import { checkDuration, describeValue, MAX_DELAY } from './validate.js';
 
@@ -81,9 +82,16 @@ export interface BreakerOptions {
   /**
    * The upstream's word on how long to stay away, in ms, or `undefined`: a counted failure for
    * which it returns a number opens the circuit at once, fleet-wide, for that long (at least
-   * `resetTimeout`, at most `backoff.max` or 10 minutes), whatever the counters say.
+   * `retryAfterFloor`, at most `backoff.max` or 10 minutes), whatever the counters say;
+   * `resetTimeout` plays no part.
    */
   retryAfter?: (error: unknown) => number | undefined;
+  /**
+   * The shortest open period a retry-after gives, in ms, so that a `retry-after: 0` does not
+   * flap the circuit between open and half-open. Default 1 000; at most `backoff.max` (10
+   * minutes without backoff). Shared by the fleet, like the thresholds.
+   */
+  retryAfterFloor?: number;
   /**
    * Distinct instances whose failures a trip by the consecutive or a rate rule needs, so that
    * one instance with a broken network cannot open the circuit for the fleet. Default 1.
@@ -153,6 +161,7 @@ const KNOWN = new Set<string>([
   'windowFlush',
   'backoff',
   'retryAfter',
+  'retryAfterFloor',
   'quorum',
 ]);
 
@@ -186,38 +195,6 @@ function percent(name: string, value: unknown): number {
 
 function failMaxOption(value: unknown): number {
   return value === Number.POSITIVE_INFINITY ? value : count('failMax', value);
-}
-
-function backoffOption(value: unknown, resetTimeout: number) {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TypeError(
-      `option backoff must be an object { multiplier, max }, got ${describeValue(value)}`,
-    );
-  }
-  const given = value as Record<string, unknown>;
-  for (const key of Object.keys(given)) {
-    if (key !== 'multiplier' && key !== 'max') {
-      throw new TypeError(`unknown backoff option ${JSON.stringify(key)}`);
-    }
-  }
-  const { multiplier, max } = given;
-  if (typeof multiplier !== 'number') {
-    throw new TypeError(
-      `option backoff.multiplier must be a number, got ${describeValue(multiplier)}`,
-    );
-  }
-  if (!(Number.isFinite(multiplier) && multiplier >= 1)) {
-    throw new RangeError(
-      `option backoff.multiplier must be a finite number of at least 1, got ${describeValue(multiplier)}`,
-    );
-  }
-  const longest = checkDuration('option backoff.max', max);
-  if (longest < resetTimeout) {
-    throw new RangeError(
-      `option backoff.max must be at least resetTimeout (${resetTimeout} ms), got ${describeValue(max)}`,
-    );
-  }
-  return { backoffMultiplier: multiplier, backoffMax: longest };
 }
 
 // The rate rules' part of the configuration: set only with a rate rule on.
@@ -308,6 +285,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       ? DEFAULTS.resetTimeout
       : checkDuration('option resetTimeout', given.resetTimeout);
   const rates = windowConfig(given);
+  const backoff =
+    given.backoff === undefined ? undefined : backoffOption(given.backoff, resetTimeout);
+  const floor = retryAfterFloorOption(given.retryAfterFloor, backoff?.backoffMax);
   const quorum = given.quorum === undefined ? 1 : count('quorum', given.quorum);
   const config: BreakerConfig = {
     failMax: given.failMax === undefined ? DEFAULTS.failMax : failMaxOption(given.failMax),
@@ -327,7 +307,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
           : Math.min(timeout + LEASE_MARGIN, MAX_DELAY)
         : checkDuration('option probeLease', given.probeLease),
     ...rates.config,
-    ...(given.backoff === undefined ? {} : backoffOption(given.backoff, resetTimeout)),
+    ...(backoff ?? {}),
+    ...(floor === undefined ? {} : { retryAfterFloor: floor }),
     ...(quorum > 1 ? { quorum } : {}),
   };
   const classify = optional(given.classify, (v) => {
@@ -370,7 +351,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     return v as (error: unknown) => number | undefined;
   });
   return {
-    config,
+    // Frozen: the breaker hands it out as its `config`, and the statechart decides with it.
+    config: Object.freeze(config),
     timeout,
     firstChunkTimeout,
     chunkTimeout,

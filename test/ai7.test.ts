@@ -2,13 +2,14 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { registryNode } from './support/node-majors.js';
 
 // `ai` 7 needs Node 22: its scenarios (test/fixtures/ai7-scenarios.ts) run under the Node 22
 // binary with the real generateText, streamText and wrapLanguageModel of `ai` 7, and print what
 // they observed, judged here.
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const node22 = fileURLToPath(new URL('../node_modules/node22/bin/node', import.meta.url));
+const node22 = registryNode(22);
 
 async function scenarios(): Promise<Map<string, Record<string, unknown>>> {
   const { stdout } = await promisify(execFile)(

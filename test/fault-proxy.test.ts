@@ -344,6 +344,17 @@ describe('frames pass intact', () => {
       '*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nhey\r\n',
       '*2\r\n*2\r\n:1\r\n*0\r\n*3\r\n$-1\r\n*1\r\n-E x\r\n+s\r\n',
       `*1\r\n$100000\r\n${'b'.repeat(100000)}\r\n`,
+      // RESP3: null, boolean, double, big number, verbatim string, bulk error, a push, a map
+      // (two elements per entry, as HELLO 3 answers), a set.
+      '_\r\n',
+      '#t\r\n',
+      ',1.5\r\n',
+      '(12345678901234567890\r\n',
+      '=8\r\ntxt:hey!\r\n',
+      '!5\r\nERR x\r\n',
+      '>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nhey\r\n',
+      '%2\r\n+server\r\n+redis\r\n+modules\r\n*0\r\n',
+      '~2\r\n:1\r\n:2\r\n',
     ].map((frame) => Buffer.from(frame, 'latin1'));
     const stream = Buffer.concat(frames);
     const split = (sizes: () => number) => {

@@ -64,6 +64,8 @@ describe('openTelemetryMetrics', () => {
       ['statebreaker.store.errors', 'observableCounter', '{error}'],
       ['statebreaker.degraded', 'observableGauge', '{breaker}'],
       ['statebreaker.failover', 'observableCounter', '{failover}'],
+      ['statebreaker.failure_rate', 'observableGauge', '%'],
+      ['statebreaker.slow_call_rate', 'observableGauge', '%'],
     ]);
     expect(meter.created[0]?.options?.advice?.explicitBucketBoundaries).toEqual([
       0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
@@ -151,7 +153,7 @@ describe('openTelemetryMetrics', () => {
     const running = openTelemetryMetrics({ meter });
     const { breaker } = breakerOf({}, 'stopped');
     await breaker.call(succeed);
-    expect(meter.callbackCount).toBe(6);
+    expect(meter.callbackCount).toBe(8);
     running.stop();
     running.stop();
     expect(meter.callbackCount).toBe(0);

@@ -224,7 +224,7 @@ describe('prometheusMetrics', () => {
     expect(await registry.metrics()).not.toContain('statebreaker');
   });
 
-  it('times one in 16 calls faster than 0.1 ms, and counts every call', async () => {
+  it('times one in 64 calls faster than 0.1 ms, and counts every call', async () => {
     const registry = new Registry();
     exporter(registry);
     const { breaker } = breakerOf({}, 'sampled');
@@ -237,32 +237,32 @@ describe('prometheusMetrics', () => {
       for (let i = 0; i < calls; i++) await breaker.call(succeed);
       return now.mock.calls.length;
     };
-    const now = stepPerformanceNow(2 ** -10);
-    // The first call is timed; it was fast, so 1 in 16 after it: calls 17, 33, ... 97. The
+    const now = stepPerformanceNow(0.001);
+    // The first call is timed; it was fast, so 1 in 64 after it: calls 65, 129 and 193. The
     // others count with the duration last timed.
-    expect(await clockReads(100)).toBe(2 * 7);
-    expect(await count()).toBe(100);
-    // Calls grew slow (0.125 ms, above the 0.1 ms bound): the next sample (call 113) sees it, and from then on every call is timed.
+    expect(await clockReads(200)).toBe(2 * 4);
+    expect(await count()).toBe(200);
+    // Calls grew slow: the next sample (call 257) sees it, and from then on every call is timed.
     now.mockRestore();
-    const slow = stepPerformanceNow(0.125);
-    for (let i = 0; i < 13; i++) await breaker.call(succeed);
+    const slow = stepPerformanceNow(0.25);
+    for (let i = 0; i < 57; i++) await breaker.call(succeed);
     expect(slow.mock.calls.length).toBe(2);
-    expect(await count()).toBe(113);
+    expect(await count()).toBe(257);
     slow.mockClear();
     for (let i = 0; i < 2; i++) await breaker.call(succeed);
     expect(slow.mock.calls.length).toBe(4);
-    expect(await count()).toBe(115);
+    expect(await count()).toBe(259);
   });
 
   it('counts every call of every kind in the histogram while it samples durations', async () => {
     const registry = new Registry();
     exporter(registry);
     const { breaker } = breakerOf({ failMax: 1_000 }, 'sampled-kinds');
-    stepPerformanceNow(2 ** -10);
-    // The first call is timed, then one in 16: calls 17, 33, 49 and 65, the failures.
+    stepPerformanceNow(0.001);
+    // The first call is timed, then one in 64: calls 65, 129, 193 and 257, the failures.
     await breaker.call(succeed);
     for (let round = 0; round < 4; round++) {
-      for (let i = 0; i < 15; i++) await breaker.call(succeed);
+      for (let i = 0; i < 63; i++) await breaker.call(succeed);
       await breaker.call(fail).catch(() => {});
     }
     const samples = await scrape(registry);
@@ -270,9 +270,9 @@ describe('prometheusMetrics', () => {
       name: 'sampled-kinds',
     });
     const calls = series(samples, 'statebreaker_calls_total', { name: 'sampled-kinds' });
-    expect(calls).toMatchObject({ 'kind=successful': 61, 'kind=failed': 4 });
+    expect(calls).toMatchObject({ 'kind=successful': 253, 'kind=failed': 4 });
     // Every timed call is a failure: each untimed success counts with the first one's duration.
-    expect(counts).toMatchObject({ 'kind=successful': 61, 'kind=failed': 4 });
+    expect(counts).toMatchObject({ 'kind=successful': 253, 'kind=failed': 4 });
   });
 
   it('serves OpenMetrics too, and stop() still removes what it registered', async () => {

@@ -20,7 +20,7 @@ import { RedisServer } from './support/redis-server.js';
 // consumers in ES module TypeScript and CommonJS run. One pack and one project per run.
 
 const SETUP_BOUND_MS = 180_000;
-// The Node binaries the package runs on: this one, and node22 and node24 from dev dependencies.
+// The Node binaries the package runs on: this one, and Node 22 and 24 from the registry.
 const majors = nodeBinaries();
 const MISSING_GRAPH =
   'statebreaker/testing needs the optional peer @xstate/graph: npm install -D @xstate/graph';

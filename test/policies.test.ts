@@ -313,10 +313,12 @@ describe('retry-after', () => {
   });
 
   it.each([
-    ['below resetTimeout', retry, 1_000, 30_000],
+    ['below resetTimeout: the upstream value', retry, 3_000, 3_000],
+    ['0: the floor, 1 s by default', retry, 0, 1_000],
+    ['below a floor of 5 s', { ...retry, retryAfterFloor: 5_000 }, 2_000, 5_000],
     ['above 10 minutes without backoff', retry, 3_600_000, 600_000],
     ['above backoff.max', { ...retry, backoff: { multiplier: 2, max: 120_000 } }, 600_000, 120_000],
-    ['negative', retry, -5, 30_000],
+    ['negative', retry, -5, 1_000],
     ['Infinity', retry, Number.POSITIVE_INFINITY, 600_000],
   ] as const)('is bounded: %s', async (_, options, given, expected) => {
     const {
@@ -324,6 +326,22 @@ describe('retry-after', () => {
     } = fleet(1, options);
     await fail(a, given);
     expect(a.context.openDuration).toBe(expected);
+  });
+
+  it('half-opens when a short retry-after ends, long before resetTimeout', async () => {
+    const {
+      breakers: [a],
+      clock,
+      changes,
+    } = fleet(1, retry);
+    await fail(a, 3_000);
+    const rejected = (await succeed(a).catch((e: unknown) => e)) as CircuitBreakerError;
+    expect(rejected.retryAfterMs).toBe(3_000);
+    clock.increment(2_999);
+    expect(a.state).toBe('open');
+    clock.increment(1);
+    expect(a.state).toBe('halfOpen');
+    expect(changes.map((c) => c.reason)).toEqual(['retryAfter', 'resetTimeoutElapsed']);
   });
 
   it('reopens a half-open circuit for that long when a probe gets it', async () => {

@@ -73,6 +73,18 @@ const bad: Bad[] = [
     'unknown backoff option "jitter"',
   ],
   [{ retryAfter: 1_000 }, TypeError, 'option retryAfter must be a function, got 1000'],
+  [{ retryAfterFloor: 0 }, RangeError, 'option retryAfterFloor must be more than 0'],
+  [{ retryAfterFloor: '1s' }, TypeError, 'option retryAfterFloor must be a number'],
+  [
+    { retryAfterFloor: 700_000 },
+    RangeError,
+    'option retryAfterFloor must be at most 600000 ms (10 minutes without backoff), got 700000',
+  ],
+  [
+    { retryAfterFloor: 90_000, backoff: { multiplier: 2, max: 60_000 } },
+    RangeError,
+    'option retryAfterFloor must be at most 60000 ms (backoff.max), got 90000',
+  ],
   [{ quorum: 0 }, RangeError, 'option quorum must be a whole number of at least 1, got 0'],
   [{ quorum: 1.5 }, RangeError, 'got 1.5'],
   [{ quorum: '2' }, TypeError, 'option quorum must be a number, got "2"'],
@@ -124,6 +136,9 @@ describe('policy options', () => {
     expect(resolveOptions(options).windowFlush).toBe(500);
     // quorum 1 is the default and is not written.
     expect(build({ quorum: 1 })().config.quorum).toBeUndefined();
+    // Nor is the default retry-after floor, so that stating it agrees with leaving it out.
+    expect(build({ retryAfterFloor: 1_000 })().config.retryAfterFloor).toBeUndefined();
+    expect(build({ retryAfterFloor: 250 })().config.retryAfterFloor).toBe(250);
   });
 
   it('takes the percent 100 and a window flush as long as the window', () => {

@@ -52,6 +52,18 @@ describe('breaker.protect(fn)', () => {
     expect(calls).toBe(5);
   });
 
+  it("keeps fn's name and length, so that stack traces and arity checks still see fn", () => {
+    const { breaker } = simulatedBreaker();
+    async function complete(_prompt: string, _maxTokens: number) {
+      return 'ok';
+    }
+    const wrapped = breaker.protect(complete);
+    expect(wrapped.name).toBe('complete');
+    expect(wrapped.length).toBe(2);
+    const anonymous = breaker.protect((_a: number, _b: number, _c: number) => _a);
+    expect(anonymous.length).toBe(3);
+  });
+
   it('refuses a non-function with a TypeError', () => {
     const { breaker } = simulatedBreaker();
     expect(() => breaker.protect(42 as unknown as () => void)).toThrow(TypeError);
@@ -81,6 +93,7 @@ describe('@breaker.protect as a TypeScript 5 method decorator', () => {
       rejectedWith: 'open',
       healthyCallsDuringOpen: 0,
       failingCalls: [3, 2],
+      method: { name: 'chat', length: 1 },
     });
   });
 });

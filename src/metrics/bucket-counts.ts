@@ -6,6 +6,7 @@ export class BucketCounts implements DurationRecorder {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
+  /** The duration recorded last, in seconds; -1 before the first. */
   #seconds = -1;
   #index = 0;
 
@@ -13,28 +14,32 @@ export class BucketCounts implements DurationRecorder {
     this.counts = new Float64Array(bounds.length + 1);
   }
 
-  record(seconds: number, weight: number): void {
-    let i = this.#index;
-    // Sampled calls repeat the duration last timed: its bucket is kept.
-    if (seconds !== this.#seconds) {
-      const bounds = this.bounds;
-      i = 0;
-      while (i < bounds.length && seconds > (bounds[i] as number)) i++;
-      this.#seconds = seconds;
-      this.#index = i;
+  record(seconds: number, calls: number): void {
+    // The calls not timed since the last record took the duration recorded then; those before
+    // the first record take this one.
+    const untimed = calls - 1 - this.count;
+    let weight = 1;
+    if (untimed > 0) {
+      if (this.#seconds < 0) weight += untimed;
+      else this.#add(this.#index, this.#seconds, untimed);
     }
-    this.counts[i] = (this.counts[i] as number) + weight;
-    this.sum += seconds * weight;
-    this.count += weight;
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && seconds > (bounds[i] as number)) i++;
+    this.#seconds = seconds;
+    this.#index = i;
+    this.#add(i, seconds, weight);
   }
 
-  repeat(): boolean {
-    if (this.#seconds < 0) return false;
-    const i = this.#index;
-    this.counts[i] = (this.counts[i] as number) + 1;
-    this.sum += this.#seconds;
-    this.count++;
-    return true;
+  settle(calls: number): void {
+    const untimed = calls - this.count;
+    if (untimed > 0 && this.#seconds >= 0) this.#add(this.#index, this.#seconds, untimed);
+  }
+
+  #add(index: number, seconds: number, weight: number): void {
+    this.counts[index] = (this.counts[index] as number) + weight;
+    this.sum += seconds * weight;
+    this.count += weight;
   }
 
   /** Observations at or below each bound, in the order of the bounds (Prometheus's `le`). */

@@ -8,12 +8,16 @@ export type CallKind = 'successful' | 'failed' | 'ignored';
 /** The kinds of admitted calls, in the order the metrics list them. */
 export const CALL_KINDS: readonly CallKind[] = ['successful', 'failed', 'ignored'];
 
-/** Where one breaker name's durations of one kind of call go. */
+/**
+ * Where one breaker name's durations of one kind of call go. Untimed calls are not reported one
+ * by one: the kind's call count says how many calls there were, and the recorder counts those it
+ * has not seen with the duration it recorded last (those before its first with that first).
+ */
 export interface DurationRecorder {
-  /** Records `seconds` as the duration of `weight` calls (a sampled call stands for several). */
-  record(seconds: number, weight: number): void;
-  /** Records one more call of the duration recorded last; `false` (nothing done) before any. */
-  repeat(): boolean;
+  /** Records `seconds` for the timed call that brought the kind's count to `calls`. */
+  record(seconds: number, calls: number): void;
+  /** Counts the calls up to `calls` it has not seen with the duration recorded last. */
+  settle(calls: number): void;
 }
 
 /** The transitions of one name with one `from`, `to` and `reason`. */
@@ -26,9 +30,9 @@ export interface TransitionTotal {
 
 /**
  * What one exporter has counted for one breaker name, summed over every breaker of that name
- * the process has had: kept after the breakers are disposed, since counters never go back.
+ * the process has had, until the name has had no live breaker for the exporter's idle time.
  */
-export class NameTotals {
+export class NameTotals<R extends DurationRecorder = DurationRecorder> {
   successful = 0;
   failed = 0;
   ignored = 0;
@@ -36,12 +40,21 @@ export class NameTotals {
   readonly transitions = new Map<string, TransitionTotal>();
   /** Store errors by error class. */
   readonly storeErrors = new Map<string, number>();
+  /** Live breakers of this name that this exporter follows. */
+  live = 0;
 
   constructor(
     readonly name: string,
     /** The duration recorders by kind, or null when calls are not timed. */
-    readonly durations: Readonly<Record<CallKind, DurationRecorder>> | null,
+    readonly durations: Readonly<Record<CallKind, R>> | null,
   ) {}
+
+  /** Brings each duration recorder up to its kind's call count (before reading it). */
+  settle(): void {
+    const durations = this.durations;
+    if (durations === null) return;
+    for (const kind of CALL_KINDS) durations[kind].settle(this[kind]);
+  }
 
   /** Zeroes the counts (the durations are the recorders' own). */
   reset(): void {
@@ -64,14 +77,12 @@ export function errorClass(error: unknown): string {
 
 /**
  * Counts one breaker's events into the totals of its name. A call the breaker did not time (one
- * faster than 0.1 ms outside its sample) counts with the duration last recorded for its name
- * and kind, and those before the first with that first, so that the histogram counts every call
- * and its buckets are a sample of them.
+ * faster than 0.1 ms outside its sample) costs one increment: the recorder counts it later with
+ * the duration last recorded for its name and kind (see {@link DurationRecorder}), so that the
+ * histogram counts every call and its buckets are a sample of them.
  */
 export class TotalsObserver implements BreakerObserver {
   readonly timed: boolean;
-  /** Per kind (successful, failed, ignored): the calls untimed before the first timed one. */
-  readonly #before = new Float64Array(3);
 
   constructor(readonly totals: NameTotals) {
     this.timed = totals.durations !== null;
@@ -79,31 +90,26 @@ export class TotalsObserver implements BreakerObserver {
 
   successful(durationMs: number | undefined): void {
     const totals = this.totals;
-    totals.successful++;
-    if (totals.durations !== null) this.#time(totals.durations.successful, 0, durationMs);
+    const calls = ++totals.successful;
+    if (durationMs !== undefined && totals.durations !== null) {
+      totals.durations.successful.record(durationMs / 1000, calls);
+    }
   }
 
   failed(durationMs: number | undefined): void {
     const totals = this.totals;
-    totals.failed++;
-    if (totals.durations !== null) this.#time(totals.durations.failed, 1, durationMs);
+    const calls = ++totals.failed;
+    if (durationMs !== undefined && totals.durations !== null) {
+      totals.durations.failed.record(durationMs / 1000, calls);
+    }
   }
 
   ignored(durationMs: number | undefined): void {
     const totals = this.totals;
-    totals.ignored++;
-    if (totals.durations !== null) this.#time(totals.durations.ignored, 2, durationMs);
-  }
-
-  #time(recorder: DurationRecorder, kind: number, durationMs: number | undefined): void {
-    // No number travels for an untimed call: a double passed on would be allocated per call.
-    if (durationMs === undefined) {
-      if (!recorder.repeat()) this.#before[kind] = (this.#before[kind] as number) + 1;
-      return;
+    const calls = ++totals.ignored;
+    if (durationMs !== undefined && totals.durations !== null) {
+      totals.durations.ignored.record(durationMs / 1000, calls);
     }
-    const weight = (this.#before[kind] as number) + 1;
-    this.#before[kind] = 0;
-    recorder.record(durationMs / 1000, weight);
   }
 
   rejected(): void {
@@ -121,27 +127,5 @@ export class TotalsObserver implements BreakerObserver {
     const errors = this.totals.storeErrors;
     const name = errorClass(error);
     errors.set(name, (errors.get(name) ?? 0) + 1);
-  }
-}
-
-/** The totals of every breaker name one exporter has met, created on first meeting. */
-export class TotalsByName {
-  readonly #byName = new Map<string, NameTotals>();
-
-  constructor(
-    readonly durationsFor: (name: string) => Readonly<Record<CallKind, DurationRecorder>> | null,
-  ) {}
-
-  of(name: string): NameTotals {
-    let totals = this.#byName.get(name);
-    if (totals === undefined) {
-      totals = new NameTotals(name, this.durationsFor(name));
-      this.#byName.set(name, totals);
-    }
-    return totals;
-  }
-
-  values(): IterableIterator<NameTotals> {
-    return this.#byName.values();
   }
 }

@@ -4,10 +4,12 @@ import { watchBreakers } from '../live-breakers.js';
 
 /**
  * Attaches an observer made by `observerFor` to every breaker of the process, live now or
- * created later, until the returned function detaches them all.
+ * created later, until the returned function detaches them all; `released` hears each one
+ * disposed meanwhile.
  */
 export function followBreakers(
   observerFor: (breaker: CircuitBreaker) => BreakerObserver,
+  released?: (breaker: CircuitBreaker) => void,
 ): () => void {
   const detachers = new Map<CircuitBreaker, () => void>();
   const unwatch = watchBreakers({
@@ -16,7 +18,7 @@ export function followBreakers(
     },
     // A disposed breaker drops its observers itself; forgetting it here frees it.
     disposed(breaker) {
-      detachers.delete(breaker);
+      if (detachers.delete(breaker)) released?.(breaker);
     },
   });
   return () => {

@@ -1,15 +1,10 @@
-import {
-  CALL_KINDS,
-  type CallKind,
-  type DurationRecorder,
-  TotalsByName,
-  TotalsObserver,
-} from './call-totals.js';
+import { CALL_KINDS, type CallKind, type DurationRecorder, TotalsObserver } from './call-totals.js';
 import type { MetricsExporter } from './exporter.js';
 import { FailoverCounts } from './failover-counts.js';
 import { followBreakers } from './follow-breakers.js';
 import { liveStates, STATES } from './live-states.js';
 import { type MetricsOptions, resolveMetricsOptions, withMethods } from './options.js';
+import { TotalsByName } from './totals-by-name.js';
 
 /** Attributes of one measurement. */
 export type OpenTelemetryAttributes = Readonly<Record<string, string>>;
@@ -65,6 +60,8 @@ export const OTEL_METRIC_NAMES = {
   storeErrors: 'statebreaker.store.errors',
   degraded: 'statebreaker.degraded',
   failovers: 'statebreaker.failover',
+  failureRate: 'statebreaker.failure_rate',
+  slowCallRate: 'statebreaker.slow_call_rate',
 } as const;
 
 const FN = 'openTelemetryMetrics()';
@@ -100,6 +97,12 @@ function checkMeter(meter: unknown): OpenTelemetryMeter {
  *   `statebreaker.to` (`none` when no target was left), `statebreaker.reason`: failover
  *   routes moving a call on (an OpenTelemetry Prometheus exporter names it
  *   `statebreaker_failover_total`).
+ * - `statebreaker.failure_rate` and `statebreaker.slow_call_rate` observable gauges (unit `%`),
+ *   `statebreaker.name`, for breakers with that rate rule: the fleet's rate over the window,
+ *   -1 below `minimumCalls`.
+ *
+ * A disposed breaker's gauges go away; its counts stay until its name has had no live breaker
+ * for `idleTimeout`.
  *
  * The counters are observable: statebreaker counts in plain numbers and the meter reads them
  * when it collects, so a call costs no attribute lookup in the SDK. Only the histogram is
@@ -113,7 +116,7 @@ function checkMeter(meter: unknown): OpenTelemetryMeter {
  * @throws TypeError or RangeError for a bad option.
  */
 export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): MetricsExporter {
-  const { buckets, durations } = resolveMetricsOptions(FN, 'meter', options);
+  const { buckets, durations, idleTimeout } = resolveMetricsOptions(FN, 'meter', options);
   const meter = checkMeter(options.meter);
 
   const histogram = durations
@@ -128,18 +131,28 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
     const recorder = (kind: CallKind): DurationRecorder => {
       // One attributes object per series, built once: recording allocates nothing.
       const attributes = Object.freeze({ [NAME]: name, [OUTCOME]: kind });
-      // The API records one observation at a time: a sampled call is recorded once per call
-      // it stands for, so that the histogram's count stays the number of calls.
+      // The API records one observation at a time: an untimed call is recorded with the
+      // duration recorded last, once per call, so that the histogram's count stays the number
+      // of calls (at the next timed call or collection).
       let last = -1;
+      let count = 0;
+      const repeat = (times: number) => {
+        for (let i = 0; i < times; i++) histogram.record(last, attributes);
+      };
       return {
-        record: (seconds, weight) => {
+        record: (seconds, calls) => {
+          const untimed = Math.max(0, calls - 1 - count);
+          // Untimed calls since the last record took its duration; before the first, this one.
+          const first = last < 0;
+          if (!first) repeat(untimed);
           last = seconds;
-          for (let i = 0; i < weight; i++) histogram.record(seconds, attributes);
+          repeat(first ? untimed + 1 : 1);
+          count = calls;
         },
-        repeat: () => {
-          if (last < 0) return false;
-          histogram.record(last, attributes);
-          return true;
+        settle: (calls) => {
+          if (last < 0) return;
+          repeat(calls - count);
+          count = calls;
         },
       };
     };
@@ -148,7 +161,7 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
       failed: recorder('failed'),
       ignored: recorder('ignored'),
     };
-  });
+  }, idleTimeout);
 
   const failovers = new FailoverCounts();
   const observed: [OpenTelemetryObservable, (result: OpenTelemetryObservableResult) => void][] = [
@@ -171,6 +184,9 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
       }),
       (result) => {
         for (const t of totals.values()) {
+          // The histogram is not observable: calls not timed since its last record are
+          // recorded now, as the counts are read.
+          t.settle();
           for (const kind of CALL_KINDS)
             result.observe(t[kind], { [NAME]: t.name, [OUTCOME]: kind });
           result.observe(t.rejected, { [NAME]: t.name, [OUTCOME]: 'rejected' });
@@ -235,9 +251,26 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
         }
       },
     ],
+    ...(['failureRate', 'slowCallRate'] as const).map(
+      (rate): [OpenTelemetryObservable, (result: OpenTelemetryObservableResult) => void] => [
+        meter.createObservableGauge(OTEL_METRIC_NAMES[rate], {
+          description: `The fleet's ${rate === 'failureRate' ? 'failure' : 'slow-call'} rate over the window, -1 below minimumCalls.`,
+          unit: '%',
+        }),
+        (result) => {
+          for (const entry of liveStates().values()) {
+            const value = entry[rate];
+            if (value !== undefined) result.observe(value, { [NAME]: entry.name });
+          }
+        },
+      ],
+    ),
   ];
   for (const [instrument, callback] of observed) instrument.addCallback(callback);
-  const unfollow = followBreakers((breaker) => new TotalsObserver(totals.of(breaker.name)));
+  const unfollow = followBreakers(
+    (breaker) => new TotalsObserver(totals.attach(breaker.name)),
+    (breaker) => totals.release(breaker.name),
+  );
   let stopped = false;
   return {
     stop() {

@@ -1,4 +1,5 @@
-import { describeValue } from '../validate.js';
+import { describeValue, MAX_DELAY } from '../validate.js';
+import { DEFAULT_IDLE_TIMEOUT } from './totals-by-name.js';
 
 /**
  * Upper bounds (seconds) of the duration histogram's buckets by default: Prometheus's default
@@ -18,17 +19,26 @@ export interface MetricsOptions {
   /**
    * Whether to time calls for the duration histogram. Timing reads the clock twice per call
    * (about 80 ns on a small VM, more than the rest of a closed-circuit call), so calls faster
-   * than 0.1 ms are timed one in 16, and an untimed call counts with the duration last timed
+   * than 0.1 ms are timed one in 64, and an untimed call counts with the duration last timed
    * for its kind: the histogram counts every call, its buckets a sample. Slower calls are all
    * timed. `false` leaves the histogram out. Default `true`.
    */
   readonly durations?: boolean;
+  /**
+   * Milliseconds a breaker name's series stay after its last live breaker is disposed: its
+   * counts are read by the scrapes meanwhile, then dropped, so that dynamic names (per tenant,
+   * per model) do not hold memory for the process's whole life. A name made again afterwards
+   * counts from zero (a counter reset to Prometheus). At most 1 000 idle names are kept at once,
+   * the longest idle dropped first. `Infinity` keeps every name. Default 600 000 (10 minutes).
+   */
+  readonly idleTimeout?: number;
 }
 
 /** The shared options, checked. */
 export interface ResolvedMetricsOptions {
   readonly buckets: readonly number[];
   readonly durations: boolean;
+  readonly idleTimeout: number;
 }
 
 /**
@@ -47,17 +57,39 @@ export function resolveMetricsOptions(
     );
   }
   for (const key of Object.keys(options)) {
-    if (key !== required && key !== 'buckets' && key !== 'durations') {
+    if (key !== required && key !== 'buckets' && key !== 'durations' && key !== 'idleTimeout') {
       throw new TypeError(`${fn} got an unknown option ${JSON.stringify(key)}`);
     }
   }
-  const { buckets = DEFAULT_BUCKETS, durations = true } = options as MetricsOptions;
+  const {
+    buckets = DEFAULT_BUCKETS,
+    durations = true,
+    idleTimeout = DEFAULT_IDLE_TIMEOUT,
+  } = options as MetricsOptions;
   if (typeof durations !== 'boolean') {
     throw new TypeError(
       `${fn} option durations must be a boolean, got ${describeValue(durations)}`,
     );
   }
-  return { buckets: checkBuckets(fn, buckets), durations };
+  return {
+    buckets: checkBuckets(fn, buckets),
+    durations,
+    idleTimeout: checkIdleTimeout(fn, idleTimeout),
+  };
+}
+
+function checkIdleTimeout(fn: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(
+      `${fn} option idleTimeout must be a number of milliseconds, got ${describeValue(value)}`,
+    );
+  }
+  if (!(value >= 0 && (value <= MAX_DELAY || value === Number.POSITIVE_INFINITY))) {
+    throw new RangeError(
+      `${fn} option idleTimeout must be at least 0 and at most ${MAX_DELAY} ms, or Infinity, got ${describeValue(value)}`,
+    );
+  }
+  return value;
 }
 
 function checkBuckets(fn: string, buckets: unknown): readonly number[] {

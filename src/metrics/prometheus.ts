@@ -1,5 +1,5 @@
 import { BucketCounts } from './bucket-counts.js';
-import { CALL_KINDS, type CallKind, TotalsByName, TotalsObserver } from './call-totals.js';
+import { CALL_KINDS, TotalsObserver } from './call-totals.js';
 import type { MetricsExporter } from './exporter.js';
 import { FailoverCounts } from './failover-counts.js';
 import { followBreakers } from './follow-breakers.js';
@@ -10,6 +10,7 @@ import {
   type PrometheusMetric,
   type PrometheusSample,
 } from './prometheus-collector.js';
+import { TotalsByName } from './totals-by-name.js';
 
 /** The part of a prom-client `Registry` the exporter uses (any prom-client 15 registry). */
 export interface PrometheusRegistry {
@@ -33,6 +34,8 @@ export const PROMETHEUS_METRIC_NAMES = {
   storeErrors: 'statebreaker_store_errors_total',
   degraded: 'statebreaker_degraded',
   failovers: 'statebreaker_failover_total',
+  failureRate: 'statebreaker_failure_rate',
+  slowCallRate: 'statebreaker_slow_call_rate',
 } as const;
 
 const FN = 'prometheusMetrics()';
@@ -63,9 +66,13 @@ function checkRegistry(registry: unknown): PrometheusRegistry {
  *   store;
  * - `statebreaker_failover_total{route,from,to,reason}` counter: failover routes moving a
  *   call on from one target to the next (`to` is `none` when no target was left).
+ * - `statebreaker_failure_rate{name}` and `statebreaker_slow_call_rate{name}` gauges, for
+ *   breakers with that rate rule: the fleet's rate over the window in percent, -1 below
+ *   `minimumCalls`.
  *
  * Counting is plain arithmetic on statebreaker's side; prom-client reads the counts when it is
- * scraped. A disposed breaker's state and degraded series go away; its counts stay.
+ * scraped. A disposed breaker's state, degraded and rate series go away; its counts stay until
+ * its name has had no live breaker for `idleTimeout`.
  *
  * @example
  * import { register } from 'prom-client';
@@ -77,7 +84,7 @@ function checkRegistry(registry: unknown): PrometheusRegistry {
  * metric of one of these names (another exporter's, not stopped).
  */
 export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExporter {
-  const { buckets, durations } = resolveMetricsOptions(FN, 'registry', options);
+  const { buckets, durations, idleTimeout } = resolveMetricsOptions(FN, 'registry', options);
   const registry = checkRegistry(options.registry);
   const taken = Object.values(PROMETHEUS_METRIC_NAMES).filter(
     (name) => registry.getSingleMetric(name) !== undefined,
@@ -89,21 +96,32 @@ export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExp
     );
   }
 
-  const histograms = new Map<string, Record<CallKind, BucketCounts>>();
-  const totals = new TotalsByName((name) => {
-    if (!durations) return null;
-    const series = {
-      successful: new BucketCounts(buckets),
-      failed: new BucketCounts(buckets),
-      ignored: new BucketCounts(buckets),
-    };
-    histograms.set(name, series);
-    return series;
-  });
+  const totals = new TotalsByName<BucketCounts>(
+    () =>
+      durations
+        ? {
+            successful: new BucketCounts(buckets),
+            failed: new BucketCounts(buckets),
+            ignored: new BucketCounts(buckets),
+          }
+        : null,
+    idleTimeout,
+  );
   const resetCounts = () => {
-    for (const t of totals.values()) t.reset();
-    for (const series of histograms.values()) for (const h of Object.values(series)) h.reset();
+    for (const t of totals.values()) {
+      t.reset();
+      if (t.durations !== null) for (const kind of CALL_KINDS) t.durations[kind].reset();
+    }
   };
+  const rateGauge = (name: string, help: string, rate: 'failureRate' | 'slowCallRate') =>
+    new PrometheusCollector(name, help, 'gauge', () => {
+      const samples: PrometheusSample[] = [];
+      for (const entry of liveStates().values()) {
+        const value = entry[rate];
+        if (value !== undefined) samples.push({ labels: { name: entry.name }, value });
+      }
+      return samples;
+    });
 
   const failovers = new FailoverCounts();
   const collectors = [
@@ -186,6 +204,16 @@ export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExp
         })),
       () => failovers.reset(),
     ),
+    rateGauge(
+      PROMETHEUS_METRIC_NAMES.failureRate,
+      "The fleet's failure rate over the window in percent, -1 below minimumCalls (breakers with a failure-rate rule).",
+      'failureRate',
+    ),
+    rateGauge(
+      PROMETHEUS_METRIC_NAMES.slowCallRate,
+      "The fleet's slow-call rate over the window in percent, -1 below minimumCalls (breakers with a slow-call rule).",
+      'slowCallRate',
+    ),
   ];
   if (durations) {
     const duration: PrometheusCollector = new PrometheusCollector(
@@ -195,7 +223,11 @@ export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExp
       () => {
         const samples: PrometheusSample[] = [];
         const base = duration.name;
-        for (const [name, series] of histograms) {
+        for (const t of totals.values()) {
+          const series = t.durations;
+          if (series === null) continue;
+          const name = t.name;
+          t.settle();
           for (const kind of CALL_KINDS) {
             const h = series[kind];
             // A kind's series appear with its first call: most breakers never ignore one.
@@ -225,7 +257,10 @@ export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExp
   // The names as registered: an OpenMetrics scrape renames counters in place.
   const registered = collectors.map((collector) => [collector.name, collector] as const);
   for (const collector of collectors) registry.registerMetric(collector);
-  const unfollow = followBreakers((breaker) => new TotalsObserver(totals.of(breaker.name)));
+  const unfollow = followBreakers(
+    (breaker) => new TotalsObserver(totals.attach(breaker.name)),
+    (breaker) => totals.release(breaker.name),
+  );
   let stopped = false;
   return {
     stop() {

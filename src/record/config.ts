@@ -19,6 +19,7 @@ const POLICY_KEYS = [
   'slowCallRateThreshold',
   'backoffMultiplier',
   'backoffMax',
+  'retryAfterFloor',
   'quorum',
 ] as const satisfies readonly (keyof BreakerConfig)[];
 

@@ -23,7 +23,7 @@ export {
   PathIgnoredError,
   pathRetryAfter,
 } from './path-breaker.js';
-export { getBreakerPaths } from './paths.js';
+export { getBreakerPaths, type PathConfig } from './paths.js';
 export {
   BreakerPathError,
   type CallOutcome,

@@ -2,7 +2,7 @@
 import type { AdjacencyValue } from '@xstate/graph';
 import type { ActorLogic, Snapshot } from 'xstate';
 import type { BreakerConfig } from '../machine.js';
-import { configOptions, resolveOptions } from '../options.js';
+import { type BreakerOptions, configOptions, resolveOptions } from '../options.js';
 import { TestModel } from './graph.js';
 import {
   type GraphEvent,
@@ -19,6 +19,36 @@ import { simulate } from './simulate.js';
 import { type BreakerPath, type BreakerPaths, type BreakerStep, PATH_CONFIG } from './steps.js';
 
 type GraphState = ModelState & Snapshot<undefined>;
+
+/**
+ * The configuration {@link getBreakerPaths} generates for: the statechart's thresholds, and the
+ * breaker's `timeout`, which the statechart sees only through the probe lease it sets.
+ */
+export type PathConfig = Partial<BreakerConfig> & Pick<BreakerOptions, 'timeout' | 'backoff'>;
+
+// Options of a breaker that decide nothing in the statechart: refused, each with the reason,
+// rather than accepted and silently ignored.
+const RUNNER_ONLY =
+  'is how the breaker under test runs, not what its statechart decides: give it to that breaker';
+const NOT_MODELLED: Readonly<Record<string, string>> = {
+  classify:
+    "the paths' steps are already classified outcomes (fail, ignore, succeed); give your classify to the breaker under test and test it on its own",
+  retryAfter:
+    'a failure carrying a retry-after is a step: ask for them with getBreakerPaths(config, { retryAfterMs })',
+  windowFlush: `${RUNNER_ONLY} (the runner's settle flushes every window after each step)`,
+  store: `${RUNNER_ONLY} (createPathBreaker takes a store)`,
+  clock: `${RUNNER_ONLY} (createPathBreaker takes the simulated clock)`,
+  inspect: RUNNER_ONLY,
+};
+
+function checkModelled(config: object): void {
+  for (const key of Object.keys(config)) {
+    const reason = NOT_MODELLED[key];
+    if (reason !== undefined) {
+      throw new TypeError(`getBreakerPaths does not model option ${key}: ${reason}`);
+    }
+  }
+}
 
 function isPrefix(short: readonly string[], long: readonly string[]): boolean {
   return short.length < long.length && short.every((key, i) => key === long[i]);
@@ -40,18 +70,28 @@ function isPrefix(short: readonly string[], long: readonly string[]): boolean {
  * breaker of the fleet) that makes them. Run such paths on breakers that flush their window
  * after every step (the runner's default settle, `breaker.settled()`, does).
  *
- * @param config thresholds to generate for; {@link PATH_CONFIG} fills in the rest. Build the
- *   breakers under test with the returned `config`.
+ * @param config thresholds to generate for. Without it, {@link PATH_CONFIG} (small, with two
+ *   probe slots). A partial one is completed with the breaker's own defaults (`DEFAULTS`; the
+ *   probe lease `resetTimeout`, or `timeout` + 1 s), as a breaker built with the same options
+ *   would be. `timeout` is taken for that effect alone: the paths have no timed-out calls (a
+ *   timed-out call is a `fail` step). Options the statechart does not decide with (`classify`,
+ *   `retryAfter`, `windowFlush`, `store`, `clock`, `inspect`) are refused with a `TypeError`
+ *   that says why. Build the breakers under test with the returned `config`.
  * @param options `retryAfterMs`: also offer failures carrying that retry-after.
  * @throws TypeError or RangeError for an invalid threshold, as the breaker's options do;
  *   Error when the graph and a replay of a path disagree (a bug in this generator).
  */
-export function getBreakerPaths(
-  config: Partial<BreakerConfig> = {},
-  options: ModelOptions = {},
-): BreakerPaths {
-  // The breaker's own validation: a bad threshold gets the same TypeError or RangeError.
-  const resolved = resolveOptions(configOptions({ ...PATH_CONFIG, ...config })).config;
+export function getBreakerPaths(config?: PathConfig, options: ModelOptions = {}): BreakerPaths {
+  if (config !== undefined && config !== null && typeof config === 'object') checkModelled(config);
+  const given: PathConfig = config ?? PATH_CONFIG;
+  const { timeout, backoff, ...thresholds } = given;
+  // The breaker's own defaults and validation: a bad threshold gets the same TypeError or
+  // RangeError, a missing one the value the breaker under test would have.
+  const resolved = resolveOptions({
+    ...configOptions(thresholds),
+    ...(timeout === undefined ? {} : { timeout }),
+    ...(backoff === undefined ? {} : { backoff }),
+  }).config;
   const { slowCallDuration, window, minimumCalls } = resolved;
   // Slow calls move the clock: the model's window holds them only while they fit in it.
   if (

@@ -6,17 +6,14 @@ import { vi } from 'vitest';
  * Returns the spy (restored by `vi.restoreAllMocks()`).
  */
 export function stepPerformanceNow(stepMs: number) {
-  // Whole milliseconds to start from and a step that binary fractions hold exactly, so that a
-  // duration of one step never rounds below the step (0.1 ms read as 0.09999... would flip a
-  // threshold on whatever performance.now() happened to return).
-  const exact = 2 ** Math.round(Math.log2(stepMs));
-  if (exact !== stepMs)
-    throw new RangeError(`stepPerformanceNow: ${stepMs} ms is not a power of two`);
-  let now = Math.floor(performance.now());
+  // Read n is an integer base plus n steps, not a running sum that drifts: with a step that is
+  // a binary fraction (0.25, 0.001 is far from any threshold), differences of reads are exact.
+  const base = Math.ceil(performance.now());
+  let reads = 0;
   const spy = vi.spyOn(performance, 'now');
   spy.mockImplementation(() => {
-    now += stepMs;
-    return now;
+    reads++;
+    return base + Math.round(reads * stepMs * 1e6) / 1e6;
   });
   return spy;
 }

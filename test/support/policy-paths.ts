@@ -2,11 +2,11 @@ import { type BreakerPaths, getBreakerPaths } from 'statebreaker/testing';
 
 /**
  * Path sets with each policy on, small enough to run on Redis too: one probe slot and one
- * success to close (the probe paths are the small config's), thresholds low so that short
- * paths reach them.
+ * success to close (the probe paths are the small config's, lease included), thresholds low so
+ * that short paths reach them.
  */
 export function policyPaths(): Record<string, BreakerPaths> {
-  const base = { halfOpenMaxCalls: 1, successThreshold: 1 };
+  const base = { halfOpenMaxCalls: 1, successThreshold: 1, probeLease: 10_000 };
   return {
     'failure rate': getBreakerPaths({
       ...base,
@@ -34,7 +34,7 @@ export function policyPaths(): Record<string, BreakerPaths> {
     }),
     'backoff and retry-after': getBreakerPaths(
       { ...base, failMax: 2, backoffMultiplier: 2, backoffMax: 120_000 },
-      { retryAfterMs: 45_000 },
+      { retryAfterMs: 5_000 },
     ),
   };
 }

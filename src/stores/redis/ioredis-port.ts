@@ -136,6 +136,7 @@ function ioredisSubscriber(
     : (redis as Redis).duplicate({ autoResubscribe: false });
   const shards = new Map<string, Shard>();
   const channels = new Set<string>();
+  let attempts = 0;
   // Errors surface as timeouts of the calls that needed Redis, naming the last one; ioredis
   // reconnects itself.
   connection.on('error', onError);
@@ -165,7 +166,15 @@ function ioredisSubscriber(
       // A Cluster subscribes again on its own after a reconnect.
       if (cluster && channels.has(channel)) return Promise.resolve();
       channels.add(channel);
-      return connection.subscribe(channel).then(() => undefined);
+      const attempt = ++attempts;
+      return connection.subscribe(channel).then(
+        () => undefined,
+        (error: unknown) => {
+          // Sent again when the feed asks: ioredis resubscribes only acknowledged channels.
+          if (attempt === attempts) channels.delete(channel);
+          throw error;
+        },
+      );
     },
     // One channel per SSUBSCRIBE: channels of several slots in one command are refused on a
     // Cluster (CROSSSLOT).

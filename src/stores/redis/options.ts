@@ -66,8 +66,10 @@ export interface RedisStoreOptions {
    * follows. `'classic'`: PUBLISH on `${prefix}changes`, which a Cluster broadcasts to every
    * node; on standalone Redis these messages are numbered, so one GET finds a lost one.
    * `'auto'` (default): sharded on a Cluster, classic on standalone Redis. Sharded needs
-   * SPUBLISH (Redis 7 or later; the store asks once) and, on a Cluster, ioredis's sharded
-   * subscribers (ioredis 5.5 or later); without them the store uses classic.
+   * SPUBLISH (Redis 7 or later; the store asks once; without it the store uses classic) and, on
+   * a Cluster, a client with per-shard subscribers (ioredis 5.5 or later, node-redis): a Cluster
+   * client without them (iovalkey 0.4) is refused unless `'classic'`, which every store of its
+   * fleet must then use (see docs/redis-clients.md).
    */
   pubsub?: PubsubChoice;
   /**

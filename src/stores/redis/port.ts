@@ -4,6 +4,11 @@
  * family (ioredis and iovalkey: `ioredis-port.ts`; node-redis: `node-redis-port.ts`) maps it
  * onto that client. Replies come in RESP2 shapes whatever protocol the client speaks: strings
  * for bulk strings, numbers for integers, `null` (or `false` on ioredis-mock) for nil, arrays.
+ *
+ * A new client family is one file beside the others: a test that recognises its clients
+ * (`isX(client)`), a function that returns this port for one, and a line in `client.ts`'s
+ * `portOf`. Its tests are a family in test/support/redis-clients.ts: the matrix files then run
+ * it on every path, fault and Cluster check.
  */
 export interface RedisPort {
   /** The client family, for messages: `ioredis`, `iovalkey`, `node-redis`, `ioredis-mock`. */

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { benchClosed } from './closed.js';
+import { benchFailure } from './failure.js';
 import { benchMemory } from './memory.js';
 import { benchOpen } from './open.js';
 import { benchRoute } from './route.js';
@@ -25,7 +26,7 @@ console.log(
       .map((l) => l.toFixed(2))
       .join(' ')} at start. Medians of 7 interleaved rounds; ratios are per round, then median.\n`,
 );
-for (const section of [benchClosed, benchOpen, benchMemory, benchRoute]) {
+for (const section of [benchClosed, benchOpen, benchFailure, benchMemory, benchRoute]) {
   const { report } = await section();
   console.log(`${report}\n`);
 }

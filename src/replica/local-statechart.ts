@@ -189,6 +189,11 @@ export abstract class LocalStatechart implements Due {
     if (this.#inspection !== undefined) this.#remirror(snapshot);
   }
 
+  /** Whether the breaker keeps its statechart resolved: it is expected to step again soon. */
+  protected get live(): boolean {
+    return this.#live !== null;
+  }
+
   /**
    * The record about to be written holds the local state: an asleep breaker keeps that
    * snapshot instead of its own copy (an embedded store keeps the very same object).

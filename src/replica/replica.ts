@@ -276,8 +276,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   // thousands of them otherwise hold both for nothing. The next change builds them again.
   writerQuiet(): void {
     const writer = this.#writer;
+    // A breaker counting failures (or half-open) keeps them: it is expected to write again soon.
     if (
       writer === null ||
+      this.live ||
       !writer.quiet ||
       this.#dirty ||
       this.degraded ||

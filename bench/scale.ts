@@ -8,7 +8,7 @@
  * and probe bursts, store writes per transition, the cost of a trip and of a probe, how late
  * the latest due transition ran, and breakers that reported their store degraded.
  *
- * Run: npm run bench:scale [-- 1000,10000] [-- --memory-only]; BENCH_DIST=1 runs the built package.
+ * Run: npm run bench:scale [-- 1000,10000] [-- --memory-only | --redis-only]; BENCH_DIST=1 runs the built package.
  */
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -33,7 +33,7 @@ const { RedisStore } = (await import(
 )) as typeof import('../src/stores/redis/index.js');
 
 const RESET_TIMEOUT = 6_000;
-const CHUNK = 500;
+const CHUNK = 100;
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('bench:scale needs node --expose-gc');
 
@@ -249,6 +249,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
 const args = process.argv.slice(2);
 const sizes = (args.find((a) => /^\d/.test(a)) ?? '1000,10000,100000').split(',').map(Number);
 const memoryOnly = args.includes('--memory-only');
+const redisOnly = args.includes('--redis-only');
 const cpu = cpus();
 console.log('# bench:scale\n');
 console.log(
@@ -259,57 +260,59 @@ console.log(
         ' ',
       )} at start; ${from === '../dist' ? 'the built package' : 'sources under tsx'}. resetTimeout ${RESET_TIMEOUT} ms, failMax 1, successThreshold 1.\n`,
 );
+const kb = (bytes: number) => `${formatNumber(bytes / 1024, 2)} KB`;
+const delay = (b: Burst) => `${formatNumber(b.p99, 1)} / ${formatNumber(b.max, 1)}`;
+const header = [
+  'store',
+  'breakers',
+  'heap/breaker closed',
+  'open',
+  'half-open',
+  'timers open / half-open',
+  'loop delay p99 / max (ms): trips',
+  'half-open',
+  'probes',
+  'µs per trip',
+  'µs per probe',
+  'writes per trip / half-open',
+  'latest due transition (ms late)',
+  'degraded / store errors',
+];
+// Rows are printed as they come: a long run still shows what it measured.
+console.log(table(header, []));
+const kinds = memoryOnly
+  ? (['memory'] as const)
+  : redisOnly
+    ? (['redis'] as const)
+    : (['memory', 'redis'] as const);
 const server = memoryOnly ? null : await RedisServer.start();
-const rows: Row[] = [];
 try {
-  for (const kind of memoryOnly ? (['memory'] as const) : (['memory', 'redis'] as const)) {
+  for (const kind of kinds) {
     for (const n of sizes) {
-      const row = await run(kind, n, server);
-      rows.push(row);
-      console.error(`${row.store} ${n}: done`);
+      const r = await run(kind, n, server);
+      console.log(
+        `| ${[
+          r.store,
+          formatNumber(r.n),
+          kb(r.heapClosed),
+          kb(r.heapOpen),
+          kb(r.heapHalfOpen),
+          `${r.timersOpen} / ${r.timersHalfOpen}`,
+          delay(r.trip),
+          delay(r.halfOpen),
+          delay(r.probe),
+          formatNumber(r.tripUs, 1),
+          formatNumber(r.probeUs, 1),
+          `${formatNumber(r.writesPerTrip, 2)} / ${formatNumber(r.writesPerHalfOpen, 2)}`,
+          formatNumber(r.maxLateMs),
+          `${r.degraded} / ${r.storeErrors}`,
+        ].join(' | ')} |`,
+      );
     }
   }
 } finally {
   await server?.stop();
 }
-const kb = (bytes: number) => `${formatNumber(bytes / 1024, 2)} KB`;
-const delay = (b: Burst) => `${formatNumber(b.p99, 1)} / ${formatNumber(b.max, 1)}`;
-console.log(
-  table(
-    [
-      'store',
-      'breakers',
-      'heap/breaker closed',
-      'open',
-      'half-open',
-      'timers open / half-open',
-      'loop delay p99 / max (ms): trips',
-      'half-open',
-      'probes',
-      'µs per trip',
-      'µs per probe',
-      'writes per trip / half-open',
-      'latest due transition (ms late)',
-      'degraded / store errors',
-    ],
-    rows.map((r) => [
-      r.store,
-      formatNumber(r.n),
-      kb(r.heapClosed),
-      kb(r.heapOpen),
-      kb(r.heapHalfOpen),
-      `${r.timersOpen} / ${r.timersHalfOpen}`,
-      delay(r.trip),
-      delay(r.halfOpen),
-      delay(r.probe),
-      formatNumber(r.tripUs, 1),
-      formatNumber(r.probeUs, 1),
-      `${formatNumber(r.writesPerTrip, 2)} / ${formatNumber(r.writesPerHalfOpen, 2)}`,
-      formatNumber(r.maxLateMs),
-      `${r.degraded} / ${r.storeErrors}`,
-    ]),
-  ),
-);
 console.log(
   '\nHeap per breaker: heapUsed after gc over the breakers, store records included (the ' +
     'MemoryStore holds them in the process). µs per trip/probe: time spent issuing the calls ' +

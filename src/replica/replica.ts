@@ -15,6 +15,7 @@ import type { BreakerStore, CompareAndSetResult, StoreFollower } from '../stores
 import { LocalStatechart } from './local-statechart.js';
 import { PendingEvents } from './pending.js';
 import { type RecordSource, reconcile } from './reconcile.js';
+import { writeGateOf } from './write-gate.js';
 import {
   type OpenWrite,
   type WriteRequest,
@@ -124,7 +125,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.loaded = true;
       this.ready = LOADED;
     } else {
-      this.ready = store.load(name).then(
+      // Paced with the store's writes: thousands of breakers created at once all read.
+      const gate = writeGateOf(store);
+      const loading = gate === undefined ? store.load(name) : gate.run(() => store.load(name));
+      this.ready = loading.then(
         (record) => {
           this.loaded = true;
           if (record !== null) this.#meet(record, 'read');

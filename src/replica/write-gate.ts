@@ -1,11 +1,12 @@
 import type { BreakerStore } from '../stores/store.js';
 
 /**
- * Compare-and-sets a process keeps in flight at once on one store. A burst of transitions (a
+ * Compare-and-sets (and first reads of a record) a process keeps in flight at once on one store. A burst of transitions (a
  * provider outage opening thousands of breakers within a second, their open periods ending
  * together) would otherwise send every write at once: the last replies then come later than
  * the store's timeout although the store answers each one in microseconds, and the process
- * reports its own store degraded. Paced, each write's timeout covers its own round trip.
+ * reports its own store degraded. Paced, each write's timeout covers its own round trip. The
+ * same holds for the first reads of thousands of breakers created at once.
  */
 export const WRITES_IN_FLIGHT = 64;
 
@@ -58,6 +59,21 @@ export class WriteGate {
       next.granted = true;
       resolve();
       return;
+    }
+  }
+
+  /** Runs `request` (a first read of a record) in its turn. */
+  async run<T>(request: () => Promise<T>): Promise<T> {
+    const ticket = this.enter(false);
+    if (ticket !== null) {
+      await new Promise<void>((resolve) => {
+        ticket.resolve = resolve;
+      });
+    }
+    try {
+      return await request();
+    } finally {
+      this.leave();
     }
   }
 

@@ -142,6 +142,13 @@ async function waitUntil(condition: () => boolean, boundMs: number, what: string
   }
 }
 
+// The burst is over once its writes are out (the bench's own bookkeeping, a promise per
+// breaker, stays outside the measured window).
+async function writesDone(count: () => number, n: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (count() < n && Date.now() < deadline) await sleep(5);
+}
+
 async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | null): Promise<Row> {
   const clock = new HoldableClock();
   let redis: Redis | undefined;
@@ -185,12 +192,14 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   clock.held = Date.now();
   const openedAt = clock.held;
   const writesBefore = writes;
+  const writesAtTrip = () => writes - writesBefore;
   let tripUs = 0;
   const trip = await burst(async () => {
     tripUs = await paced(breakers, 1_000, (b) => b.call(failing).catch(() => undefined));
     clock.held = null;
-    await Promise.all(breakers.map((b) => b.settled()));
+    await writesDone(writesAtTrip, n);
   });
+  await Promise.all(breakers.map((b) => b.settled()));
   if (!breakers.every((b) => b.state === 'open')) throw new Error('bench:scale: not all open');
   const writesPerTrip = (writes - writesBefore) / n;
   const heapOpen = (await heap()) - base;
@@ -205,8 +214,9 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
       openedAt + RESET_TIMEOUT - Date.now() + 60_000,
       'half-opening',
     );
-    await Promise.all(breakers.map((b) => b.settled()));
+    await writesDone(() => writes - writesBeforeHalf, n);
   });
+  await Promise.all(breakers.map((b) => b.settled()));
   const writesPerHalfOpen = (writes - writesBeforeHalf) / n;
   const heapHalfOpen = (await heap()) - base;
   const timersHalfOpen = timers();
@@ -218,8 +228,8 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   let probeUs = 0;
   const probe = await burst(async () => {
     probeUs = await paced(breakers, 1_000, (b) => b.call(ok));
-    await Promise.all(breakers.map((b) => b.settled()));
   });
+  await Promise.all(breakers.map((b) => b.settled()));
   if (!breakers.every((b) => b.state === 'closed')) throw new Error('bench:scale: not closed');
   const degraded = breakers.filter((b) => b.degraded).length;
   for (const b of breakers) b.dispose();

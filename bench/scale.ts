@@ -43,13 +43,22 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** Wall time, which can be held still: breakers tripped while held all open at one instant. */
 class HoldableClock implements Clock {
   held: number | null = null;
+  /** Timers set on this clock and not yet fired or cleared (they are unref'd, so
+   * `process.getActiveResourcesInfo()` does not list them). */
+  readonly pending = new Set<unknown>();
   now(): number {
     return this.held ?? Date.now();
   }
   setTimeout(fn: () => void, ms: number): unknown {
-    return systemClock.setTimeout(fn, ms);
+    const handle = systemClock.setTimeout(() => {
+      this.pending.delete(handle);
+      fn();
+    }, ms);
+    this.pending.add(handle);
+    return handle;
   }
   clearTimeout(handle: unknown): void {
+    this.pending.delete(handle);
     systemClock.clearTimeout(handle);
   }
 }
@@ -62,8 +71,12 @@ async function heap(): Promise<number> {
   return process.memoryUsage().heapUsed;
 }
 
-function timers(): number {
-  return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+// Timers of the process: those keeping it alive, and those set on the breakers' clock.
+function timers(clock: HoldableClock): number {
+  return (
+    process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length +
+    clock.pending.size
+  );
 }
 
 interface Burst {
@@ -203,7 +216,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   if (!breakers.every((b) => b.state === 'open')) throw new Error('bench:scale: not all open');
   const writesPerTrip = (writes - writesBefore) / n;
   const heapOpen = (await heap()) - base;
-  const timersOpen = timers();
+  const timersOpen = timers(clock);
 
   // Their open periods end together.
   const statsBefore = { ...scheduler.stats };
@@ -219,7 +232,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   await Promise.all(breakers.map((b) => b.settled()));
   const writesPerHalfOpen = (writes - writesBeforeHalf) / n;
   const heapHalfOpen = (await heap()) - base;
-  const timersHalfOpen = timers();
+  const timersHalfOpen = timers(clock);
   const maxLateMs = scheduler.stats.maxLateMs;
   const maxSliceMs = scheduler.stats.maxSliceMs;
   if (scheduler.stats.fired - statsBefore.fired < n) throw new Error('bench:scale: due count');

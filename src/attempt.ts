@@ -14,6 +14,12 @@ export interface Attempt {
   readonly signal: AbortSignal;
   /** Marks the first chunk: a slow-call rule judges a stream by its time to first chunk. Idempotent. */
   firstChunk(): void;
+  /**
+   * The call's answer is a stream that has just opened (its response headers came): the
+   * whole-call `timeout` stops here, since a healthy stream may last longer than any call; the
+   * stream's own deadlines (first chunk, gaps between chunks) are the caller's to keep.
+   */
+  streamOpened(): void;
   /** The call succeeded. */
   success(): void;
   /**
@@ -126,6 +132,10 @@ export class BreakerAttempt implements Attempt {
     if (this.#firstChunkAt < 0) this.#firstChunkAt = this.#gate.clock.now();
   }
 
+  streamOpened(): void {
+    this.#clearTimer();
+  }
+
   success(): void {
     if (!this.#settle('success')) return;
     if (this.#ticket.recorded) this.#gate.succeed(this.#ticket, this.#since());
@@ -180,11 +190,15 @@ export class BreakerAttempt implements Attempt {
     return true;
   }
 
-  #release(): void {
+  #clearTimer(): void {
     if (this.#timer !== undefined) {
       this.#gate.clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+  }
+
+  #release(): void {
+    this.#clearTimer();
     if (this.#onCallerAbort !== undefined) {
       this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
       this.#onCallerAbort = undefined;

@@ -58,7 +58,8 @@ export interface BreakerMiddleware {
  *   failures. The AI SDK's own timeouts (`timeout: { chunkMs }` and the like) abort with a
  *   `TimeoutError`: a failure too. The caller's abort and a consumer that stops early are
  *   ignored.
- * - The breaker's `timeout` aborts the provider's request and counts as a failure.
+ * - The breaker's `timeout` aborts the provider's request and counts as a failure; for a stream
+ *   it runs only until `doStream` returns, then the stream's own deadlines take over.
  */
 export function breakerMiddleware(
   breaker: CircuitBreaker,
@@ -111,6 +112,8 @@ export function breakerMiddleware(
       } finally {
         opening.clear();
       }
+      // The breaker's timeout bounds opening the stream, not the stream: its deadlines take over.
+      attempt.streamOpened();
       const stream = watchStream<StreamPartLike>(
         result.stream,
         {

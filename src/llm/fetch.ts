@@ -80,7 +80,7 @@ function checkOptions(options: unknown): BreakerFetchOptions {
  * - While the circuit does not admit the request, nothing is sent: the answer is the `503` of
  *   {@link circuitOpenResponse}, whose `x-should-retry: false` stops the SDKs' retries at once.
  * - The caller's signal aborts the request (ignored); the breaker's `timeout` aborts it (a
- *   failure).
+ *   failure) until its response headers come: a stream is then bounded by its own deadlines.
  *
  * Given a failover route whose values are base URLs (`failover([{ breaker, value:
  * 'https://eu.example/v1' }, …])`), each request goes to the first target whose breaker admits
@@ -188,6 +188,8 @@ function overBreaker(
       return response;
     }
     if (isEventStream(response)) {
+      // The breaker's timeout bounds the request, not the stream: its deadlines take over.
+      attempt.streamOpened();
       const watched = watchStream(
         body,
         {

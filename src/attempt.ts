@@ -15,6 +15,13 @@ export interface Attempt {
   /** Marks the first chunk: a slow-call rule judges a stream by its time to first chunk. Idempotent. */
   firstChunk(): void;
   /**
+   * A chunk of the answer arrived: marks the first chunk (as {@link firstChunk}) and, for a call
+   * admitted as a half-open probe, renews its lease while chunks flow, so that a healthy stream
+   * longer than `probeLease` keeps its probe slot. A renewal extends the lease by a whole lease
+   * at most once per half lease: a stream writes at most 2 × its duration / `probeLease` times.
+   */
+  chunk(): void;
+  /**
    * The call's answer is a stream that has just opened (its response headers came): the
    * whole-call `timeout` stops here, since a healthy stream may last longer than any call; the
    * stream's own deadlines (first chunk, gaps between chunks) are the caller's to keep.
@@ -90,6 +97,8 @@ export class BreakerAttempt implements Attempt {
   readonly #callerSignal: AbortSignal | undefined;
   #timer: unknown;
   #firstChunkAt = -1;
+  /** When a probe's lease is next renewed (breaker clock); Infinity for a non-probe. */
+  #renewAt = Number.POSITIVE_INFINITY;
   #outcome: Outcome | undefined;
   #onCallerAbort: (() => void) | undefined;
 
@@ -102,6 +111,7 @@ export class BreakerAttempt implements Attempt {
     this.#gate = gate;
     this.#ticket = ticket;
     this.#callerSignal = callerSignal;
+    if (ticket.probeId !== undefined) this.#renewAt = gate.clock.now() + gate.probeLease / 2;
     if (callerSignal !== undefined) {
       this.#onCallerAbort = () => this.#abortBy(callerSignal.reason, 'ignored');
       callerSignal.addEventListener('abort', this.#onCallerAbort, { once: true });
@@ -130,6 +140,16 @@ export class BreakerAttempt implements Attempt {
 
   firstChunk(): void {
     if (this.#firstChunkAt < 0) this.#firstChunkAt = this.#gate.clock.now();
+  }
+
+  chunk(): void {
+    if (this.#firstChunkAt >= 0 && this.#renewAt === Number.POSITIVE_INFINITY) return;
+    const now = this.#gate.clock.now();
+    if (this.#firstChunkAt < 0) this.#firstChunkAt = now;
+    if (now < this.#renewAt) return;
+    const lease = this.#gate.probeLease;
+    this.#renewAt = now + lease / 2;
+    this.renew(now + lease);
   }
 
   streamOpened(): void {

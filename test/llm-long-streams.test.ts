@@ -86,3 +86,36 @@ describe("a healthy stream longer than the breaker's timeout", () => {
     expect(counted).toEqual(['success']);
   });
 });
+
+describe('a healthy probe stream longer than the probe lease', () => {
+  /** A half-open breaker whose probe lease (its resetTimeout) is 500 ms, and its transitions. */
+  async function halfOpen() {
+    const { breaker } = watched({ failMax: 1, resetTimeout: 500, successThreshold: 1 });
+    const changes: string[] = [];
+    breaker.on('stateChange', ({ to, reason }) => changes.push(`${to}:${reason}`));
+    await breaker
+      .call(() => {
+        throw new Error('down');
+      })
+      .catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 650));
+    expect(breaker.state).toBe('halfOpen');
+    return { breaker, changes };
+  }
+
+  it('breakerFetch: keeps its lease while chunks flow, and closes the circuit', async () => {
+    const { breaker, changes } = await halfOpen();
+    upstream.next(SLOW);
+    expect(await streamWithOpenAi(breaker)).toBe(upstream.pieces.join(''));
+    expect(changes.filter((c) => c.includes('probeLeaseExpired'))).toEqual([]);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('breakerMiddleware: keeps its lease while chunks flow, and closes the circuit', async () => {
+    const { breaker, changes } = await halfOpen();
+    upstream.next(SLOW);
+    expect(await streamWithAiSdk(breaker)).toBe(upstream.pieces.join(''));
+    expect(changes.filter((c) => c.includes('probeLeaseExpired'))).toEqual([]);
+    expect(breaker.state).toBe('closed');
+  });
+});

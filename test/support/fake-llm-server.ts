@@ -221,7 +221,7 @@ function answer(
   const events: SseEvent[] = [...head, ...body.slice(0, stopAt)];
   if (behaviour.kind === 'ok') events.push(...tail);
   const gapMs = behaviour.kind === 'ok' ? (behaviour.gapMs ?? 0) : 0;
-  writeEach(response, events, head.length, gapMs, () => {
+  writeEach(response, events, head.length, head.length + stopAt, gapMs, () => {
     if (behaviour.kind === 'ok') response.end();
     else if (behaviour.kind === 'cut') response.socket?.destroy();
     // stall: the response stays open until the client goes or the server closes.
@@ -229,12 +229,13 @@ function answer(
 }
 
 // One write per event, each on its own turn of the event loop, so that the client reads the
-// events as separate chunks, as it does from a real upstream; with `gapMs`, the events after the
-// first `paceFrom` come that far apart.
+// events as separate chunks, as it does from a real upstream; with `gapMs`, the events from
+// `paceFrom` to `paceUntil` (the pieces of text) come that far apart.
 function writeEach(
   response: ServerResponse,
   events: readonly SseEvent[],
   paceFrom: number,
+  paceUntil: number,
   gapMs: number,
   done: () => void,
 ): void {
@@ -247,7 +248,7 @@ function writeEach(
       return;
     }
     response.write(frame(event));
-    if (gapMs > 0 && index >= paceFrom) setTimeout(step, gapMs);
+    if (gapMs > 0 && index >= paceFrom && index < paceUntil) setTimeout(step, gapMs);
     else setImmediate(step);
   };
   step();

@@ -113,6 +113,37 @@ describe('failoverModel over the real providers', () => {
     expect(failures[0]).toBeInstanceOf(FirstChunkTimeoutError);
   });
 
+  it("stops at the caller's deadline: no failover, no failure counted on any model", async () => {
+    const { openai, anthropic } = providers();
+    for (const streamed of [false, true]) {
+      const model = failoverModel([openai.chat(id('gpt')), anthropic(id('claude'))]);
+      dispose(model);
+      upstream.next({ kind: 'stall', after: 0 }, 1, 'chat');
+      const counted: string[] = [];
+      for (const { breaker } of model.route.targets) {
+        breaker.on('failure', () => counted.push(`${breaker.name}: failure`));
+      }
+      const failovers: string[] = [];
+      model.route.on('failover', (e) => failovers.push(`${e.from} > ${e.to}`));
+      const before = upstream.requests.messages;
+      const abortSignal = AbortSignal.timeout(300);
+      if (streamed) {
+        const result = streamText({ model, prompt: 'hi', abortSignal, onError: () => {} });
+        await result.consumeStream();
+      } else {
+        await generateText({ model, prompt: 'hi', maxRetries: 0, abortSignal }).catch(
+          () => undefined,
+        );
+      }
+      expect({
+        streamed,
+        counted,
+        failovers,
+        reached: upstream.requests.messages - before,
+      }).toEqual({ streamed, counted: [], failovers: [], reached: 0 });
+    }
+  });
+
   it('fails a stream over when the first model’s stream breaks before the answer, and not after', async () => {
     const { openai, anthropic } = providers();
     const model = failoverModel([openai.chat(id('gpt')), anthropic(id('claude'))]);

@@ -144,22 +144,30 @@ export function failoverModel<M extends LanguageModelLike>(
     supportedUrls: first.supportedUrls,
     route,
     doGenerate(params: CallOptionsLike) {
-      return route.call((target, signal) =>
-        (target.doGenerate as (p: CallOptionsLike) => PromiseLike<unknown>)({
-          ...params,
-          abortSignal: joined(signal, params.abortSignal),
-        }),
+      // The caller's signal is the route's: its abort stops the route, counted on no model.
+      return route.call(
+        (target, signal) =>
+          (target.doGenerate as (p: CallOptionsLike) => PromiseLike<unknown>)({
+            ...params,
+            abortSignal: signal,
+          }),
+        params.abortSignal === undefined ? undefined : { signal: params.abortSignal },
       );
     },
     async doStream(params: CallOptionsLike): Promise<StreamResultLike> {
       let chosen: StreamResultLike | undefined;
-      const batches = route.stream(async (target, signal) => {
-        const result = await (
-          target.doStream as (p: CallOptionsLike) => PromiseLike<StreamResultLike>
-        )({ ...params, abortSignal: joined(signal, params.abortSignal) });
-        chosen = result;
-        return partBatches(result.stream);
-      }, streamOptions);
+      const batches = route.stream(
+        async (target, signal) => {
+          const result = await (
+            target.doStream as (p: CallOptionsLike) => PromiseLike<StreamResultLike>
+          )({ ...params, abortSignal: signal });
+          chosen = result;
+          return partBatches(result.stream);
+        },
+        params.abortSignal === undefined
+          ? streamOptions
+          : { ...streamOptions, signal: params.abortSignal },
+      );
       const iterator = batches[Symbol.asyncIterator]();
       // Failover happens here: the first batch holds the answer's first part.
       const head = await iterator.next();
@@ -167,11 +175,6 @@ export function failoverModel<M extends LanguageModelLike>(
     },
   };
   return model as unknown as M & { readonly route: Route<M> };
-}
-
-/** The route's signal and the caller's: the AI SDK's own timeouts abort the caller's. */
-function joined(signal: AbortSignal, caller: AbortSignal | undefined): AbortSignal {
-  return caller === undefined ? signal : AbortSignal.any([signal, caller]);
 }
 
 /** The parts of the route's batches; an error after the first batch becomes an error part. */

@@ -7,6 +7,7 @@ import { llmClassify } from './classify.js';
 import { HttpStatusError } from './http-status-error.js';
 import { rebuilt, routeFetch } from './route-fetch.js';
 import { type Classify, FollowingController, settleWith } from './settle.js';
+import { sseCarriesAnswer } from './sse-preamble.js';
 import {
   checkStreamRules,
   openingDeadline,
@@ -202,6 +203,7 @@ function overBreaker(
             controller.unfollow();
             if (!ended) controller.follow(callerSignal ?? undefined);
           },
+          isChunk: sseCarriesAnswer,
         },
         rules,
         startedAt,

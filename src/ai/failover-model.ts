@@ -1,4 +1,5 @@
 import type { CircuitBreaker } from '../breaker.js';
+import { withinAdmission } from '../llm/admission-scope.js';
 import { llmClassify } from '../llm/classify.js';
 import { llmRetryAfter } from '../llm/retry-after.js';
 import { checkStreamRules } from '../llm/watch-stream.js';
@@ -131,6 +132,10 @@ export function failoverModel<M extends LanguageModelLike>(
     return { breaker, value: model };
   });
   const route = failover(targets, routeOptions);
+  // A layer below on a model's own breaker (its breakerMiddleware, its provider's breakerFetch)
+  // joins the route's attempt rather than counting the call again.
+  const breakers = new Map<M, CircuitBreaker>(targets.map((t) => [t.value, t.breaker]));
+  const breakerOf = (model: M) => breakers.get(model) as CircuitBreaker;
   const streamOptions: StreamOptions = {};
   if (rules.firstChunkTimeout !== undefined)
     streamOptions.firstChunkTimeout = rules.firstChunkTimeout;
@@ -147,10 +152,12 @@ export function failoverModel<M extends LanguageModelLike>(
       // The caller's signal is the route's: its abort stops the route, counted on no model.
       return route.call(
         (target, signal) =>
-          (target.doGenerate as (p: CallOptionsLike) => PromiseLike<unknown>)({
-            ...params,
-            abortSignal: signal,
-          }),
+          withinAdmission(breakerOf(target), () =>
+            (target.doGenerate as (p: CallOptionsLike) => PromiseLike<unknown>)({
+              ...params,
+              abortSignal: signal,
+            }),
+          ),
         params.abortSignal === undefined ? undefined : { signal: params.abortSignal },
       );
     },
@@ -158,9 +165,12 @@ export function failoverModel<M extends LanguageModelLike>(
       let chosen: StreamResultLike | undefined;
       const batches = route.stream(
         async (target, signal) => {
-          const result = await (
-            target.doStream as (p: CallOptionsLike) => PromiseLike<StreamResultLike>
-          )({ ...params, abortSignal: signal });
+          const result = await withinAdmission(breakerOf(target), () =>
+            (target.doStream as (p: CallOptionsLike) => PromiseLike<StreamResultLike>)({
+              ...params,
+              abortSignal: signal,
+            }),
+          );
           chosen = result;
           return partBatches(result.stream);
         },

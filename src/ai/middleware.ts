@@ -1,4 +1,5 @@
 import type { CircuitBreaker } from '../breaker.js';
+import { admittedAbove, withinAdmission } from '../llm/admission-scope.js';
 import { llmClassify } from '../llm/classify.js';
 import { type Classify, FollowingController, settleWith } from '../llm/settle.js';
 import {
@@ -80,10 +81,14 @@ export function breakerMiddleware(
   return {
     specificationVersion: 'v3',
     async wrapGenerate({ params, model }) {
+      // A layer above on the same breaker (a failover model) has admitted this call: join it.
+      if (admittedAbove(breaker)) return model.doGenerate(params);
       const { attempt, controller, settle } = await admit(breaker, params.abortSignal);
       let result: Awaited<ReturnType<typeof model.doGenerate>>;
       try {
-        result = await model.doGenerate({ ...params, abortSignal: controller.signal });
+        result = await withinAdmission(breaker, () =>
+          model.doGenerate({ ...params, abortSignal: controller.signal }),
+        );
       } catch (error) {
         const reason = params.abortSignal?.aborted ? params.abortSignal.reason : error;
         settle(() => settleWith(attempt, reason, classify));
@@ -93,6 +98,7 @@ export function breakerMiddleware(
       return result;
     },
     async wrapStream({ params, model }) {
+      if (admittedAbove(breaker)) return model.doStream(params);
       const { attempt, controller, settle } = await admit(breaker, params.abortSignal);
       const startedAt = breaker.clock.now();
       // The first-chunk deadline runs from the call: a provider may wait for the response's
@@ -103,7 +109,9 @@ export function breakerMiddleware(
       });
       let result: StreamResultLike;
       try {
-        result = await model.doStream({ ...params, abortSignal: controller.signal });
+        result = await withinAdmission(breaker, () =>
+          model.doStream({ ...params, abortSignal: controller.signal }),
+        );
       } catch (error) {
         const reason =
           opening.breach ?? (params.abortSignal?.aborted ? params.abortSignal.reason : error);

@@ -2,6 +2,7 @@ import { CircuitBreaker } from '../breaker.js';
 import { CircuitBreakerError } from '../errors.js';
 import type { Route } from '../route/failover.js';
 import { describeValue } from '../validate.js';
+import { admittedAbove } from './admission-scope.js';
 import { circuitOpenResponse } from './circuit-open-response.js';
 import { llmClassify } from './classify.js';
 import { HttpStatusError } from './http-status-error.js';
@@ -141,6 +142,9 @@ function overBreaker(
   const clock = breaker.clock;
 
   return async function fetchThroughBreaker(input, init) {
+    // A layer above on the same breaker (breakerMiddleware, failoverModel) has admitted this
+    // request and counts its outcome: send it as it is.
+    if (admittedAbove(breaker)) return send(input, init);
     const callerSignal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     let attempt: Awaited<ReturnType<CircuitBreaker['attempt']>>;
     try {

@@ -78,7 +78,8 @@ function checkModel(model: unknown, index: number): LanguageModelLike {
  *
  * Each model's breaker is given (`{ model, breaker }`) or got with `getCircuitBreaker` under the
  * name of its upstream, `<provider>:<modelId>` (`openai.chat('gpt-5')` and `openai('gpt-5')`
- * share `openai:gpt-5`), on `options.store` with `options.breaker`.
+ * share `openai:gpt-5`), with `@<host>` when the provider was given another base URL (see
+ * {@link upstreamName}), on `options.store` with `options.breaker`.
  *
  * Every model must implement one interface version: `'v3'` (`ai` 6) or `'v4'` (`ai` 7; wrap an
  * older provider's model with `ai` 7's `wrapLanguageModel` first, which converts it). The model

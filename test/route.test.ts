@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import {
   AllTargetsFailedError,
@@ -63,6 +63,27 @@ describe('failover routes: call', () => {
     expect(events).toEqual([
       { route: 'a>b>c', from: 'a', to: 'b', reason: 'failure', state: 'closed' },
     ]);
+  });
+
+  it("keeps the caller's answer and the other listeners when a failover listener throws", async () => {
+    const { route, calls, events } = setup();
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      route.on('failover', () => {
+        throw new Error('bug in a logging listener');
+      });
+      const after: string[] = [];
+      route.on('failover', (e) => after.push(e.from));
+      await expect(route.call(upstream(calls, ['A']))).resolves.toBe('from B');
+      expect({ calls, heard: events.length, after }).toEqual({
+        calls: ['A', 'B'],
+        heard: 1,
+        after: ['a'],
+      });
+      expect(String(warn.mock.calls[0]?.[0])).toContain('bug in a logging listener');
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('skips a target whose breaker rejects, at once, without calling it', async () => {

@@ -148,6 +148,21 @@ describe('breaker.stream: outcomes', () => {
     expect(source.state.signal?.aborted).toBe(true);
     expect(breaker.state).toBe('closed');
   });
+  it("rejects the next read with the caller's abort reason when it came while the consumer held a chunk", async () => {
+    const { breaker, outcomes } = recorded();
+    const source = manualSource<string>();
+    source.push('one', 'two', 'three');
+    const controller = new AbortController();
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of breaker.stream(source.open, { signal: controller.signal })) {
+        got.push(chunk);
+        if (chunk === 'one') controller.abort(new Error('client went away'));
+      }
+    })();
+    await expect(reading).rejects.toThrow('client went away');
+    expect({ got, outcomes }).toEqual({ got: ['one'], outcomes: ['ignored'] });
+  });
 });
 
 describe('breaker.stream: deadlines', () => {

@@ -107,6 +107,11 @@ export class StreamRun<T> implements AsyncIterator<T> {
   /** When a probe's lease is next renewed (breaker clock); Infinity for a non-probe. */
   #renewAt = Number.POSITIVE_INFINITY;
   #closed = false;
+  /**
+   * Why the stream was cut while the consumer held a chunk (the caller's abort, a breach): later
+   * reads reject with it, so that a cut stream never looks complete; cleared by `return()`.
+   */
+  #cut: { reason: unknown } | undefined;
 
   constructor(
     gate: BreakerGate,
@@ -140,12 +145,14 @@ export class StreamRun<T> implements AsyncIterator<T> {
     if (state === RUNNING) return this.#pull();
     if (state === IDLE) return this.#open();
     if (state === OPENING) return (this.#opening as Promise<unknown>).then(() => this.next());
-    return Promise.resolve(DONE);
+    const cut = this.#cut;
+    return cut === undefined ? Promise.resolve(DONE) : Promise.reject(cut.reason);
   }
 
   return(value?: unknown): Promise<IteratorResult<T>> {
     const state = this.#state;
     this.#state = ENDED;
+    this.#cut = undefined;
     if (state === RUNNING || state === OPENING) this.#stop();
     return Promise.resolve({ done: true, value: value as T });
   }
@@ -331,12 +338,16 @@ export class StreamRun<T> implements AsyncIterator<T> {
 
   /** The attempt's signal aborted: a deadline, the caller, or the consumer stopping. */
   #aborted(): void {
+    const reason: unknown = (this.#attempt as BreakerAttempt).signal.reason;
+    const reject = this.#rejectPending;
+    // Cut from outside (not by the consumer's return(), nor an error a pull already threw) while
+    // no pull was pending: the next read must say so.
+    if (this.#state !== ENDED && reject === undefined) this.#cut = { reason };
     this.#state = ENDED;
     this.#clearTimer();
-    const reject = this.#rejectPending;
     this.#rejectPending = undefined;
     this.#resolvePending = undefined;
-    reject?.((this.#attempt as BreakerAttempt).signal.reason);
+    reject?.(reason);
     this.#close();
   }
 

@@ -6,7 +6,7 @@ import {
   FirstChunkTimeoutError,
 } from '../src/index.js';
 import { chunksOf, collectAll, manualSource } from './support/chunk-source.js';
-import { flush, simulatedBreaker, trip, UpstreamError } from './support/fake-upstream.js';
+import { deferred, flush, simulatedBreaker, trip, UpstreamError } from './support/fake-upstream.js';
 
 /** A breaker with every outcome it records listed in order. */
 function recorded(options: Parameters<typeof simulatedBreaker>[0] = {}) {
@@ -162,6 +162,53 @@ describe('breaker.stream: outcomes', () => {
     })();
     await expect(reading).rejects.toThrow('client went away');
     expect({ got, outcomes }).toEqual({ got: ['one'], outcomes: ['ignored'] });
+  });
+});
+
+describe('breaker.stream: a source opened after its stream was cut', () => {
+  /** A source `fn` opens only when the test says so. */
+  function lateSource() {
+    const source = manualSource<string>();
+    const opening = deferred<void>();
+    const fn = (signal: AbortSignal) => {
+      const opened = source.open(signal);
+      return opening.promise.then(() => opened);
+    };
+    return { source, fn, open: () => opening.resolve() };
+  }
+
+  it("closes it after the caller's abort during opening", async () => {
+    const { breaker, outcomes } = recorded();
+    const { source, fn, open } = lateSource();
+    const controller = new AbortController();
+    const pending = breaker
+      .stream(fn, { signal: controller.signal })
+      [Symbol.asyncIterator]()
+      .next();
+    await flush();
+    controller.abort(new Error('client went away'));
+    await expect(pending).rejects.toThrow('client went away');
+    open();
+    await flush();
+    expect({ returned: source.state.returned, outcomes }).toEqual({
+      returned: true,
+      outcomes: ['ignored'],
+    });
+  });
+
+  it('closes it after a first-chunk breach during opening', async () => {
+    const { breaker, clock, outcomes } = recorded({ firstChunkTimeout: 100 });
+    const { source, fn, open } = lateSource();
+    const pending = breaker.stream(fn)[Symbol.asyncIterator]().next();
+    await flush();
+    clock.increment(100);
+    await expect(pending).rejects.toBeInstanceOf(FirstChunkTimeoutError);
+    open();
+    await flush();
+    expect({ returned: source.state.returned, outcomes }).toEqual({
+      returned: true,
+      outcomes: ['failure:FirstChunkTimeoutError'],
+    });
   });
 });
 

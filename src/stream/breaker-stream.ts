@@ -201,21 +201,21 @@ export class StreamRun<T> implements AsyncIterator<T> {
       if (this.#firstMs !== undefined) this.#arm(this.#firstMs);
     }
     let source: unknown;
+    let pending: StreamSource<T> | Promise<StreamSource<T>> | undefined;
     try {
-      const pending = this.#fn(attempt.signal);
+      pending = this.#fn(attempt.signal);
       source = this.#watched ? await this.#race(Promise.resolve(pending)) : await pending;
     } catch (error) {
+      // Cut (a breach, the caller's abort) while `fn` was still opening: whatever it opens
+      // late is closed then.
+      if (pending !== undefined && attempt.signal.aborted) {
+        Promise.resolve(pending).then(closeSource, () => undefined);
+      }
       this.#failed(error);
     }
     if (this.#state === ENDED) {
       // The consumer stopped while `fn` was opening the stream: close what it opened.
-      try {
-        iteratorOf<T>(source, 'stream()')
-          .return?.()
-          ?.then(undefined, () => undefined);
-      } catch {
-        // Not a stream, or its cleanup failed: nothing left to close.
-      }
+      closeSource(source);
       return;
     }
     try {
@@ -399,4 +399,15 @@ export class StreamRun<T> implements AsyncIterator<T> {
     if (idle >= chunkMs) attempt.abortWith(new ChunkTimeoutError(gate.name, chunkMs), 'failure');
     else this.#arm(chunkMs - idle);
   };
+}
+
+/** Closes a source nobody will read (opened after its stream was stopped or cut). */
+function closeSource(source: unknown): void {
+  try {
+    iteratorOf(source, 'stream()')
+      .return?.()
+      ?.then(undefined, () => undefined);
+  } catch {
+    // Not a stream, or its cleanup failed: nothing left to close.
+  }
 }

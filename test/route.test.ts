@@ -345,6 +345,21 @@ describe('failover routes: stream', () => {
     expect([a.state, b.state]).toEqual(['open', 'open']);
   });
 
+  it('gives two pulls asked for while it opens a chunk each', async () => {
+    const { route } = setup();
+    const source = manualSource<string>();
+    const iterator = route
+      .stream(() => source.open(new AbortController().signal))
+      [Symbol.asyncIterator]();
+    const pulls = [iterator.next(), iterator.next()];
+    source.push('a', 'b');
+    expect(await Promise.all(pulls)).toEqual([
+      { done: false, value: 'a' },
+      { done: false, value: 'b' },
+    ]);
+    await iterator.return?.();
+  });
+
   it('ignores an early stop by the consumer', async () => {
     const { route, a } = setup({ failMax: 1 });
     for await (const chunk of route.stream(() => chunksOf(1, 2, 3))) {

@@ -212,6 +212,26 @@ describe('breaker.stream: a source opened after its stream was cut', () => {
   });
 });
 
+describe('breaker.stream: pulls asked for at once', () => {
+  it('gives each its own chunk, in order, on the watched path', async () => {
+    const { breaker, outcomes } = recorded({ chunkTimeout: 5_000 });
+    const source = manualSource<string>();
+    const iterator = breaker.stream(source.open)[Symbol.asyncIterator]();
+    source.push('a');
+    expect(await iterator.next()).toEqual({ done: false, value: 'a' });
+    const pulls = [iterator.next(), iterator.next(), iterator.next(), iterator.next()];
+    source.push('b', 'c', 'd');
+    source.end();
+    expect(await Promise.all(pulls)).toEqual([
+      { done: false, value: 'b' },
+      { done: false, value: 'c' },
+      { done: false, value: 'd' },
+      { done: true, value: undefined },
+    ]);
+    expect(outcomes).toEqual(['success']);
+  });
+});
+
 describe('breaker.stream: deadlines', () => {
   it('cuts a stream with no first chunk within firstChunkTimeout, as a failure', async () => {
     const { breaker, clock, outcomes } = recorded({ firstChunkTimeout: 1_000, failMax: 1 });

@@ -107,6 +107,10 @@ export class StreamRun<T> implements AsyncIterator<T> {
   /** When a probe's lease is next renewed (breaker clock); Infinity for a non-probe. */
   #renewAt = Number.POSITIVE_INFINITY;
   #closed = false;
+  /** The watched pull in flight, and the pulls asked for meanwhile (queued behind it). */
+  #current: Promise<IteratorResult<T>> | undefined;
+  #queueTail: Promise<IteratorResult<T>> | undefined;
+  #queued = 0;
   /**
    * Why the stream was cut while the consumer held a chunk (the caller's abort, a breach): later
    * reads reject with it, so that a cut stream never looks complete; cleared by `return()`.
@@ -142,7 +146,11 @@ export class StreamRun<T> implements AsyncIterator<T> {
 
   next(): Promise<IteratorResult<T>> {
     const state = this.#state;
-    if (state === RUNNING) return this.#pull();
+    if (state === RUNNING) {
+      // A pull in flight on the watched path: queue behind it, so each gets its own chunk.
+      if (this.#resolvePending !== undefined) return this.#queue();
+      return this.#pull();
+    }
     if (state === IDLE) return this.#open();
     if (state === OPENING) return (this.#opening as Promise<unknown>).then(() => this.next());
     const cut = this.#cut;
@@ -159,6 +167,18 @@ export class StreamRun<T> implements AsyncIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  #queue(): Promise<IteratorResult<T>> {
+    this.#queued++;
+    const run = (): Promise<IteratorResult<T>> => {
+      if (--this.#queued === 0) this.#queueTail = undefined;
+      return this.next();
+    };
+    const after = this.#queueTail ?? (this.#current as Promise<IteratorResult<T>>);
+    const queued = after.then(run, run);
+    this.#queueTail = queued;
+    return queued;
   }
 
   #open(): Promise<IteratorResult<T>> {
@@ -246,6 +266,7 @@ export class StreamRun<T> implements AsyncIterator<T> {
     if (!this.#watched) return next.then(this.#onResult, this.#onError);
     // One promise the breach can reject, settled straight from the source's answer.
     const pending = new Promise<IteratorResult<T>>(this.#hold);
+    this.#current = pending;
     next.then(this.#onWatchedResult, this.#onWatchedError);
     return pending;
   }

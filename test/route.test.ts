@@ -124,6 +124,15 @@ describe('failover routes: call', () => {
     ]);
   });
 
+  it('names in its message the error of a target whose failure tripped it', async () => {
+    const { route, calls } = setup({ failMax: 1 });
+    const error = (await route.call(upstream(calls, ['A', 'B', 'C'])).catch((e) => e)) as Error;
+    expect(error).toBeInstanceOf(AllTargetsFailedError);
+    expect(error.message).toBe(
+      'every target of route "a>b>c" rejected or failed: a failed: upstream answered 503 (now open); b failed: upstream answered 503 (now open); c failed: upstream answered 503 (now open)',
+    );
+  });
+
   it("moves on when a target exceeds its breaker's timeout, even if the call ignores its signal", async () => {
     const { route, clock, events } = setup({ timeout: 1_000 });
     const hung = deferred<string>();

@@ -69,6 +69,41 @@ export function checkSignal(label: string, signal: unknown): AbortSignal | undef
   return signal;
 }
 
+/**
+ * `gate.admit(panic)`, given up when `signal` aborts first (a half-open admission waits on the
+ * store): a ticket granted after that is settled as ignored, so that its probe slot is freed.
+ */
+export function admitWithin(
+  gate: BreakerGate,
+  panic: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Ticket> {
+  const admitting = gate.admit(panic);
+  if (signal === undefined) return admitting;
+  return new Promise<Ticket>((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason);
+      admitting.then(
+        (late) => {
+          if (late.recorded) gate.ignore(late, signal.reason);
+        },
+        () => undefined,
+      );
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    admitting.then(
+      (ticket) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(ticket);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 /** Admits an attempt through `gate`; rejects with `CircuitBreakerError` when not admitted. */
 export async function openAttempt(
   gate: BreakerGate,
@@ -80,7 +115,7 @@ export async function openAttempt(
       ? gate.timeout
       : checkDuration('attempt() option timeout', options.timeout);
   if (signal?.aborted) throw signal.reason;
-  const ticket = await gate.admit(options?.[panicProbe]);
+  const ticket = await admitWithin(gate, options?.[panicProbe], signal);
   const attempt = new BreakerAttempt(gate, ticket, signal, timeout);
   if (signal?.aborted) {
     attempt.ignore();

@@ -178,6 +178,41 @@ describe('failover routes: call', () => {
     expect(a.state).toBe('closed');
   });
 
+  it('gives up at the route timeout while a half-open admission waits on the store, and frees the slot', async () => {
+    const clock = new SimulatedClock();
+    clock.set(T0);
+    let held: ReturnType<typeof deferred<void>> | undefined;
+    class HeldStore extends MemoryStore {
+      override async compareAndSet(...args: Parameters<MemoryStore['compareAndSet']>) {
+        await held?.promise;
+        return super.compareAndSet(...args);
+      }
+    }
+    const breaker = new CircuitBreaker('held', { store: new HeldStore({ clock }), failMax: 1 });
+    await trip(breaker);
+    clock.increment(breaker.config.resetTimeout);
+    expect(breaker.state).toBe('halfOpen');
+    held = deferred<void>();
+    const route = failover([{ breaker, value: 'A' }], { timeout: 100 });
+    const calls: string[] = [];
+    let storeAnswered = false;
+    const rejected = route.call(upstream(calls, [])).then(
+      () => 'answered',
+      (error: unknown) => ({ error, storeAnswered }),
+    );
+    await flush();
+    clock.increment(100);
+    expect(await rejected).toEqual({ error: expect.any(RouteTimeoutError), storeAnswered: false });
+    storeAnswered = true;
+    held.resolve();
+    await flush();
+    expect({ calls, probes: Object.keys(breaker.context.probes) }).toEqual({
+      calls: [],
+      probes: [],
+    });
+    breaker.dispose();
+  });
+
   it('refuses bad targets and options, naming them', () => {
     const { a } = setup();
     expect(() => failover([])).toThrow('failover() needs a non-empty array of targets');

@@ -1,4 +1,10 @@
-import { type AdmissionOptions, BreakerAttempt, checkSignal, panicProbe } from '../attempt.js';
+import {
+  type AdmissionOptions,
+  admitWithin,
+  BreakerAttempt,
+  checkSignal,
+  panicProbe,
+} from '../attempt.js';
 import { ChunkTimeoutError, FirstChunkTimeoutError } from '../errors.js';
 import type { BreakerGate } from '../gate.js';
 import type { Outcome } from '../options.js';
@@ -200,7 +206,7 @@ export class StreamRun<T> implements AsyncIterator<T> {
     }
     let attempt: BreakerAttempt;
     try {
-      const ticket = await gate.admit(this.#panic);
+      const ticket = await admitWithin(gate, this.#panic, signal);
       // A stream has no deadline as a whole: its deadlines are the first chunk's and the gaps'.
       attempt = new BreakerAttempt(gate, ticket, signal, undefined);
     } catch (error) {

@@ -273,6 +273,21 @@ describe('failover routes: panic', () => {
     expect(b.state).toBe('closed');
   });
 
+  it('takes an ordinary probe when the panic target half-opened meanwhile', async () => {
+    const { route, calls, a, b, c, clock } = setup({ successThreshold: 1 }, { panic: true });
+    await trip(b);
+    clock.increment(10_000);
+    await trip(a);
+    await trip(c);
+    // As the route leaves c for its panic target b, b's open period ends.
+    route.on('failover', (e) => {
+      if (e.from === 'c') clock.increment(20_000);
+    });
+    await expect(route.call(upstream(calls, []))).resolves.toBe('from B');
+    expect(calls).toEqual(['B']);
+    expect(b.state).toBe('closed');
+  });
+
   it('reopens the target when the early probe fails, and reports every attempt', async () => {
     const { route, calls, a, b } = setup({}, { panic: true });
     await trip(a);

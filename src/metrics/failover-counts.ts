@@ -32,7 +32,8 @@ export class FailoverCounts {
   }
 
   #count(event: FailoverEvent): void {
-    const to = event.to ?? 'none';
+    // Empty, which no breaker name can be: "none" could be a breaker's name.
+    const to = event.to ?? '';
     const key = JSON.stringify([event.route, event.from, to, event.reason]);
     let series = this.#series.get(key);
     if (series === undefined) {

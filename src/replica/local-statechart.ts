@@ -277,7 +277,7 @@ export abstract class LocalStatechart implements Due {
 
   #unschedule(): void {
     this.#dueEvent = null;
-    if (this.dueSlot >= 0) Scheduler.of(this.clock).cancel(this);
+    if (this.dueSlot !== -1) Scheduler.of(this.clock).cancel(this);
   }
 
   #resolved(): BreakerSnapshot {

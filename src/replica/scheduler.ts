@@ -8,7 +8,7 @@ import type { Clock } from '../clock.js';
 export interface Due {
   /** When the delayed transition falls due, on the scheduler's clock (ms). */
   dueAt: number;
-  /** Position in the scheduler's heap; -1 while not scheduled. */
+  /** Position in the scheduler's heap; -1 while not scheduled, -2 while deferred. */
   dueSlot: number;
   /** Runs the delayed transition; called once, at or after `dueAt`. */
   fireDue(): void;
@@ -36,6 +36,7 @@ export interface SchedulerStats {
 }
 
 const schedulers = new WeakMap<Clock, Scheduler>();
+const DEFERRED = -2;
 
 /**
  * One timer for every delayed transition due on one clock. Breakers register the deadline the
@@ -52,6 +53,14 @@ export class Scheduler {
   /** The due time the timer is set for (Infinity: no timer). */
   #armedFor = Number.POSITIVE_INFINITY;
   #draining = false;
+  /** The clock's time when the running drain began. */
+  #drainNow = 0;
+  /**
+   * Entries scheduled by the running drain at or before its time: they run on the timer the drain
+   * sets when it ends, as a timer a delayed transition sets would (an actor's would), and not in
+   * the same turn.
+   */
+  #deferred: Due[] = [];
   readonly stats: SchedulerStats = { fired: 0, maxLateMs: 0, slices: 0, maxSliceMs: 0 };
 
   constructor(clock: Clock) {
@@ -70,22 +79,39 @@ export class Scheduler {
 
   /** How many transitions wait. */
   get size(): number {
-    return this.#heap.length;
+    return this.#heap.length + this.#deferred.length;
   }
 
   /** Schedules `entry` at `at` (replacing its earlier due time, if any). */
   schedule(entry: Due, at: number): void {
     if (entry.dueSlot >= 0) this.#remove(entry);
+    else if (entry.dueSlot === DEFERRED) this.#undefer(entry);
     entry.dueAt = at;
+    if (this.#draining && at <= this.#drainNow) {
+      entry.dueSlot = DEFERRED;
+      this.#deferred.push(entry);
+      return;
+    }
+    this.#insert(entry);
+    if (!this.#draining && at < this.#armedFor) this.#arm();
+  }
+
+  #insert(entry: Due): void {
     const heap = this.#heap;
     entry.dueSlot = heap.length;
     heap.push(entry);
     this.#up(entry.dueSlot);
-    if (!this.#draining && at < this.#armedFor) this.#arm();
+  }
+
+  #undefer(entry: Due): void {
+    const at = this.#deferred.indexOf(entry);
+    if (at >= 0) this.#deferred.splice(at, 1);
+    entry.dueSlot = -1;
   }
 
   /** Forgets `entry`'s due time; the timer goes when nothing waits. */
   cancel(entry: Due): void {
+    if (entry.dueSlot === DEFERRED) this.#undefer(entry);
     if (entry.dueSlot < 0) return;
     this.#remove(entry);
     if (this.#heap.length === 0 && !this.#draining) this.#disarm();
@@ -112,9 +138,11 @@ export class Scheduler {
     const heap = this.#heap;
     const stats = this.stats;
     const clock = this.#clock;
-    // Transitions that fall due while the slice runs (a lease expiry whose open period is
-    // already over) run in it too: the bound is the time at the start.
+    // Only what was due when the timer fired: a transition the slice itself makes due (a lease
+    // expiry whose open period is already over) waits for the next timer, as it would on an
+    // actor's own clock.
     const now = clock.now();
+    this.#drainNow = now;
     const started = performance.now();
     let ran = 0;
     this.#draining = true;
@@ -129,6 +157,11 @@ export class Scheduler {
       }
     } finally {
       this.#draining = false;
+      const deferred = this.#deferred;
+      if (deferred.length > 0) {
+        this.#deferred = [];
+        for (const entry of deferred) this.#insert(entry);
+      }
       if (ran > 0) {
         stats.slices++;
         const spent = performance.now() - started;

@@ -266,4 +266,19 @@ describe('operator states', () => {
     await failTimes(breaker, 4);
     expect(breaker.state).toBe('closed');
   });
+
+  it('reset() in closed fences the streak: a call admitted before it that fails late counts nowhere', async () => {
+    const { breaker } = simulatedBreaker({ failMax: 2 });
+    const late = deferred<never>();
+    const admitted = breaker.call(() => late.promise).catch(() => undefined);
+    await failTimes(breaker, 1);
+    breaker.reset();
+    late.reject(new UpstreamError(500));
+    await admitted;
+    await flush();
+    expect(breaker.context.failures).toBe(0);
+    // One new failure after the reset does not trip: only the reset's own streak counts.
+    await failTimes(breaker, 1);
+    expect(breaker.state).toBe('closed');
+  });
 });

@@ -1,6 +1,5 @@
 import { type Clock, systemClock } from '../clock.js';
-import type { WindowCounts } from '../machine.js';
-import type { WindowFlush } from '../window/buckets.js';
+import type { FleetTotals, WindowFlush } from '../window/buckets.js';
 import { WindowTable } from '../window/window-table.js';
 import {
   asFollower,
@@ -107,7 +106,7 @@ export class MemoryStore implements BreakerStore {
     };
   }
 
-  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+  async flushWindow(name: string, flush: WindowFlush): Promise<FleetTotals> {
     let table = this.#windows.get(name);
     if (table === undefined) {
       table = new WindowTable();

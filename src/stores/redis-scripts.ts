@@ -23,7 +23,7 @@ export interface RedisScripts {
   readRecords(...keys: string[]): Promise<unknown[]>;
   /** `readStamps.lua`: version, write and snapshot keys of each breaker; three values each. */
   readStamps(...keys: string[]): Promise<unknown[]>;
-  /** `flushWindow-2.lua`: the window and flush-id keys, then ten arguments; the window's totals. */
+  /** `flushWindow-2.lua`: the window and flush-id keys, then eleven arguments; the window's totals. */
   flushWindow(...keysAndArgs: (string | number)[]): Promise<unknown[]>;
 }
 

@@ -2,10 +2,15 @@ import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { systemClock } from '../clock.js';
 import { afterDue } from '../grace.js';
-import type { WindowCounts } from '../machine.js';
 import { CorruptRecordError } from '../snapshot.js';
 import { topLevelState } from '../state.js';
-import { bucketOf, firstLiveBucket, type WindowFlush, windowTtl } from '../window/buckets.js';
+import {
+  bucketOf,
+  type FleetTotals,
+  firstLiveBucket,
+  type WindowFlush,
+  windowTtl,
+} from '../window/buckets.js';
 import { LostRecordError } from './lost-record.js';
 import { isIdleRecord } from './record-lapse.js';
 import { MAX_VERSION, orderOf, type RecordStamp, stampOf, supersedes } from './record-order.js';
@@ -341,7 +346,7 @@ export class RedisStore implements BreakerStore {
    * Adds an instance's window counts to `${prefix}{name}:window` and returns the fleet's totals,
    * in one script call (`flushWindow-2.lua`), bounded by the store's `timeout`.
    */
-  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+  async flushWindow(name: string, flush: WindowFlush): Promise<FleetTotals> {
     this.#checkOpen();
     // On server time, as a write's deadline: a flush this store gave up on must not land later.
     await this.#whenSynced();
@@ -360,16 +365,20 @@ export class RedisStore implements BreakerStore {
         windowTtl(flush.window),
         this.clock.now() + this.timeout + FLUSH_GRACE_MS,
         this.timeout + 2 * FLUSH_GRACE_MS,
+        flush.flushMs,
       ),
       'flushWindow',
     );
-    const [calls, failures, slow, failingInstances, slowInstances] = reply.map(Number);
+    const [calls, failures, slow, failingInstances, slowInstances, others, othersFlush] =
+      reply.map(Number);
     return {
       calls: calls ?? 0,
       failures: failures ?? 0,
       slow: slow ?? 0,
       failingInstances: failingInstances ?? 0,
       slowInstances: slowInstances ?? 0,
+      otherInstances: others ?? 0,
+      otherFlushMs: othersFlush ?? 0,
     };
   }
 

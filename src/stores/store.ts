@@ -1,7 +1,7 @@
 import type { StateValue } from 'xstate';
 import type { Clock } from '../clock.js';
-import type { BreakerContext, WindowCounts } from '../machine.js';
-import type { WindowFlush } from '../window/buckets.js';
+import type { BreakerContext } from '../machine.js';
+import type { FleetTotals, WindowFlush } from '../window/buckets.js';
 import type { RecordStamp } from './record-order.js';
 
 /** A persisted snapshot of the breaker statechart (`actor.getPersistedSnapshot()`), as JSON. */
@@ -182,7 +182,7 @@ export interface BreakerStore {
    * totals over the window for the flush's generation, in one step. Buckets that left the window
    * go by themselves. A store without it leaves each instance deciding on its own window.
    */
-  flushWindow?(name: string, flush: WindowFlush): Promise<WindowCounts>;
+  flushWindow?(name: string, flush: WindowFlush): Promise<FleetTotals>;
 }
 
 /**

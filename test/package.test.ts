@@ -68,7 +68,7 @@ describe('the tarball', () => {
       'dist/stores/redis.d.ts',
       'dist/testing/index.js',
       'dist/testing/index.d.ts',
-      'dist/stores/lua/compareAndSet-7.lua',
+      'dist/stores/lua/compareAndSet-8.lua',
     ]) {
       expect(paths).toContain(path);
     }

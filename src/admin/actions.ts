@@ -5,7 +5,7 @@ import { CorruptRecordError, recoverConfig } from '../snapshot.js';
 import type { CircuitState } from '../state.js';
 import type { BreakerStore, RecordEntry, StoredRecord } from '../stores/store.js';
 import { describeValue } from '../validate.js';
-import { applyEvent, initialSnapshot, nextRecord } from './apply.js';
+import { applyEvent, initialSnapshot, nextRecord, operatorWriteId } from './apply.js';
 import { BreakerNotFoundError, OperatorConflictError } from './errors.js';
 import { checkedEntry, checkStore, readEntry } from './read.js';
 import { type BreakerInfo, describeRecord } from './view.js';
@@ -58,12 +58,11 @@ export interface OperatorResult {
   readonly changed: boolean;
 }
 
-// Conflicts are another writer's change: the action is applied again to the record that won. A
-// busy breaker (failures counted across a fleet) may win a few rounds; past this, the store is
-// changing faster than an operator can act and the caller is told so.
-const ATTEMPTS = 10;
-const IMMEDIATE = 2;
-const MAX_PAUSE_MS = 64;
+// Conflicts are another writer's change: the action is applied again to the record that won.
+// The operator's write carries a fence, so a store that supports it (Redis) holds the fleet's
+// writes back after the first conflict and the second write lands. A store that does not, or
+// another operator's fence, may take longer: the action gives up only after this much time.
+const GIVE_UP_MS = 30_000;
 
 const CONFIG_OPTIONS = new Set([
   'failMax',
@@ -192,6 +191,8 @@ async function act(
   checkName(name, `${who}: breaker name`);
   const create = createConfig(who, options);
   let entry = await readEntry(store, name);
+  const fence = operatorWriteId();
+  const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     const now = store.clock.now();
     const next = plan(name, who, entry, create, now);
@@ -207,6 +208,7 @@ async function act(
       next.expectedVersion,
       next.record,
       next.expectedWriteId,
+      fence,
     );
     if (result.ok) {
       return {
@@ -215,8 +217,10 @@ async function act(
         changed: true,
       };
     }
-    if (attempt >= ATTEMPTS) throw new OperatorConflictError(name, attempt);
-    if (attempt > IMMEDIATE) await pause(Math.random() * Math.min(MAX_PAUSE_MS, 2 ** attempt));
+    if (Date.now() - started >= GIVE_UP_MS) throw new OperatorConflictError(name, attempt);
+    // Without a fence (another operator holds it, or the store has none) a busy record may win
+    // many rounds: pause a little from the third on, so that the retries do not spin.
+    if (attempt > 2) await pause(Math.random() * Math.min(64, 2 ** attempt));
     // The conflict's reply holds the winner when it is readable; otherwise read what is there.
     entry =
       result.current !== null

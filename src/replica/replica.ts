@@ -268,6 +268,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       base: this.stamp(),
       state: this.state,
       lapses: lapsing && isIdleRecord(snapshot),
+      operator: this.#pending?.holdsOperatorEvent === true,
     };
   }
 

@@ -16,6 +16,8 @@ export interface WriteRequest {
   readonly state: CircuitState;
   /** Whether the store lets the record expire (an idle record on a store with `recordTtl`). */
   readonly lapses: boolean;
+  /** Whether the record holds an operator's event: written with this writer's fence. */
+  readonly operator?: boolean;
 }
 
 /** A write whose answer has not come yet. */
@@ -192,6 +194,7 @@ export class Writer {
           request.expectedVersion,
           request.record,
           request.expectedWriteId,
+          request.operator === true ? this.#id : undefined,
         );
       } catch (error) {
         // The write may still land (a reply lost or late): remember it.

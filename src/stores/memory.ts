@@ -46,6 +46,9 @@ export class MemoryStore implements BreakerStore {
     expectedVersion: number,
     record: StoredRecord,
     expectedWriteId?: string,
+    // No fence needed: a retry built on the conflict's answer runs before another writer of
+    // this process can (the answer and the retry are one chain of microtasks, no I/O between).
+    _fence?: string,
   ): Promise<CompareAndSetResult> {
     const current = this.#records.get(name) ?? null;
     const currentVersion = current?.version ?? 0;

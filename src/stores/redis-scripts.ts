@@ -2,22 +2,23 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 
-/** Reply codes of `compareAndSet-7.lua`. */
-export const CasReply = { CONFLICT: 0, WRITTEN: 1, LATE: 2 } as const;
+/** Reply codes of `compareAndSet-8.lua`. */
+export const CasReply = { CONFLICT: 0, WRITTEN: 1, LATE: 2, FENCED: 3 } as const;
 
 /**
  * `{WRITTEN, wrong types}`, `{CONFLICT, stored version, raw version, raw snapshot, wrong types}`
- * or `{LATE}`. A missing raw value is `null` on Redis and
+ * `{LATE}` or `{FENCED, ms the fence lives}`. A missing raw value is `null` on Redis and
  * `false` on ioredis-mock: read it with `bulk()`.
  */
 export type CasReplyValue =
   | readonly [typeof CasReply.LATE]
+  | readonly [typeof CasReply.FENCED, number]
   | readonly [typeof CasReply.WRITTEN, string?]
   | readonly [typeof CasReply.CONFLICT, number, unknown, unknown, string];
 
 /** The store's scripts, bound to the caller's client. */
 export interface RedisScripts {
-  /** `compareAndSet-7.lua`: the seven keys, then its fourteen arguments. */
+  /** `compareAndSet-8.lua`: the eight keys, then its sixteen arguments. */
   compareAndSet(...keysAndArgs: (string | number)[]): Promise<CasReplyValue>;
   /** `readRecords.lua`: snapshot and version keys of each breaker; three values per breaker. */
   readRecords(...keys: string[]): Promise<unknown[]>;
@@ -48,7 +49,7 @@ function scriptFile(file: string): ScriptFile {
 }
 
 const FILES = [
-  scriptFile('compareAndSet-7.lua'),
+  scriptFile('compareAndSet-8.lua'),
   scriptFile('readRecords.lua'),
   scriptFile('readStamps.lua'),
   scriptFile('flushWindow-2.lua'),

@@ -26,12 +26,14 @@ import {
   wrongFields,
 } from './redis-codec.js';
 import { ChangeFeed } from './redis-feed.js';
+import { FENCE_MS, yieldToFence } from './redis-fence.js';
 import {
   type BreakerKeys,
   breakerChannel,
   breakerKeyPattern,
   breakerKeys,
   checkStoreName,
+  fenceKey,
   nameOfKey,
   sequenceKey,
   windowFlushKey,
@@ -113,7 +115,7 @@ interface PendingLoad {
  *   (see {@link encodeName} for how names map into the braces). `state` (e.g. `open`,
  *   `halfOpen`), `counter` (consecutive failures) and `opened_at` (epoch ms, server time)
  *   are plain strings for `redis-cli GET`: read-only copies, written with every record.
- * - Writes are one Lua script (`compareAndSet-7.lua`, loaded with `defineCommand` under a name
+ * - Writes are one Lua script (`compareAndSet-8.lua`, loaded with `defineCommand` under a name
  *   that carries the script's hash) that writes only if the stored version and write id are the
  *   expected ones and publishes the new record, atomically: on `${prefix}changes` (classic
  *   pub/sub, standalone Redis's default) or, with SPUBLISH, on the breaker's own channel
@@ -265,6 +267,7 @@ export class RedisStore implements BreakerStore {
     expectedVersion: number,
     record: StoredRecord,
     expectedWriteId?: string,
+    fence?: string,
   ): Promise<CompareAndSetResult> {
     const keys = this.keys(name);
     this.#checkOpen();
@@ -292,6 +295,7 @@ export class RedisStore implements BreakerStore {
       keys.openedAt,
       keys.write,
       numbered ? sequenceKey(this.options.prefix) : keys.write,
+      fenceKey(this.options.prefix, name),
       expectedVersion,
       version,
       JSON.stringify(snapshot),
@@ -306,13 +310,22 @@ export class RedisStore implements BreakerStore {
       MAX_VERSION,
       publication,
       this.recordTtl !== undefined && isIdleRecord(snapshot) ? this.recordTtl : '',
+      fence ?? '',
+      FENCE_MS,
     ];
     let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
     try {
       for (let attempt = 0; ; attempt++) {
         const sent = performance.now();
-        args[16] = Math.ceil(this.clock.now() + this.timeout);
+        args[17] = Math.ceil(this.clock.now() + this.timeout);
         reply = await this.#bounded(this.#scripts.compareAndSet(...args), 'compareAndSet');
+        if (reply[0] === CasReply.FENCED) {
+          // An operator's action is being written: yield until it lands (its fence is lifted
+          // by that write, or expires), then compare against what it wrote.
+          attempt--;
+          await yieldToFence(Number(reply[1]));
+          continue;
+        }
         if (reply[0] !== CasReply.LATE) break;
         // Refused as late although the answer came in time: this host's idea of server time
         // was behind. Read the server's time and try once more.

@@ -144,12 +144,19 @@ export interface BreakerStore {
    * that cannot be read) and, when `expectedWriteId` is given, the stored snapshot's `writeId`
    * is that one; otherwise returns what is stored. `record.version` must be greater than
    * `expectedVersion`: versions only grow, even across a store that lost its data.
+   *
+   * `fence` marks an operator's write (an id the writer keeps across its retries): a store that
+   * supports it answers a conflict of such a write by holding every other writer back until the
+   * writer's next write with the same fence lands (or a short while passes), so that an
+   * operator's action lands whatever the fleet's write rate. Other writers' compare-and-sets
+   * wait meanwhile; they never fail for it.
    */
   compareAndSet(
     name: string,
     expectedVersion: number,
     record: StoredRecord,
     expectedWriteId?: string,
+    fence?: string,
   ): Promise<CompareAndSetResult>;
   /**
    * Follows `name`: the follower gets every record written for it (a plain function gets the

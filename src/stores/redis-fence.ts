@@ -1,0 +1,18 @@
+// The operator fence on Redis: `compareAndSet-8.lua` sets it when an operator's write meets a
+// conflict, and every other writer yields to it until the operator's next write lifts it.
+
+/**
+ * How long a fence lives (ms): the operator's next write comes one round trip after its
+ * conflict, so this only bounds how long an operator that went away holds the fleet's writes.
+ */
+export const FENCE_MS = 2_000;
+
+// A fleet write that met a fence polls again this often (a little jitter keeps the fleet's
+// retries apart); the fence's own lifetime bounds the wait.
+const POLL_MS = 2;
+
+/** Waits before a fenced write is tried again; `remainingMs` is the fence's PTTL. */
+export function yieldToFence(remainingMs: number): Promise<void> {
+  const wait = Math.max(1, Math.min(Number.isFinite(remainingMs) ? remainingMs : 1, POLL_MS));
+  return new Promise((resolve) => setTimeout(resolve, wait + Math.random() * POLL_MS).unref());
+}

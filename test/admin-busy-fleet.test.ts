@@ -61,6 +61,89 @@ async function busyFleet(instances: number) {
   return { name, breakers, version, close };
 }
 
+describe('the operator fence', () => {
+  it('is lifted when the action meets a conflict and then has nothing to write', async () => {
+    const name = `fence ${++run}`;
+    const clients = [0, 1, 2].map(() => new Redis({ path: server.path }));
+    const [fleetStore, operator, other] = clients.map((redis) => new RedisStore(redis)) as [
+      RedisStore,
+      RedisStore,
+      RedisStore,
+    ];
+    const breaker = new CircuitBreaker(name, { store: fleetStore });
+    try {
+      await breaker
+        .call(async () => {
+          throw new Error('upstream');
+        })
+        .catch(() => undefined);
+      await breaker.settled();
+      // Another operator's action lands within this operator's round trip: its write conflicts
+      // (setting the fence), and on the record that won there is nothing left to do.
+      let interfere = true;
+      const racing = new Proxy(operator, {
+        get(target, key) {
+          if (key !== 'compareAndSet') {
+            const value: unknown = Reflect.get(target, key, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return async (...args: Parameters<RedisStore['compareAndSet']>) => {
+            if (interfere) {
+              interfere = false;
+              await forceOpen(other, name);
+            }
+            return target.compareAndSet(...args);
+          };
+        },
+      });
+      const result = await forceOpen(racing, name);
+      expect(result.changed).toBe(false);
+      expect(await clients[0]?.exists(`circuit_breaker:{${name}}:fence`)).toBe(0);
+    } finally {
+      breaker.dispose();
+      await Promise.all([fleetStore.close(), operator.close(), other.close()]);
+      for (const redis of clients) redis.disconnect();
+    }
+  });
+});
+
+describe("the breaker's own operator fence", () => {
+  it('is lifted when its write meets a conflict and the record that won leaves nothing to write', async () => {
+    const name = `own fence ${++run}`;
+    const clients = [0, 1].map(() => new Redis({ path: server.path }));
+    const [mine, other] = clients.map((redis) => new RedisStore(redis)) as [RedisStore, RedisStore];
+    let interfere = true;
+    const racing = new Proxy(mine, {
+      get(target, key) {
+        if (key !== 'compareAndSet') {
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        }
+        return async (...args: Parameters<RedisStore['compareAndSet']>) => {
+          if (interfere && args[4] !== undefined) {
+            interfere = false;
+            await forceOpen(other, name, { create: {} });
+          }
+          return target.compareAndSet(...args);
+        };
+      },
+    });
+    const breaker = new CircuitBreaker(name, { store: racing });
+    try {
+      await breaker.settled();
+      breaker.forceOpen();
+      await breaker.settled();
+      expect(interfere).toBe(false);
+      expect(breaker.state).toBe('forcedOpen');
+      expect(await clients[0]?.exists(`circuit_breaker:{${name}}:fence`)).toBe(0);
+    } finally {
+      breaker.dispose();
+      await Promise.all([mine.close(), other.close()]);
+      for (const redis of clients) redis.disconnect();
+    }
+  });
+});
+
 describe('an operator behind a slow link, on a fleet writing hundreds of records a second', () => {
   it('force open, disable and reset land, and every instance follows', async () => {
     const fleet = await busyFleet(3);

@@ -193,39 +193,48 @@ async function act(
   let entry = await readEntry(store, name);
   const fence = operatorWriteId();
   const started = Date.now();
-  for (let attempt = 1; ; attempt++) {
-    const now = store.clock.now();
-    const next = plan(name, who, entry, create, now);
-    if ('unchanged' in next) {
-      return {
-        breaker: describeRecord(name, next.unchanged, now),
-        from: describeRecord(name, next.unchanged, now).state,
-        changed: false,
-      };
+  // After a conflict the store may hold the fleet back for this action: lift that when the
+  // action ends without its write (nothing left to do, or an error).
+  let fenced = false;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const now = store.clock.now();
+      const next = plan(name, who, entry, create, now);
+      if ('unchanged' in next) {
+        return {
+          breaker: describeRecord(name, next.unchanged, now),
+          from: describeRecord(name, next.unchanged, now).state,
+          changed: false,
+        };
+      }
+      const result = await store.compareAndSet(
+        name,
+        next.expectedVersion,
+        next.record,
+        next.expectedWriteId,
+        fence,
+      );
+      if (result.ok) {
+        fenced = false;
+        return {
+          breaker: describeRecord(name, next.record, store.clock.now()),
+          from: next.from,
+          changed: true,
+        };
+      }
+      fenced = true;
+      if (Date.now() - started >= GIVE_UP_MS) throw new OperatorConflictError(name, attempt);
+      // Without a fence (another operator holds it, or the store has none) a busy record may
+      // win many rounds: pause a little from the third on, so that the retries do not spin.
+      if (attempt > 2) await pause(Math.random() * Math.min(64, 2 ** attempt));
+      // The conflict's reply holds the winner when it is readable; otherwise read what is there.
+      entry =
+        result.current !== null
+          ? checkedEntry({ name, record: result.current })
+          : await readEntry(store, name);
     }
-    const result = await store.compareAndSet(
-      name,
-      next.expectedVersion,
-      next.record,
-      next.expectedWriteId,
-      fence,
-    );
-    if (result.ok) {
-      return {
-        breaker: describeRecord(name, next.record, store.clock.now()),
-        from: next.from,
-        changed: true,
-      };
-    }
-    if (Date.now() - started >= GIVE_UP_MS) throw new OperatorConflictError(name, attempt);
-    // Without a fence (another operator holds it, or the store has none) a busy record may win
-    // many rounds: pause a little from the third on, so that the retries do not spin.
-    if (attempt > 2) await pause(Math.random() * Math.min(64, 2 ** attempt));
-    // The conflict's reply holds the winner when it is readable; otherwise read what is there.
-    entry =
-      result.current !== null
-        ? checkedEntry({ name, record: result.current })
-        : await readEntry(store, name);
+  } finally {
+    if (fenced) await store.liftFence?.(name, fence).catch(() => undefined);
   }
 }
 

@@ -88,6 +88,8 @@ export class Writer {
   /** A schedule() came while the loop ran: the spread it asked for, `null` for none. */
   #again: number | null = null;
   /** Prefix of this writer's write ids: one breaker instance's. */
+  /** An operator's write of this writer met a conflict: the store may hold others back. */
+  #fenced = false;
   readonly #id = `${PROCESS}.${(++writers).toString(36)}:`;
   #writes = 0;
 
@@ -166,8 +168,14 @@ export class Writer {
   }
 
   stop(): void {
+    if (this.#fenced) this.#liftFence();
     this.#stopped = true;
     this.#spread?.go();
+  }
+
+  #liftFence(): void {
+    this.#fenced = false;
+    this.#host.store.liftFence?.(this.#host.name, this.#id).catch(() => undefined);
   }
 
   async #loop(waited: Promise<void> | undefined): Promise<void> {
@@ -177,6 +185,9 @@ export class Writer {
     while (!this.#stopped) {
       const writeId = `${this.#id}${++this.#writes}`;
       const request = this.#host.nextWrite(writeId);
+      // An operator's write met a conflict (the store may hold the fleet back for it) and the
+      // record that won left it nothing to write: let the fleet go on.
+      if (this.#fenced && request?.operator !== true) this.#liftFence();
       if (request === null) return;
       const open: OpenWrite = {
         writeId,
@@ -208,9 +219,11 @@ export class Writer {
       this.#host.answered();
       if (result.ok) {
         conflicts = 0;
+        if (request.operator === true) this.#fenced = false;
         this.#host.written({ version: request.record.version, writeId }, open);
         continue;
       }
+      if (request.operator === true) this.#fenced = true;
       this.#host.refused(result, request.base);
       // An urgent write retries at once, but not for ever at full speed: a long run of
       // conflicts means a busy record, where a pause costs little.

@@ -26,6 +26,8 @@ export interface RedisScripts {
   readStamps(...keys: string[]): Promise<unknown[]>;
   /** `flushWindow-2.lua`: the window and flush-id keys, then eleven arguments; the window's totals. */
   flushWindow(...keysAndArgs: (string | number)[]): Promise<unknown[]>;
+  /** `liftFence-1.lua`: the fence key and the operator's fence id; 1 when lifted. */
+  liftFence(...keysAndArgs: string[]): Promise<number>;
 }
 
 type Command = (...args: unknown[]) => Promise<unknown>;
@@ -53,6 +55,7 @@ const FILES = [
   scriptFile('readRecords.lua'),
   scriptFile('readStamps.lua'),
   scriptFile('flushWindow-2.lua'),
+  scriptFile('liftFence-1.lua'),
 ];
 
 // The command name carries a hash of the script, so that two copies of statebreaker (say two

@@ -355,6 +355,15 @@ export class RedisStore implements BreakerStore {
     return { ok: false, current, currentVersion };
   }
 
+  /** Lifts the fence `fence` of `name` if it is still there (`liftFence-1.lua`). */
+  async liftFence(name: string, fence: string): Promise<void> {
+    this.#checkOpen();
+    await this.#bounded(
+      this.#scripts.liftFence(fenceKey(this.options.prefix, name), fence),
+      'liftFence',
+    );
+  }
+
   /**
    * Adds an instance's window counts to `${prefix}{name}:window` and returns the fleet's totals,
    * in one script call (`flushWindow-2.lua`), bounded by the store's `timeout`.

@@ -159,6 +159,11 @@ export interface BreakerStore {
     fence?: string,
   ): Promise<CompareAndSetResult>;
   /**
+   * Lets the other writers go on: the writer of `fence` met a conflict and then had nothing to
+   * write (or gave up). Only that writer's fence is lifted (optional: stores with fences).
+   */
+  liftFence?(name: string, fence: string): Promise<void>;
+  /**
    * Follows `name`: the follower gets every record written for it (a plain function gets the
    * records only, and `onProblem` the problems). Returns the unsubscribe function.
    */

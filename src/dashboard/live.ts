@@ -63,6 +63,12 @@ export class LiveBreakers {
           this.#breakers.set(listing.name, view);
           this.#send('breaker', { breaker: view });
         },
+        // Lost with the store's data, or an idle record that expired: the tile goes too.
+        onRemove: (name) => {
+          this.#breakers.delete(name);
+          this.#history.delete(name);
+          this.#send('removed', { name });
+        },
         onError: (error) => this.#send('problem', { message: error.message }),
       },
     );

@@ -355,6 +355,14 @@ export class RedisStore implements BreakerStore {
     return { ok: false, current, currentVersion };
   }
 
+  /** Ms until the record of `name` expires (`PTTL` of its version key), `null` for never. */
+  async recordExpiry(name: string): Promise<number | null> {
+    this.#checkOpen();
+    const key = this.keys(name).version;
+    const ms = Number(await this.#bounded(this.#redis.pttl(key), 'recordExpiry'));
+    return ms >= 0 ? ms : null;
+  }
+
   /** Lifts the fence `fence` of `name` if it is still there (`liftFence-1.lua`). */
   async liftFence(name: string, fence: string): Promise<void> {
     this.#checkOpen();

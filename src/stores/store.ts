@@ -164,6 +164,13 @@ export interface BreakerStore {
    */
   liftFence?(name: string, fence: string): Promise<void>;
   /**
+   * Milliseconds until the stored record of `name` expires (an idle record on a store whose
+   * fleet writes with `recordTtl`), or `null` when it does not expire or is not there
+   * (optional: stores whose records may expire). Operator views use it to drop an expired
+   * record when the store drops it, since an expiry publishes no change.
+   */
+  recordExpiry?(name: string): Promise<number | null>;
+  /**
    * Follows `name`: the follower gets every record written for it (a plain function gets the
    * records only, and `onProblem` the problems). Returns the unsubscribe function.
    */

@@ -36,6 +36,8 @@ describe("'stateChange'", () => {
     void breaker.call(() => new Promise<never>(() => undefined));
     await flush();
     clock.increment(1_000);
+    // Listeners hear what the record holds: an open state written before the next change.
+    await flush();
     clock.increment(30_000);
     await breaker.call(succeed);
     await breaker.call(succeed);
@@ -55,18 +57,41 @@ describe("'stateChange'", () => {
     expect(generations.at(-1)).toBe(breaker.context.generation);
   });
 
-  it('reports the operator transitions with their reasons', async () => {
+  it('reports the operator transitions with their reasons, once each record holding one is written', async () => {
     const { breaker, clock } = simulatedBreaker();
     const { changes } = recordChanges(breaker);
+    // Three actions in one tick are one record, closed as before: listeners hear nothing.
     breaker.forceOpen();
     breaker.disable();
     breaker.reset();
+    expect(breaker.state).toBe('closed');
+    await flush();
+    expect(changes).toEqual([]);
+    for (const [act, to] of [
+      [() => breaker.forceOpen(), 'forcedOpen'],
+      [() => breaker.disable(), 'disabled'],
+      [() => breaker.reset(), 'closed'],
+    ] as const) {
+      const heard = changes.length;
+      act();
+      // In force for calls at once, heard once written.
+      expect(breaker.state).toBe(to);
+      expect(changes).toHaveLength(heard);
+      await flush();
+      expect(changes).toHaveLength(heard + 1);
+    }
     await trip(breaker);
+    await flush();
     breaker.reset();
+    await flush();
     await trip(breaker);
+    await flush();
     clock.increment(30_000);
+    await flush();
     breaker.forceOpen();
+    await flush();
     breaker.reset();
+    await flush();
     expect(changes).toEqual([
       'closed→forcedOpen:forcedOpen',
       'forcedOpen→disabled:disabled',
@@ -153,8 +178,11 @@ describe('unsubscribing', () => {
     const listener = vi.fn();
     const unsubscribe = breaker.on('stateChange', listener);
     breaker.forceOpen();
+    // Heard once the record holding it is written.
+    await flush();
     unsubscribe();
     breaker.reset();
+    await flush();
     expect(listener).toHaveBeenCalledTimes(1);
   });
 });

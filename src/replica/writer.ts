@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { TransitionReason } from '../machine.js';
 import type { CircuitState } from '../state.js';
 import type { RecordStamp } from '../stores/record-order.js';
 import type { BreakerStore, CompareAndSetResult, StoredRecord } from '../stores/store.js';
@@ -25,6 +26,9 @@ export interface OpenWrite {
   readonly writeId: string;
   readonly upToSeq: number;
   readonly state: CircuitState;
+  /** Why the record's statechart is in that state, and its generation (announced on landing). */
+  readonly reason: TransitionReason;
+  readonly generation: number;
   /** The lineage the record carries: its ancestors' write ids. */
   readonly lineage: string;
   /** The line the record belongs to (see `RecordStamp.origin`). */
@@ -193,6 +197,8 @@ export class Writer {
         writeId,
         upToSeq: request.upToSeq,
         state: request.state,
+        reason: request.record.snapshot.context.reason,
+        generation: request.record.snapshot.context.generation,
         lineage: request.record.snapshot.lineage ?? '',
         origin: request.record.snapshot.origin,
         lapses: request.lapses,

@@ -160,7 +160,7 @@ export class CircuitBreaker {
             send: (event) => replica.send(event),
             storeError: (error) => events.emit('storeError', { name: this.name, error }),
           });
-    breakerCreated(this);
+    breakerCreated(this, () => replica.shownState);
   }
 
   /** The breaker's current top-level state. */

@@ -1,4 +1,4 @@
-import { liveBreakers } from '../live-breakers.js';
+import { heardStateOf, liveBreakers } from '../live-breakers.js';
 import { CircuitState } from '../state.js';
 
 /** Every top-level state, in the order the metrics list them. */
@@ -27,7 +27,7 @@ export function liveStates(): Map<string, NameStates> {
       };
       byName.set(breaker.name, entry);
     }
-    entry.states[breaker.state]++;
+    entry.states[heardStateOf(breaker)]++;
     if (breaker.degraded) entry.degraded++;
   }
   return byName;

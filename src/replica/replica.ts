@@ -149,6 +149,11 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     return changed;
   }
 
+  /** The state listeners last heard: the record's, or this instance's own while degraded. */
+  get shownState(): CircuitState {
+    return this.#shown;
+  }
+
   /** The sequence number of the last event `send` kept. */
   get lastSeq(): number {
     return this.#pending?.lastSeq ?? 0;

@@ -34,7 +34,9 @@ export function topLevelEdges(): TopLevelEdges {
     const sources = node === root ? tops.map(topLevelOf) : [topLevelOf(node)];
     for (const transitions of node.transitions.values()) {
       for (const transition of transitions) {
-        for (const target of transition.target ?? []) {
+        // A targetless transition stays where it is (a reset in closed).
+        const targets = transition.target ?? (node === root ? [] : [node]);
+        for (const target of targets) {
           const to = topLevelOf(target);
           for (const from of sources) {
             if (from === undefined || to === undefined) continue;

@@ -393,6 +393,8 @@ describe('retry-after', () => {
     expect(a.state).toBe('open');
     clock.increment(1);
     expect(a.state).toBe('halfOpen');
+    // Listeners hear it once the record holding it is written.
+    await a.settled();
     expect(changes.map((c) => c.reason)).toEqual(['retryAfter', 'resetTimeoutElapsed']);
   });
 

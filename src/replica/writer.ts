@@ -92,9 +92,9 @@ export class Writer {
   #stopped = false;
   /** A schedule() came while the loop ran: the spread it asked for, `null` for none. */
   #again: number | null = null;
-  /** Prefix of this writer's write ids: one breaker instance's. */
   /** An operator's write of this writer met a conflict: the store may hold others back. */
   #fenced = false;
+  /** Prefix of this writer's write ids: one breaker instance's (and its operator fence id). */
   readonly #id = `${PROCESS}.${(++writers).toString(36)}:`;
   #writes = 0;
 

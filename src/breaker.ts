@@ -193,7 +193,7 @@ export class CircuitBreaker {
             storeError: (error) =>
               events.emit('storeError', { name: this.name, error: asError(error) }),
           });
-    breakerCreated(this);
+    breakerCreated(this, () => replica.shownState);
   }
 
   /** The breaker's name: breakers of one name on one store share one statechart. Read-only. */

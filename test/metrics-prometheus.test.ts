@@ -71,6 +71,8 @@ describe('prometheusMetrics', () => {
     expect(shownState(await scrape(registry), 'made before')).toBe('open');
     await expect(before.call(succeed)).rejects.toThrow(/open/);
     clock.increment(30_000);
+    // Reported once the record holding it is written.
+    await before.settled();
     expect(shownState(await scrape(registry), 'made before')).toBe('halfOpen');
     await before.call(succeed);
     await before.call(succeed);
@@ -132,9 +134,12 @@ describe('prometheusMetrics', () => {
     exporter(registry);
     const { breaker } = breakerOf({}, 'operated');
     breaker.forceOpen();
-    expect(shownState(await scrape(registry), 'operated')).toBe('forcedOpen');
+    // In force at once; reported once the record holding it is written.
     await expect(breaker.call(succeed)).rejects.toThrow(/forcedOpen/);
+    await breaker.settled();
+    expect(shownState(await scrape(registry), 'operated')).toBe('forcedOpen');
     breaker.disable();
+    await breaker.settled();
     expect(shownState(await scrape(registry), 'operated')).toBe('disabled');
     await breaker.call(succeed);
     await breaker.call(fail).catch(() => undefined);

@@ -159,6 +159,29 @@ describe('text that is safe to paste into a terminal and a ticket', () => {
   });
 });
 
+describe('names that look alike', () => {
+  it('list shows the invisible and bidirectional characters that would hide a difference', async () => {
+    const names = [
+      'openai\u200b',
+      'openai\ufeff',
+      'open\u00adai',
+      'openai\u2060',
+      'openai\u200d',
+      'tenant-\u061cevil',
+    ];
+    for (const name of names) await fail(member(name));
+    for (const args of [['list'], ['list', '--json']]) {
+      const ran = await cli(args);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(ran.stdout).not.toMatch(/[\u00ad\u061c\u200b-\u200d\u2060-\u2064\ufeff]/);
+    }
+    const text = (await cli(['list'])).stdout;
+    for (const shown of ['openai\\u200b', 'openai\\ufeff', 'open\\u00adai', 'tenant-\\u061cevil']) {
+      expect(text).toContain(shown);
+    }
+  });
+});
+
 describe('a Redis URL in a message', () => {
   const SECRET = 's3cret-Pa55';
 

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { CircuitBreaker } from '../src/breaker.js';
 import type { CliIO } from '../src/cli/command.js';
 import { main } from '../src/cli/main.js';
+import { escapeText } from '../src/cli/output.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { RedisServer } from './support/redis-server.js';
@@ -261,6 +262,18 @@ describe('bad usage exits 2, as the help says', () => {
       );
       expect(ran.stderr).toContain('Usage: statebreaker dashboard');
       expect(ran.stderr).not.toContain('short-secret');
+    }
+  });
+});
+
+describe('the dashboard without an address', () => {
+  it('--host empty or only spaces is bad usage (exit 2), named in the message', async () => {
+    for (const host of ['', ' ', '\t ']) {
+      const ran = await cli(['dashboard', '--host', host, '--port', '1']);
+      expect(ran.code, ran.stderr).toBe(2);
+      expect(ran.stderr.split('\n')[0]).toBe(
+        `statebreaker: --host must be an address, got ${escapeText(JSON.stringify(host))}`,
+      );
     }
   });
 });

@@ -195,6 +195,13 @@ describe('a Redis URL in a message', () => {
       [['list'], { REDIS_URL: `https://admin:${SECRET}@cache.internal` }, 2],
       [['list', '--redis', `redis://admin:${SECRET}@127.0.0.1:1`, '--timeout', '500'], {}, 1],
       [['list', '--redis', `unix:///nonexistent/redis.sock?password=${SECRET}`], {}, 1],
+      // A password with a comma, a quote or a space, in a URL that does not parse.
+      [['list', '--redis', `redis://admin:s3,${SECRET}@cache.internal:99999`], {}, 2],
+      [['list', '--redis', `redis://admin:it's-${SECRET}@cache.internal:99999`], {}, 2],
+      [['list', '--redis', `redis://admin:"${SECRET}"@cache.internal:99999`], {}, 2],
+      [['list', '--redis', `redis://admin:a ${SECRET}@cache.internal:99999`], {}, 2],
+      [['list'], { REDIS_URL: `redis://admin:${SECRET},x@cache.internal:99999` }, 2],
+      [['list', '--redis', `http://admin:s3,${SECRET}@cache.internal`], {}, 2],
     ];
     for (const [args, env, code] of refused) {
       const ran = await cli(args, env);

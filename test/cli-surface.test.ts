@@ -160,6 +160,25 @@ describe('text that is safe to paste into a terminal and a ticket', () => {
   });
 });
 
+describe('a stored reason', () => {
+  it('that the statechart never gives is a corrupt record, never written to the terminal', async () => {
+    const name = 'reason-tampered';
+    const breaker = member(name);
+    await fail(breaker);
+    const redis = new Redis({ path: server.path });
+    cleanups.push(() => redis.disconnect());
+    const key = `circuit_breaker:{${name}}:snapshot`;
+    const stored = JSON.parse((await redis.get(key)) as string);
+    stored.context.reason = 'x\u001b]0;pwned\u0007';
+    await redis.set(key, JSON.stringify(stored));
+    for (const args of [['show', name], ['list'], ['show', name, '--json']]) {
+      const ran = await cli(args);
+      expect(ran.stdout + ran.stderr).not.toContain('\u001b]0;pwned');
+      expect(ran.stdout + ran.stderr).toContain('context.reason is');
+    }
+  });
+});
+
 describe('names that look alike', () => {
   it('list shows the invisible and bidirectional characters that would hide a difference', async () => {
     const names = [

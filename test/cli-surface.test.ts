@@ -292,6 +292,38 @@ describe('bad usage exits 2, as the help says', () => {
   });
 });
 
+describe('--create', () => {
+  it("takes back the config that show --json and list --json print, of any fleet's options", async () => {
+    const name = 'backoff-listed';
+    const breaker = member(name, {
+      failMax: 3,
+      backoff: { multiplier: 2, max: 120_000 },
+      retryAfterFloor: 500,
+      failureRateThreshold: 50,
+      minimumCalls: 10,
+    });
+    await fail(breaker, 3);
+    const shown = JSON.parse((await cli(['show', name, '--json'])).stdout) as {
+      config: Record<string, unknown>;
+    };
+    expect(shown.config).toMatchObject({ backoffMultiplier: 2, backoffMax: 120_000 });
+    expect(shown.config.retryAfterFloor).toBe(500);
+    const listed = JSON.parse((await cli(['list', '--json'])).stdout) as {
+      name: string;
+      config: Record<string, unknown>;
+    }[];
+    for (const [other, config] of [
+      ['created-from-show', shown.config],
+      ['created-from-list', listed.find((entry) => entry.name === name)?.config],
+    ] as const) {
+      const ran = await cli(['open', other, '--create', JSON.stringify(config), '--json']);
+      expect(ran.code, ran.stderr).toBe(0);
+      const result = JSON.parse(ran.stdout) as { breaker: { config: Record<string, unknown> } };
+      expect(result.breaker.config).toEqual(shown.config);
+    }
+  });
+});
+
 describe('the dashboard without an address', () => {
   it('--host empty or only spaces is bad usage (exit 2), named in the message', async () => {
     for (const host of ['', ' ', '\t ']) {

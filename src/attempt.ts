@@ -14,6 +14,19 @@ export interface Attempt {
   readonly signal: AbortSignal;
   /** Marks the first chunk: a slow-call rule judges a stream by its time to first chunk. Idempotent. */
   firstChunk(): void;
+  /**
+   * A chunk of the answer arrived: marks the first chunk (as {@link firstChunk}) and, for a call
+   * admitted as a half-open probe, renews its lease while chunks flow, so that a healthy stream
+   * longer than `probeLease` keeps its probe slot. A renewal extends the lease by a whole lease
+   * at most once per half lease: a stream writes at most 2 × its duration / `probeLease` times.
+   */
+  chunk(): void;
+  /**
+   * The call's answer is a stream that has just opened (its response headers came): the
+   * whole-call `timeout` stops here, since a healthy stream may last longer than any call; the
+   * stream's own deadlines (first chunk, gaps between chunks) are the caller's to keep.
+   */
+  streamOpened(): void;
   /** The call succeeded. */
   success(): void;
   /**
@@ -56,6 +69,41 @@ export function checkSignal(label: string, signal: unknown): AbortSignal | undef
   return signal;
 }
 
+/**
+ * `gate.admit(panic)`, given up when `signal` aborts first (a half-open admission waits on the
+ * store): a ticket granted after that is settled as ignored, so that its probe slot is freed.
+ */
+export function admitWithin(
+  gate: BreakerGate,
+  panic: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Ticket> {
+  const admitting = gate.admit(panic);
+  if (signal === undefined) return admitting;
+  return new Promise<Ticket>((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason);
+      admitting.then(
+        (late) => {
+          if (late.recorded) gate.ignore(late, signal.reason);
+        },
+        () => undefined,
+      );
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    admitting.then(
+      (ticket) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(ticket);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 /** Admits an attempt through `gate`; rejects with `CircuitBreakerError` when not admitted. */
 export async function openAttempt(
   gate: BreakerGate,
@@ -67,7 +115,7 @@ export async function openAttempt(
       ? gate.timeout
       : checkDuration('attempt() option timeout', options.timeout);
   if (signal?.aborted) throw signal.reason;
-  const ticket = await gate.admit(options?.[panicProbe]);
+  const ticket = await admitWithin(gate, options?.[panicProbe], signal);
   const attempt = new BreakerAttempt(gate, ticket, signal, timeout);
   if (signal?.aborted) {
     attempt.ignore();
@@ -84,6 +132,8 @@ export class BreakerAttempt implements Attempt {
   readonly #callerSignal: AbortSignal | undefined;
   #timer: unknown;
   #firstChunkAt = -1;
+  /** When a probe's lease is next renewed (breaker clock); Infinity for a non-probe. */
+  #renewAt = Number.POSITIVE_INFINITY;
   #outcome: Outcome | undefined;
   #onCallerAbort: (() => void) | undefined;
 
@@ -96,6 +146,7 @@ export class BreakerAttempt implements Attempt {
     this.#gate = gate;
     this.#ticket = ticket;
     this.#callerSignal = callerSignal;
+    if (ticket.probeId !== undefined) this.#renewAt = gate.clock.now() + gate.probeLease / 2;
     if (callerSignal !== undefined) {
       this.#onCallerAbort = () => this.#abortBy(callerSignal.reason, 'ignored');
       callerSignal.addEventListener('abort', this.#onCallerAbort, { once: true });
@@ -124,6 +175,20 @@ export class BreakerAttempt implements Attempt {
 
   firstChunk(): void {
     if (this.#firstChunkAt < 0) this.#firstChunkAt = this.#gate.clock.now();
+  }
+
+  chunk(): void {
+    if (this.#firstChunkAt >= 0 && this.#renewAt === Number.POSITIVE_INFINITY) return;
+    const now = this.#gate.clock.now();
+    if (this.#firstChunkAt < 0) this.#firstChunkAt = now;
+    if (now < this.#renewAt) return;
+    const lease = this.#gate.probeLease;
+    this.#renewAt = now + lease / 2;
+    this.renew(now + lease);
+  }
+
+  streamOpened(): void {
+    this.#clearTimer();
   }
 
   success(): void {
@@ -180,11 +245,15 @@ export class BreakerAttempt implements Attempt {
     return true;
   }
 
-  #release(): void {
+  #clearTimer(): void {
     if (this.#timer !== undefined) {
       this.#gate.clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
+  }
+
+  #release(): void {
+    this.#clearTimer();
     if (this.#onCallerAbort !== undefined) {
       this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
       this.#onCallerAbort = undefined;

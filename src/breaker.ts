@@ -680,7 +680,9 @@ export class CircuitBreaker {
       };
     }
     if (state === 'halfOpen' || (state === 'open' && panicGeneration !== undefined)) {
-      return this.#ticket(await this.#admitProbe(state, panicGeneration));
+      // A panic target that half-opened meanwhile takes an ordinary probe.
+      const panic = state === 'open' ? panicGeneration : undefined;
+      return this.#ticket(await this.#admitProbe(state, panic));
     }
     if (state !== 'closed') throw this.#reject(state);
     return this.#ticket(undefined);

@@ -42,6 +42,8 @@ function providers() {
   };
 }
 
+const anthropicAt = (baseURL: string) => createAnthropic({ apiKey: 'k', baseURL })('claude-x');
+
 function dispose(model: { route: { targets: ReadonlyArray<{ breaker: CircuitBreaker }> } }) {
   cleanups.push(() => {
     for (const { breaker } of model.route.targets) breaker.dispose();
@@ -50,7 +52,8 @@ function dispose(model: { route: { targets: ReadonlyArray<{ breaker: CircuitBrea
 
 describe('failoverModel over the real providers', () => {
   it('names each breaker after its upstream: openai.chat and openai.responses of one model share one', () => {
-    const { openai, anthropic } = providers();
+    const openai = createOpenAI({ apiKey: 'k' });
+    const anthropic = createAnthropic({ apiKey: 'k' });
     const gpt = id('gpt');
     expect(upstreamName(openai.chat(gpt))).toBe(`openai:${gpt}`);
     expect(upstreamName(openai.responses(gpt))).toBe(`openai:${gpt}`);
@@ -61,6 +64,26 @@ describe('failoverModel over the real providers', () => {
     dispose(a);
     expect(a.route.targets[0]?.breaker).toBe(b.route.targets[0]?.breaker);
     expect(a.route.targets[0]?.breaker.name).toBe(`openai:${gpt}`);
+  });
+
+  it('names the host of a provider given another base URL: one region down leaves the other up', async () => {
+    const other = await startFakeLlmServer();
+    cleanups.push(() => other.close());
+    const gpt = id('gpt');
+    const here = createOpenAI({ apiKey: 'k', baseURL: upstream.baseURL }).chat(gpt);
+    const there = createOpenAI({ apiKey: 'k', baseURL: other.baseURL }).chat(gpt);
+    expect(upstreamName(here)).toBe(`openai:${gpt}@${new URL(upstream.url).host}`);
+    expect(upstreamName(anthropicAt(other.baseURL))).toBe(
+      `anthropic:claude-x@${new URL(other.url).host}`,
+    );
+    const hereModel = failoverModel([here], { breaker: { failMax: 1 } });
+    const thereModel = failoverModel([there], { breaker: { failMax: 1 } });
+    dispose(hereModel);
+    dispose(thereModel);
+    upstream.next(failWith(503));
+    await generateText({ model: hereModel, prompt: 'hi', maxRetries: 0 }).catch(() => undefined);
+    const { text } = await generateText({ model: thereModel, prompt: 'hi', maxRetries: 0 });
+    expect({ text, reached: other.total() }).toEqual({ text: other.pieces.join(''), reached: 1 });
   });
 
   it('answers from the next model when the first answers 500, and skips the first once its circuit is open', async () => {
@@ -111,6 +134,37 @@ describe('failoverModel over the real providers', () => {
     expect(await result.text).toBe(upstream.pieces.join(''));
     expect(failures).toHaveLength(1);
     expect(failures[0]).toBeInstanceOf(FirstChunkTimeoutError);
+  });
+
+  it("stops at the caller's deadline: no failover, no failure counted on any model", async () => {
+    const { openai, anthropic } = providers();
+    for (const streamed of [false, true]) {
+      const model = failoverModel([openai.chat(id('gpt')), anthropic(id('claude'))]);
+      dispose(model);
+      upstream.next({ kind: 'stall', after: 0 }, 1, 'chat');
+      const counted: string[] = [];
+      for (const { breaker } of model.route.targets) {
+        breaker.on('failure', () => counted.push(`${breaker.name}: failure`));
+      }
+      const failovers: string[] = [];
+      model.route.on('failover', (e) => failovers.push(`${e.from} > ${e.to}`));
+      const before = upstream.requests.messages;
+      const abortSignal = AbortSignal.timeout(300);
+      if (streamed) {
+        const result = streamText({ model, prompt: 'hi', abortSignal, onError: () => {} });
+        await result.consumeStream();
+      } else {
+        await generateText({ model, prompt: 'hi', maxRetries: 0, abortSignal }).catch(
+          () => undefined,
+        );
+      }
+      expect({
+        streamed,
+        counted,
+        failovers,
+        reached: upstream.requests.messages - before,
+      }).toEqual({ streamed, counted: [], failovers: [], reached: 0 });
+    }
   });
 
   it('fails a stream over when the first model’s stream breaks before the answer, and not after', async () => {

@@ -105,4 +105,27 @@ describe('breaker.attempt', () => {
     await breaker.settled();
     expect(breaker.state).toBe('closed');
   });
+
+  it('a probe renews its lease through chunk() while chunks flow, at most once per half lease', async () => {
+    const { breaker, clock, outcomes } = recorded({ failMax: 1, successThreshold: 1 });
+    await trip(breaker);
+    clock.increment(breaker.config.resetTimeout);
+    const lease = breaker.config.probeLease;
+    const attempt = await breaker.attempt();
+    const leases = new Set(Object.values(breaker.context.probes));
+    for (let elapsed = 0; elapsed < 3 * lease; elapsed += lease / 10) {
+      clock.increment(lease / 10);
+      attempt.chunk();
+      await flush();
+      leases.add(Object.values(breaker.context.probes)[0] as number);
+    }
+    expect(breaker.state).toBe('halfOpen');
+    // The admission's lease, then one renewal per half lease: 2 × 3 leases at most.
+    expect(leases.size).toBeLessThanOrEqual(1 + 6);
+    expect(leases.size).toBeGreaterThan(1);
+    attempt.success();
+    await flush();
+    expect(breaker.state).toBe('closed');
+    expect(outcomes).toEqual(['failure:UpstreamError', 'success']);
+  });
 });

@@ -190,7 +190,7 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
     expect(
       maxCalls,
       detail(
-        `calls of any kind in flight at once at the upstream during a half-open round ≤ ${BREAKER.halfOpenMaxCalls}`,
+        `calls of any kind arriving at the upstream during a half-open round, in flight at once, ≤ ${BREAKER.halfOpenMaxCalls}`,
       ),
     ).toBeLessThanOrEqual(BREAKER.halfOpenMaxCalls);
     // Steps back are printed above, not failed on: a trip this instance made on its own count is

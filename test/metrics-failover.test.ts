@@ -48,7 +48,7 @@ describe('failover metrics', () => {
     expect(series(samples, 'statebreaker_failover_total', { route: 'llm' })).toEqual({
       'from=metrics-a,to=metrics-b,reason=failure': 2,
       'from=metrics-a,to=metrics-b,reason=rejected': 3,
-      'from=metrics-b,to=none,reason=rejected': 1,
+      'from=metrics-b,to=,reason=rejected': 1,
     });
     metrics.stop();
     await outage();
@@ -73,7 +73,7 @@ describe('failover metrics', () => {
     expect(seen).toEqual([
       ['llm', 'metrics-a', 'metrics-b', 'failure', 2],
       ['llm', 'metrics-a', 'metrics-b', 'rejected', 3],
-      ['llm', 'metrics-b', 'none', 'rejected', 1],
+      ['llm', 'metrics-b', '', 'rejected', 1],
     ]);
   });
 

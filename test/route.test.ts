@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import {
   AllTargetsFailedError,
@@ -65,6 +65,27 @@ describe('failover routes: call', () => {
     ]);
   });
 
+  it("keeps the caller's answer and the other listeners when a failover listener throws", async () => {
+    const { route, calls, events } = setup();
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      route.on('failover', () => {
+        throw new Error('bug in a logging listener');
+      });
+      const after: string[] = [];
+      route.on('failover', (e) => after.push(e.from));
+      await expect(route.call(upstream(calls, ['A']))).resolves.toBe('from B');
+      expect({ calls, heard: events.length, after }).toEqual({
+        calls: ['A', 'B'],
+        heard: 1,
+        after: ['a'],
+      });
+      expect(String(warn.mock.calls[0]?.[0])).toContain('bug in a logging listener');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('skips a target whose breaker rejects, at once, without calling it', async () => {
     const { route, calls, events, a } = setup();
     await trip(a);
@@ -101,6 +122,15 @@ describe('failover routes: call', () => {
       ['b', 'c', 'rejected'],
       ['c', null, 'failure'],
     ]);
+  });
+
+  it('names in its message the error of a target whose failure tripped it', async () => {
+    const { route, calls } = setup({ failMax: 1 });
+    const error = (await route.call(upstream(calls, ['A', 'B', 'C'])).catch((e) => e)) as Error;
+    expect(error).toBeInstanceOf(AllTargetsFailedError);
+    expect(error.message).toBe(
+      'every target of route "a>b>c" rejected or failed: a failed: upstream answered 503 (now open); b failed: upstream answered 503 (now open); c failed: upstream answered 503 (now open)',
+    );
   });
 
   it("moves on when a target exceeds its breaker's timeout, even if the call ignores its signal", async () => {
@@ -146,6 +176,41 @@ describe('failover routes: call', () => {
     expect(calls).toEqual(['A']);
     // The route's budget ran out, not the upstream's: the breaker counts nothing.
     expect(a.state).toBe('closed');
+  });
+
+  it('gives up at the route timeout while a half-open admission waits on the store, and frees the slot', async () => {
+    const clock = new SimulatedClock();
+    clock.set(T0);
+    let held: ReturnType<typeof deferred<void>> | undefined;
+    class HeldStore extends MemoryStore {
+      override async compareAndSet(...args: Parameters<MemoryStore['compareAndSet']>) {
+        await held?.promise;
+        return super.compareAndSet(...args);
+      }
+    }
+    const breaker = new CircuitBreaker('held', { store: new HeldStore({ clock }), failMax: 1 });
+    await trip(breaker);
+    clock.increment(breaker.config.resetTimeout);
+    expect(breaker.state).toBe('halfOpen');
+    held = deferred<void>();
+    const route = failover([{ breaker, value: 'A' }], { timeout: 100 });
+    const calls: string[] = [];
+    let storeAnswered = false;
+    const rejected = route.call(upstream(calls, [])).then(
+      () => 'answered',
+      (error: unknown) => ({ error, storeAnswered }),
+    );
+    await flush();
+    clock.increment(100);
+    expect(await rejected).toEqual({ error: expect.any(RouteTimeoutError), storeAnswered: false });
+    storeAnswered = true;
+    held.resolve();
+    await flush();
+    expect({ calls, probes: Object.keys(breaker.context.probes) }).toEqual({
+      calls: [],
+      probes: [],
+    });
+    breaker.dispose();
   });
 
   it('refuses bad targets and options, naming them', () => {
@@ -205,6 +270,21 @@ describe('failover routes: panic', () => {
     expect(calls).toEqual(['B']);
     held.resolve('recovered');
     await expect(first).resolves.toBe('recovered');
+    expect(b.state).toBe('closed');
+  });
+
+  it('takes an ordinary probe when the panic target half-opened meanwhile', async () => {
+    const { route, calls, a, b, c, clock } = setup({ successThreshold: 1 }, { panic: true });
+    await trip(b);
+    clock.increment(10_000);
+    await trip(a);
+    await trip(c);
+    // As the route leaves c for its panic target b, b's open period ends.
+    route.on('failover', (e) => {
+      if (e.from === 'c') clock.increment(20_000);
+    });
+    await expect(route.call(upstream(calls, []))).resolves.toBe('from B');
+    expect(calls).toEqual(['B']);
     expect(b.state).toBe('closed');
   });
 
@@ -322,6 +402,21 @@ describe('failover routes: stream', () => {
     expect(opened).toEqual(['C']);
     expect(c.state).toBe('closed');
     expect([a.state, b.state]).toEqual(['open', 'open']);
+  });
+
+  it('gives two pulls asked for while it opens a chunk each', async () => {
+    const { route } = setup();
+    const source = manualSource<string>();
+    const iterator = route
+      .stream(() => source.open(new AbortController().signal))
+      [Symbol.asyncIterator]();
+    const pulls = [iterator.next(), iterator.next()];
+    source.push('a', 'b');
+    expect(await Promise.all(pulls)).toEqual([
+      { done: false, value: 'a' },
+      { done: false, value: 'b' },
+    ]);
+    await iterator.return?.();
   });
 
   it('ignores an early stop by the consumer', async () => {

@@ -6,7 +6,7 @@ import {
   FirstChunkTimeoutError,
 } from '../src/index.js';
 import { chunksOf, collectAll, manualSource } from './support/chunk-source.js';
-import { flush, simulatedBreaker, trip, UpstreamError } from './support/fake-upstream.js';
+import { deferred, flush, simulatedBreaker, trip, UpstreamError } from './support/fake-upstream.js';
 
 /** A breaker with every outcome it records listed in order. */
 function recorded(options: Parameters<typeof simulatedBreaker>[0] = {}) {
@@ -147,6 +147,88 @@ describe('breaker.stream: outcomes', () => {
     expect(outcomes).toEqual(['ignored']);
     expect(source.state.signal?.aborted).toBe(true);
     expect(breaker.state).toBe('closed');
+  });
+  it("rejects the next read with the caller's abort reason when it came while the consumer held a chunk", async () => {
+    const { breaker, outcomes } = recorded();
+    const source = manualSource<string>();
+    source.push('one', 'two', 'three');
+    const controller = new AbortController();
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of breaker.stream(source.open, { signal: controller.signal })) {
+        got.push(chunk);
+        if (chunk === 'one') controller.abort(new Error('client went away'));
+      }
+    })();
+    await expect(reading).rejects.toThrow('client went away');
+    expect({ got, outcomes }).toEqual({ got: ['one'], outcomes: ['ignored'] });
+  });
+});
+
+describe('breaker.stream: a source opened after its stream was cut', () => {
+  /** A source `fn` opens only when the test says so. */
+  function lateSource() {
+    const source = manualSource<string>();
+    const opening = deferred<void>();
+    const fn = (signal: AbortSignal) => {
+      const opened = source.open(signal);
+      return opening.promise.then(() => opened);
+    };
+    return { source, fn, open: () => opening.resolve() };
+  }
+
+  it("closes it after the caller's abort during opening", async () => {
+    const { breaker, outcomes } = recorded();
+    const { source, fn, open } = lateSource();
+    const controller = new AbortController();
+    const pending = breaker
+      .stream(fn, { signal: controller.signal })
+      [Symbol.asyncIterator]()
+      .next();
+    await flush();
+    controller.abort(new Error('client went away'));
+    await expect(pending).rejects.toThrow('client went away');
+    open();
+    await flush();
+    expect({ returned: source.state.returned, outcomes }).toEqual({
+      returned: true,
+      outcomes: ['ignored'],
+    });
+  });
+
+  it('closes it after a first-chunk breach during opening', async () => {
+    const { breaker, clock, outcomes } = recorded({ firstChunkTimeout: 100 });
+    const { source, fn, open } = lateSource();
+    const pending = breaker.stream(fn)[Symbol.asyncIterator]().next();
+    await flush();
+    clock.increment(100);
+    await expect(pending).rejects.toBeInstanceOf(FirstChunkTimeoutError);
+    open();
+    await flush();
+    expect({ returned: source.state.returned, outcomes }).toEqual({
+      returned: true,
+      outcomes: ['failure:FirstChunkTimeoutError'],
+    });
+  });
+});
+
+describe('breaker.stream: pulls asked for at once', () => {
+  it('gives each its own chunk, in order, on the watched path', async () => {
+    const { breaker, outcomes } = recorded({ chunkTimeout: 5_000 });
+    const source = manualSource<string>();
+    const iterator = breaker.stream(source.open)[Symbol.asyncIterator]();
+    source.push('a');
+    expect(await iterator.next()).toEqual({ done: false, value: 'a' });
+    const pulls = [iterator.next(), iterator.next(), iterator.next(), iterator.next()];
+    source.push('b', 'c', 'd');
+    source.end();
+    expect(await Promise.all(pulls)).toEqual([
+      { done: false, value: 'b' },
+      { done: false, value: 'c' },
+      { done: false, value: 'd' },
+      { done: true, value: undefined },
+    ]);
+    expect(outcomes).toEqual(['success']);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { CircuitBreaker } from '../breaker.js';
+import { withinAdmission } from '../llm/admission-scope.js';
 import { llmClassify } from '../llm/classify.js';
 import { llmRetryAfter } from '../llm/retry-after.js';
 import { checkStreamRules } from '../llm/watch-stream.js';
@@ -77,7 +78,8 @@ function checkModel(model: unknown, index: number): LanguageModelLike {
  *
  * Each model's breaker is given (`{ model, breaker }`) or got with `getCircuitBreaker` under the
  * name of its upstream, `<provider>:<modelId>` (`openai.chat('gpt-5')` and `openai('gpt-5')`
- * share `openai:gpt-5`), on `options.store` with `options.breaker`.
+ * share `openai:gpt-5`), with `@<host>` when the provider was given another base URL (see
+ * {@link upstreamName}), on `options.store` with `options.breaker`.
  *
  * Every model must implement one interface version: `'v3'` (`ai` 6) or `'v4'` (`ai` 7; wrap an
  * older provider's model with `ai` 7's `wrapLanguageModel` first, which converts it). The model
@@ -131,6 +133,10 @@ export function failoverModel<M extends LanguageModelLike>(
     return { breaker, value: model };
   });
   const route = failover(targets, routeOptions);
+  // A layer below on a model's own breaker (its breakerMiddleware, its provider's breakerFetch)
+  // joins the route's attempt rather than counting the call again.
+  const breakers = new Map<M, CircuitBreaker>(targets.map((t) => [t.value, t.breaker]));
+  const breakerOf = (model: M) => breakers.get(model) as CircuitBreaker;
   const streamOptions: StreamOptions = {};
   if (rules.firstChunkTimeout !== undefined)
     streamOptions.firstChunkTimeout = rules.firstChunkTimeout;
@@ -144,22 +150,35 @@ export function failoverModel<M extends LanguageModelLike>(
     supportedUrls: first.supportedUrls,
     route,
     doGenerate(params: CallOptionsLike) {
-      return route.call((target, signal) =>
-        (target.doGenerate as (p: CallOptionsLike) => PromiseLike<unknown>)({
-          ...params,
-          abortSignal: joined(signal, params.abortSignal),
-        }),
+      // The caller's signal is the route's: its abort stops the route, counted on no model.
+      return route.call(
+        (target, signal) =>
+          withinAdmission(breakerOf(target), () =>
+            (target.doGenerate as (p: CallOptionsLike) => PromiseLike<unknown>)({
+              ...params,
+              abortSignal: signal,
+            }),
+          ),
+        params.abortSignal === undefined ? undefined : { signal: params.abortSignal },
       );
     },
     async doStream(params: CallOptionsLike): Promise<StreamResultLike> {
       let chosen: StreamResultLike | undefined;
-      const batches = route.stream(async (target, signal) => {
-        const result = await (
-          target.doStream as (p: CallOptionsLike) => PromiseLike<StreamResultLike>
-        )({ ...params, abortSignal: joined(signal, params.abortSignal) });
-        chosen = result;
-        return partBatches(result.stream);
-      }, streamOptions);
+      const batches = route.stream(
+        async (target, signal) => {
+          const result = await withinAdmission(breakerOf(target), () =>
+            (target.doStream as (p: CallOptionsLike) => PromiseLike<StreamResultLike>)({
+              ...params,
+              abortSignal: signal,
+            }),
+          );
+          chosen = result;
+          return partBatches(result.stream);
+        },
+        params.abortSignal === undefined
+          ? streamOptions
+          : { ...streamOptions, signal: params.abortSignal },
+      );
       const iterator = batches[Symbol.asyncIterator]();
       // Failover happens here: the first batch holds the answer's first part.
       const head = await iterator.next();
@@ -167,11 +186,6 @@ export function failoverModel<M extends LanguageModelLike>(
     },
   };
   return model as unknown as M & { readonly route: Route<M> };
-}
-
-/** The route's signal and the caller's: the AI SDK's own timeouts abort the caller's. */
-function joined(signal: AbortSignal, caller: AbortSignal | undefined): AbortSignal {
-  return caller === undefined ? signal : AbortSignal.any([signal, caller]);
 }
 
 /** The parts of the route's batches; an error after the first batch becomes an error part. */

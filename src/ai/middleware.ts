@@ -1,4 +1,5 @@
 import type { CircuitBreaker } from '../breaker.js';
+import { admittedAbove, withinAdmission } from '../llm/admission-scope.js';
 import { llmClassify } from '../llm/classify.js';
 import { type Classify, FollowingController, settleWith } from '../llm/settle.js';
 import {
@@ -58,7 +59,8 @@ export interface BreakerMiddleware {
  *   failures. The AI SDK's own timeouts (`timeout: { chunkMs }` and the like) abort with a
  *   `TimeoutError`: a failure too. The caller's abort and a consumer that stops early are
  *   ignored.
- * - The breaker's `timeout` aborts the provider's request and counts as a failure.
+ * - The breaker's `timeout` aborts the provider's request and counts as a failure; for a stream
+ *   it runs only until `doStream` returns, then the stream's own deadlines take over.
  */
 export function breakerMiddleware(
   breaker: CircuitBreaker,
@@ -79,10 +81,14 @@ export function breakerMiddleware(
   return {
     specificationVersion: 'v3',
     async wrapGenerate({ params, model }) {
+      // A layer above on the same breaker (a failover model) has admitted this call: join it.
+      if (admittedAbove(breaker)) return model.doGenerate(params);
       const { attempt, controller, settle } = await admit(breaker, params.abortSignal);
       let result: Awaited<ReturnType<typeof model.doGenerate>>;
       try {
-        result = await model.doGenerate({ ...params, abortSignal: controller.signal });
+        result = await withinAdmission(breaker, () =>
+          model.doGenerate({ ...params, abortSignal: controller.signal }),
+        );
       } catch (error) {
         const reason = params.abortSignal?.aborted ? params.abortSignal.reason : error;
         settle(() => settleWith(attempt, reason, classify));
@@ -92,6 +98,7 @@ export function breakerMiddleware(
       return result;
     },
     async wrapStream({ params, model }) {
+      if (admittedAbove(breaker)) return model.doStream(params);
       const { attempt, controller, settle } = await admit(breaker, params.abortSignal);
       const startedAt = breaker.clock.now();
       // The first-chunk deadline runs from the call: a provider may wait for the response's
@@ -102,7 +109,9 @@ export function breakerMiddleware(
       });
       let result: StreamResultLike;
       try {
-        result = await model.doStream({ ...params, abortSignal: controller.signal });
+        result = await withinAdmission(breaker, () =>
+          model.doStream({ ...params, abortSignal: controller.signal }),
+        );
       } catch (error) {
         const reason =
           opening.breach ?? (params.abortSignal?.aborted ? params.abortSignal.reason : error);
@@ -111,6 +120,8 @@ export function breakerMiddleware(
       } finally {
         opening.clear();
       }
+      // The breaker's timeout bounds opening the stream, not the stream: its deadlines take over.
+      attempt.streamOpened();
       const stream = watchStream<StreamPartLike>(
         result.stream,
         {

@@ -28,12 +28,30 @@ export interface LanguageModelLike {
   doStream(options: never): PromiseLike<StreamResultLike>;
 }
 
-/** Parts that say nothing of the answer yet: they do not count as its first chunk. */
-const PREAMBLE = new Set(['stream-start', 'response-metadata', 'raw', 'ping']);
+/**
+ * The parts that carry the answer (or end it): only these count as its first chunk. The others
+ * say nothing of it yet: `stream-start`, `response-metadata`, `raw`, and the `*-start` parts
+ * a provider sends when the upstream opens an empty block (Anthropic's `content_block_start`
+ * becomes `text-start` before the model's first token), so that a stall before the first token
+ * still breaches `firstChunkTimeout`.
+ */
+const ANSWER = new Set([
+  'text-delta',
+  'reasoning-delta',
+  'reasoning-file',
+  'tool-call',
+  'tool-input-delta',
+  'tool-result',
+  'tool-approval-request',
+  'file',
+  'source',
+  'finish',
+  'error',
+]);
 
 /** Whether a part counts as a chunk of the answer for the first-chunk rule. */
 export function isAnswerPart(part: StreamPartLike): boolean {
-  return !PREAMBLE.has(part.type);
+  return ANSWER.has(part.type);
 }
 
 /** The error of an `{ type: 'error' }` part: how providers report a failure mid-stream. */

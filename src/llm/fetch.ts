@@ -2,11 +2,13 @@ import { CircuitBreaker } from '../breaker.js';
 import { CircuitBreakerError } from '../errors.js';
 import type { Route } from '../route/failover.js';
 import { describeValue } from '../validate.js';
+import { admittedAbove } from './admission-scope.js';
 import { circuitOpenResponse } from './circuit-open-response.js';
 import { llmClassify } from './classify.js';
 import { HttpStatusError } from './http-status-error.js';
 import { rebuilt, routeFetch } from './route-fetch.js';
 import { type Classify, FollowingController, settleWith } from './settle.js';
+import { sseCarriesAnswer } from './sse-preamble.js';
 import {
   checkStreamRules,
   openingDeadline,
@@ -75,12 +77,13 @@ function checkOptions(options: unknown): BreakerFetchOptions {
  *   `retryAfter: llmRetryAfter` opens for the time a 429's `retry-after` asks.
  * - A server-sent-event body (`text/event-stream`) is watched with the stream rules: a success
  *   only when it ends, a failure when it breaks off or breaches `firstChunkTimeout` (counted
- *   from the request) or `chunkTimeout`, ignored when the SDK cancels it. Any other body is read
- *   whole before the `Response` is handed over.
+ *   from the request) or `chunkTimeout`, ignored when the SDK cancels it. A JSON body is read
+ *   whole (up to 8 MiB) before the `Response` is handed over; any other body (audio, a file)
+ *   is handed over at once and watched the same way, a success at its end.
  * - While the circuit does not admit the request, nothing is sent: the answer is the `503` of
  *   {@link circuitOpenResponse}, whose `x-should-retry: false` stops the SDKs' retries at once.
  * - The caller's signal aborts the request (ignored); the breaker's `timeout` aborts it (a
- *   failure).
+ *   failure) until its response headers come: a stream is then bounded by its own deadlines.
  *
  * Given a failover route whose values are base URLs (`failover([{ breaker, value:
  * 'https://eu.example/v1' }, …])`), each request goes to the first target whose breaker admits
@@ -140,6 +143,9 @@ function overBreaker(
   const clock = breaker.clock;
 
   return async function fetchThroughBreaker(input, init) {
+    // A layer above on the same breaker (breakerMiddleware, failoverModel) has admitted this
+    // request and counts its outcome: send it as it is.
+    if (admittedAbove(breaker)) return send(input, init);
     const callerSignal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     let attempt: Awaited<ReturnType<CircuitBreaker['attempt']>>;
     try {
@@ -187,9 +193,11 @@ function overBreaker(
       settle(() => attempt.success());
       return response;
     }
-    if (isEventStream(response)) {
+    const watch = (source: ReadableStream<Uint8Array>, eventStream: boolean): Response => {
+      // The breaker's timeout bounds the request, not the body: the stream rules take over.
+      attempt.streamOpened();
       const watched = watchStream(
-        body,
+        source,
         {
           attempt,
           breaker: breaker.name,
@@ -200,22 +208,79 @@ function overBreaker(
             controller.unfollow();
             if (!ended) controller.follow(callerSignal ?? undefined);
           },
+          ...(eventStream ? { isChunk: sseCarriesAnswer } : {}),
         },
-        rules,
+        // The first-chunk deadline is a streamed request's; a download has its gaps' only.
+        streamed ? rules : { chunkTimeout: rules.chunkTimeout },
         startedAt,
       );
       return rebuilt(response, watched);
-    }
-    // A JSON answer is read whole here, so that its outcome never waits on the SDK.
-    let bytes: ArrayBuffer;
+    };
+    if (isEventStream(response)) return watch(body, true);
+    // Audio, files and other bodies reach the SDK as they come: a success at their end.
+    if (!isJson(response)) return watch(body, false);
+    // A JSON answer is read whole here (up to a bound), so that its outcome never waits on the
+    // SDK; a larger one is watched as it is read.
+    let read: BoundedRead;
     try {
-      bytes = await response.arrayBuffer();
+      read = await readBounded(body, JSON_BUFFER_LIMIT);
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;
       settle(() => settleWith(attempt, reason, classify));
       throw reason;
     }
+    if (read.rest !== undefined) return watch(read.rest, false);
     settle(() => attempt.success());
-    return rebuilt(response, bytes);
+    return rebuilt(response, read.bytes);
   };
+}
+
+/** The largest JSON answer read whole before it is handed over: 8 MiB. */
+const JSON_BUFFER_LIMIT = 8 * 1024 * 1024;
+
+function isJson(response: Response): boolean {
+  return response.headers.get('content-type')?.toLowerCase().includes('json') === true;
+}
+
+/** A body read whole (`bytes`), or, past the limit, the same body still to be read (`rest`). */
+type BoundedRead =
+  | { readonly bytes: Uint8Array<ArrayBuffer>; readonly rest?: undefined }
+  | { readonly rest: ReadableStream<Uint8Array> };
+
+async function readBounded(body: ReadableStream<Uint8Array>, limit: number): Promise<BoundedRead> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await reader.read();
+    if (next.done) break;
+    chunks.push(next.value);
+    size += next.value.byteLength;
+    if (size > limit) {
+      const rest = new ReadableStream<Uint8Array>(
+        {
+          async pull(controller) {
+            const held = chunks.shift();
+            if (held !== undefined) {
+              controller.enqueue(held);
+              return;
+            }
+            const more = await reader.read();
+            if (more.done) controller.close();
+            else controller.enqueue(more.value);
+          },
+          cancel: (reason) => reader.cancel(reason),
+        },
+        { highWaterMark: 0 },
+      );
+      return { rest };
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { bytes };
 }

@@ -4,6 +4,7 @@ import type { Route } from '../route/failover.js';
 import type { StreamOptions } from '../stream/breaker-stream.js';
 import { circuitOpenResponse } from './circuit-open-response.js';
 import { HttpStatusError } from './http-status-error.js';
+import { withPreambleHeld } from './sse-preamble.js';
 import type { StreamRules } from './watch-stream.js';
 
 type Send = (input: string, init?: RequestInit) => Promise<Response>;
@@ -121,7 +122,13 @@ export function routeFetch(
       async (base, signal) => {
         const response = await open(base, signal);
         head = response;
-        return response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+        if (response.body === null)
+          return new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+        const eventStream = response.headers
+          .get('content-type')
+          ?.toLowerCase()
+          .includes('text/event-stream');
+        return eventStream === true ? withPreambleHeld(response.body) : response.body;
       },
       { ...streamOptions, ...options },
     );

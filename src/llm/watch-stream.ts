@@ -163,9 +163,10 @@ export function watchStream<T>(
           return;
         }
         const value = next.value;
-        if (!started && (watch.isChunk?.(value) ?? true)) {
+        // Chunks that flow renew a probe's lease (throttled by the attempt).
+        if (started || (watch.isChunk?.(value) ?? true)) {
           started = true;
-          attempt.firstChunk();
+          attempt.chunk();
         }
         const inBand = watch.errorOf?.(value);
         if (inBand !== undefined) {

@@ -1,13 +1,14 @@
 import { type FailoverEvent, followFailovers } from '../route/failover-feed.js';
 
-// The `to` label when no target was left.
-const NONE = 'none';
+// The `to` label when no target was left: empty, which no breaker name can be ("none" could be
+// a breaker's name).
+const NONE = '';
 
 /** One series of the failover counter. */
 export interface FailoverSeries {
   readonly route: string;
   readonly from: string;
-  /** The next target's name, or `none` when no target was left. */
+  /** The next target's name, or empty when no target was left. */
   readonly to: string;
   readonly reason: string;
   count: number;

@@ -1,4 +1,4 @@
-import { CallTimeoutError, type CircuitBreakerError } from '../errors.js';
+import { CallTimeoutError, CircuitBreakerError } from '../errors.js';
 import type { CircuitState } from '../state.js';
 
 /** One target's part in a route call that found no answer. */
@@ -25,8 +25,8 @@ export class AllTargetsFailedError extends Error {
     const parts = attempts.map((a) =>
       a.retryAfterMs !== undefined
         ? `${a.name} ${a.state} (retry after ${a.retryAfterMs} ms)`
-        : a.error instanceof Error && a.state !== 'open'
-          ? `${a.name} failed: ${a.error.message}`
+        : a.error instanceof Error && !(a.error instanceof CircuitBreakerError)
+          ? `${a.name} failed: ${a.error.message}${a.state === 'closed' ? '' : ` (now ${a.state})`}`
           : `${a.name} ${a.state}`,
     );
     super(`every target of route "${route}" rejected or failed: ${parts.join('; ')}`);

@@ -222,7 +222,15 @@ export class FailoverRoute<V> implements Route<V> {
       state: breaker.state,
     };
     failedOver(event);
-    if (listeners !== null) for (const listener of listeners) listener(event);
+    if (listeners === null) return;
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        // A listener's bug must not break the route nor cost the caller its answer.
+        process.emitWarning(`statebreaker: a "failover" listener threw: ${String(error)}`);
+      }
+    }
   }
 
   /**

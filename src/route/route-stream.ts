@@ -58,7 +58,11 @@ class RouteStreamRun<V, T> implements AsyncIterator<T> {
     const run = this.#run;
     if (run !== undefined) return run.next().then(this.#passed, this.#failed);
     if (this.#ended) return Promise.resolve({ done: true, value: undefined });
-    this.#opening ??= this.#open();
+    const opening = this.#opening;
+    // A second pull while the stream opens waits for it and then reads on: the first chunk is
+    // the first pull's alone.
+    if (opening !== undefined) return opening.then(this.#again, this.#again);
+    this.#opening = this.#open();
     return this.#opening;
   }
 
@@ -69,6 +73,8 @@ class RouteStreamRun<V, T> implements AsyncIterator<T> {
     if (run !== undefined) return run.return(value);
     return Promise.resolve({ done: true, value: value as T });
   }
+
+  readonly #again = (): Promise<IteratorResult<T>> => this.next();
 
   readonly #passed = (result: IteratorResult<T>): IteratorResult<T> => {
     if (result.done === true) this.#finish();

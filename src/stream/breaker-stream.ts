@@ -1,4 +1,10 @@
-import { type AdmissionOptions, BreakerAttempt, checkSignal, panicProbe } from '../attempt.js';
+import {
+  type AdmissionOptions,
+  admitWithin,
+  BreakerAttempt,
+  checkSignal,
+  panicProbe,
+} from '../attempt.js';
 import { ChunkTimeoutError, FirstChunkTimeoutError } from '../errors.js';
 import type { BreakerGate } from '../gate.js';
 import type { Outcome } from '../options.js';
@@ -107,6 +113,15 @@ export class StreamRun<T> implements AsyncIterator<T> {
   /** When a probe's lease is next renewed (breaker clock); Infinity for a non-probe. */
   #renewAt = Number.POSITIVE_INFINITY;
   #closed = false;
+  /** The watched pull in flight, and the pulls asked for meanwhile (queued behind it). */
+  #current: Promise<IteratorResult<T>> | undefined;
+  #queueTail: Promise<IteratorResult<T>> | undefined;
+  #queued = 0;
+  /**
+   * Why the stream was cut while the consumer held a chunk (the caller's abort, a breach): later
+   * reads reject with it, so that a cut stream never looks complete; cleared by `return()`.
+   */
+  #cut: { reason: unknown } | undefined;
 
   constructor(
     gate: BreakerGate,
@@ -137,21 +152,39 @@ export class StreamRun<T> implements AsyncIterator<T> {
 
   next(): Promise<IteratorResult<T>> {
     const state = this.#state;
-    if (state === RUNNING) return this.#pull();
+    if (state === RUNNING) {
+      // A pull in flight on the watched path: queue behind it, so each gets its own chunk.
+      if (this.#resolvePending !== undefined) return this.#queue();
+      return this.#pull();
+    }
     if (state === IDLE) return this.#open();
     if (state === OPENING) return (this.#opening as Promise<unknown>).then(() => this.next());
-    return Promise.resolve(DONE);
+    const cut = this.#cut;
+    return cut === undefined ? Promise.resolve(DONE) : Promise.reject(cut.reason);
   }
 
   return(value?: unknown): Promise<IteratorResult<T>> {
     const state = this.#state;
     this.#state = ENDED;
+    this.#cut = undefined;
     if (state === RUNNING || state === OPENING) this.#stop();
     return Promise.resolve({ done: true, value: value as T });
   }
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  #queue(): Promise<IteratorResult<T>> {
+    this.#queued++;
+    const run = (): Promise<IteratorResult<T>> => {
+      if (--this.#queued === 0) this.#queueTail = undefined;
+      return this.next();
+    };
+    const after = this.#queueTail ?? (this.#current as Promise<IteratorResult<T>>);
+    const queued = after.then(run, run);
+    this.#queueTail = queued;
+    return queued;
   }
 
   #open(): Promise<IteratorResult<T>> {
@@ -173,7 +206,7 @@ export class StreamRun<T> implements AsyncIterator<T> {
     }
     let attempt: BreakerAttempt;
     try {
-      const ticket = await gate.admit(this.#panic);
+      const ticket = await admitWithin(gate, this.#panic, signal);
       // A stream has no deadline as a whole: its deadlines are the first chunk's and the gaps'.
       attempt = new BreakerAttempt(gate, ticket, signal, undefined);
     } catch (error) {
@@ -194,21 +227,21 @@ export class StreamRun<T> implements AsyncIterator<T> {
       if (this.#firstMs !== undefined) this.#arm(this.#firstMs);
     }
     let source: unknown;
+    let pending: StreamSource<T> | Promise<StreamSource<T>> | undefined;
     try {
-      const pending = this.#fn(attempt.signal);
+      pending = this.#fn(attempt.signal);
       source = this.#watched ? await this.#race(Promise.resolve(pending)) : await pending;
     } catch (error) {
+      // Cut (a breach, the caller's abort) while `fn` was still opening: whatever it opens
+      // late is closed then.
+      if (pending !== undefined && attempt.signal.aborted) {
+        Promise.resolve(pending).then(closeSource, () => undefined);
+      }
       this.#failed(error);
     }
     if (this.#state === ENDED) {
       // The consumer stopped while `fn` was opening the stream: close what it opened.
-      try {
-        iteratorOf<T>(source, 'stream()')
-          .return?.()
-          ?.then(undefined, () => undefined);
-      } catch {
-        // Not a stream, or its cleanup failed: nothing left to close.
-      }
+      closeSource(source);
       return;
     }
     try {
@@ -239,6 +272,7 @@ export class StreamRun<T> implements AsyncIterator<T> {
     if (!this.#watched) return next.then(this.#onResult, this.#onError);
     // One promise the breach can reject, settled straight from the source's answer.
     const pending = new Promise<IteratorResult<T>>(this.#hold);
+    this.#current = pending;
     next.then(this.#onWatchedResult, this.#onWatchedError);
     return pending;
   }
@@ -331,12 +365,16 @@ export class StreamRun<T> implements AsyncIterator<T> {
 
   /** The attempt's signal aborted: a deadline, the caller, or the consumer stopping. */
   #aborted(): void {
+    const reason: unknown = (this.#attempt as BreakerAttempt).signal.reason;
+    const reject = this.#rejectPending;
+    // Cut from outside (not by the consumer's return(), nor an error a pull already threw) while
+    // no pull was pending: the next read must say so.
+    if (this.#state !== ENDED && reject === undefined) this.#cut = { reason };
     this.#state = ENDED;
     this.#clearTimer();
-    const reject = this.#rejectPending;
     this.#rejectPending = undefined;
     this.#resolvePending = undefined;
-    reject?.((this.#attempt as BreakerAttempt).signal.reason);
+    reject?.(reason);
     this.#close();
   }
 
@@ -388,4 +426,15 @@ export class StreamRun<T> implements AsyncIterator<T> {
     if (idle >= chunkMs) attempt.abortWith(new ChunkTimeoutError(gate.name, chunkMs), 'failure');
     else this.#arm(chunkMs - idle);
   };
+}
+
+/** Closes a source nobody will read (opened after its stream was stopped or cut). */
+function closeSource(source: unknown): void {
+  try {
+    iteratorOf(source, 'stream()')
+      .return?.()
+      ?.then(undefined, () => undefined);
+  } catch {
+    // Not a stream, or its cleanup failed: nothing left to close.
+  }
 }

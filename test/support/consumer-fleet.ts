@@ -1,6 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { registryNode } from './node-majors.js';
 
 // Two OS processes of a consumer project sharing one breaker through a redis-server: the

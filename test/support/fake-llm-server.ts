@@ -19,17 +19,20 @@ export type { LlmRoute } from './fake-llm-wire.js';
  * - `cut`: a stream stops after `after` pieces by closing the connection (a JSON request's
  *   connection closes before any answer).
  * - `stall`: a stream sends its headers and `after` pieces, then nothing until the client goes
- *   (`after: 0` stalls before the first chunk); a JSON request is never answered.
+ *   (`after: 0` stalls before the first chunk; with `preamble`, after the events that carry no
+ *   text, as Anthropic's `message_start` and `content_block_start`); a JSON request is never
+ *   answered.
+ * - `ok` with `gapMs`: a stream whose pieces come `gapMs` apart (a long, healthy stream).
  */
 export type Behaviour =
-  | { readonly kind: 'ok' }
+  | { readonly kind: 'ok'; readonly gapMs?: number }
   | {
       readonly kind: 'status';
       readonly status: number;
       readonly headers?: Readonly<Record<string, string>>;
     }
   | { readonly kind: 'cut'; readonly after: number }
-  | { readonly kind: 'stall'; readonly after: number };
+  | { readonly kind: 'stall'; readonly after: number; readonly preamble?: boolean };
 
 /** A 5xx (or any status) with the API's error body. */
 export const failWith = (status: number): Behaviour => ({ kind: 'status', status });
@@ -67,6 +70,13 @@ export interface FakeLlmServer {
   always(behaviour: Behaviour, route?: LlmRoute): void;
   /** The next `times` requests on `route` (any by default) answer this way, before `always`. */
   next(behaviour: Behaviour, times?: number, route?: LlmRoute): void;
+  /**
+   * Requests to `/v1/audio/speech` (text to speech): each answers 1 KiB of `audio/mpeg` at once,
+   * then holds the rest of its body until {@link releaseSpeech}.
+   */
+  readonly speechRequests: number;
+  /** Lets every held speech body send its last KiB and end. */
+  releaseSpeech(): void;
   /** Answers `ok` again everywhere and forgets queued behaviours (counts stay). */
   recover(): void;
   close(): Promise<void>;
@@ -89,7 +99,17 @@ export async function startFakeLlmServer(): Promise<FakeLlmServer> {
     return standing.get(route) ?? OK;
   };
 
+  const heldSpeech: ServerResponse[] = [];
+  let speechRequests = 0;
   const server = createServer((request, response) => {
+    if (request.method === 'POST' && request.url?.split('?')[0] === '/v1/audio/speech') {
+      speechRequests++;
+      request.resume();
+      response.writeHead(200, { 'content-type': 'audio/mpeg' });
+      response.write(Buffer.alloc(1024, 1));
+      heldSpeech.push(response);
+      return;
+    }
     const route = ROUTES.find((r) => request.url?.split('?')[0] === ROUTE_PATHS[r]);
     if (request.method !== 'POST' || route === undefined) {
       sendJson(response, 404, { error: { message: `no route ${request.method} ${request.url}` } });
@@ -114,6 +134,12 @@ export async function startFakeLlmServer(): Promise<FakeLlmServer> {
     log,
     pieces: PIECES,
     total: () => requests.chat + requests.responses + requests.messages,
+    get speechRequests() {
+      return speechRequests;
+    },
+    releaseSpeech() {
+      for (const response of heldSpeech.splice(0)) response.end(Buffer.alloc(1024, 2));
+    },
     always(behaviour, route) {
       for (const r of route === undefined ? ROUTES : [route]) standing.set(r, behaviour);
     },
@@ -191,10 +217,11 @@ function answer(
   const { head, body, tail } = streamEvents(route, model, PIECES);
   // The head's events carry no text; the body's event i carries piece i.
   const stopAt = behaviour.kind === 'ok' ? body.length : Math.min(behaviour.after, body.length);
-  if (behaviour.kind === 'stall' && stopAt === 0) return;
+  if (behaviour.kind === 'stall' && stopAt === 0 && behaviour.preamble !== true) return;
   const events: SseEvent[] = [...head, ...body.slice(0, stopAt)];
   if (behaviour.kind === 'ok') events.push(...tail);
-  writeEach(response, events, () => {
+  const gapMs = behaviour.kind === 'ok' ? (behaviour.gapMs ?? 0) : 0;
+  writeEach(response, events, head.length, head.length + stopAt, gapMs, () => {
     if (behaviour.kind === 'ok') response.end();
     else if (behaviour.kind === 'cut') response.socket?.destroy();
     // stall: the response stays open until the client goes or the server closes.
@@ -202,8 +229,16 @@ function answer(
 }
 
 // One write per event, each on its own turn of the event loop, so that the client reads the
-// events as separate chunks, as it does from a real upstream.
-function writeEach(response: ServerResponse, events: readonly SseEvent[], done: () => void): void {
+// events as separate chunks, as it does from a real upstream; with `gapMs`, the events from
+// `paceFrom` to `paceUntil` (the pieces of text) come that far apart.
+function writeEach(
+  response: ServerResponse,
+  events: readonly SseEvent[],
+  paceFrom: number,
+  paceUntil: number,
+  gapMs: number,
+  done: () => void,
+): void {
   let index = 0;
   const step = () => {
     if (response.destroyed) return;
@@ -213,7 +248,8 @@ function writeEach(response: ServerResponse, events: readonly SseEvent[], done: 
       return;
     }
     response.write(frame(event));
-    setImmediate(step);
+    if (gapMs > 0 && index >= paceFrom && index < paceUntil) setTimeout(step, gapMs);
+    else setImmediate(step);
   };
   step();
 }

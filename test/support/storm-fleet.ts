@@ -38,7 +38,11 @@ export interface HalfOpenRound {
   /** The most probes (of any generation) in flight at once between this round's first probe
    * arriving and its last probe answered. */
   readonly maxProbesInFlight: number;
-  /** The most calls of any kind in flight at once over that same span. */
+  /**
+   * The most calls of any kind in flight at once over that same span, counting only calls that
+   * arrived after the round's first probe: a call admitted while closed and still running when
+   * the circuit half-opens was never the breaker's to stop (it shows in `others`).
+   */
   readonly maxCallsInFlight: number;
   /** Calls in flight over that span that were not this round's probes, as
    * `pid:state@generation` → count: callers that disagreed with the round. */
@@ -141,7 +145,11 @@ export class StormUpstream {
         probes: own.length,
         others,
         maxProbesInFlight: maxConcurrent(probes, start, end),
-        maxCallsInFlight: maxConcurrent(calls, start, end),
+        maxCallsInFlight: maxConcurrent(
+          calls.filter((c) => c.startSeq >= start),
+          start,
+          end,
+        ),
         failed: own.every((c) => c.status === 500),
       };
     });

@@ -1,7 +1,7 @@
 import type { BreakerConfig, BreakerEvent } from '../machine.js';
 import { checkName } from '../name.js';
 import { type BreakerOptions, resolveOptions } from '../options.js';
-import { recoverConfig } from '../record/config.js';
+import { recoverConfig, SHARED_CONFIG_KEYS, type SharedConfigKey } from '../record/config.js';
 import { CorruptRecordError } from '../record/errors.js';
 import { versionAbove } from '../record/order.js';
 import type { StoredRecord } from '../record/shape.js';
@@ -22,23 +22,15 @@ const EVENTS = {
   reset: 'RESET',
 } as const satisfies Record<OperatorAction, BreakerEvent['type']>;
 
-/** The breaker options that make its configuration, as {@link CreateOptions} takes them. */
-export type ConfigOptions = Pick<
-  BreakerOptions,
-  | 'failMax'
-  | 'resetTimeout'
-  | 'successThreshold'
-  | 'halfOpenMaxCalls'
-  | 'probeLease'
-  | 'timeout'
-  | 'window'
-  | 'minimumCalls'
-  | 'failureRateThreshold'
-  | 'slowCallDuration'
-  | 'slowCallRateThreshold'
-  | 'backoff'
-  | 'quorum'
->;
+/**
+ * The options that make a breaker's configuration, as {@link CreateOptions} takes them: every
+ * field of the shared configuration (what `list --json` and `show --json` print as `config`,
+ * `backoffMultiplier` and `backoffMax` included), and the breaker options `timeout` (which sets
+ * the probe lease) and `backoff` (the same two fields as one option).
+ */
+export type ConfigOptions = Pick<BreakerOptions, 'timeout' | 'backoff'> & {
+  readonly [K in SharedConfigKey]?: BreakerConfig[K];
+};
 
 /** Options of {@link forceOpen} and {@link disable}. */
 export interface CreateOptions {
@@ -67,20 +59,12 @@ export interface OperatorResult {
 // another operator's fence, may take longer: the action gives up only after this much time.
 const GIVE_UP_MS = 30_000;
 
-const CONFIG_OPTIONS = new Set([
-  'failMax',
-  'resetTimeout',
-  'successThreshold',
-  'halfOpenMaxCalls',
-  'probeLease',
+// Derived from the record's own list, so that what `create` takes cannot drift from what a
+// record holds.
+const CONFIG_OPTIONS: ReadonlySet<string> = new Set<string>([
+  ...SHARED_CONFIG_KEYS,
   'timeout',
-  'window',
-  'minimumCalls',
-  'failureRateThreshold',
-  'slowCallDuration',
-  'slowCallRateThreshold',
   'backoff',
-  'quorum',
 ]);
 
 /**
@@ -105,7 +89,24 @@ export function createConfig(who: string, options: unknown): BreakerConfig | und
       );
     }
   }
-  return resolveOptions(create).config;
+  const { backoffMultiplier, backoffMax, ...rest } = create;
+  const flat = [
+    ...(backoffMultiplier === undefined ? [] : ['backoffMultiplier']),
+    ...(backoffMax === undefined ? [] : ['backoffMax']),
+  ];
+  if (flat.length === 0) return resolveOptions(create).config;
+  if (rest.backoff !== undefined) {
+    throw new TypeError(
+      `${who}: option create takes backoff or backoffMultiplier and backoffMax, not both, got backoff and ${flat.join(' and ')}`,
+    );
+  }
+  if (flat.length === 1) {
+    throw new TypeError(
+      `${who}: option create takes backoffMultiplier and backoffMax together (the backoff option), got only ${flat[0]}`,
+    );
+  }
+  return resolveOptions({ ...rest, backoff: { multiplier: backoffMultiplier, max: backoffMax } })
+    .config;
 }
 
 /** The write an action makes on what the store holds, or the breaker when it has nothing to do. */

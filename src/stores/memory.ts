@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../clock.js';
 import type { WindowCounts } from '../machine.js';
+import { freezeRecord } from '../record/freeze.js';
 import type { FleetTotals, WindowFlush } from '../window/buckets.js';
 import { WindowTable } from '../window/window-table.js';
 import {
@@ -63,6 +64,9 @@ export class MemoryStore implements BreakerStore {
     if (!(record.version > expectedVersion)) {
       throw new RangeError(`record version ${record.version} must exceed ${expectedVersion}`);
     }
+    // Kept and handed out by reference: frozen, so that no reader writes into the store's
+    // record or into the context of the actor that wrote it (a write, never a success in closed).
+    freezeRecord(record);
     this.#records.set(name, record);
     const listeners = this.#listeners.get(name);
     if (listeners !== undefined || this.#watchers.size > 0) {

@@ -1,7 +1,7 @@
 // Generated from src/machine.ts by `npm run models`; do not edit.
 // Paste into the Stately editor (Import from code). Guards, actions and delays are named;
 // their code is in src/machine.ts. The context is the initial one with the default options.
-import { and, createMachine } from 'xstate';
+import { and, createMachine, or } from 'xstate';
 
 export const machine = createMachine({
   id: 'breaker',
@@ -58,16 +58,10 @@ export const machine = createMachine({
           guard: and(['currentGeneration', 'hasFailures']),
           actions: 'resetFailures',
         },
-        RESET: [
-          {
-            guard: 'windowConfigured',
-            actions: 'resetWindow',
-          },
-          {
-            guard: 'hasFailures',
-            actions: 'resetFailures',
-          },
-        ],
+        RESET: {
+          guard: or(['windowConfigured', 'hasFailures']),
+          actions: 'resetCounts',
+        },
         FORCE_OPEN: {
           target: 'forcedOpen',
           actions: 'forceOpen',

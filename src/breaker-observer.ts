@@ -7,8 +7,8 @@ import type { CircuitState } from './state.js';
  * on, and the hot path pays one null check while no exporter runs.
  *
  * `durationMs` is how long the call ran, absent when the call was not timed: it began before an
- * observer with `timed` was attached, or, faster than 0.1 ms, it fell outside the sample (one
- * in 64 such calls is timed). The methods must not throw.
+ * observer with `timed` was attached, or it fell outside the sample (once 8 timed calls in a
+ * row took under 0.1 ms, one call in 64 is timed until a timed call is slower). The methods must not throw.
  */
 export interface BreakerObserver {
   /** Whether the breaker should read the clock around every call for this observer. */

@@ -68,6 +68,11 @@ type Timing = (typeof Timing)[keyof typeof Timing];
 const SAMPLED_BELOW_MS = 0.1;
 /** While calls are faster, one in this many is timed and stands for them all. */
 const SAMPLE_STRIDE = 64;
+/**
+ * Timed calls in a row under SAMPLED_BELOW_MS before sampling begins: one fast call (a cache
+ * hit) among slow ones leaves the slow ones timed.
+ */
+const FAST_RUN = 8;
 const instanceId = Math.random().toString(36).slice(2, 10);
 
 // The replica's callbacks as prototype methods: per-breaker closures cost ~60 B each (and
@@ -136,6 +141,8 @@ export class CircuitBreaker {
   #timing: Timing = Timing.Off;
   /** While sampling: calls to leave untimed before the next timed one. */
   #untimed = 0;
+  /** Timed calls in a row under SAMPLED_BELOW_MS (while sampling). */
+  #fastRun = 0;
   readonly #retryAfter: ((error: unknown) => number | undefined) | undefined;
   /** This breaker instance, as a quorum tells instances apart. */
   readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
@@ -193,7 +200,7 @@ export class CircuitBreaker {
             storeError: (error) =>
               events.emit('storeError', { name: this.name, error: asError(error) }),
           });
-    breakerCreated(this);
+    breakerCreated(this, () => replica.shownState);
   }
 
   /** The breaker's name: breakers of one name on one store share one statechart. Read-only. */
@@ -371,7 +378,9 @@ export class CircuitBreaker {
   // listener of success, failure or ignored gets every call's duration. Exporters alone get
   // every call's while calls take at least SAMPLED_BELOW_MS, which dwarfs the two reads, and
   // one in SAMPLE_STRIDE of faster calls (an exporter counts an untimed call with the duration
-  // last recorded for its name and kind).
+  // last recorded for its name and kind), once FAST_RUN timed calls in a row were that fast; a
+  // slower timed call ends the sampling. So a call is left untimed only within SAMPLE_STRIDE - 1
+  // calls after FAST_RUN fast timed calls in a row.
   // One countdown, zero unless sampling: the untimed call reads and writes one field.
   #clockStart(): number {
     const untimed = this.#untimed;
@@ -387,7 +396,12 @@ export class CircuitBreaker {
     if (started < 0) return undefined;
     const durationMs = performance.now() - started;
     if (this.#timing === Timing.Sampled) {
-      this.#untimed = durationMs >= SAMPLED_BELOW_MS ? 0 : SAMPLE_STRIDE - 1;
+      if (durationMs >= SAMPLED_BELOW_MS) {
+        this.#fastRun = 0;
+        this.#untimed = 0;
+      } else if (++this.#fastRun >= FAST_RUN) {
+        this.#untimed = SAMPLE_STRIDE - 1;
+      }
     }
     return durationMs;
   }
@@ -740,6 +754,7 @@ export class CircuitBreaker {
     if (timing !== this.#timing) {
       this.#timing = timing;
       this.#untimed = 0;
+      this.#fastRun = 0;
     }
   }
 

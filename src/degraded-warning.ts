@@ -1,3 +1,6 @@
+import { escapeText } from './escape-text.js';
+import type { ConfigMismatchError } from './record/errors.js';
+
 // Once per process, as Node warns once about a possible EventEmitter leak: a store outage
 // degrades every breaker on it, and one line says what a thousand would.
 let warned = false;
@@ -27,10 +30,14 @@ function describeError(error: unknown): string {
 export function warnUnheardDegraded(name: string, error: unknown): void {
   if (warned) return;
   warned = true;
+  // The name and the error's text come from users (tenants' names) and from the store: escaped,
+  // as every operator tool writes them, so that a log shows them as they are.
   process.emitWarning(
-    `statebreaker: circuit breaker ${JSON.stringify(name)} lost its store and decides alone ` +
-      `until the store answers again (${describeError(error)}). Listen for "degraded" or ` +
-      `"storeError" on the breaker to handle it; this warning is given once per process.`,
+    escapeText(
+      `statebreaker: circuit breaker ${JSON.stringify(name)} lost its store and decides alone ` +
+        `until the store answers again (${describeError(error)}). Listen for "degraded" or ` +
+        `"storeError" on the breaker to handle it; this warning is given once per process.`,
+    ),
     { code: DEGRADED_WARNING_CODE },
   );
 }
@@ -40,12 +47,16 @@ export function warnUnheardDegraded(name: string, error: unknown): void {
  * differently while nobody listens for `storeError`: each instance then decides with its own
  * thresholds (a rolling deploy that changes `failMax`), which nobody would otherwise learn.
  */
-export function warnUnheardMismatch(error: Error): void {
+export function warnUnheardMismatch(error: ConfigMismatchError): void {
   if (warnedMismatch) return;
   warnedMismatch = true;
   process.emitWarning(
-    `statebreaker: ${error.message}; each instance decides with its own configuration. ` +
-      `Listen for "storeError" on the breaker to handle it; this warning is given once per process.`,
+    escapeText(
+      `statebreaker: breaker ${JSON.stringify(error.breaker)} is configured differently on ` +
+        `another instance: ${error.differences.join(', ')}; each instance decides with its own ` +
+        `configuration. Listen for "storeError" on the breaker to handle it; this warning is ` +
+        `given once per process.`,
+    ),
     { code: MISMATCH_WARNING_CODE },
   );
 }

@@ -1,4 +1,5 @@
 import type { CircuitBreaker } from './breaker.js';
+import type { CircuitState } from './state.js';
 
 /** @internal Told of every breaker of the process as it is created and as it is disposed. */
 export interface BreakerWatcher {
@@ -10,6 +11,9 @@ export interface BreakerWatcher {
 // already hold until dispose() (the store follows its replica), and lets an exporter started
 // late find the breakers made before it.
 const live = new Set<CircuitBreaker>();
+// The state each breaker's listeners last heard: what its fleet's record holds (a decision in
+// force locally is heard once its record is written). Metrics report this one.
+const heard = new WeakMap<CircuitBreaker, () => CircuitState>();
 const watchers = new Set<BreakerWatcher>();
 
 function tell(action: () => void): void {
@@ -22,8 +26,9 @@ function tell(action: () => void): void {
 }
 
 /** @internal Called by a breaker at the end of its constructor. */
-export function breakerCreated(breaker: CircuitBreaker): void {
+export function breakerCreated(breaker: CircuitBreaker, heardState: () => CircuitState): void {
   live.add(breaker);
+  heard.set(breaker, heardState);
   for (const watcher of watchers) tell(() => watcher.created(breaker));
 }
 
@@ -31,6 +36,11 @@ export function breakerCreated(breaker: CircuitBreaker): void {
 export function breakerDisposed(breaker: CircuitBreaker): void {
   if (!live.delete(breaker)) return;
   for (const watcher of watchers) tell(() => watcher.disposed(breaker));
+}
+
+/** @internal The state `breaker`'s listeners last heard (its `state` for one not registered). */
+export function heardStateOf(breaker: CircuitBreaker): CircuitState {
+  return heard.get(breaker)?.() ?? breaker.state;
 }
 
 /** @internal The breakers of the process that are not disposed, in order of creation. */

@@ -1,4 +1,4 @@
-import { and, assign, setup } from 'xstate';
+import { and, assign, or, setup } from 'xstate';
 
 /** Thresholds the statechart decides with; part of every persisted snapshot. */
 export interface BreakerConfig {
@@ -428,7 +428,7 @@ export const breakerMachine = setup({
       generation: context.generation + 1,
       reason: 'disabled' as const,
     })),
-    resetWindow: assign(({ context }) => ({
+    resetCounts: assign(({ context }) => ({
       failures: 0,
       streak: [],
       generation: context.generation + 1,
@@ -498,11 +498,9 @@ export const breakerMachine = setup({
           },
         ],
         SUCCESS: { guard: and(['currentGeneration', 'hasFailures']), actions: 'resetFailures' },
-        // With a window, a reset starts a new one: the window counts one generation's calls.
-        RESET: [
-          { guard: 'windowConfigured', actions: 'resetWindow' },
-          { guard: 'hasFailures', actions: 'resetFailures' },
-        ],
+        // A reset starts a new generation: results of calls admitted before it land nowhere
+        // (neither in the streak nor in the window, which counts one generation's calls).
+        RESET: { guard: or(['windowConfigured', 'hasFailures']), actions: 'resetCounts' },
         FORCE_OPEN: { target: 'forcedOpen', actions: 'forceOpen' },
         DISABLE: { target: 'disabled', actions: 'disable' },
       },

@@ -220,6 +220,49 @@ describe('operator actions', () => {
     );
   });
 
+  it("creates a record under any configuration a stored record holds: the record's config is what create takes", async () => {
+    const { store } = setup();
+    const fleet = {
+      failMax: 4,
+      resetTimeout: 20_000,
+      backoff: { multiplier: 2, max: 120_000 },
+      retryAfterFloor: 500,
+      failureRateThreshold: 50,
+      minimumCalls: 10,
+    };
+    const member = new CircuitBreaker('fleet-member', { store, ...fleet });
+    await fail(member, 4);
+    const { config } = await readBreaker(store, 'fleet-member');
+    expect(config).toMatchObject({
+      backoffMultiplier: 2,
+      backoffMax: 120_000,
+      retryAfterFloor: 500,
+    });
+    // The stored config, field for field, creates the same configuration...
+    const { breaker: created } = await forceOpen(store, 'created-from-config', { create: config });
+    expect(created.config).toEqual(config);
+    // ...and so do the breaker's own options.
+    const { breaker: fromOptions } = await forceOpen(store, 'created-from-options', {
+      create: fleet,
+    });
+    expect(fromOptions.config).toEqual(config);
+    member.dispose();
+
+    await expect(
+      forceOpen(store, 'half-a-backoff', { create: { backoffMax: 120_000 } }),
+    ).rejects.toThrow(/backoffMultiplier and backoffMax together .*got only backoffMax/);
+    await expect(
+      forceOpen(store, 'two-backoffs', {
+        create: { backoffMultiplier: 2, backoffMax: 120_000, backoff: { multiplier: 2, max: 1 } },
+      }),
+    ).rejects.toThrow(/not both/);
+    expect((await listBreakers(store)).map((entry) => entry.name).sort()).toEqual([
+      'created-from-config',
+      'created-from-options',
+      'fleet-member',
+    ]);
+  });
+
   it('applies the action again to the record that won a conflict', async () => {
     const { store, breaker } = setup();
     const b = breaker('contended', { failMax: 10 });

@@ -34,6 +34,8 @@ describe('getBreakerPaths(config)', () => {
     ['classify', { classify: () => 'failure' as const }, /already classified/],
     ['retryAfter', { retryAfter: () => 1_000 }, /\{ retryAfterMs \}/],
     ['windowFlush', { failureRateThreshold: 50, windowFlush: 100 }, /breaker under test/],
+    ['firstChunkTimeout', { firstChunkTimeout: 100 }, /times a stream.*`fail` step/],
+    ['chunkTimeout', { chunkTimeout: 100 }, /times a stream.*`fail` step/],
   ])('refuses %s with the reason', (name, options, reason) => {
     const build = () => getBreakerPaths({ failMax: 2, ...options } as never);
     expect(build).toThrow(TypeError);

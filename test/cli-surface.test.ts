@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { CircuitBreaker } from '../src/breaker.js';
 import type { CliIO } from '../src/cli/command.js';
 import { main } from '../src/cli/main.js';
+import { escapeText } from '../src/cli/output.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { RedisServer } from './support/redis-server.js';
@@ -159,6 +160,48 @@ describe('text that is safe to paste into a terminal and a ticket', () => {
   });
 });
 
+describe('a stored reason', () => {
+  it('that the statechart never gives is a corrupt record, never written to the terminal', async () => {
+    const name = 'reason-tampered';
+    const breaker = member(name);
+    await fail(breaker);
+    const redis = new Redis({ path: server.path });
+    cleanups.push(() => redis.disconnect());
+    const key = `circuit_breaker:{${name}}:snapshot`;
+    const stored = JSON.parse((await redis.get(key)) as string);
+    stored.context.reason = 'x\u001b]0;pwned\u0007';
+    await redis.set(key, JSON.stringify(stored));
+    for (const args of [['show', name], ['list'], ['show', name, '--json']]) {
+      const ran = await cli(args);
+      expect(ran.stdout + ran.stderr).not.toContain('\u001b]0;pwned');
+      expect(ran.stdout + ran.stderr).toContain('context.reason is');
+    }
+  });
+});
+
+describe('names that look alike', () => {
+  it('list shows the invisible and bidirectional characters that would hide a difference', async () => {
+    const names = [
+      'openai\u200b',
+      'openai\ufeff',
+      'open\u00adai',
+      'openai\u2060',
+      'openai\u200d',
+      'tenant-\u061cevil',
+    ];
+    for (const name of names) await fail(member(name));
+    for (const args of [['list'], ['list', '--json']]) {
+      const ran = await cli(args);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(ran.stdout).not.toMatch(/[\u00ad\u061c\u200b-\u200d\u2060-\u2064\ufeff]/);
+    }
+    const text = (await cli(['list'])).stdout;
+    for (const shown of ['openai\\u200b', 'openai\\ufeff', 'open\\u00adai', 'tenant-\\u061cevil']) {
+      expect(text).toContain(shown);
+    }
+  });
+});
+
 describe('a Redis URL in a message', () => {
   const SECRET = 's3cret-Pa55';
 
@@ -171,6 +214,13 @@ describe('a Redis URL in a message', () => {
       [['list'], { REDIS_URL: `https://admin:${SECRET}@cache.internal` }, 2],
       [['list', '--redis', `redis://admin:${SECRET}@127.0.0.1:1`, '--timeout', '500'], {}, 1],
       [['list', '--redis', `unix:///nonexistent/redis.sock?password=${SECRET}`], {}, 1],
+      // A password with a comma, a quote or a space, in a URL that does not parse.
+      [['list', '--redis', `redis://admin:s3,${SECRET}@cache.internal:99999`], {}, 2],
+      [['list', '--redis', `redis://admin:it's-${SECRET}@cache.internal:99999`], {}, 2],
+      [['list', '--redis', `redis://admin:"${SECRET}"@cache.internal:99999`], {}, 2],
+      [['list', '--redis', `redis://admin:a ${SECRET}@cache.internal:99999`], {}, 2],
+      [['list'], { REDIS_URL: `redis://admin:${SECRET},x@cache.internal:99999` }, 2],
+      [['list', '--redis', `http://admin:s3,${SECRET}@cache.internal`], {}, 2],
     ];
     for (const [args, env, code] of refused) {
       const ran = await cli(args, env);
@@ -238,6 +288,50 @@ describe('bad usage exits 2, as the help says', () => {
       );
       expect(ran.stderr).toContain('Usage: statebreaker dashboard');
       expect(ran.stderr).not.toContain('short-secret');
+    }
+  });
+});
+
+describe('--create', () => {
+  it("takes back the config that show --json and list --json print, of any fleet's options", async () => {
+    const name = 'backoff-listed';
+    const breaker = member(name, {
+      failMax: 3,
+      backoff: { multiplier: 2, max: 120_000 },
+      retryAfterFloor: 500,
+      failureRateThreshold: 50,
+      minimumCalls: 10,
+    });
+    await fail(breaker, 3);
+    const shown = JSON.parse((await cli(['show', name, '--json'])).stdout) as {
+      config: Record<string, unknown>;
+    };
+    expect(shown.config).toMatchObject({ backoffMultiplier: 2, backoffMax: 120_000 });
+    expect(shown.config.retryAfterFloor).toBe(500);
+    const listed = JSON.parse((await cli(['list', '--json'])).stdout) as {
+      name: string;
+      config: Record<string, unknown>;
+    }[];
+    for (const [other, config] of [
+      ['created-from-show', shown.config],
+      ['created-from-list', listed.find((entry) => entry.name === name)?.config],
+    ] as const) {
+      const ran = await cli(['open', other, '--create', JSON.stringify(config), '--json']);
+      expect(ran.code, ran.stderr).toBe(0);
+      const result = JSON.parse(ran.stdout) as { breaker: { config: Record<string, unknown> } };
+      expect(result.breaker.config).toEqual(shown.config);
+    }
+  });
+});
+
+describe('the dashboard without an address', () => {
+  it('--host empty or only spaces is bad usage (exit 2), named in the message', async () => {
+    for (const host of ['', ' ', '\t ']) {
+      const ran = await cli(['dashboard', '--host', host, '--port', '1']);
+      expect(ran.code, ran.stderr).toBe(2);
+      expect(ran.stderr.split('\n')[0]).toBe(
+        `statebreaker: --host must be an address, got ${escapeText(JSON.stringify(host))}`,
+      );
     }
   });
 });

@@ -87,7 +87,8 @@ describe('a breaker degraded with nobody listening', () => {
     cleanups.push(() => redis.disconnect());
     const store = new RedisStore(redis, { timeout: 100 });
     cleanups.push(() => store.close());
-    const breaker = new CircuitBreaker('openai', { store });
+    // A name from a tenant, with characters a terminal or a log viewer would act on.
+    const breaker = new CircuitBreaker('openai-\u202eevil-\u009b31m', { store });
     cleanups.push(() => breaker.dispose());
 
     const warning = await new Promise<Error & { code?: string }>((resolve) => {
@@ -98,7 +99,8 @@ describe('a breaker degraded with nobody listening', () => {
       };
       process.on('warning', listener);
     });
-    expect(warning.message).toContain('"openai"');
+    expect(warning.message).toContain('"openai-\\u202eevil-\\u009b31m"');
+    expect(warning.message).not.toMatch(/[\u009b\u202e]/);
     expect(warning.message).toMatch(/RedisStoreTimeoutError|MaxRetriesPerRequestError|ENOENT/);
     expect(warning.message).toMatch(/"degraded"/);
     expect(breaker.state).toBe('closed');

@@ -36,6 +36,8 @@ describe("'stateChange'", () => {
     void breaker.call(() => new Promise<never>(() => undefined));
     await flush();
     clock.increment(1_000);
+    // Listeners hear what the record holds: an open state written before the next change.
+    await flush();
     clock.increment(30_000);
     await breaker.call(succeed);
     await breaker.call(succeed);
@@ -55,18 +57,41 @@ describe("'stateChange'", () => {
     expect(generations.at(-1)).toBe(breaker.context.generation);
   });
 
-  it('reports the operator transitions with their reasons', async () => {
+  it('reports the operator transitions with their reasons, once each record holding one is written', async () => {
     const { breaker, clock } = simulatedBreaker();
     const { changes } = recordChanges(breaker);
+    // Three actions in one tick are one record, closed as before: listeners hear nothing.
     breaker.forceOpen();
     breaker.disable();
     breaker.reset();
+    expect(breaker.state).toBe('closed');
+    await flush();
+    expect(changes).toEqual([]);
+    for (const [act, to] of [
+      [() => breaker.forceOpen(), 'forcedOpen'],
+      [() => breaker.disable(), 'disabled'],
+      [() => breaker.reset(), 'closed'],
+    ] as const) {
+      const heard = changes.length;
+      act();
+      // In force for calls at once, heard once written.
+      expect(breaker.state).toBe(to);
+      expect(changes).toHaveLength(heard);
+      await flush();
+      expect(changes).toHaveLength(heard + 1);
+    }
     await trip(breaker);
+    await flush();
     breaker.reset();
+    await flush();
     await trip(breaker);
+    await flush();
     clock.increment(30_000);
+    await flush();
     breaker.forceOpen();
+    await flush();
     breaker.reset();
+    await flush();
     expect(changes).toEqual([
       'closed→forcedOpen:forcedOpen',
       'forcedOpen→disabled:disabled',
@@ -153,8 +178,11 @@ describe('unsubscribing', () => {
     const listener = vi.fn();
     const unsubscribe = breaker.on('stateChange', listener);
     breaker.forceOpen();
+    // Heard once the record holding it is written.
+    await flush();
     unsubscribe();
     breaker.reset();
+    await flush();
     expect(listener).toHaveBeenCalledTimes(1);
   });
 });
@@ -264,6 +292,21 @@ describe('operator states', () => {
     expect(reached).toEqual(['closed', 'open', 'halfOpen', 'forcedOpen', 'disabled']);
     // A reset circuit counts afresh: it takes failMax new failures to trip again.
     await failTimes(breaker, 4);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('reset() in closed fences the streak: a call admitted before it that fails late counts nowhere', async () => {
+    const { breaker } = simulatedBreaker({ failMax: 2 });
+    const late = deferred<never>();
+    const admitted = breaker.call(() => late.promise).catch(() => undefined);
+    await failTimes(breaker, 1);
+    breaker.reset();
+    late.reject(new UpstreamError(500));
+    await admitted;
+    await flush();
+    expect(breaker.context.failures).toBe(0);
+    // One new failure after the reset does not trip: only the reset's own streak counts.
+    await failTimes(breaker, 1);
     expect(breaker.state).toBe('closed');
   });
 });

@@ -76,4 +76,68 @@ describe('failover metrics', () => {
       ['llm', 'metrics-b', '', 'rejected', 1],
     ]);
   });
+
+  it("a disposed tenant's failover series go after idleTimeout, with its call series, in both exporters", async () => {
+    let now = 0;
+    const realNow = Date.now;
+    Date.now = () => now;
+    cleanups.push(() => {
+      Date.now = realNow;
+    });
+    const registry = new Registry();
+    const prometheus = prometheusMetrics({ registry, idleTimeout: 1_000 });
+    cleanups.push(() => prometheus.stop());
+    const meter = new RecordingMeter();
+    const otel = openTelemetryMetrics({ meter, idleTimeout: 1_000 });
+    cleanups.push(() => otel.stop());
+    const store = new MemoryStore();
+    const kept = new CircuitBreaker('tenant-kept-b', { store });
+    cleanups.push(() => kept.dispose());
+    for (let tenant = 0; tenant < 50; tenant++) {
+      const a = new CircuitBreaker(`tenant-${tenant}-a`, { store });
+      const b = new CircuitBreaker(`tenant-${tenant}-b`, { store });
+      const route = failover(
+        [
+          { breaker: a, value: 'a' },
+          { breaker: b, value: 'b' },
+        ],
+        { name: `tenant-${tenant}` },
+      );
+      await route.call(async (value: string) => (value === 'a' ? fail() : value));
+      a.dispose();
+      b.dispose();
+    }
+    // A route whose next target still lives keeps its series.
+    const left = new CircuitBreaker('tenant-left-a', { store });
+    await failover(
+      [
+        { breaker: left, value: 'a' },
+        { breaker: kept, value: 'b' },
+      ],
+      { name: 'tenant-left' },
+    ).call(async (value: string) => (value === 'a' ? fail() : value));
+    left.dispose();
+
+    const scraped = async () => {
+      const samples = parseScrape(await registry.metrics());
+      const otelRoutes = meter
+        .collect()
+        .filter((m) => m.instrument === 'statebreaker.failover')
+        .map((m) => m.attributes['statebreaker.route']);
+      return {
+        prometheus: Object.keys(series(samples, 'statebreaker_failover_total')).length,
+        calls: Object.keys(series(samples, 'statebreaker_calls_total')).length,
+        otel: new Set(otelRoutes).size,
+      };
+    };
+    expect(await scraped()).toMatchObject({ prometheus: 51, otel: 51 });
+    now += 10_000;
+    const after = await scraped();
+    expect(after).toMatchObject({ prometheus: 1, otel: 1 });
+    // Only the live breaker's call series are left.
+    expect(after.calls).toBeGreaterThan(0);
+    expect(series(parseScrape(await registry.metrics()), 'statebreaker_failover_total')).toEqual({
+      'route=tenant-left,from=tenant-left-a,to=tenant-kept-b,reason=failure': 1,
+    });
+  });
 });

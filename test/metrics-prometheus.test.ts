@@ -71,6 +71,8 @@ describe('prometheusMetrics', () => {
     expect(shownState(await scrape(registry), 'made before')).toBe('open');
     await expect(before.call(succeed)).rejects.toThrow(/open/);
     clock.increment(30_000);
+    // Reported once the record holding it is written.
+    await before.settled();
     expect(shownState(await scrape(registry), 'made before')).toBe('halfOpen');
     await before.call(succeed);
     await before.call(succeed);
@@ -132,9 +134,12 @@ describe('prometheusMetrics', () => {
     exporter(registry);
     const { breaker } = breakerOf({}, 'operated');
     breaker.forceOpen();
-    expect(shownState(await scrape(registry), 'operated')).toBe('forcedOpen');
+    // In force at once; reported once the record holding it is written.
     await expect(breaker.call(succeed)).rejects.toThrow(/forcedOpen/);
+    await breaker.settled();
+    expect(shownState(await scrape(registry), 'operated')).toBe('forcedOpen');
     breaker.disable();
+    await breaker.settled();
     expect(shownState(await scrape(registry), 'operated')).toBe('disabled');
     await breaker.call(succeed);
     await breaker.call(fail).catch(() => undefined);
@@ -224,7 +229,7 @@ describe('prometheusMetrics', () => {
     expect(await registry.metrics()).not.toContain('statebreaker');
   });
 
-  it('times one in 64 calls faster than 0.1 ms, and counts every call', async () => {
+  it('times one in 64 calls faster than 0.1 ms after 8 of them in a row, and counts every call', async () => {
     const registry = new Registry();
     exporter(registry);
     const { breaker } = breakerOf({}, 'sampled');
@@ -238,20 +243,47 @@ describe('prometheusMetrics', () => {
       return now.mock.calls.length;
     };
     const now = stepPerformanceNow(0.001);
-    // The first call is timed; it was fast, so 1 in 64 after it: calls 65, 129 and 193. The
-    // others count with the duration last timed.
-    expect(await clockReads(200)).toBe(2 * 4);
+    // The first 8 calls are timed; they were fast, so 1 in 64 after them: calls 72, 136 and
+    // 200. The others count with the duration last timed.
+    expect(await clockReads(200)).toBe(2 * 11);
     expect(await count()).toBe(200);
-    // Calls grew slow: the next sample (call 257) sees it, and from then on every call is timed.
+    // Calls grew slow: the next sample (call 264) sees it, and from then on every call is timed.
     now.mockRestore();
     const slow = stepPerformanceNow(0.25);
-    for (let i = 0; i < 57; i++) await breaker.call(succeed);
+    for (let i = 0; i < 64; i++) await breaker.call(succeed);
     expect(slow.mock.calls.length).toBe(2);
-    expect(await count()).toBe(257);
+    expect(await count()).toBe(264);
     slow.mockClear();
     for (let i = 0; i < 2; i++) await breaker.call(succeed);
     expect(slow.mock.calls.length).toBe(4);
-    expect(await count()).toBe(259);
+    expect(await count()).toBe(266);
+  });
+
+  it('times every slow call that follows a few fast ones: sampling needs 8 fast calls in a row', async () => {
+    const registry = new Registry();
+    exporter(registry);
+    const { breaker } = breakerOf({}, 'mixed');
+    const histogram = async () => {
+      const samples = await scrape(registry);
+      const of = (metric: string) =>
+        series(samples, metric, { name: 'mixed' }) as Record<string, number>;
+      return {
+        fast: of('statebreaker_call_duration_seconds_bucket')['kind=successful,le=0.005'],
+        sum: of('statebreaker_call_duration_seconds_sum')['kind=successful'],
+        count: of('statebreaker_call_duration_seconds_count')['kind=successful'],
+      };
+    };
+    // Cache hits and misses: 7 fast calls (under 0.1 ms), then 10 of 20 ms.
+    const fast = stepPerformanceNow(0.001);
+    for (let i = 0; i < 7; i++) await breaker.call(succeed);
+    fast.mockRestore();
+    const slow = stepPerformanceNow(20);
+    for (let i = 0; i < 10; i++) await breaker.call(succeed);
+    expect(slow.mock.calls.length).toBe(2 * 10);
+    const seen = await histogram();
+    expect(seen.count).toBe(17);
+    expect(seen.fast).toBe(7);
+    expect(seen.sum).toBeCloseTo(10 * 0.02 + 7 * 0.000001, 6);
   });
 
   it('counts every call of every kind in the histogram while it samples durations', async () => {
@@ -259,8 +291,8 @@ describe('prometheusMetrics', () => {
     exporter(registry);
     const { breaker } = breakerOf({ failMax: 1_000 }, 'sampled-kinds');
     stepPerformanceNow(0.001);
-    // The first call is timed, then one in 64: calls 65, 129, 193 and 257, the failures.
-    await breaker.call(succeed);
+    // The first 8 calls are timed, then one in 64: calls 72, 136, 200 and 264, the failures.
+    for (let i = 0; i < 8; i++) await breaker.call(succeed);
     for (let round = 0; round < 4; round++) {
       for (let i = 0; i < 63; i++) await breaker.call(succeed);
       await breaker.call(fail).catch(() => {});
@@ -270,9 +302,9 @@ describe('prometheusMetrics', () => {
       name: 'sampled-kinds',
     });
     const calls = series(samples, 'statebreaker_calls_total', { name: 'sampled-kinds' });
-    expect(calls).toMatchObject({ 'kind=successful': 253, 'kind=failed': 4 });
-    // Every timed call is a failure: each untimed success counts with the first one's duration.
-    expect(counts).toMatchObject({ 'kind=successful': 253, 'kind=failed': 4 });
+    expect(calls).toMatchObject({ 'kind=successful': 260, 'kind=failed': 4 });
+    // Every sampled call is a failure: each untimed success counts with the 8th one's duration.
+    expect(counts).toMatchObject({ 'kind=successful': 260, 'kind=failed': 4 });
   });
 
   it('serves OpenMetrics too, and stop() still removes what it registered', async () => {

@@ -4,6 +4,7 @@ import { CircuitBreaker } from 'statebreaker';
 import { prometheusMetrics } from 'statebreaker/metrics';
 import { RedisStore } from 'statebreaker/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FaultProxy } from './support/fault-proxy.js';
 import { parseScrape, series } from './support/prometheus-text.js';
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
@@ -114,5 +115,39 @@ describe('metrics of breakers on Redis', () => {
     expect(series(await scrape(), 'statebreaker_calls_total', { name: 'shared' })).toMatchObject({
       'kind=failed': 2,
     });
+  });
+
+  it('report a state once the record holding it is written: the gauge and the transitions agree', async () => {
+    const scrape = metrics();
+    const proxy = await FaultProxy.start(server.path);
+    cleanups.push(() => proxy.close());
+    const redis = new Redis({ path: proxy.path });
+    const store = new RedisStore(redis);
+    const breaker = new CircuitBreaker('heard', { store, failMax: 2 });
+    cleanups.push(async () => {
+      breaker.dispose();
+      await store.close();
+      redis.disconnect();
+    });
+    await breaker.settled();
+    // The trip's write waits behind replies held by the proxy: in force, not yet the record's.
+    proxy.commands.hold();
+    await fail(breaker);
+    await fail(breaker);
+    expect(breaker.state).toBe('open');
+    const before = await scrape();
+    expect(series(before, 'statebreaker_state', { name: 'heard', state: 'open' })).toEqual({
+      '': 0,
+    });
+    expect(series(before, 'statebreaker_transitions_total', { name: 'heard' })).toEqual({});
+    proxy.commands.release();
+    await breaker.settled();
+    const after = await scrape();
+    expect(series(after, 'statebreaker_state', { name: 'heard', state: 'open' })).toEqual({
+      '': 1,
+    });
+    expect(
+      Object.values(series(after, 'statebreaker_transitions_total', { name: 'heard' })),
+    ).toEqual([1]);
   });
 });

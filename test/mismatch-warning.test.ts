@@ -59,9 +59,12 @@ describe('a configuration mismatch with nobody listening', () => {
   it('warns, naming the breaker and the options that differ', async () => {
     const { warnings, stop } = collectWarnings();
     cleanups.push(stop);
-    await rollingDeploy('openai', 10);
+    // A name from a tenant, with characters a terminal or a log viewer would act on.
+    await rollingDeploy('openai-\u202eevil-\u001b[31m', 10);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]?.message).toContain('"openai"');
+    expect(warnings[0]?.message).toContain('"openai-\\u202eevil-\\u001b[31m"');
+    expect(warnings[0]?.message).not.toContain('\u001b');
+    expect(warnings[0]?.message).not.toContain('\u202e');
     expect(warnings[0]?.message).toContain('failMax (10 vs 5)');
     expect(warnings[0]?.message).toContain('"storeError"');
   });

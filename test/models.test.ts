@@ -28,6 +28,9 @@ function configGuard(guard: unknown): string | undefined {
   if (typeof guard === 'function' && guard.name === 'and' && Array.isArray(operands)) {
     return operands.map(configGuard).join(' and ');
   }
+  if (typeof guard === 'function' && guard.name === 'or' && Array.isArray(operands)) {
+    return operands.map(configGuard).join(' or ');
+  }
   throw new Error(`this test does not know guard ${String(guard)}`);
 }
 
@@ -176,7 +179,7 @@ describe('models/breaker.mmd', () => {
 describe('models/breaker.stately.ts', () => {
   it('imports from xstate and builds the same machine, with the default initial context', async () => {
     const text = readFileSync(`${modelsDir}breaker.stately.ts`, 'utf8');
-    expect(text).toContain("import { and, createMachine } from 'xstate';");
+    expect(text).toContain("import { and, createMachine, or } from 'xstate';");
     expect(text).toContain('createMachine({');
     const { machine } = await import('../models/breaker.stately.js');
     expect(machine.id).toBe(breakerMachine.id);

@@ -78,7 +78,7 @@ describe('the tarball', () => {
       'dist/stores/redis/index.d.ts',
       'dist/testing/index.js',
       'dist/testing/index.d.ts',
-      'dist/stores/lua/compareAndSet-7.lua',
+      'dist/stores/lua/compareAndSet-8.lua',
     ]) {
       expect(paths).toContain(path);
     }

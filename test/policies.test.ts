@@ -162,16 +162,29 @@ describe('failure rate', () => {
       () => new CircuitBreaker('timer', { store, clock: counting, ...rate, windowFlush: 300 }),
     ) as [CircuitBreaker, CircuitBreaker];
     breakers.push(a, b);
+    const ticks = async () => {
+      for (let i = 0; i < 10; i++) await new Promise(setImmediate);
+    };
     await fail(a);
     await fail(b);
+    // The first count of a closed period is flushed at once: the fleet knows both count.
+    expect(timers.size).toBe(0);
     await succeed(a);
-    expect(timers.size).toBe(2);
+    expect(timers.size).toBe(1);
     clock.increment(299);
     await succeed(b);
-    expect(a.state).toBe('closed');
+    expect(timers.size).toBe(2);
     clock.increment(1);
-    await settle([a, b]);
-    // Each flushed its own two calls: 4 in all, 2 failed.
+    await ticks();
+    // a flushed its success: 3 calls in all, below minimumCalls.
+    expect([a.state, timers.size]).toEqual(['closed', 1]);
+    clock.increment(299);
+    await ticks();
+    // b's flush makes 4 calls, 2 failed: it reaches the threshold, and b waits for a's
+    // flush period before deciding (a may hold calls counted before).
+    expect(a.state).toBe('closed');
+    clock.increment(300 + 20);
+    await ticks();
     expect([a.state, b.state]).toEqual(['open', 'open']);
     expect(timers.size).toBe(0);
   });
@@ -237,7 +250,16 @@ describe('the window table of a store', () => {
   it('drops buckets that left the window, and totals only the flush generation', () => {
     const table = new WindowTable();
     const flush = (at: number, generation: number, failures: number) =>
-      table.flush({ generation, at, window: 1_000, instance: '', calls: 2, failures, slow: 0 });
+      table.flush({
+        generation,
+        at,
+        window: 1_000,
+        instance: '',
+        flushMs: 100,
+        calls: 2,
+        failures,
+        slow: 0,
+      });
     expect(flush(10_000, 1, 1)).toMatchObject({ calls: 2, failures: 1 });
     expect(flush(10_500, 1, 2)).toMatchObject({ calls: 4, failures: 3 });
     expect(flush(10_600, 2, 0)).toMatchObject({ calls: 2, failures: 0 });
@@ -251,11 +273,41 @@ describe('the window table of a store', () => {
     const table = new WindowTable();
     const at = 50_000;
     const flush = (instance: string, failures: number, slow: number) =>
-      table.flush({ generation: 0, at, window: 1_000, instance, calls: 2, failures, slow });
+      table.flush({
+        generation: 0,
+        at,
+        window: 1_000,
+        instance,
+        flushMs: 100,
+        calls: 2,
+        failures,
+        slow,
+      });
     flush('a', 1, 0);
     flush('a', 1, 1);
     expect(flush('b', 0, 1)).toMatchObject({ failingInstances: 1, slowInstances: 2 });
     expect(flush('c', 1, 0)).toMatchObject({ failingInstances: 2, slowInstances: 2 });
+  });
+
+  it('tells a flushing instance how many others count in the window, and their longest flush', () => {
+    const table = new WindowTable();
+    const flush = (instance: string, flushMs: number, calls = 1) =>
+      table.flush({
+        generation: 0,
+        at: 50_000,
+        window: 1_000,
+        instance,
+        flushMs,
+        calls,
+        failures: 0,
+        slow: 0,
+      });
+    expect(flush('a', 100)).toMatchObject({ otherInstances: 0, otherFlushMs: 0 });
+    expect(flush('a', 100)).toMatchObject({ otherInstances: 0, otherFlushMs: 0 });
+    expect(flush('b', 300)).toMatchObject({ otherInstances: 1, otherFlushMs: 100 });
+    // A read (no calls) does not make an instance count.
+    expect(flush('c', 900, 0)).toMatchObject({ otherInstances: 2, otherFlushMs: 300 });
+    expect(flush('a', 100)).toMatchObject({ otherInstances: 1, otherFlushMs: 300 });
   });
 });
 
@@ -341,6 +393,8 @@ describe('retry-after', () => {
     expect(a.state).toBe('open');
     clock.increment(1);
     expect(a.state).toBe('halfOpen');
+    // Listeners hear it once the record holding it is written.
+    await a.settled();
     expect(changes.map((c) => c.reason)).toEqual(['retryAfter', 'resetTimeoutElapsed']);
   });
 

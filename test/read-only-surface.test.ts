@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { listBreakers, readBreaker } from '../src/admin/index.js';
 import type { BreakerConfig, BreakerContext } from '../src/index.js';
 import { failTimes, simulatedBreaker } from './support/fake-upstream.js';
 
@@ -55,5 +56,61 @@ describe('the breaker surface the statechart owns', () => {
       writable.clock = null;
     }).toThrow(TypeError);
     expect([breaker.name, breaker.store, breaker.clock]).toEqual(['openai', store, clock]);
+  });
+});
+
+describe("the store's record and the inspector's snapshot (MemoryStore, the default)", () => {
+  it('are no handle on the live statechart: a write into what a reader got throws and changes nothing', async () => {
+    const { breaker, store } = simulatedBreaker({ failMax: 5 });
+    await failTimes(breaker, 1);
+    await breaker.settled();
+    const read = [
+      (await readBreaker(store, breaker.name)).record,
+      (await store.load(breaker.name)) ?? undefined,
+      ...(await listBreakers(store)).map((entry) => ('record' in entry ? entry.record : undefined)),
+    ];
+    for (const record of read) {
+      if (record === undefined) throw new Error('no record read');
+      expect(() => {
+        (record.snapshot.context as Writable<BreakerContext>).failures = 4;
+      }).toThrow(TypeError);
+      expect(() => {
+        (record.snapshot.context.config as Writable<BreakerConfig>).failMax = 1;
+      }).toThrow(TypeError);
+      expect(() => {
+        (record.snapshot.context.probes as Record<string, number>).x = 1;
+      }).toThrow(TypeError);
+      expect(() => {
+        (record.snapshot as { context: unknown }).context = {};
+      }).toThrow(TypeError);
+      expect(() => {
+        (record as { version: number }).version = 99;
+      }).toThrow(TypeError);
+    }
+    // One more failure: 2 of failMax 5, still closed.
+    await failTimes(breaker, 1);
+    expect(breaker.state).toBe('closed');
+    expect(breaker.context.failures).toBe(2);
+  });
+
+  it("an inspector's snapshot context cannot be written either", async () => {
+    let seen: Writable<BreakerContext> | undefined;
+    const { breaker } = simulatedBreaker({
+      failMax: 5,
+      inspect: (event) => {
+        if (event.type === '@xstate.snapshot') {
+          seen = (event.snapshot as unknown as { context: Writable<BreakerContext> }).context;
+        }
+      },
+    });
+    await failTimes(breaker, 1);
+    const context = seen;
+    if (context === undefined) throw new Error('the inspector saw no snapshot');
+    expect(() => {
+      context.failures = 4;
+    }).toThrow(TypeError);
+    expect(breaker.context.failures).toBe(1);
+    await failTimes(breaker, 1);
+    expect(breaker.context.failures).toBe(2);
   });
 });

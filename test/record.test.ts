@@ -70,6 +70,13 @@ describe('validation', () => {
         config: { ...base.context.config, failMax: Number.POSITIVE_INFINITY },
       },
     };
+    // A reason the statechart never gives: text from whoever can write the store.
+    for (const reason of ['x\u001b]0;pwned\u0007', 'toString', 42, undefined]) {
+      const odd = { ...base, context: { ...base.context, reason } };
+      expect(decodeSnapshot(JSON.stringify(odd))).toMatchObject({
+        problem: `context.reason is ${JSON.stringify(reason)}`,
+      });
+    }
     const decoded = decodeSnapshot(JSON.stringify(off));
     expect('snapshot' in decoded && decoded.snapshot.context.config.failMax).toBe(
       Number.POSITIVE_INFINITY,

@@ -6,9 +6,16 @@ import { Redis as IOValkey } from 'iovalkey';
 import { createClient as createClient6 } from 'redis';
 import { createClient as createClient5 } from 'redis5';
 import { CircuitBreaker } from 'statebreaker';
-import { type RedisClient, RedisStore, RedisStoreTimeoutError } from 'statebreaker/redis';
+import {
+  DEFAULT_PREFIX,
+  type RedisClient,
+  RedisStore,
+  RedisStoreTimeoutError,
+} from 'statebreaker/redis';
+import type { StoredRecord } from 'statebreaker/store';
 import { getBreakerPaths } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fenceKey } from '../src/stores/redis/keys.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { FLEET_RESYNC_MS, FleetRun } from './support/fleet-model.js';
 import { type CallOutcome, cheapCommand, fleetConfig } from './support/fleet-model-commands.js';
@@ -25,6 +32,7 @@ import {
 import { RedisServer } from './support/redis-server.js';
 import { waitFor } from './support/redis-wait.js';
 import { runPathOnStores } from './support/store-paths.js';
+import { snapshotJson } from './support/stored-snapshot.js';
 
 // Every client family the store takes, on a real redis-server: the statechart's paths on a
 // fleet of three, the fleet property, and the faults that reach a client's own code (Redis
@@ -365,6 +373,70 @@ describe('what the store refuses', () => {
     expect(() => new RedisStore('redis://x' as unknown as RedisClient)).toThrow(
       /got "redis:\/\/x"/,
     );
+  });
+});
+
+// The operator fence goes through the client port like every other command: each family
+// carries the fence's key and arguments, its FENCED reply, liftFence's script and PTTL.
+describe.each(CLIENT_FAMILIES)('%s: the operator fence', (family) => {
+  let client: TestClient;
+  let store: RedisStore;
+
+  beforeAll(async () => {
+    client = await connectClient(family, { path: server.path });
+    store = new RedisStore(client, { timeout: 5_000 });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await closeClient(client);
+  });
+
+  const record = (version: number, writeId: string): StoredRecord => ({
+    version,
+    snapshot: JSON.parse(snapshotJson('closed', {}, writeId)),
+  });
+  const fenceOf = (name: string) => admin.get(fenceKey(DEFAULT_PREFIX, name));
+
+  it("an operator's conflict holds the fleet's writes back until its next write lands", async () => {
+    const name = fresh(`fence ${family}`);
+    expect(await store.compareAndSet(name, 0, record(1, 'fleet:1'))).toMatchObject({ ok: true });
+    // The operator wrote on what it read before the fleet's write: a conflict sets its fence.
+    const conflict = await store.compareAndSet(name, 0, record(1, 'op:1'), undefined, 'op');
+    expect(conflict).toMatchObject({ ok: false, currentVersion: 1 });
+    expect(await fenceOf(name)).toBe('op');
+    const fleetWrite = store.compareAndSet(name, 1, record(2, 'fleet:2'), 'fleet:1');
+    const operatorWrite = await store.compareAndSet(name, 1, record(2, 'op:2'), 'fleet:1', 'op');
+    expect(operatorWrite.ok).toBe(true);
+    // The fleet's write waited behind the fence, then met the operator's record.
+    const fleet = await fleetWrite;
+    expect(fleet).toMatchObject({ ok: false, currentVersion: 2 });
+    expect(fleet.ok === false && fleet.current?.snapshot.writeId).toBe('op:2');
+    expect(await fenceOf(name)).toBeNull();
+  });
+
+  it('liftFence lifts only its own fence; the fleet then writes', async () => {
+    const name = fresh(`lift ${family}`);
+    await store.compareAndSet(name, 0, record(1, 'fleet:1'));
+    await store.compareAndSet(name, 0, record(1, 'op:1'), undefined, 'op');
+    await store.liftFence(name, 'another operator');
+    expect(await fenceOf(name)).toBe('op');
+    await store.liftFence(name, 'op');
+    expect(await fenceOf(name)).toBeNull();
+    expect(await store.compareAndSet(name, 1, record(2, 'fleet:2'), 'fleet:1')).toMatchObject({
+      ok: true,
+    });
+  });
+
+  it('recordExpiry reads the PTTL of the record: null while it has none or is not there', async () => {
+    const name = fresh(`expiry ${family}`);
+    expect(await store.recordExpiry(name)).toBeNull();
+    await store.compareAndSet(name, 0, record(1, 'fleet:1'));
+    expect(await store.recordExpiry(name)).toBeNull();
+    await admin.pexpire(store.keys(name).version, 60_000);
+    const ms = await store.recordExpiry(name);
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThanOrEqual(60_000);
   });
 });
 

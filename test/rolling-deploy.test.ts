@@ -4,7 +4,7 @@ import { reset } from 'statebreaker/admin';
 import { DEFAULT_PREFIX, RedisStore } from 'statebreaker/redis';
 import { MAX_VERSION } from 'statebreaker/store';
 import { afterEach, describe, expect, it } from 'vitest';
-import { breakerKeys, sequenceKey } from '../src/stores/redis/keys.js';
+import { breakerKeys, fenceKey, sequenceKey } from '../src/stores/redis/keys.js';
 import { type Member, settle, storedRecord, useFaultHarness } from './support/fault-fleet.js';
 import { waitFor } from './support/redis-wait.js';
 
@@ -201,5 +201,54 @@ describe('a rolling deploy from 0.1.0', () => {
       ok: true,
     });
     expect(await harness.admin.get(member.store.keys(name).write)).toBe('new:1');
+  });
+
+  it("an old instance knows no operator fence: its write lands through one, and the operator's next write lands on it", async () => {
+    const name = harness.begin('old through a fence');
+    const { member, mine } = await oneFailure(name);
+    const fence = fenceKey(DEFAULT_PREFIX, name);
+    // An operator of this release wrote on an older record: its conflict set its fence.
+    const operator = (version: number, writeId: string) => ({
+      version,
+      snapshot: {
+        ...mine.snapshot,
+        value: 'forcedOpen',
+        context: { ...mine.snapshot.context, failures: 0, reason: 'forcedOpen' as const },
+        writeId,
+      },
+    });
+    const conflict = await member.store.compareAndSet(
+      name,
+      mine.version - 1,
+      operator(mine.version, 'op:1'),
+      undefined,
+      'op',
+    );
+    expect(conflict).toMatchObject({ ok: false, currentVersion: mine.version });
+    expect(await harness.admin.get(fence)).toBe('op');
+
+    // The old script reads neither the fence's key nor its arguments: it writes as it did.
+    const writeId = 'old-instance.3:1';
+    const reply = await oldWrite(
+      member,
+      name,
+      { version: mine.version, writeId: mine.snapshot.writeId as string },
+      { version: mine.version + 1, snapshot: { ...mine.snapshot, writeId } },
+    );
+    expect((reply as unknown[])[0]).toBe(1); // WRITTEN
+    expect(await harness.admin.get(fence)).toBe('op');
+
+    // The operator's next write, built on the old write, lands and lifts the fence.
+    const landed = await member.store.compareAndSet(
+      name,
+      mine.version + 1,
+      operator(mine.version + 2, 'op:2'),
+      writeId,
+      'op',
+    );
+    expect(landed.ok).toBe(true);
+    expect(await harness.admin.get(fence)).toBeNull();
+    expect(await waitFor(() => member.breaker.state === 'forcedOpen')).toBe(true);
+    expect(member.storeErrors).toEqual([]);
   });
 });

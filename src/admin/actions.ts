@@ -1,14 +1,14 @@
 import type { BreakerConfig, BreakerEvent } from '../machine.js';
 import { checkName } from '../name.js';
 import { type BreakerOptions, resolveOptions } from '../options.js';
-import { recoverConfig } from '../record/config.js';
+import { recoverConfig, SHARED_CONFIG_KEYS, type SharedConfigKey } from '../record/config.js';
 import { CorruptRecordError } from '../record/errors.js';
 import { versionAbove } from '../record/order.js';
 import type { StoredRecord } from '../record/shape.js';
 import type { CircuitState } from '../state.js';
 import type { BreakerStore, RecordEntry } from '../stores/store.js';
 import { describeValue } from '../validate.js';
-import { applyEvent, initialSnapshot, operatorRecord } from './apply.js';
+import { applyEvent, initialSnapshot, operatorRecord, operatorWriteId } from './apply.js';
 import { BreakerNotFoundError, OperatorConflictError } from './errors.js';
 import { checkedEntry, checkStore, readEntry } from './read.js';
 import { type BreakerInfo, describeRecord } from './view.js';
@@ -22,23 +22,15 @@ const EVENTS = {
   reset: 'RESET',
 } as const satisfies Record<OperatorAction, BreakerEvent['type']>;
 
-/** The breaker options that make its configuration, as {@link CreateOptions} takes them. */
-export type ConfigOptions = Pick<
-  BreakerOptions,
-  | 'failMax'
-  | 'resetTimeout'
-  | 'successThreshold'
-  | 'halfOpenMaxCalls'
-  | 'probeLease'
-  | 'timeout'
-  | 'window'
-  | 'minimumCalls'
-  | 'failureRateThreshold'
-  | 'slowCallDuration'
-  | 'slowCallRateThreshold'
-  | 'backoff'
-  | 'quorum'
->;
+/**
+ * The options that make a breaker's configuration, as {@link CreateOptions} takes them: every
+ * field of the shared configuration (what `list --json` and `show --json` print as `config`,
+ * `backoffMultiplier` and `backoffMax` included), and the breaker options `timeout` (which sets
+ * the probe lease) and `backoff` (the same two fields as one option).
+ */
+export type ConfigOptions = Pick<BreakerOptions, 'timeout' | 'backoff'> & {
+  readonly [K in SharedConfigKey]?: BreakerConfig[K];
+};
 
 /** Options of {@link forceOpen} and {@link disable}. */
 export interface CreateOptions {
@@ -61,27 +53,18 @@ export interface OperatorResult {
   readonly changed: boolean;
 }
 
-// Conflicts are another writer's change: the action is applied again to the record that won. A
-// busy breaker (failures counted across a fleet) may win a few rounds; past this, the store is
-// changing faster than an operator can act and the caller is told so.
-const ATTEMPTS = 10;
-const IMMEDIATE = 2;
-const MAX_PAUSE_MS = 64;
+// Conflicts are another writer's change: the action is applied again to the record that won.
+// The operator's write carries a fence, so a store that supports it (Redis) holds the fleet's
+// writes back after the first conflict and the second write lands. A store that does not, or
+// another operator's fence, may take longer: the action gives up only after this much time.
+const GIVE_UP_MS = 30_000;
 
-const CONFIG_OPTIONS = new Set([
-  'failMax',
-  'resetTimeout',
-  'successThreshold',
-  'halfOpenMaxCalls',
-  'probeLease',
+// Derived from the record's own list, so that what `create` takes cannot drift from what a
+// record holds.
+const CONFIG_OPTIONS: ReadonlySet<string> = new Set<string>([
+  ...SHARED_CONFIG_KEYS,
   'timeout',
-  'window',
-  'minimumCalls',
-  'failureRateThreshold',
-  'slowCallDuration',
-  'slowCallRateThreshold',
   'backoff',
-  'quorum',
 ]);
 
 /**
@@ -106,7 +89,24 @@ export function createConfig(who: string, options: unknown): BreakerConfig | und
       );
     }
   }
-  return resolveOptions(create).config;
+  const { backoffMultiplier, backoffMax, ...rest } = create;
+  const flat = [
+    ...(backoffMultiplier === undefined ? [] : ['backoffMultiplier']),
+    ...(backoffMax === undefined ? [] : ['backoffMax']),
+  ];
+  if (flat.length === 0) return resolveOptions(create).config;
+  if (rest.backoff !== undefined) {
+    throw new TypeError(
+      `${who}: option create takes backoff or backoffMultiplier and backoffMax, not both, got backoff and ${flat.join(' and ')}`,
+    );
+  }
+  if (flat.length === 1) {
+    throw new TypeError(
+      `${who}: option create takes backoffMultiplier and backoffMax together (the backoff option), got only ${flat[0]}`,
+    );
+  }
+  return resolveOptions({ ...rest, backoff: { multiplier: backoffMultiplier, max: backoffMax } })
+    .config;
 }
 
 /** The write an action makes on what the store holds, or the breaker when it has nothing to do. */
@@ -208,36 +208,50 @@ async function act(
   checkName(name, `${who}: breaker name`);
   const create = createConfig(who, options);
   let entry = await readEntry(store, name);
-  for (let attempt = 1; ; attempt++) {
-    const now = store.clock.now();
-    const next = plan(name, who, entry, create, now);
-    if ('unchanged' in next) {
-      return {
-        breaker: describeRecord(name, next.unchanged, now),
-        from: describeRecord(name, next.unchanged, now).state,
-        changed: false,
-      };
+  const fence = operatorWriteId();
+  const started = Date.now();
+  // After a conflict the store may hold the fleet back for this action: lift that when the
+  // action ends without its write (nothing left to do, or an error).
+  let fenced = false;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const now = store.clock.now();
+      const next = plan(name, who, entry, create, now);
+      if ('unchanged' in next) {
+        return {
+          breaker: describeRecord(name, next.unchanged, now),
+          from: describeRecord(name, next.unchanged, now).state,
+          changed: false,
+        };
+      }
+      const result = await store.compareAndSet(
+        name,
+        next.expectedVersion,
+        next.record,
+        next.expectedWriteId,
+        fence,
+      );
+      if (result.ok) {
+        fenced = false;
+        return {
+          breaker: describeRecord(name, next.record, store.clock.now()),
+          from: next.from,
+          changed: true,
+        };
+      }
+      fenced = true;
+      if (Date.now() - started >= GIVE_UP_MS) throw new OperatorConflictError(name, attempt);
+      // Without a fence (another operator holds it, or the store has none) a busy record may
+      // win many rounds: pause a little from the third on, so that the retries do not spin.
+      if (attempt > 2) await pause(Math.random() * Math.min(64, 2 ** attempt));
+      // The conflict's reply holds the winner when it is readable; otherwise read what is there.
+      entry =
+        result.current !== null
+          ? checkedEntry({ name, record: result.current })
+          : await readEntry(store, name);
     }
-    const result = await store.compareAndSet(
-      name,
-      next.expectedVersion,
-      next.record,
-      next.expectedWriteId,
-    );
-    if (result.ok) {
-      return {
-        breaker: describeRecord(name, next.record, store.clock.now()),
-        from: next.from,
-        changed: true,
-      };
-    }
-    if (attempt >= ATTEMPTS) throw new OperatorConflictError(name, attempt);
-    if (attempt > IMMEDIATE) await pause(Math.random() * Math.min(MAX_PAUSE_MS, 2 ** attempt));
-    // The conflict's reply holds the winner when it is readable; otherwise read what is there.
-    entry =
-      result.current !== null
-        ? checkedEntry({ name, record: result.current })
-        : await readEntry(store, name);
+  } finally {
+    if (fenced) await store.liftFence?.(name, fence).catch(() => undefined);
   }
 }
 

@@ -7,6 +7,8 @@ import {
 import { type CircuitState, topLevelState } from '../state.js';
 import type { StoredRecord } from '../stores/store.js';
 
+export { escapeText } from '../escape-text.js';
+
 /** A breaker as its stored record shows it: what operator tools list and show. */
 export interface BreakerInfo {
   readonly name: string;
@@ -144,31 +146,4 @@ export function fleetRates(config: BreakerConfig, counts: WindowCounts): FleetRa
     failureRate: config.failureRateThreshold === undefined ? null : rate(counts.failures),
     slowCallRate: config.slowCallRateThreshold === undefined ? null : rate(counts.slow),
   };
-}
-
-// What a terminal would act on or a reader would not see: C0 and C1 controls, DEL, the line and
-// paragraph separators, and the bidirectional formatting marks (a name reordered on screen).
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-// The short escapes JSON uses, so that a name reads the same in a table and in a message.
-const NAMED: Readonly<Record<string, string>> = {
-  '\b': '\\b',
-  '\f': '\\f',
-  '\n': '\\n',
-  '\r': '\\r',
-  '\t': '\\t',
-};
-
-/**
- * `text` safe to write to a terminal, to show on a page and to paste into a ticket: every
- * control character (ESC, BEL, backspace, a newline...) and bidirectional mark is written as an
- * escape, as JSON writes it (`\n`, `\u001b`, `\u202e`). The one function for every text an
- * operator tool did not write itself (breaker names, stored values, error messages): the CLI's
- * output and the dashboard's tiles; JSON output escapes the same characters.
- */
-export function escapeText(text: string): string {
-  return text.replace(
-    UNSAFE,
-    (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }

@@ -2,7 +2,7 @@ import type { TransitionReason } from '../machine.js';
 import { checkName } from '../name.js';
 import { CorruptRecordError } from '../record/errors.js';
 import { isIdleRecord } from '../record/lapse.js';
-import { type RecordStamp, stampOf, supersedes } from '../record/order.js';
+import { orderOf, type RecordStamp, stampOf, supersedes } from '../record/order.js';
 import type { CircuitState } from '../state.js';
 import type { BreakerStore, RecordEntry, StoredRecord } from '../stores/store.js';
 import { checkedEntry, checkStore, listingOf, readEntry } from './read.js';
@@ -39,6 +39,11 @@ export interface WatchOptions {
    * failure counted), and a corrupt record as it is met.
    */
   onChange?: (breaker: BreakerListing) => void;
+  /**
+   * A watched breaker's record is gone from the store: lost with the store's data, deleted, or
+   * an idle record that expired (`recordTtl`). It lists no more, as in `listBreakers`.
+   */
+  onRemove?: (name: string) => void;
   /** A store problem the watch met (a re-read after missed changes failed); it goes on. */
   onError?: (error: Error) => void;
 }
@@ -83,6 +88,14 @@ class Watch {
   #unsubscribe: (() => void)[] = [];
   #closed = false;
   #rereading = false;
+  /** Breakers whose record the feed brought while a re-read ran: newer than what it read. */
+  #metDuringReread: Set<string> | null = null;
+  /** Breakers being read again after an older record came, and the reads' fresh names. */
+  readonly #verifying = new Set<string>();
+  readonly #verifyReads = new Set<{ readonly fresh: Set<string> }>();
+  /** Idle records that expire, by when (store clock): checked then, dropped when gone. */
+  readonly #expiring = new Map<string, number>();
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     store: BreakerStore,
@@ -128,7 +141,10 @@ class Watch {
       for (const entry of entries) {
         const listing = listingOf(entry, now);
         if (listing.corrupt) this.#corrupt.set(entry.name, listing);
-        else this.#known.set(entry.name, { stamp: knownStamp(listing.record), info: listing });
+        else {
+          this.#known.set(entry.name, { stamp: knownStamp(listing.record), info: listing });
+          this.#followExpiry(entry.name, listing.record);
+        }
       }
       const queued = this.#queued ?? [];
       this.#queued = null;
@@ -145,6 +161,8 @@ class Watch {
     this.#closed = true;
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#unsubscribe = [];
+    clearTimeout(this.#expiryTimer);
+    this.#expiring.clear();
   }
 
   async #read(): Promise<RecordEntry[]> {
@@ -159,7 +177,8 @@ class Watch {
     return entries;
   }
 
-  #met(name: string, record: StoredRecord): void {
+  /** `held`: the record is what the store holds now (a re-read), whatever its order. */
+  #met(name: string, record: StoredRecord, held = false): void {
     if (this.#closed) return;
     if (this.#names !== null && !this.#names.has(name)) return;
     if (this.#queued !== null) {
@@ -168,7 +187,21 @@ class Watch {
     }
     const known = this.#known.get(name);
     const stamp = stampOf(record);
-    if (known !== undefined && !supersedes(stamp, known.stamp)) return;
+    if (known !== undefined) {
+      const order = orderOf(stamp, known.stamp);
+      if (order === 'same') return;
+      if (!held && !supersedes(stamp, known.stamp)) {
+        // A late message, or the store lost the record and the breaker started again lower
+        // (its counter gone, no gap shows): what the store holds tells which.
+        if (order === 'older') this.#verify(name);
+        return;
+      }
+    }
+    if (!held) {
+      this.#metDuringReread?.add(name);
+      for (const reading of this.#verifyReads) reading.fresh.add(name);
+    }
+    this.#followExpiry(name, record);
     const entry = checkedEntry({ name, record });
     const at = this.#store.clock.now();
     const listing = listingOf(entry, at);
@@ -212,20 +245,108 @@ class Watch {
     }
   }
 
-  // Changes may have been lost with the feed: what the store holds now is met like a message.
+  // Changes may have been lost with the feed: what the store holds now is what the watch shows,
+  // even a record lower than the one known (the store lost its data and the breaker started
+  // again) or none at all, unless the feed brought a newer record of it while reading.
   #reread(): void {
     if (this.#closed || this.#queued !== null || this.#rereading) return;
     this.#rereading = true;
+    const fresh = new Set<string>();
+    this.#metDuringReread = fresh;
     this.#read()
       .then((entries) => {
-        for (const entry of entries) if (entry.record !== null) this.#met(entry.name, entry.record);
+        const listed = new Set<string>();
+        for (const entry of entries) {
+          listed.add(entry.name);
+          if (entry.record !== null && !fresh.has(entry.name)) {
+            this.#met(entry.name, entry.record, true);
+          }
+        }
+        for (const name of [...this.#known.keys(), ...this.#corrupt.keys()]) {
+          if (!listed.has(name) && !fresh.has(name)) this.#removed(name);
+        }
       })
       .catch((error: unknown) => safely(this.#options.onError, error as Error))
       .finally(() => {
         this.#rereading = false;
+        this.#metDuringReread = null;
       });
   }
+
+  #verify(name: string): void {
+    if (this.#verifying.has(name)) return;
+    this.#verifying.add(name);
+    this.#metDuringReread?.add(name);
+    const fresh = new Set<string>();
+    const reading = { fresh };
+    this.#verifyReads.add(reading);
+    readEntry(this.#store, name)
+      .then((entry) => {
+        if (this.#closed || fresh.has(name)) return;
+        if (entry === null) this.#removed(name);
+        else if (entry.record !== null) this.#met(name, entry.record, true);
+      })
+      .catch((error: unknown) => safely(this.#options.onError, error as Error))
+      .finally(() => {
+        this.#verifying.delete(name);
+        this.#verifyReads.delete(reading);
+      });
+  }
+
+  #removed(name: string): void {
+    const had = this.#known.delete(name) || this.#corrupt.delete(name);
+    this.#expiring.delete(name);
+    if (had) safely(this.#options.onRemove, name);
+  }
+
+  // An idle record may expire without a change message: ask the store when, and look then.
+  #followExpiry(name: string, record: StoredRecord): void {
+    this.#expiring.delete(name);
+    const expiry = this.#store.recordExpiry;
+    if (expiry === undefined || !isIdleRecord(record.snapshot)) return;
+    const stamp = stampOf(record);
+    expiry.call(this.#store, name).then(
+      (ms) => {
+        const known = this.#known.get(name);
+        if (ms === null || this.#closed || known === undefined) return;
+        if (orderOf(stamp, known.stamp) !== 'same') return;
+        this.#expiring.set(name, Date.now() + ms + EXPIRY_MARGIN_MS);
+        this.#armExpiry();
+      },
+      (error: unknown) => safely(this.#options.onError, error as Error),
+    );
+  }
+
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    if (this.#closed || this.#expiring.size === 0) return;
+    const next = Math.min(...this.#expiring.values());
+    this.#expiryTimer = setTimeout(() => this.#checkExpired(), Math.max(0, next - Date.now()));
+    this.#expiryTimer.unref();
+  }
+
+  #checkExpired(): void {
+    this.#expiryTimer = undefined;
+    const now = Date.now();
+    for (const [name, due] of this.#expiring) {
+      if (due > now) continue;
+      this.#expiring.delete(name);
+      readEntry(this.#store, name).then(
+        (entry) => {
+          if (this.#closed) return;
+          if (entry === null) this.#removed(name);
+          else if (entry.record !== null) this.#met(name, entry.record, true);
+        },
+        (error: unknown) => safely(this.#options.onError, error as Error),
+      );
+    }
+    this.#armExpiry();
+  }
 }
+
+// Past the key's own expiry, so that the check finds it gone.
+const EXPIRY_MARGIN_MS = 50;
 
 /**
  * Follows the breakers on `store` live: `listener` hears every change of a breaker's top-level

@@ -2,7 +2,7 @@ import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { RedisStore } from '../stores/redis/index.js';
 import { UsageError } from './command.js';
 import type { CommonOptions } from './common-options.js';
-import { maskPasswords } from './secrets.js';
+import { withoutUserinfo } from './secrets.js';
 
 /** Where to connect, parsed from `--redis`. */
 export interface RedisTarget {
@@ -36,7 +36,7 @@ function parseOne(text: string): { url: URL; options: RedisOptions } {
     url = new URL(text);
   } catch {
     throw new UsageError(
-      `--redis must be a redis://, rediss:// or unix:// URL, got ${JSON.stringify(maskPasswords(text))}`,
+      `--redis must be a redis://, rediss:// or unix:// URL, got ${JSON.stringify(withoutUserinfo(text))}`,
     );
   }
   const db =
@@ -64,7 +64,7 @@ function parseOne(text: string): { url: URL; options: RedisOptions } {
       break;
     default:
       throw new UsageError(
-        `--redis must be a redis://, rediss:// or unix:// URL, got ${JSON.stringify(maskPasswords(text))}`,
+        `--redis must be a redis://, rediss:// or unix:// URL, got ${JSON.stringify(mask(url))}`,
       );
   }
   options.host = url.hostname === '' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');

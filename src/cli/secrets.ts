@@ -9,3 +9,15 @@ const QUERY_PASSWORD = /([?&]password=)[^&\s"',]*/gi;
 export function maskPasswords(text: string): string {
   return text.replace(USERINFO_PASSWORD, '$1***@').replace(QUERY_PASSWORD, '$1***');
 }
+
+/**
+ * `text`, a URL that did not parse, with no part of its userinfo: everything between the scheme
+ * and the last `@` is written as `***`. Where the URL does not parse, its userinfo cannot be told
+ * apart from the rest, and a password may hold any character (`,`, quotes, spaces).
+ */
+export function withoutUserinfo(text: string): string {
+  const at = text.lastIndexOf('@');
+  if (at === -1) return maskPasswords(text);
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? '';
+  return maskPasswords(`${scheme}***${text.slice(at)}`);
+}

@@ -68,6 +68,14 @@ export class LiveBreakers {
       },
       {
         onChange: (listing) => this.#show(listing),
+        // Lost with the store's data, or an idle record that expired: the tile goes too (and
+        // its rates are no longer read).
+        onRemove: (name) => {
+          this.#listings.delete(name);
+          this.#breakers.delete(name);
+          this.#history.delete(name);
+          this.#send('removed', { name });
+        },
         onError: (error) => this.#send('problem', { message: error.message }),
       },
     );

@@ -1,4 +1,4 @@
-import { liveBreakers } from '../live-breakers.js';
+import { heardStateOf, liveBreakers } from '../live-breakers.js';
 import { CircuitState } from '../state.js';
 import type { WindowRates } from '../window/window-rates.js';
 
@@ -40,7 +40,7 @@ export function liveStates(): Map<string, NameStates> {
       };
       byName.set(breaker.name, entry);
     }
-    entry.states[breaker.state]++;
+    entry.states[heardStateOf(breaker)]++;
     if (breaker.degraded) entry.degraded++;
     const rates = breaker.rates;
     if (rates !== undefined && rates.calls > entry.rateCalls)

@@ -163,7 +163,7 @@ export function openTelemetryMetrics(options: OpenTelemetryMetricsOptions): Metr
     };
   }, idleTimeout);
 
-  const failovers = new FailoverCounts();
+  const failovers = new FailoverCounts((name) => totals.holds(name));
   const observed: [OpenTelemetryObservable, (result: OpenTelemetryObservableResult) => void][] = [
     [
       meter.createObservableGauge(OTEL_METRIC_NAMES.state, {

@@ -123,7 +123,7 @@ export function prometheusMetrics(options: PrometheusMetricsOptions): MetricsExp
       return samples;
     });
 
-  const failovers = new FailoverCounts();
+  const failovers = new FailoverCounts((name) => totals.holds(name));
   const collectors = [
     new PrometheusCollector(
       PROMETHEUS_METRIC_NAMES.state,

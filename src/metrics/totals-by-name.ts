@@ -74,6 +74,12 @@ export class TotalsByName<R extends DurationRecorder = DurationRecorder> {
     return this.#byName.values();
   }
 
+  /** Whether `name`'s totals are kept (live, or idle within its time), idle ones dropped first. */
+  holds(name: string): boolean {
+    this.sweep();
+    return this.#byName.has(name);
+  }
+
   /** How many names are kept, live or idle. */
   get size(): number {
     return this.#byName.size;

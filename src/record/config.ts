@@ -23,6 +23,20 @@ const POLICY_KEYS = [
   'quorum',
 ] as const satisfies readonly (keyof BreakerConfig)[];
 
+/**
+ * Every field of the shared configuration (`context.config`): what a record carries, what
+ * instances compare, and what an operator's `create` takes.
+ */
+export const SHARED_CONFIG_KEYS = [...CONFIG_KEYS, ...POLICY_KEYS] as const;
+
+/** A field of the shared configuration. */
+export type SharedConfigKey = (typeof SHARED_CONFIG_KEYS)[number];
+
+// A field added to BreakerConfig and not to the lists above would be neither stored, compared
+// nor accepted by `create`: this does not compile then.
+const everyField: Exclude<keyof BreakerConfig, SharedConfigKey> extends never ? true : never = true;
+void everyField;
+
 /** Whether `value` is an object that is not an array (JSON's `{...}`). */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -1,4 +1,4 @@
-import type { BreakerContext } from '../machine.js';
+import type { BreakerContext, TransitionReason } from '../machine.js';
 import { breakerMachine, SCHEMA_VERSION } from '../machine.js';
 import { configProblem, isPlainObject } from './config.js';
 import { isVersion, MAX_VERSION } from './order.js';
@@ -21,6 +21,24 @@ function leafOf(value: unknown): string | undefined {
   return typeof child === 'string' ? `${parent}.${child}` : undefined;
 }
 
+// Every reason the statechart gives, checked against the type both ways: a reason added to the
+// machine and not here, or one here the machine never gives, does not compile.
+const REASONS: Readonly<Record<TransitionReason, true>> = {
+  init: true,
+  failMaxReached: true,
+  failureRateReached: true,
+  slowCallRateReached: true,
+  retryAfter: true,
+  resetTimeoutElapsed: true,
+  successThresholdReached: true,
+  probeFailed: true,
+  probeLeaseExpired: true,
+  panicProbe: true,
+  forcedOpen: true,
+  disabled: true,
+  reset: true,
+};
+
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
@@ -42,7 +60,9 @@ function contextProblem(context: unknown): string | undefined {
       return `probe ${JSON.stringify(id)} has lease ${JSON.stringify(until)}`;
     }
   }
-  if (typeof c.reason !== 'string') return 'context.reason is missing';
+  if (typeof c.reason !== 'string' || !Object.hasOwn(REASONS, c.reason)) {
+    return `context.reason is ${JSON.stringify(c.reason)}`;
+  }
   if (
     c.openDuration !== undefined &&
     (typeof c.openDuration !== 'number' || !Number.isFinite(c.openDuration) || c.openDuration <= 0)

@@ -2,7 +2,9 @@ import type { InspectionEvent } from 'xstate';
 
 type InspectedRef = InspectionEvent['actorRef'];
 
+import type { BreakerContext } from '../machine.js';
 import type { InspectOption } from '../options.js';
+import { freezeContext } from '../record/freeze.js';
 
 /** The event an inspector sees when an instance restores its statechart from a record. */
 export const RESTORE_EVENT = 'statebreaker.restore';
@@ -30,6 +32,12 @@ export class InspectionSession {
 
   /** The observer to give every actor of the breaker. */
   readonly observer = (event: InspectionEvent): void => {
+    // The snapshot an inspector sees holds the actor's own context: frozen, so that an
+    // inspector cannot write into the statechart.
+    if (event.type === '@xstate.snapshot') {
+      const { context } = event.snapshot as { context?: BreakerContext };
+      if (context !== undefined) freezeContext(context);
+    }
     const session = this.#session;
     if (session === null || event.actorRef === session) {
       if (event.type === '@xstate.actor' && session === null) this.#session = event.actorRef;

@@ -9,6 +9,12 @@ import type { BreakerEvent } from '../machine.js';
  */
 export const MAX_PENDING = 256;
 
+const OPERATOR_EVENTS: ReadonlySet<BreakerEvent['type']> = new Set([
+  'FORCE_OPEN',
+  'DISABLE',
+  'RESET',
+]);
+
 interface Entry {
   readonly seq: number;
   readonly event: BreakerEvent;
@@ -61,6 +67,14 @@ export class PendingEvents {
    * change something; an event the adopted record makes a no-op (a probe with no slot left)
    * must not come back at a later replay.
    */
+  /**
+   * Whether an operator's event (`FORCE_OPEN`, `DISABLE`, `RESET`) is pending: its write must
+   * land whatever the fleet's write rate, so it is written with a fence.
+   */
+  get holdsOperatorEvent(): boolean {
+    return this.#entries.some(({ event }) => OPERATOR_EVENTS.has(event.type));
+  }
+
   replay(apply: (event: BreakerEvent) => boolean): void {
     const entries = this.#entries;
     this.#entries = [];

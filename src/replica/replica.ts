@@ -121,7 +121,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     this.#unsubscribe = store.subscribe(name, this);
     const known = store.peek?.(name);
     if (known !== undefined) {
-      if (known !== null) this.#meet(known, 'read');
+      if (known !== null) this.#meet(known, 'read', null, true);
       this.loaded = true;
       this.ready = LOADED;
     } else {
@@ -131,7 +131,9 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.ready = loading.then(
         (record) => {
           this.loaded = true;
-          if (record !== null) this.#meet(record, 'read');
+          // The record first read is the state this instance starts in, not a change (local
+          // events made before it came back are replayed and heard once written).
+          if (record !== null) this.#meet(record, 'read', null, true);
         },
         (error: unknown) => {
           this.loaded = true;
@@ -163,6 +165,11 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     }
     this.sleepIfIdle();
     return changed;
+  }
+
+  /** The state listeners last heard: the record's, or this instance's own while degraded. */
+  get shownState(): CircuitState {
+    return this.#shown;
   }
 
   /** The sequence number of the last event `send` kept. */
@@ -325,6 +332,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       base: this.stamp(),
       state: this.state,
       lapses: lapsing && isIdleRecord(record.snapshot),
+      operator: this.#pending?.holdsOperatorEvent === true,
     };
   }
 
@@ -341,6 +349,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.#lineage = lineageAfter(write.lineage, stamp.writeId);
       this.#origin = write.origin;
       this.#baseLapses = write.lapses;
+      // The record holding this instance's change is confirmed: now listeners hear it.
+      this.#announce(write.state, write.reason, write.generation, false);
     }
     this.#unusable = false;
     this.#replacing = false;
@@ -427,7 +437,12 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
 
   // --- the rule, applied ---
 
-  #meet(stored: StoredRecord, source: RecordSource, sentBase: RecordStamp | null = null): void {
+  #meet(
+    stored: StoredRecord,
+    source: RecordSource,
+    sentBase: RecordStamp | null = null,
+    quiet = false,
+  ): void {
     if (this.#disposed) return;
     const stamp = stampOf(stored);
     switch (reconcile(this, stamp, source, sentBase)) {
@@ -445,7 +460,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
         return;
       }
       case 'adopt':
-        this.#adopt(stored);
+        this.#adopt(stored, quiet);
         return;
       case 'recreate':
         // Over the very base (its write key lost): expect the version alone.
@@ -488,7 +503,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
    * Takes the stored record as the base and applies the unconfirmed local events again.
    * Listeners hear only the net change: the record and the replay are one step to them.
    */
-  #adopt(stored: StoredRecord): void {
+  #adopt(stored: StoredRecord, quiet = false): void {
     const record = this.#usable(stored);
     if (record === undefined) return;
     // Own writes that got no answer yet landed beneath this record: their events are in it.
@@ -505,6 +520,13 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     this.#unusable = false;
     this.#replacing = false;
     this.#baseState = this.state;
+    if (quiet) {
+      // The state this instance starts in (the record it first read) is no change to hear.
+      this.#shown = this.state;
+    } else {
+      const { reason, generation } = this.context;
+      this.#announce(this.state, reason, generation, false);
+    }
     const pending = this.#pending;
     let changed = false;
     if (pending !== null && pending.size > 0) {
@@ -515,25 +537,37 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       });
     }
     this.#dirty = changed;
-    this.#announce(changed && this.degraded);
+    // Replayed local events are heard once their write lands; alone, they are heard now.
+    if (changed && this.degraded) this.#announceLocal();
     if (changed) this.#write(0);
     this.sleepIfIdle();
     this.#checkWaiters();
   }
 
+  // A local change is in force for calls at once; listeners hear it when the record holding it
+  // is confirmed (`written`), or at once while this instance decides alone (degraded).
   #changed(spreadMs: number): void {
     this.#dirty = true;
-    this.#announce(this.degraded);
+    if (this.degraded) this.#announceLocal();
     this.#write(spreadMs);
   }
 
-  #announce(speculative: boolean): void {
+  /** The local state, decided by this instance alone: `speculative`. */
+  #announceLocal(): void {
+    const { reason, generation } = this.context;
+    this.#announce(this.state, reason, generation, true);
+  }
+
+  #announce(
+    to: CircuitState,
+    reason: TransitionReason,
+    generation: number,
+    speculative: boolean,
+  ): void {
     const from = this.#shown;
-    const to = this.state;
     if (from === to) return;
     this.#shown = to;
     if (this.#disposed) return;
-    const { reason, generation } = this.context;
     this.#hooks.transition(from, to, reason, generation, speculative);
   }
 
@@ -552,6 +586,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     this.degraded = true;
     this.#retryDelay = RETRY_MIN_MS;
     this.#hooks.degraded(error);
+    this.#announceLocal();
   }
 
   // While the store fails, the local statechart goes on deciding; the write is retried with
@@ -563,6 +598,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.degraded = true;
       this.#retryDelay = RETRY_MIN_MS;
       this.#hooks.degraded(error);
+      // A change whose write did not land stands alone from here: heard as speculative.
+      this.#announceLocal();
     } else {
       this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
     }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { TransitionReason } from '../machine.js';
 import type { RecordStamp } from '../record/order.js';
 import type { StoredRecord } from '../record/shape.js';
 import type { CircuitState } from '../state.js';
@@ -18,6 +19,8 @@ export interface WriteRequest {
   readonly state: CircuitState;
   /** Whether the store lets the record expire (an idle record on a store with `recordTtl`). */
   readonly lapses: boolean;
+  /** Whether the record holds an operator's event: written with this writer's fence. */
+  readonly operator?: boolean;
 }
 
 /** A write whose answer has not come yet. */
@@ -25,6 +28,9 @@ export interface OpenWrite {
   readonly writeId: string;
   readonly upToSeq: number;
   readonly state: CircuitState;
+  /** Why the record's statechart is in that state, and its generation (announced on landing). */
+  readonly reason: TransitionReason;
+  readonly generation: number;
   /** The lineage the record carries: its ancestors' write ids. */
   readonly lineage: string;
   /** The line the record belongs to (see `RecordStamp.origin`). */
@@ -98,7 +104,9 @@ export class Writer {
   #stopped = false;
   /** A schedule() came while the loop ran: the spread it asked for, `null` for none. */
   #again: number | null = null;
-  /** Prefix of this writer's write ids: one breaker instance's. */
+  /** An operator's write of this writer met a conflict: the store may hold others back. */
+  #fenced = false;
+  /** Prefix of this writer's write ids: one breaker instance's (and its operator fence id). */
   readonly #id: string;
   /** The number in this writer's id prefix: a writer built again for the instance reuses it. */
   readonly serial: number;
@@ -130,7 +138,8 @@ export class Writer {
       this.#running === null &&
       this.#inFlight === null &&
       this.#unanswered.length === 0 &&
-      this.#spread === null
+      this.#spread === null &&
+      !this.#fenced
     );
   }
 
@@ -211,6 +220,7 @@ export class Writer {
   }
 
   stop(): void {
+    if (this.#fenced) this.#liftFence();
     this.#stopped = true;
     this.#spread?.go();
     if (this.#ticket !== null) this.#gate?.drop(this.#ticket);
@@ -230,6 +240,11 @@ export class Writer {
     return ticket.granted && !this.#stopped;
   }
 
+  #liftFence(): void {
+    this.#fenced = false;
+    this.#host.store.liftFence?.(this.#host.name, this.#id).catch(() => undefined);
+  }
+
   async #loop(waited: Promise<void> | undefined): Promise<void> {
     // Let the events of this tick gather into one write.
     await waited;
@@ -241,6 +256,9 @@ export class Writer {
       if (this.#gate !== undefined && !(await this.#turn())) return;
       const writeId = `${this.#id}${++this.#writes}`;
       const request = this.#host.nextWrite(writeId);
+      // An operator's write met a conflict (the store may hold the fleet back for it) and the
+      // record that won left it nothing to write: let the fleet go on.
+      if (this.#fenced && request?.operator !== true) this.#liftFence();
       if (request === null) {
         this.#gate?.leave();
         return;
@@ -249,6 +267,8 @@ export class Writer {
         writeId,
         upToSeq: request.upToSeq,
         state: request.state,
+        reason: request.record.snapshot.context.reason,
+        generation: request.record.snapshot.context.generation,
         lineage: request.record.snapshot.lineage ?? '',
         origin: request.record.snapshot.origin,
         lapses: request.lapses,
@@ -261,6 +281,7 @@ export class Writer {
           request.expectedVersion,
           request.record,
           request.expectedWriteId,
+          request.operator === true ? this.#id : undefined,
         );
       } catch (error) {
         this.#gate?.leave();
@@ -276,9 +297,11 @@ export class Writer {
       this.#host.answered();
       if (result.ok) {
         conflicts = 0;
+        if (request.operator === true) this.#fenced = false;
         this.#host.written({ version: request.record.version, writeId }, open);
         continue;
       }
+      if (request.operator === true) this.#fenced = true;
       this.#host.refused(result, request.base);
       // An urgent write retries at once, but not for ever at full speed: a long run of
       // conflicts means a busy record, where a pause costs little.

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
 import type { WindowCounts } from '../machine.js';
-import type { WindowFlush } from '../window/buckets.js';
+import { freezeRecord } from '../record/freeze.js';
+import type { FleetTotals, WindowFlush } from '../window/buckets.js';
 import { WindowTable } from '../window/window-table.js';
 import {
   asFollower,
@@ -48,6 +49,9 @@ export class MemoryStore implements BreakerStore {
     expectedVersion: number,
     record: StoredRecord,
     expectedWriteId?: string,
+    // No fence needed: a retry built on the conflict's answer runs before another writer of
+    // this process can (the answer and the retry are one chain of microtasks, no I/O between).
+    _fence?: string,
   ): Promise<CompareAndSetResult> {
     const current = this.#records.get(name) ?? null;
     const currentVersion = current?.version ?? 0;
@@ -60,6 +64,9 @@ export class MemoryStore implements BreakerStore {
     if (!(record.version > expectedVersion)) {
       throw new RangeError(`record version ${record.version} must exceed ${expectedVersion}`);
     }
+    // Kept and handed out by reference: frozen, so that no reader writes into the store's
+    // record or into the context of the actor that wrote it (a write, never a success in closed).
+    freezeRecord(record);
     this.#records.set(name, record);
     const listeners = this.#listeners.get(name);
     if (listeners !== undefined || this.#watchers.size > 0) {
@@ -108,7 +115,7 @@ export class MemoryStore implements BreakerStore {
     };
   }
 
-  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+  async flushWindow(name: string, flush: WindowFlush): Promise<FleetTotals> {
     let table = this.#windows.get(name);
     if (table === undefined) {
       table = new WindowTable();
@@ -121,7 +128,14 @@ export class MemoryStore implements BreakerStore {
 
   async readWindow(name: string, read: WindowRead): Promise<WindowCounts> {
     const table = this.#windows.get(name);
-    const totals = table?.flush({ ...read, instance: '', calls: 0, failures: 0, slow: 0 });
+    const totals = table?.flush({
+      ...read,
+      instance: '',
+      flushMs: 0,
+      calls: 0,
+      failures: 0,
+      slow: 0,
+    });
     if (table?.empty) this.#windows.delete(name);
     return totals ?? { calls: 0, failures: 0, slow: 0, failingInstances: 0, slowInstances: 0 };
   }

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { WindowCounts } from '../machine.js';
 import type { RecordStamp } from '../record/order.js';
 import type { StoredRecord } from '../record/shape.js';
-import type { WindowFlush } from '../window/buckets.js';
+import type { FleetTotals, WindowFlush } from '../window/buckets.js';
 
 // The protocol speaks in records; their shape is the record module's.
 export type { PersistedBreakerSnapshot, StoredRecord } from '../record/shape.js';
@@ -112,13 +112,32 @@ export interface BreakerStore {
    * that cannot be read) and, when `expectedWriteId` is given, the stored snapshot's `writeId`
    * is that one; otherwise returns what is stored. `record.version` must be greater than
    * `expectedVersion`: versions only grow, even across a store that lost its data.
+   *
+   * `fence` marks an operator's write (an id the writer keeps across its retries): a store that
+   * supports it answers a conflict of such a write by holding every other writer back until the
+   * writer's next write with the same fence lands (or a short while passes), so that an
+   * operator's action lands whatever the fleet's write rate. Other writers' compare-and-sets
+   * wait meanwhile; they never fail for it.
    */
   compareAndSet(
     name: string,
     expectedVersion: number,
     record: StoredRecord,
     expectedWriteId?: string,
+    fence?: string,
   ): Promise<CompareAndSetResult>;
+  /**
+   * Lets the other writers go on: the writer of `fence` met a conflict and then had nothing to
+   * write (or gave up). Only that writer's fence is lifted (optional: stores with fences).
+   */
+  liftFence?(name: string, fence: string): Promise<void>;
+  /**
+   * Milliseconds until the stored record of `name` expires (an idle record on a store whose
+   * fleet writes with `recordTtl`), or `null` when it does not expire or is not there
+   * (optional: stores whose records may expire). Operator views use it to drop an expired
+   * record when the store drops it, since an expiry publishes no change.
+   */
+  recordExpiry?(name: string): Promise<number | null>;
   /**
    * Follows `name`: the follower gets every record written for it (a plain function gets the
    * records only, and `onProblem` the problems). Returns the unsubscribe function.
@@ -150,7 +169,7 @@ export interface BreakerStore {
    * totals over the window for the flush's generation, in one step. Buckets that left the window
    * go by themselves. A store without it leaves each instance deciding on its own window.
    */
-  flushWindow?(name: string, flush: WindowFlush): Promise<WindowCounts>;
+  flushWindow?(name: string, flush: WindowFlush): Promise<FleetTotals>;
   /**
    * The fleet's totals over the window of `name` for a generation, as {@link flushWindow}
    * returns them, adding nothing (operator views; optional).

@@ -26,6 +26,8 @@ type GraphState = ModelState & Snapshot<undefined>;
  */
 export type PathConfig = Partial<BreakerConfig> & Pick<BreakerOptions, 'timeout' | 'backoff'>;
 
+const STREAM_ONLY =
+  "is how the breaker under test times a stream, not what its statechart decides: give it to that breaker; the paths' steps are already outcomes";
 // Options of a breaker that decide nothing in the statechart: refused, each with the reason,
 // rather than accepted and silently ignored.
 const RUNNER_ONLY =
@@ -39,6 +41,10 @@ const NOT_MODELLED: Readonly<Record<string, string>> = {
   store: `${RUNNER_ONLY} (createPathBreaker takes a store)`,
   clock: `${RUNNER_ONLY} (createPathBreaker takes the simulated clock)`,
   inspect: RUNNER_ONLY,
+  // Unlike `timeout`, they set no probe lease: a stream that stalls is only a failure to the
+  // statechart.
+  firstChunkTimeout: `${STREAM_ONLY} (a stream that sends nothing in time is a \`fail\` step)`,
+  chunkTimeout: `${STREAM_ONLY} (a stream that stalls between chunks is a \`fail\` step)`,
 };
 
 function checkModelled(config: object): void {
@@ -75,7 +81,8 @@ function isPrefix(short: readonly string[], long: readonly string[]): boolean {
  *   probe lease `resetTimeout`, or `timeout` + 1 s), as a breaker built with the same options
  *   would be. `timeout` is taken for that effect alone: the paths have no timed-out calls (a
  *   timed-out call is a `fail` step). Options the statechart does not decide with (`classify`,
- *   `retryAfter`, `windowFlush`, `store`, `clock`, `inspect`) are refused with a `TypeError`
+ *   `retryAfter`, `windowFlush`, `firstChunkTimeout`, `chunkTimeout`, `store`, `clock`,
+ *   `inspect`) are refused with a `TypeError`
  *   that says why. Build the breakers under test with the returned `config`.
  * @param options `retryAfterMs`: also offer failures carrying that retry-after.
  * @throws TypeError or RangeError for an invalid threshold, as the breaker's options do;

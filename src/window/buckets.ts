@@ -1,5 +1,7 @@
 // The time buckets every window is made of, in one process or across a fleet on a store.
 
+import type { WindowCounts } from '../machine.js';
+
 /**
  * Buckets per window. A count stays in the window for at least `window` ms and at most one
  * bucket (a tenth of the window) longer: a bucket leaves the window once it ended `window` ms
@@ -15,11 +17,21 @@ export interface WindowFlush {
   readonly at: number;
   /** The window's length in ms. */
   readonly window: number;
-  /** The flushing instance, for a quorum; `''` when no quorum needs instances told apart. */
+  /** The flushing instance: the fleet's window knows which instances count in it. */
   readonly instance: string;
+  /** The flushing instance's `windowFlush` (ms): how long it may hold counts before a flush. */
+  readonly flushMs: number;
   readonly calls: number;
   readonly failures: number;
   readonly slow: number;
+}
+
+/** The fleet's totals a flush answers with, and what it learns of the other instances. */
+export interface FleetTotals extends WindowCounts {
+  /** Instances other than the flusher that flushed counts into the window's live buckets. */
+  readonly otherInstances: number;
+  /** The longest `windowFlush` among them (ms; 0 when none). */
+  readonly otherFlushMs: number;
 }
 
 /** The bucket a time falls in. */

@@ -7,7 +7,7 @@ import {
   type WindowCounts,
 } from '../machine.js';
 import type { BreakerStore } from '../stores/store.js';
-import { bucketOf, firstLiveBucket, WINDOW_BUCKETS } from './buckets.js';
+import { bucketOf, type FleetTotals, firstLiveBucket, WINDOW_BUCKETS } from './buckets.js';
 
 /** What a window needs of its breaker instance. */
 export interface WindowHost {
@@ -27,12 +27,24 @@ interface Counts {
 
 const zero = (): Counts => ({ calls: 0, failures: 0, slow: 0 });
 
+// What a rate decision waits for beyond the other instances' flush period: their flush's round
+// trip (twice the deciding flush's own) and this much for timers that fire late.
+const DECISION_GRACE_MS = 20;
+
 /**
  * One instance's side of the rate rules. Counting an outcome is a few increments: no clock, no
  * store, no statechart. Counts are flushed to the store `windowFlush` ms after the first one not
- * yet flushed (so a timer runs only while counts wait), or at once when this instance's own
- * window crosses a threshold (at most once per `windowFlush`); the store answers with the
- * fleet's totals in the same round trip, and the statechart decides on them (`WINDOW`). When the
+ * yet flushed (so a timer runs only while counts wait), at once for the first count of a closed
+ * period (so that the fleet's window knows this instance counts), and at once when this
+ * instance's own window crosses a threshold (at most once per `windowFlush`); the store answers
+ * with the fleet's totals in the same round trip, and the statechart decides on them (`WINDOW`).
+ *
+ * Totals that reach a threshold while other instances count are not decided on at once: those
+ * instances may hold calls they counted before the crossing for up to their `windowFlush`. The
+ * decision waits that long (plus twice the flush's round trip and a grace) and reads the fleet's
+ * totals again, without this instance's counts since the crossing (they wait for the next
+ * flush). So a decision counts every call any instance counted before the crossing. An instance
+ * alone in the window decides at once; so does an explicit {@link flush} (`settled()`). When the
  * store fails, or has no window, the instance decides on its own window.
  */
 export class LocalWindow {
@@ -54,6 +66,10 @@ export class LocalWindow {
   #local = zero();
   #timer: unknown;
   #flushing: Promise<void> | null = null;
+  /** Whether this instance flushed counts in the current generation. */
+  #joined = false;
+  /** The timer of a rate decision waiting for the other instances' flushes. */
+  #decision: unknown;
   #lastEarly = Number.NEGATIVE_INFINITY;
   /** Reused by the threshold check, which runs on every counted call past `minimumCalls`. */
   readonly #scratch = { calls: 0, failures: 0, slow: 0, failingInstances: 1, slowInstances: 1 };
@@ -76,7 +92,7 @@ export class LocalWindow {
     this.#config = config;
     this.#window = config.window as number;
     this.#flushMs = windowFlush;
-    this.#instance = (config.quorum ?? 1) > 1 ? instance : '';
+    this.#instance = instance;
     this.#store = store;
     this.#clock = clock;
     this.#host = host;
@@ -89,15 +105,27 @@ export class LocalWindow {
     pending.calls++;
     if (failed) pending.failures++;
     if (slow) pending.slow++;
+    if (!this.#joined) {
+      this.#joined = true;
+      this.#flushSoon();
+      return;
+    }
     if (this.#timer === undefined) {
       this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;
-        this.#flushSoon();
+        // Counts since a crossing wait for its decision, which flushes them after.
+        if (this.#decision === undefined) this.#flushSoon();
       }, this.#flushMs);
     }
     const local = this.#local;
     const calls = local.calls + pending.calls;
-    if (calls < (this.#config.minimumCalls ?? 1) || this.#flushing !== null) return;
+    if (
+      calls < (this.#config.minimumCalls ?? 1) ||
+      this.#flushing !== null ||
+      this.#decision !== undefined
+    ) {
+      return;
+    }
     const counts = this.#scratch;
     counts.calls = calls;
     counts.failures = local.failures + pending.failures;
@@ -111,13 +139,25 @@ export class LocalWindow {
   }
 
   /**
-   * Flushes the counts not yet flushed and lets the statechart decide on the totals; settles when
-   * done (with a flush already running, after it and one more if counts came meanwhile).
+   * Flushes the counts not yet flushed and lets the statechart decide on the totals at once (a
+   * decision waiting for other instances is taken now); settles when done (with a flush already
+   * running, after it and one more if counts came meanwhile).
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    return this.#run(true);
+  }
+
+  async #run(explicit: boolean): Promise<void> {
     while (this.#flushing !== null) await this.#flushing;
-    if (this.#pending.calls === 0 || this.#disposed) return;
-    this.#flushing = this.#flushOnce().finally(() => {
+    if (this.#disposed) return;
+    const step =
+      this.#pending.calls > 0
+        ? this.#flushOnce(explicit)
+        : explicit && this.#decision !== undefined
+          ? this.#decide()
+          : null;
+    if (step === null) return;
+    this.#flushing = step.finally(() => {
       this.#flushing = null;
     });
     await this.#flushing;
@@ -125,7 +165,7 @@ export class LocalWindow {
 
   // A flush nobody awaits: whatever goes wrong is reported, never an unhandled rejection.
   #flushSoon(): void {
-    this.flush().catch((error: unknown) => {
+    this.#run(false).catch((error: unknown) => {
       if (!this.#disposed) this.#host.storeError(error);
     });
   }
@@ -134,9 +174,10 @@ export class LocalWindow {
   dispose(): void {
     this.#disposed = true;
     this.#clearTimer();
+    this.#clearDecision();
   }
 
-  async #flushOnce(): Promise<void> {
+  async #flushOnce(explicit: boolean): Promise<void> {
     this.#clearTimer();
     const generation = this.#generation;
     // The statechart left the generation these counts belong to: they count no more.
@@ -148,29 +189,91 @@ export class LocalWindow {
     this.#pending = zero();
     const at = this.#clock.now();
     this.#record(counts, at);
-    let totals: WindowCounts;
-    const flushWindow = this.#store.flushWindow;
-    if (flushWindow === undefined) {
-      totals = this.#localTotals();
-    } else {
-      try {
-        totals = await flushWindow.call(this.#store, this.#name, {
-          generation,
-          at,
-          window: this.#window,
-          instance: this.#instance,
-          ...counts,
-        });
-        this.#failing = false;
-      } catch (error) {
-        // The store did not answer: this instance decides on what it saw itself.
-        if (!this.#failing && !this.#disposed) this.#host.storeError(error);
-        this.#failing = true;
-        totals = this.#localTotals();
-      }
-    }
+    const fleet = await this.#fleetTotals(generation, at, counts);
     if (this.#disposed || generation !== this.#host.generation) return;
-    this.#host.send({ type: 'WINDOW', generation, ...totals, at: this.#clock.now() });
+    if (explicit) this.#clearDecision();
+    if (explicit || fleet === null || fleet.otherInstances === 0 || !this.#reaches(fleet)) {
+      this.#send(generation, fleet ?? this.#localTotals());
+      return;
+    }
+    if (this.#decision !== undefined) return;
+    // Other instances count too, and may hold calls counted before this crossing: decide once
+    // each of them has flushed, on the totals then.
+    const roundTrip = this.#clock.now() - at;
+    const wait = Math.max(this.#flushMs, fleet.otherFlushMs) + 2 * roundTrip + DECISION_GRACE_MS;
+    this.#decision = this.#clock.setTimeout(() => {
+      this.#decision = undefined;
+      this.#decideSoon();
+    }, wait);
+  }
+
+  // The totals of the fleet after adding `counts`; `null` when the store has no window or failed
+  // (reported once until a flush succeeds again): the instance then decides on its own window.
+  async #fleetTotals(generation: number, at: number, counts: Counts): Promise<FleetTotals | null> {
+    const flushWindow = this.#store.flushWindow;
+    if (flushWindow === undefined) return null;
+    try {
+      const totals = await flushWindow.call(this.#store, this.#name, {
+        generation,
+        at,
+        window: this.#window,
+        instance: this.#instance,
+        flushMs: this.#flushMs,
+        ...counts,
+      });
+      this.#failing = false;
+      return totals;
+    } catch (error) {
+      if (!this.#failing && !this.#disposed) this.#host.storeError(error);
+      this.#failing = true;
+      return null;
+    }
+  }
+
+  #decideSoon(): void {
+    if (this.#disposed) return;
+    const run = async () => {
+      while (this.#flushing !== null) await this.#flushing;
+      if (this.#disposed) return;
+      this.#flushing = this.#decide().finally(() => {
+        this.#flushing = null;
+      });
+      await this.#flushing;
+      // The counts held while the decision waited.
+      if (this.#pending.calls > 0 && this.#timer === undefined) this.#flushSoon();
+    };
+    run().catch((error: unknown) => {
+      if (!this.#disposed) this.#host.storeError(error);
+    });
+  }
+
+  // The decision a crossing waited for: the fleet's totals as they are now, this instance's
+  // counts since the crossing left out.
+  async #decide(): Promise<void> {
+    this.#clearDecision();
+    const generation = this.#generation;
+    if (generation !== this.#host.generation) return;
+    const fleet = await this.#fleetTotals(generation, this.#clock.now(), zero());
+    if (this.#disposed || generation !== this.#host.generation) return;
+    this.#send(generation, fleet ?? this.#localTotals());
+  }
+
+  #send(generation: number, totals: WindowCounts): void {
+    const { calls, failures, slow, failingInstances, slowInstances } = totals;
+    this.#host.send({
+      type: 'WINDOW',
+      generation,
+      calls,
+      failures,
+      slow,
+      failingInstances,
+      slowInstances,
+      at: this.#clock.now(),
+    });
+  }
+
+  #reaches(totals: WindowCounts): boolean {
+    return failureRateReached(this.#config, totals) || slowCallRateReached(this.#config, totals);
   }
 
   // A new generation: a closed period starts with an empty window.
@@ -180,7 +283,9 @@ export class LocalWindow {
     this.#ring = [];
     this.#ringBuckets = [];
     this.#local = zero();
+    this.#joined = false;
     this.#clearTimer();
+    this.#clearDecision();
   }
 
   // Adds flushed counts to the ring at the bucket of `at`, and sums the buckets still live.
@@ -220,6 +325,12 @@ export class LocalWindow {
       failingInstances: failures > 0 ? 1 : 0,
       slowInstances: slow > 0 ? 1 : 0,
     };
+  }
+
+  #clearDecision(): void {
+    if (this.#decision === undefined) return;
+    this.#clock.clearTimeout(this.#decision);
+    this.#decision = undefined;
   }
 
   #clearTimer(): void {

@@ -1,5 +1,4 @@
-import type { WindowCounts } from '../machine.js';
-import { bucketOf, firstLiveBucket, type WindowFlush } from './buckets.js';
+import { bucketOf, type FleetTotals, firstLiveBucket, type WindowFlush } from './buckets.js';
 
 interface Bucket {
   readonly generation: number;
@@ -9,6 +8,8 @@ interface Bucket {
   slow: number;
   readonly failing: Set<string>;
   readonly slowing: Set<string>;
+  /** The instances that flushed counts into the bucket, with their flush period. */
+  readonly present: Map<string, number>;
 }
 
 /**
@@ -27,7 +28,7 @@ export class WindowTable {
    * Adds an instance's counts to the bucket of `flush.at`, drops buckets that left the window,
    * and returns the window's totals for the flush's generation.
    */
-  flush(flush: WindowFlush): WindowCounts {
+  flush(flush: WindowFlush): FleetTotals {
     const { generation, window, instance } = flush;
     const bucket = bucketOf(flush.at, window);
     const key = `${generation}:${bucket}`;
@@ -43,6 +44,7 @@ export class WindowTable {
         slow: 0,
         failing: new Set(),
         slowing: new Set(),
+        present: new Map(),
       };
       this.#buckets.set(key, entry);
     }
@@ -52,6 +54,7 @@ export class WindowTable {
       entry.slow += flush.slow;
       if (instance !== '' && flush.failures > 0) entry.failing.add(instance);
       if (instance !== '' && flush.slow > 0) entry.slowing.add(instance);
+      if (instance !== '' && flush.calls > 0) entry.present.set(instance, flush.flushMs);
     }
     const first = firstLiveBucket(flush.at, window);
     let calls = 0;
@@ -59,6 +62,8 @@ export class WindowTable {
     let slow = 0;
     const failing = new Set<string>();
     const slowing = new Set<string>();
+    const others = new Set<string>();
+    let otherFlushMs = 0;
     for (const [name, held] of this.#buckets) {
       if (held.bucket < first) {
         this.#buckets.delete(name);
@@ -70,7 +75,20 @@ export class WindowTable {
       slow += held.slow;
       for (const id of held.failing) failing.add(id);
       for (const id of held.slowing) slowing.add(id);
+      for (const [id, flushMs] of held.present) {
+        if (id === instance) continue;
+        others.add(id);
+        otherFlushMs = Math.max(otherFlushMs, flushMs);
+      }
     }
-    return { calls, failures, slow, failingInstances: failing.size, slowInstances: slowing.size };
+    return {
+      calls,
+      failures,
+      slow,
+      failingInstances: failing.size,
+      slowInstances: slowing.size,
+      otherInstances: others.size,
+      otherFlushMs,
+    };
   }
 }

@@ -503,16 +503,22 @@ export class FleetRun {
     });
   }
 
-  // A breaker applies an event locally first and reports the change at once; when its write
-  // then loses a compare-and-set, it adopts the stored record and reports a change to it. While
-  // Redis is unreachable each instance decides alone, and when Redis returns one instance's
-  // states win. So the states an instance reported but no write ever confirmed are speculative:
+  // A breaker applies an event locally first and reports the change once the record holding it
+  // is written, or when it adopts a record another wrote. While Redis is unreachable each
+  // instance decides alone (reported at once), and when Redis returns one instance's states
+  // win. So the states an instance reported but no write ever confirmed are speculative:
   // a later report may leave them, and they are dropped (counted in `rollbacks`) as far as
   // needed. From the last state kept, the report must follow a walk of the statechart as long as
   // the generation gained. Checked once the run is over, when every write has answered.
   #checkPaths(): void {
     this.#reports.forEach((reports, instance) => {
-      const history: Observed[] = [{ state: 'closed', generation: 0 }];
+      // The record an instance first reads is the state it starts in, which it does not report:
+      // one that read a record already changed starts from there (its first report says so).
+      const first = reports[0];
+      const history: Observed[] =
+        first !== undefined && first.from !== 'closed'
+          ? [{ state: first.from, generation: first.generation - 1 }]
+          : [{ state: 'closed', generation: 0 }];
       for (const event of reports) {
         const top = () => history.at(-1) as Observed;
         const fits = () =>

@@ -206,11 +206,14 @@ export function checkAgainstReference(path: BreakerPath, config: BreakerConfig):
         break;
       case 'reset':
         if (ref.state === 'closed') {
+          // With failures counted or a window, a reset starts a new generation: calls admitted
+          // before it count no more.
+          if (config.window !== undefined || ref.failures > 0 || ref.streak.size > 0) {
+            ref.changed = true;
+          }
           ref.failures = 0;
           ref.streak.clear();
           ref.window = emptyWindow();
-          // With a window, a reset starts a new one: calls before it count no more.
-          if (config.window !== undefined) ref.changed = true;
         } else moveTo(ref, 'closed', config.resetTimeout);
         break;
     }

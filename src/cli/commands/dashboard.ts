@@ -26,7 +26,7 @@ export const dashboard: Command = {
   async run({ values, out, store, io }) {
     const port = parsePort(values.port, DEFAULT_PORT);
     const host = values.host;
-    if (host !== undefined && (typeof host !== 'string' || host === '')) {
+    if (host !== undefined && (typeof host !== 'string' || host.trim() === '')) {
       throw new UsageError(`--host must be an address, got ${JSON.stringify(host)}`);
     }
     const given = typeof values.token === 'string' ? values.token : io.env[TOKEN_VARIABLE];

@@ -47,7 +47,7 @@ export const show: Command = {
     );
     const lines: [string, string][] = [
       ['name', escapeText(info.name)],
-      ['state', `${out.style(info.stateValue, info.state)} (${info.reason})`],
+      ['state', `${out.style(info.stateValue, info.state)} (${escapeText(info.reason)})`],
     ];
     if (info.retryAfterMs !== null) {
       const due = info.retryAfterMs > 0 ? '' : ' (at the next call)';

@@ -342,6 +342,15 @@ function connect() {
     render(message.breaker);
     summarize();
   });
+  source.addEventListener('removed', (event) => {
+    const message = JSON.parse(event.data);
+    clockFrom(message);
+    model.breakers.delete(message.name);
+    model.history.delete(message.name);
+    tiles.get(message.name)?.remove();
+    tiles.delete(message.name);
+    summarize();
+  });
   source.addEventListener('transition', (event) => {
     const message = JSON.parse(event.data);
     clockFrom(message);

@@ -2,9 +2,13 @@
   Adds one instance's window counts to a breaker's fleet window and returns the fleet's totals,
   in one atomic step. The window is one hash in the breaker's hash slot; its fields are
   `<generation>:<bucket>:<kind>`, kind `c` (counted calls), `f` (failures), `s` (slow calls),
-  `if:<instance>` / `is:<instance>` (the instance reported failures / slow calls, kept only when
-  a quorum needs instances told apart). Buckets that left the window are deleted by the next
-  flush, and the whole hash expires when nobody flushes for a window.
+  `if:<instance>` / `is:<instance>` (the instance reported failures / slow calls, for a quorum),
+  `p:<instance>` (the instance flushed counts; its value is the instance's flush period in ms).
+  Buckets that left the window are deleted by the next flush, and the whole hash expires when
+  nobody flushes for a window.
+
+  The `p:` fields tell a flushing instance whether it counts alone, and how long the others may
+  hold counts before they flush them: a rate decision waits that long when it is not alone.
 
   A flush lands at most once: its client may send it again after a reconnect (ioredis resends
   what got no answer), so a flush run after its deadline, or a second time (its id key is
@@ -24,10 +28,12 @@
     ARGV[8]  ms the hash lives after this flush
     ARGV[9]  deadline, epoch ms on server time: a flush its client gave up on adds nothing
     ARGV[10] ms the id key lives (past the deadline)
+    ARGV[11] the flushing instance's flush period in ms
 
   Output:
-    {calls, failures, slow, failing instances, slow instances}: the totals of the generation
-    over the buckets still in the window.
+    {calls, failures, slow, failing instances, slow instances, other instances, their longest
+    flush period}: the totals of the generation over the buckets still in the window; the other
+    instances are those that flushed counts into them, the flusher excluded.
 
   Portable Lua (Redis's 5.1 and ioredis-mock's fengari 5.3): bucket numbers are compared as
   numbers, which stay exact as doubles; no integer arithmetic on them.
@@ -49,7 +55,10 @@ local fresh = now <= tonumber(ARGV[9])
 
 local prefix = generation .. ':' .. bucket .. ':'
 if fresh then
-  if calls > 0 then redis.call('HINCRBY', key, prefix .. 'c', calls) end
+  if calls > 0 then
+    redis.call('HINCRBY', key, prefix .. 'c', calls)
+    if instance ~= '' then redis.call('HSET', key, prefix .. 'p:' .. instance, ARGV[11]) end
+  end
   if failures > 0 then
     redis.call('HINCRBY', key, prefix .. 'f', failures)
     if instance ~= '' then redis.call('HSET', key, prefix .. 'if:' .. instance, 1) end
@@ -62,8 +71,8 @@ end
 
 local all = redis.call('HGETALL', key)
 local totals = { c = 0, f = 0, s = 0 }
-local failing, slowing = {}, {}
-local nFailing, nSlowing = 0, 0
+local failing, slowing, present = {}, {}, {}
+local nFailing, nSlowing, nOthers, othersFlush = 0, 0, 0, 0
 local dead = {}
 for i = 1, #all, 2 do
   local field, value = all[i], all[i + 1]
@@ -80,6 +89,12 @@ for i = 1, #all, 2 do
     elseif string.sub(kind, 1, 3) == 'is:' then
       local id = string.sub(kind, 4)
       if not slowing[id] then slowing[id] = true; nSlowing = nSlowing + 1 end
+    elseif string.sub(kind, 1, 2) == 'p:' then
+      local id = string.sub(kind, 3)
+      if id ~= instance then
+        if not present[id] then present[id] = true; nOthers = nOthers + 1 end
+        othersFlush = math.max(othersFlush, tonumber(value) or 0)
+      end
     end
   end
 end
@@ -89,4 +104,4 @@ for i = 1, #dead, 500 do
   redis.call('HDEL', key, spread(dead, i, math.min(i + 499, #dead)))
 end
 redis.call('PEXPIRE', key, ARGV[8])
-return {totals.c, totals.f, totals.s, nFailing, nSlowing}
+return {totals.c, totals.f, totals.s, nFailing, nSlowing, nOthers, othersFlush}

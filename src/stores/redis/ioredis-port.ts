@@ -90,6 +90,7 @@ export function ioredisPort(redis: Redis | Cluster): RedisPort {
       return run.call(redis, ...keys, ...args);
     },
     get: (key) => redis.get(key),
+    pttl: (key) => redis.pttl(key),
     time: () => redis.time(),
     command: (args) => redis.call(...(args as [string, ...string[]])),
     isReplyError: (error) => error instanceof Error && error.name === 'ReplyError',

@@ -78,6 +78,14 @@ export function breakerKeys(prefix: string, name: string): BreakerKeys {
   };
 }
 
+/**
+ * The operator fence of breaker `name`: present (for a short while) when an operator's write
+ * met a conflict; the fleet's writes yield to it. Not a field of the record.
+ */
+export function fenceKey(prefix: string, name: string): string {
+  return `${prefix}{${encodeName(checkStoreName(name))}}:fence`;
+}
+
 const FIELDS: ReadonlySet<string> = new Set([
   'snapshot',
   'version',

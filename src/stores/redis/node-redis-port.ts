@@ -134,6 +134,7 @@ export function nodeRedisPort(client: object): RedisPort {
       }
     },
     get: (key) => send(key, ['GET', key], true) as Promise<string | null>,
+    pttl: (key) => send(key, ['PTTL', key], true).then(Number),
     time: () => send(undefined, ['TIME'], true) as Promise<string[]>,
     command: (args) => send(undefined, args, true),
     isReplyError: isErrorReply,

@@ -32,6 +32,8 @@ export interface RedisPort {
   ): Promise<unknown>;
   /** `GET key`. */
   get(key: string): Promise<string | null>;
+  /** `PTTL key`: ms the key lives, -1 when it does not expire, -2 when it is not there. */
+  pttl(key: string): Promise<number>;
   /** `TIME`: seconds and microseconds. */
   time(): Promise<ReadonlyArray<string | number>>;
   /** A keyless command on any node (`COMMAND INFO SPUBLISH`). */

@@ -2,29 +2,32 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { PortScript, RedisPort } from './port.js';
 
-/** Reply codes of `compareAndSet-7.lua`. */
-export const CasReply = { CONFLICT: 0, WRITTEN: 1, LATE: 2 } as const;
+/** Reply codes of `compareAndSet-8.lua`. */
+export const CasReply = { CONFLICT: 0, WRITTEN: 1, LATE: 2, FENCED: 3 } as const;
 
 /**
- * `{WRITTEN, wrong types}`, `{CONFLICT, stored version, raw version, raw snapshot, wrong types}`
- * or `{LATE}`. A missing raw value is `null` on Redis and
+ * `{WRITTEN, wrong types}`, `{CONFLICT, stored version, raw version, raw snapshot, wrong types}`,
+ * `{LATE}` or `{FENCED, ms the fence lives}`. A missing raw value is `null` on Redis and
  * `false` on ioredis-mock: read it with `bulk()`.
  */
 export type CasReplyValue =
   | readonly [typeof CasReply.LATE]
+  | readonly [typeof CasReply.FENCED, number]
   | readonly [typeof CasReply.WRITTEN, string?]
   | readonly [typeof CasReply.CONFLICT, number, unknown, unknown, string];
 
 /** The store's scripts, bound to the caller's client. */
 export interface RedisScripts {
-  /** `compareAndSet-7.lua`: the seven keys, then its fourteen arguments. */
+  /** `compareAndSet-8.lua`: the eight keys, then its sixteen arguments. */
   compareAndSet(...keysAndArgs: (string | number)[]): Promise<CasReplyValue>;
   /** `readRecords.lua`: snapshot and version keys of each breaker; three values per breaker. */
   readRecords(...keys: string[]): Promise<unknown[]>;
   /** `readStamps.lua`: version, write and snapshot keys of each breaker; three values each. */
   readStamps(...keys: string[]): Promise<unknown[]>;
-  /** `flushWindow-2.lua`: the window and flush-id keys, then ten arguments; the window's totals. */
+  /** `flushWindow-2.lua`: the window and flush-id keys, then eleven arguments; the window's totals. */
   flushWindow(...keysAndArgs: (string | number)[]): Promise<unknown[]>;
+  /** `liftFence-1.lua`: the fence key and the operator's fence id; 1 when lifted. */
+  liftFence(...keysAndArgs: string[]): Promise<number>;
 }
 
 function scriptFile(file: string): PortScript {
@@ -46,10 +49,11 @@ function scriptFile(file: string): PortScript {
 }
 
 const FILES = [
-  scriptFile('compareAndSet-7.lua'),
+  scriptFile('compareAndSet-8.lua'),
   scriptFile('readRecords.lua'),
   scriptFile('readStamps.lua'),
   scriptFile('flushWindow-2.lua'),
+  scriptFile('liftFence-1.lua'),
 ];
 
 /**

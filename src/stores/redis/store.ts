@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { WindowCounts } from '../../machine.js';
 import { CorruptRecordError } from '../../record/errors.js';
 import { MAX_VERSION } from '../../record/order.js';
-import type { WindowFlush } from '../../window/buckets.js';
+import type { FleetTotals, WindowFlush } from '../../window/buckets.js';
 import {
   asFollower,
   type BreakerStore,
@@ -19,15 +19,15 @@ import { ClockSync } from './clock-sync.js';
 import { bulk, type Decoded, decodeRecord, splitChange, wrongFields } from './codec.js';
 import { type Bounded, boundedBy, RedisStoreTimeoutError } from './errors.js';
 import { ChangeFeed } from './feed.js';
+import { pastFences } from './fence.js';
 import { Followers } from './followers.js';
 import {
   type BreakerKeys,
   breakerChannel,
   breakerKeys,
   checkStoreName,
+  fenceKey,
   sequenceKey,
-  windowFlushKey,
-  windowKey,
 } from './keys.js';
 import { Listing } from './listing.js';
 import { BatchedLoads } from './loads.js';
@@ -40,15 +40,11 @@ import type { RedisPort } from './port.js';
 import { checkClusterMix, type Publication } from './publication.js';
 import { RecordReader } from './reader.js';
 import { Resync } from './resync.js';
-import { compareAndSetArgs, flushWindowArgs, setDeadline, windowCounts } from './script-args.js';
+import { compareAndSetArgs, setDeadline } from './script-args.js';
 import { bindScripts, CasReply, type RedisScripts } from './scripts.js';
+import { RedisWindows } from './window.js';
 
 export { RedisStoreTimeoutError } from './errors.js';
-
-// A flush lands until its store's timeout and this much more (the server's clock may be read at a
-// coarser grain than the store's, ioredis-mock's to the second), and its id key lives this much
-// longer still: a resend that passes the deadline finds the key, and one after it is refused.
-const FLUSH_GRACE_MS = 1_000;
 
 /**
  * A store that shares breakers across processes through Redis (standalone or Cluster), on the
@@ -59,7 +55,7 @@ const FLUSH_GRACE_MS = 1_000;
  *   (see {@link encodeName} for how names map into the braces). `state` (e.g. `open`,
  *   `halfOpen`), `counter` (consecutive failures) and `opened_at` (epoch ms, server time)
  *   are plain strings for `redis-cli GET`: read-only copies, written with every record.
- * - Writes are one Lua script (`compareAndSet-7.lua`, run by its SHA1) that writes only if the
+ * - Writes are one Lua script (`compareAndSet-8.lua`, run by its SHA1) that writes only if the
  *   stored version and write id are the expected ones and publishes the new record, atomically:
  *   on `${prefix}changes` (classic pub/sub, standalone Redis's default) or, with SPUBLISH, on
  *   the breaker's own channel `${prefix}{name}:changes` in the slot of its keys (sharded
@@ -98,9 +94,7 @@ export class RedisStore implements BreakerStore {
   readonly #listing: Listing;
   readonly #bounded: Bounded;
   readonly #followers: Followers;
-  /** Flush ids: unique to this store, numbered. */
-  readonly #flushPrefix = `${Math.random().toString(36).slice(2, 10)}.`;
-  #flushes = 0;
+  readonly #windows: RedisWindows;
   #timers: ReturnType<typeof setInterval>[] = [];
   readonly #loads: BatchedLoads;
   readonly #clockSync: ClockSync;
@@ -170,6 +164,14 @@ export class RedisStore implements BreakerStore {
       (name, decoded) => this.#followers.usable(name, decoded),
     );
     this.#listing = new Listing(host, this.#channel);
+    this.#windows = new RedisWindows({
+      prefix,
+      timeout: this.timeout,
+      clock: this.clock,
+      clockSync: this.#clockSync,
+      scripts: this.#scripts,
+      bounded: this.#bounded,
+    });
     this.#clockSync.start();
   }
 
@@ -206,6 +208,7 @@ export class RedisStore implements BreakerStore {
     expectedVersion: number,
     record: StoredRecord,
     expectedWriteId?: string,
+    fence?: string,
   ): Promise<CompareAndSetResult> {
     const keys = this.keys(name);
     this.#checkOpen();
@@ -221,6 +224,7 @@ export class RedisStore implements BreakerStore {
     const args = compareAndSetArgs({
       keys,
       sequenceKey: sequenceKey(this.options.prefix),
+      fenceKey: fenceKey(this.options.prefix, name),
       name,
       expectedVersion,
       expectedWriteId,
@@ -228,13 +232,18 @@ export class RedisStore implements BreakerStore {
       channel: this.#feed.channelFor(name, publication),
       publication,
       recordTtl: this.recordTtl,
+      fence,
     });
     let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
     try {
       for (let attempt = 0; ; attempt++) {
-        const sent = performance.now();
-        setDeadline(args, this.clock.now() + this.timeout);
-        reply = await this.#bounded(this.#scripts.compareAndSet(...args), 'compareAndSet');
+        let sent = 0;
+        // An operator's fence holds the write back until that operator's write lands.
+        reply = await pastFences(() => {
+          sent = performance.now();
+          setDeadline(args, this.clock.now() + this.timeout);
+          return this.#bounded(this.#scripts.compareAndSet(...args), 'compareAndSet');
+        });
         if (reply[0] !== CasReply.LATE) break;
         // Refused as late although the answer came in time: this host's idea of server time
         // was behind. Read the server's time and try once more.
@@ -264,45 +273,33 @@ export class RedisStore implements BreakerStore {
     return { ok: false, current, currentVersion };
   }
 
+  /** Ms until the record of `name` expires (`PTTL` of its version key), `null` for never. */
+  async recordExpiry(name: string): Promise<number | null> {
+    this.#checkOpen();
+    const ms = await this.#bounded(this.#port.pttl(this.keys(name).version), 'recordExpiry');
+    return ms >= 0 ? ms : null;
+  }
+
+  /** Lifts the fence `fence` of `name` if it is still there (`liftFence-1.lua`). */
+  async liftFence(name: string, fence: string): Promise<void> {
+    this.#checkOpen();
+    const key = fenceKey(this.options.prefix, name);
+    await this.#bounded(this.#scripts.liftFence(key, fence), 'liftFence');
+  }
+
   /**
    * Adds an instance's window counts to `${prefix}{name}:window` and returns the fleet's totals,
    * in one script call (`flushWindow-2.lua`), bounded by the store's `timeout`.
    */
-  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+  flushWindow(name: string, flush: WindowFlush): Promise<FleetTotals> {
     this.#checkOpen();
-    // On server time, as a write's deadline: a flush this store gave up on must not land later.
-    await this.#clockSync.whenSynced();
-    const flushId = `${this.#flushPrefix}${(++this.#flushes).toString(36)}`;
-    const reply = await this.#bounded(
-      this.#scripts.flushWindow(
-        ...flushWindowArgs(
-          windowKey(this.options.prefix, name),
-          windowFlushKey(this.options.prefix, name, flushId),
-          flush,
-          this.clock.now() + this.timeout + FLUSH_GRACE_MS,
-          this.timeout + 2 * FLUSH_GRACE_MS,
-        ),
-      ),
-      'flushWindow',
-    );
-    return windowCounts(reply);
+    return this.#windows.flush(name, flush);
   }
 
-  /**
-   * The fleet's totals in `${prefix}{name}:window` for a generation, adding nothing: the flush
-   * script run past its deadline, which only reads (and drops buckets that left the window).
-   */
-  async readWindow(name: string, read: WindowRead): Promise<WindowCounts> {
+  /** The fleet's totals in `${prefix}{name}:window` for a generation, adding nothing. */
+  readWindow(name: string, read: WindowRead): Promise<WindowCounts> {
     this.#checkOpen();
-    const nothing = { ...read, calls: 0, failures: 0, slow: 0, instance: '' };
-    const args = flushWindowArgs(
-      windowKey(this.options.prefix, name),
-      windowFlushKey(this.options.prefix, name, 'read'),
-      nothing,
-      0,
-      1,
-    );
-    return windowCounts(await this.#bounded(this.#scripts.flushWindow(...args), 'readWindow'));
+    return this.#windows.read(name, read);
   }
 
   /**

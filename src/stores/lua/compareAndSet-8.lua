@@ -12,6 +12,7 @@
     KEYS[7]  seq         the store's change counter, numbering every change message so
                          that a follower sees a lost one as a gap (only when ARGV[13] is
                          'numbered'; otherwise another key of the breaker's slot)
+    KEYS[8]  fence       an operator's fence: while it is there, only its holder writes
 
     ARGV[1]  expected version (0: no record, or one that cannot be read)
     ARGV[2]  new version
@@ -30,11 +31,19 @@
              or 'sharded' (SPUBLISH, Redis 7: the message stays inside the slot's shard)
     ARGV[14] ms after which KEYS[1..6] expire, all at one instant ('' = kept: the MSET and
              SET below drop any expiry an earlier write set)
+    ARGV[15] this writer's fence id ('' = a fleet write, which yields to any fence)
+    ARGV[16] ms a fence lives: an operator gone after its conflict holds nobody back longer
+
+  An operator's write (ARGV[15] set) that meets a conflict sets the fence before answering: the
+  other writers' compare-and-sets yield (FENCED) until the operator's next write, built by the
+  statechart on the record this conflict returns, lands and lifts it (or the fence expires).
+  So an operator's action lands on its second write whatever the fleet's write rate.
 
   Output:
     {WRITTEN, wrong types}
     {CONFLICT, stored version, raw version, raw snapshot, wrong types}
     {LATE}
+    {FENCED, ms the fence still lives}
   Raw values are false (nil) when missing; wrong types names the fields ('snapshot',
   'version') whose keys held another type than a string, so that the client reports them.
 
@@ -43,7 +52,7 @@
   string.format('%d') fails above 2^31; a number from redis.call is a float, 1.0 .. '' is
   '1.0'; GET of another type returns something else than a string instead of failing).
 ]]
-local WRITTEN, CONFLICT, LATE = 1, 0, 2
+local WRITTEN, CONFLICT, LATE, FENCED = 1, 0, 2, 3
 
 -- A key of another type (someone's HSET) reads as absent instead of failing the script, so
 -- that the write below replaces it and the breaker never stays stuck on it.
@@ -62,6 +71,12 @@ if now > tonumber(ARGV[10]) then
   return {LATE}
 end
 
+local fenceOk, fence = pcall(redis.call, 'GET', KEYS[8])
+if not fenceOk or type(fence) ~= 'string' then fence = false end
+if fence and fence ~= ARGV[15] then
+  return {FENCED, redis.call('PTTL', KEYS[8])}
+end
+
 local rawVersion = get(KEYS[2], 'version')
 local rawSnapshot = get(KEYS[1], 'snapshot')
 -- Only a whole number from 1 to below the version limit is a version (room is left for the
@@ -78,8 +93,10 @@ end
 -- again expecting the version alone.
 local storedWrite = get(KEYS[6], 'write') or ''
 if stored ~= tonumber(ARGV[1]) or (ARGV[9] ~= '' and storedWrite ~= ARGV[9]) then
+  if ARGV[15] ~= '' then redis.call('SET', KEYS[8], ARGV[15], 'PX', ARGV[16]) end
   return {CONFLICT, stored, rawVersion, rawSnapshot, wrong}
 end
+if fence then redis.call('DEL', KEYS[8]) end
 -- MSET replaces a key of any type.
 redis.call('MSET', KEYS[1], ARGV[3], KEYS[2], ARGV[2], KEYS[3], ARGV[4], KEYS[4], ARGV[5],
   KEYS[6], ARGV[11])

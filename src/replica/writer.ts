@@ -252,7 +252,11 @@ export class Writer {
     while (!this.#stopped) {
       // Nothing to write: no turn needed. The write itself is built once the turn comes, so
       // that it carries every event up to then.
-      if (!this.#host.wantsWrite()) return;
+      if (!this.#host.wantsWrite()) {
+        // As below: nothing left to write after an operator's conflict lifts its fence.
+        if (this.#fenced) this.#liftFence();
+        return;
+      }
       if (this.#gate !== undefined && !(await this.#turn())) return;
       const writeId = `${this.#id}${++this.#writes}`;
       const request = this.#host.nextWrite(writeId);

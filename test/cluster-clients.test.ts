@@ -139,10 +139,12 @@ describe('a fleet mixing client families on one Cluster', () => {
     }
   });
 
-  it('sharded pub/sub: trips reach every family on every master, and again after a master fails over', async () => {
+  // The periodic check kept out of the way (resyncInterval 10 min): after the failover the feed
+  // itself must deliver, on every family.
+  it('sharded pub/sub: trips reach every family on every master, and through the feed after a master fails over', async () => {
     const lists = await namesOnEveryMaster(cluster, 'sharded mix', breakerSlot, SHARDED.length + 1);
     const names = lists.flat();
-    const fleet = await mixedFleet(SHARDED, names, {});
+    const fleet = await mixedFleet(SHARDED, names, { resyncInterval: 600_000 });
     try {
       expect(fleet.map((member) => member.store.publication)).toEqual(SHARDED.map(() => 'sharded'));
       // Before: on each master, a trip by each family.
@@ -181,6 +183,74 @@ describe('a fleet mixing client families on one Cluster', () => {
       }
     } finally {
       await closeFleet(fleet);
+    }
+  }, 90_000);
+});
+
+// After the failover above: one master has no replica left. node-redis puts a cluster's classic
+// subscriber on a node of its choosing; the test kills that node (a replica, or a master that a
+// replica takes over) and writes a trip at once, with the periodic check kept out of the way.
+describe('node-redis Cluster, classic pub/sub', () => {
+  async function holderOf(clientName: string): Promise<ClusterNode | undefined> {
+    for (const node of cluster.live) {
+      const list = String(await node.admin.call('CLIENT', 'LIST').catch(() => ''));
+      const lines = list.split('\n');
+      if (lines.some((l) => l.includes(`name=${clientName} `) && /\bsub=[1-9]/.test(l)))
+        return node;
+    }
+    return undefined;
+  }
+
+  it('trips reach the store through the feed after the node holding its subscriber dies', async () => {
+    const name = 'classic holder';
+    const tripper = new RedisStore(await connect('ioredis5'), { pubsub: 'classic' });
+    let store: RedisStore | undefined;
+    let breaker: CircuitBreaker | undefined;
+    let holder: ClusterNode | undefined;
+    // A holder whose death the cluster survives: a replica, or a master with a live replica.
+    for (let attempt = 0; holder === undefined && attempt < 10; attempt++) {
+      const clientName = `classic${attempt}`;
+      const client = await connectClusterClient('node-redis6', cluster.seeds, {
+        extra: { defaults: { name: clientName } },
+      });
+      opened.push(client);
+      store = new RedisStore(client, { pubsub: 'classic', resyncInterval: 600_000 });
+      breaker = new CircuitBreaker(name, { store, failMax: 1, resetTimeout: 600_000 });
+      await breaker.settled();
+      const node = await holderOf(clientName);
+      const view = (await cluster.view()).find((v) => v.port === node?.port);
+      const survivable =
+        view?.role === 'replica' ||
+        (node !== undefined &&
+          (await cluster.replicasOf(node)).some((r) => cluster.live.includes(r)));
+      if (survivable) holder = node;
+      else {
+        breaker.dispose();
+        await store.close();
+      }
+    }
+    const tripping = new CircuitBreaker(name, {
+      store: tripper,
+      failMax: 1,
+      resetTimeout: 600_000,
+    });
+    try {
+      expect(holder).toBeDefined();
+      const role = (await cluster.view()).find((v) => v.port === holder?.port)?.role;
+      await cluster.kill(holder as ClusterNode);
+      if (role === 'master')
+        expect(await cluster.waitForFailover(holder as ClusterNode, 30_000)).toBe(true);
+      expect(
+        await waitFor(async () => {
+          await trip(tripping);
+          return tripping.state === 'open';
+        }, 20_000),
+      ).toBe(true);
+      expect(await waitFor(() => breaker?.state === 'open', 20_000)).toBe(true);
+    } finally {
+      tripping.dispose();
+      breaker?.dispose();
+      await Promise.all([tripper.close(), store?.close()]);
     }
   }, 90_000);
 });

@@ -67,6 +67,23 @@ interface NodeRedisCluster extends Emitter {
 
 const PLAIN: CommandOptions = { typeMapping: {} };
 
+// A Cluster's subscriber after a node's error: the refresh waits this long for more errors of
+// the same failure, then tries again this often until the slot map is read and every
+// subscription is made again, each awaited at most this long.
+const REFRESH_DEBOUNCE_MS = 100;
+const REFRESH_RETRY_MS = 1_000;
+const REFRESH_BOUND_MS = 5_000;
+
+// `promise`, rejected past `ms` (a subscription sent to a dead node waits for its reconnect).
+function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
 /** Whether `client` looks like a node-redis client or cluster. */
 export function isNodeRedis(client: object): boolean {
   const c = client as { sendCommand?: unknown; sSubscribe?: unknown; defineCommand?: unknown };
@@ -243,27 +260,59 @@ function clusterSubscriber(
   const listener: Listener = (message, channel) => {
     if (!closed && held.has(channel)) handlers.message(channel, message);
   };
-  // A node reported an error (a dead master, say): on the next refresh the slot map is read
-  // again and every subscription made again where its slot lives now (node-redis drops the
-  // subscribers of a node that left the map; a channel still held there gains nothing).
-  let troubled = false;
-  const onNodeError = () => {
-    troubled = true;
+  // node-redis moves a subscriber off a node only when it reads the slot map again (on MOVED,
+  // and in 6 after many reconnect attempts), not when the node dies: a node's error schedules a
+  // prompt refresh that reads the map again and subscribes every channel where its slot lives
+  // now, retried until it succeeds. Each success ends with `reconnected`: messages published
+  // while the subscriber was away are lost, and the store's resync finds what they carried.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running = false;
+  let again = false;
+  const subscribeAgain = (channel: string) => {
+    const made = sharded
+      ? cluster.sSubscribe(channel, listener)
+      : cluster.subscribe(channel, listener);
+    held.set(channel, made);
+    return within(made, REFRESH_BOUND_MS);
   };
-  cluster.on('node-error', onNodeError);
-  let refreshing = false;
   const refresh = async () => {
     const root = cluster._options?.rootNodes?.[0];
     await cluster._slots?.rediscover?.({ options: root });
-    for (const channel of held.keys()) {
-      const again = sharded
-        ? cluster.sSubscribe(channel, listener)
-        : cluster.subscribe(channel, listener);
-      held.set(channel, again);
-      await again;
-    }
-    handlers.reconnected();
+    for (const channel of [...held.keys()]) if (held.has(channel)) await subscribeAgain(channel);
   };
+  const schedule = (ms: number) => {
+    if (closed || timer !== undefined) return;
+    timer = setTimeout(run, ms);
+    timer.unref();
+  };
+  const run = () => {
+    timer = undefined;
+    if (closed) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    again = false;
+    refresh()
+      .then(
+        () => {
+          if (!closed) handlers.reconnected();
+        },
+        () => {
+          again = true;
+        },
+      )
+      .finally(() => {
+        running = false;
+        if (again) schedule(REFRESH_RETRY_MS);
+      });
+  };
+  const onNodeError = () => {
+    if (running) again = true;
+    else schedule(REFRESH_DEBOUNCE_MS);
+  };
+  cluster.on('node-error', onNodeError);
   const hold = (channel: string, subscribe: () => Promise<void>) => {
     const existing = held.get(channel);
     if (existing !== undefined) return existing;
@@ -281,20 +330,11 @@ function clusterSubscriber(
       if (!held.delete(channel)) return;
       await cluster.sUnsubscribe(channel, listener);
     },
-    refreshRoutes() {
-      if (!troubled || refreshing || closed) return;
-      troubled = false;
-      refreshing = true;
-      refresh()
-        .catch(() => {
-          troubled = true;
-        })
-        .finally(() => {
-          refreshing = false;
-        });
-    },
+    // Node errors drive the refresh (see above).
+    refreshRoutes() {},
     close() {
       closed = true;
+      if (timer !== undefined) clearTimeout(timer);
       cluster.off('node-error', onNodeError);
       for (const channel of held.keys()) {
         const end = sharded

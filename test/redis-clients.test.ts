@@ -405,3 +405,32 @@ describe('a fleet mixing every client family on one breaker', () => {
     },
   );
 });
+
+describe('the address a message names', () => {
+  // A password may hold an unencoded `@`: the user part ends at the last one before the host.
+  it.each([
+    ['redis://:s3cr@t-pass@127.0.0.1:1', 's3cr@t-pass'],
+    ['redis://default:pa@zz9w@127.0.0.1:1/0', 'pa@zz9w'],
+    ['redis://user:p%40zz9w@127.0.0.1:1', 'p%40zz9w'],
+  ])(
+    'node-redis with url %s: the timeout names 127.0.0.1:1 and no part of the password',
+    async (url, secret) => {
+      const client = createClient6({ url, socket: { reconnectStrategy: () => 50 } });
+      client.on('error', () => {});
+      client.connect().catch(() => {});
+      const store = new RedisStore(client as unknown as RedisClient, { timeout: 200 });
+      try {
+        const error = (await store.load('x').catch((e: unknown) => e)) as RedisStoreTimeoutError;
+        expect(error).toBeInstanceOf(RedisStoreTimeoutError);
+        expect(error.message).toContain('127.0.0.1:1');
+        for (const part of [...secret.split('@'), 'user']) {
+          expect(error.message).not.toContain(part);
+          expect(error.address).not.toContain(part);
+        }
+      } finally {
+        await store.close();
+        client.destroy();
+      }
+    },
+  );
+});

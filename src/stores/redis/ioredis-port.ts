@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { withoutCredentials } from './address.js';
 import { ShardWatch, type WatchedShard } from './ioredis-shard-watch.js';
 import type {
   PortScript,
@@ -31,7 +32,9 @@ function addressOf(redis: Redis | Cluster): string {
     const named = seeds.map((seed) =>
       typeof seed === 'object' && seed !== null
         ? `${(seed as { host?: string }).host ?? 'localhost'}:${(seed as { port?: number }).port ?? 6379}`
-        : String(seed),
+        : typeof seed === 'string'
+          ? withoutCredentials(seed)
+          : `localhost:${String(seed)}`,
     );
     return named.length > 0 ? `Cluster ${named.join(',')}` : 'a Redis Cluster';
   }

@@ -1,3 +1,4 @@
+import { withoutCredentials } from './address.js';
 import type {
   PortScript,
   RedisPort,
@@ -114,7 +115,7 @@ function addressOf(client: NodeRedisClient | NodeRedisCluster): string {
   }
   const { options } = client;
   if (options?.socket?.path) return options.socket.path;
-  if (options?.url) return options.url.replace(/\/\/[^@/]*@/, '//');
+  if (options?.url) return withoutCredentials(options.url);
   return `${options?.socket?.host ?? 'localhost'}:${options?.socket?.port ?? 6379}`;
 }
 

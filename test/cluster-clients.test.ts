@@ -1,5 +1,5 @@
 import { CircuitBreaker } from 'statebreaker';
-import { RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
+import { RedisStore, type RedisStoreOptions, RedisStoreTimeoutError } from 'statebreaker/redis';
 import { getBreakerPaths } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -253,4 +253,32 @@ describe('node-redis Cluster, classic pub/sub', () => {
       await Promise.all([tripper.close(), store?.close()]);
     }
   }, 90_000);
+});
+
+// Last, as it ends the cluster: every node killed.
+describe('a Cluster whose nodes are all gone', () => {
+  it("each family's timeout names the nodes' connection error as its cause", async () => {
+    const families = ['ioredis5', 'node-redis6'] as const;
+    const stores = await Promise.all(
+      families.map(async (family) => new RedisStore(await connect(family), { timeout: 500 })),
+    );
+    try {
+      await Promise.all(stores.map((store) => store.load('warm')));
+      for (const node of cluster.live) await cluster.kill(node);
+      for (const [i, store] of stores.entries()) {
+        let error: unknown;
+        const named = await waitFor(async () => {
+          error = await store.load('gone').then(
+            () => null,
+            (e: unknown) => e,
+          );
+          return error instanceof RedisStoreTimeoutError && error.cause instanceof Error;
+        }, 10_000);
+        expect(named, `${families[i]}: ${String(error)}`).toBe(true);
+        expect(((error as Error).cause as Error).message).toMatch(/ECONNREFUSED|connect/i);
+      }
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+    }
+  });
 });

@@ -3,12 +3,13 @@ import fc from 'fast-check';
 import { Redis as IORedis5 } from 'ioredis';
 import { Redis as IORedis6 } from 'ioredis6';
 import { Redis as IOValkey } from 'iovalkey';
-import { createClient as createClient6 } from 'redis';
+import { createClient as createClient6, createCluster as createCluster6 } from 'redis';
 import { createClient as createClient5 } from 'redis5';
 import { CircuitBreaker } from 'statebreaker';
 import { type RedisClient, RedisStore, RedisStoreTimeoutError } from 'statebreaker/redis';
 import { getBreakerPaths } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { portOf } from '../src/stores/redis/client.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { FLEET_RESYNC_MS, FleetRun } from './support/fleet-model.js';
 import { type CallOutcome, cheapCommand, fleetConfig } from './support/fleet-model-commands.js';
@@ -433,4 +434,13 @@ describe('the address a message names', () => {
       }
     },
   );
+
+  it('a node-redis cluster seeded by URLs: its seeds, without their user part', () => {
+    const cluster = createCluster6({
+      rootNodes: [{ url: 'redis://app:pa@zz9w@10.9.8.7:7001' }, { url: 'redis://10.9.8.8' }],
+    });
+    const port = portOf(cluster);
+    port.release();
+    expect(port.address).toBe('Cluster 10.9.8.7:7001,10.9.8.8:6379');
+  });
 });

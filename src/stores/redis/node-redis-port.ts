@@ -1,4 +1,4 @@
-import { withoutCredentials } from './address.js';
+import { seedAddress, withoutCredentials } from './address.js';
 import type {
   PortScript,
   RedisPort,
@@ -47,7 +47,10 @@ interface NodeRedisClient extends Emitter {
 /** What the adapter uses of a node-redis cluster. */
 interface NodeRedisCluster extends Emitter {
   readonly _options?: {
-    readonly rootNodes?: readonly { socket?: { host?: string; port?: number } }[];
+    readonly rootNodes?: readonly {
+      url?: string;
+      socket?: { host?: string; port?: number };
+    }[];
   };
   // Not public: node-redis 5 reads the slot map again only on MOVED or ASK (6 also after a
   // node's reconnect attempts), so after a master's death it would keep sending to it.
@@ -110,7 +113,7 @@ function isErrorReply(error: unknown): boolean {
 function addressOf(client: NodeRedisClient | NodeRedisCluster): string {
   if (isClusterClient(client)) {
     const roots = client._options?.rootNodes ?? [];
-    const named = roots.map((n) => `${n.socket?.host ?? 'localhost'}:${n.socket?.port ?? 6379}`);
+    const named = roots.map((n) => seedAddress({ url: n.url, ...n.socket }));
     return named.length > 0 ? `Cluster ${named.join(',')}` : 'a Redis Cluster';
   }
   const { options } = client;
@@ -136,6 +139,11 @@ export function nodeRedisPort(client: object): RedisPort {
   };
   c.on('error', onError);
   c.on('ready', onReady);
+  // A cluster reports its nodes' failures (ECONNREFUSED, auth) as `node-error`, not `error`.
+  if (cluster) {
+    c.on('node-error', onError);
+    c.on('node-ready', onReady);
+  }
   return {
     family: 'node-redis',
     cluster,
@@ -181,6 +189,10 @@ export function nodeRedisPort(client: object): RedisPort {
     release() {
       c.off('error', onError);
       c.off('ready', onReady);
+      if (cluster) {
+        c.off('node-error', onError);
+        c.off('node-ready', onReady);
+      }
     },
   };
 }

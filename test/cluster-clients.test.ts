@@ -22,8 +22,8 @@ import { runPathOnStores } from './support/store-paths.js';
 //
 // A Cluster fleet shares one change feed: sharded pub/sub (the default where the server has
 // SPUBLISH) needs clients with per-shard subscribers (ioredis 5.5+, node-redis); iovalkey 0.4
-// has none, so its store refuses the default and joins a fleet whose stores all say
-// `pubsub: 'classic'`.
+// has none, so its store falls back to classic with a warning and joins a fleet whose stores
+// all say `pubsub: 'classic'`.
 
 const paths = getBreakerPaths();
 const sample = paths.paths
@@ -75,11 +75,26 @@ describe.each([
   },
 );
 
-describe('iovalkey Cluster', () => {
-  it("refuses the default pub/sub with a TypeError that says to use pubsub: 'classic'", async () => {
+describe('iovalkey Cluster (no sharded subscribers)', () => {
+  it("under pubsub 'auto' uses classic pub/sub and warns once; refuses pubsub 'sharded'", async () => {
     const client = await connect('iovalkey');
-    expect(() => new RedisStore(client)).toThrow(/no sharded subscribers.*pubsub: 'classic'/);
-    expect(() => new RedisStore(client, { pubsub: 'sharded' })).toThrow(/pubsub "sharded"/);
+    const warnings: string[] = [];
+    const listener = (warning: Error & { code?: string }) => {
+      if (warning.code === 'STATEBREAKER_CLASSIC_PUBSUB') warnings.push(warning.message);
+    };
+    process.on('warning', listener);
+    const stores = [new RedisStore(client), new RedisStore(client)];
+    try {
+      await Promise.all(stores.map((store) => store.load('classic fallback')));
+      expect(stores.map((store) => store.publication)).toEqual(['plain', 'plain']);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/no sharded subscribers.*pubsub: 'classic'/);
+      expect(() => new RedisStore(client, { pubsub: 'sharded' })).toThrow(/pubsub "sharded"/);
+    } finally {
+      process.off('warning', listener);
+      await Promise.all(stores.map((store) => store.close()));
+    }
   });
 });
 

@@ -444,3 +444,25 @@ describe('the address a message names', () => {
     expect(port.address).toBe('Cluster 10.9.8.7:7001,10.9.8.8:6379');
   });
 });
+
+describe('a node-redis client handed over before connect()', () => {
+  it.each(['5', '6'] as const)(
+    'node-redis %s: a call names the address and says to connect; once connected, the store works',
+    async (major) => {
+      const options = { socket: { path: server.path, tls: false as const } };
+      const client = major === '5' ? createClient5(options) : createClient6(options);
+      client.on('error', () => {});
+      const store = new RedisStore(client as unknown as RedisClient, { timeout: 500 });
+      try {
+        const error = (await store.load('early').catch((e: unknown) => e)) as Error;
+        expect(error.message).toContain(server.path);
+        expect(error.message).toContain('await client.connect()');
+        await client.connect();
+        expect(await store.load('early')).toBeNull();
+      } finally {
+        await store.close();
+        client.destroy();
+      }
+    },
+  );
+});

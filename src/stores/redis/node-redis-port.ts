@@ -102,12 +102,25 @@ function isClusterClient(client: object): client is NodeRedisCluster {
   return typeof (client as { nodeClient?: unknown }).nodeClient === 'function';
 }
 
-// node-redis's ErrorReply sets no name of its own: known by its class.
-function isErrorReply(error: unknown): boolean {
+// node-redis's errors set no name of their own: known by their class.
+function isOfClass(error: unknown, name: string): boolean {
   for (let p = error; p !== null && typeof p === 'object'; p = Object.getPrototypeOf(p)) {
-    if ((p as { constructor?: { name?: string } }).constructor?.name === 'ErrorReply') return true;
+    if ((p as { constructor?: { name?: string } }).constructor?.name === name) return true;
   }
   return false;
+}
+
+const isErrorReply = (error: unknown) => isOfClass(error, 'ErrorReply');
+
+// A client handed over before `connect()` (or closed since) answers every command with "The
+// client is closed", which names neither the client nor the remedy. A store made before
+// `connect()` works once the caller connects, so this is said per call, not at construction.
+function explainClosed(error: unknown, address: string): unknown {
+  if (!isOfClass(error, 'ClientClosedError')) return error;
+  return new Error(
+    `RedisStore: the node-redis client at ${address} is not open: call await client.connect() before the store's first call (or the client was closed since)`,
+    { cause: error },
+  );
 }
 
 function addressOf(client: NodeRedisClient | NodeRedisCluster): string {
@@ -126,10 +139,14 @@ function addressOf(client: NodeRedisClient | NodeRedisCluster): string {
 export function nodeRedisPort(client: object): RedisPort {
   const c = client as NodeRedisClient | NodeRedisCluster;
   const cluster = isClusterClient(c);
+  const address = addressOf(c);
   const send = (firstKey: string | undefined, args: Args, readonly = false) =>
-    cluster
+    (cluster
       ? (c as NodeRedisCluster).sendCommand(firstKey, readonly, args, PLAIN)
-      : (c as NodeRedisClient).sendCommand(args, PLAIN);
+      : (c as NodeRedisClient).sendCommand(args, PLAIN)
+    ).catch((error: unknown) => {
+      throw explainClosed(error, address);
+    });
   let last: Error | undefined;
   const onError = (error: Error) => {
     last = error;
@@ -147,7 +164,7 @@ export function nodeRedisPort(client: object): RedisPort {
   return {
     family: 'node-redis',
     cluster,
-    address: addressOf(c),
+    address,
     rawCommands: true,
     shardedSubscribers: true,
     async runScript(script: PortScript, keys, args) {

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../clock.js';
 import type { WindowCounts } from '../machine.js';
+import { nextVersionProblem } from '../record/order.js';
 import type { WindowFlush } from '../window/buckets.js';
 import { WindowTable } from '../window/window-table.js';
 import {
@@ -57,9 +58,8 @@ export class MemoryStore implements BreakerStore {
     ) {
       return { ok: false, current, currentVersion };
     }
-    if (!(record.version > expectedVersion)) {
-      throw new RangeError(`record version ${record.version} must exceed ${expectedVersion}`);
-    }
+    const problem = nextVersionProblem(expectedVersion, record.version);
+    if (problem !== undefined) throw new RangeError(problem);
     this.#records.set(name, record);
     const listeners = this.#listeners.get(name);
     if (listeners !== undefined || this.#watchers.size > 0) {

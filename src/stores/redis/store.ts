@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { WindowCounts } from '../../machine.js';
 import { CorruptRecordError } from '../../record/errors.js';
-import { MAX_VERSION } from '../../record/order.js';
+import { nextVersionProblem } from '../../record/order.js';
 import type { WindowFlush } from '../../window/buckets.js';
 import {
   asFollower,
@@ -209,12 +209,8 @@ export class RedisStore implements BreakerStore {
   ): Promise<CompareAndSetResult> {
     const keys = this.keys(name);
     this.#checkOpen();
-    const { version } = record;
-    if (!(Number.isInteger(version) && version > expectedVersion && version <= MAX_VERSION)) {
-      throw new RangeError(
-        `record version ${version} must exceed ${expectedVersion} and be at most ${MAX_VERSION}`,
-      );
-    }
+    const problem = nextVersionProblem(expectedVersion, record.version);
+    if (problem !== undefined) throw new RangeError(problem);
     // The deadline is on server time.
     await this.#clockSync.fresh();
     const publication = this.#feed.known ?? (await this.#feed.publication());

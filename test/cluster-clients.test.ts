@@ -1,3 +1,4 @@
+import type { Cluster as IORedis5Cluster } from 'ioredis';
 import { CircuitBreaker } from 'statebreaker';
 import { RedisStore, type RedisStoreOptions, RedisStoreTimeoutError } from 'statebreaker/redis';
 import { getBreakerPaths } from 'statebreaker/testing';
@@ -268,6 +269,34 @@ describe('node-redis Cluster, classic pub/sub', () => {
       await Promise.all([tripper.close(), store?.close()]);
     }
   }, 90_000);
+});
+
+describe('an ioredis Cluster with keyPrefix', () => {
+  it("is refused with advice that works on a Cluster: a duplicate without keyPrefix and the store's prefix", async () => {
+    const app = (await connectClusterClient('ioredis5', cluster.seeds, {
+      extra: { keyPrefix: 'app:' },
+    })) as IORedis5Cluster;
+    opened.push(app);
+    expect(() => new RedisStore(app)).toThrow(
+      "new RedisStore(cluster.duplicate([], { keyPrefix: '', redisOptions: { ...cluster.options.redisOptions, keyPrefix: '' } }), { prefix: \"app:circuit_breaker:\" })",
+    );
+    // The advice, followed as written.
+    const advised = app.duplicate([], {
+      keyPrefix: '',
+      redisOptions: { ...app.options.redisOptions, keyPrefix: '' },
+    });
+    opened.push(advised);
+    const store = new RedisStore(advised, { prefix: 'app:circuit_breaker:' });
+    const breaker = new CircuitBreaker('prefixed', { store, failMax: 1, resetTimeout: 600_000 });
+    try {
+      await trip(breaker);
+      expect(breaker.state).toBe('open');
+      expect(await app.get('circuit_breaker:{prefixed}:state')).toBe('open');
+    } finally {
+      breaker.dispose();
+      await store.close();
+    }
+  });
 });
 
 // Last, as it ends the cluster: every node killed.

@@ -16,7 +16,8 @@ import {
 import { portOf, type RedisClient } from './client.js';
 import { RedisClock } from './clock.js';
 import { ClockSync } from './clock-sync.js';
-import { bulk, type Decoded, decodeRecord, splitChange, wrongFields } from './codec.js';
+import { bulk, type Decoded, decodeRecord, wrongFields } from './codec.js';
+import { dispatchChange } from './dispatch.js';
 import { type Bounded, boundedBy, RedisStoreTimeoutError } from './errors.js';
 import { ChangeFeed } from './feed.js';
 import { Followers } from './followers.js';
@@ -26,8 +27,6 @@ import {
   breakerKeys,
   checkStoreName,
   sequenceKey,
-  windowFlushKey,
-  windowKey,
 } from './keys.js';
 import { Listing } from './listing.js';
 import { BatchedLoads } from './loads.js';
@@ -36,19 +35,16 @@ import {
   type ResolvedRedisStoreOptions,
   resolveRedisStoreOptions,
 } from './options.js';
+import { Periodic } from './periodic.js';
 import type { RedisPort } from './port.js';
 import { checkClusterMix, type Publication } from './publication.js';
 import { RecordReader } from './reader.js';
 import { Resync } from './resync.js';
-import { compareAndSetArgs, flushWindowArgs, setDeadline, windowCounts } from './script-args.js';
+import { compareAndSetArgs, setDeadline } from './script-args.js';
 import { bindScripts, CasReply, type RedisScripts } from './scripts.js';
+import { WindowFlushes } from './window-flushes.js';
 
 export { RedisStoreTimeoutError } from './errors.js';
-
-// A flush lands until its store's timeout and this much more (the server's clock may be read at a
-// coarser grain than the store's, ioredis-mock's to the second), and its id key lives this much
-// longer still: a resend that passes the deadline finds the key, and one after it is refused.
-const FLUSH_GRACE_MS = 1_000;
 
 /**
  * A store that shares breakers across processes through Redis (standalone or Cluster), on the
@@ -98,10 +94,8 @@ export class RedisStore implements BreakerStore {
   readonly #listing: Listing;
   readonly #bounded: Bounded;
   readonly #followers: Followers;
-  /** Flush ids: unique to this store, numbered. */
-  readonly #flushPrefix = `${Math.random().toString(36).slice(2, 10)}.`;
-  #flushes = 0;
-  #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #window: WindowFlushes;
+  readonly #periodic: Periodic;
   readonly #loads: BatchedLoads;
   readonly #clockSync: ClockSync;
   #closed = false;
@@ -137,7 +131,12 @@ export class RedisStore implements BreakerStore {
       bounded: this.#bounded,
     };
     this.#feed = new ChangeFeed(port, feedOptions, {
-      message: (message) => this.#onMessage(message),
+      message: (message) =>
+        dispatchChange(message, {
+          followers: this.#followers,
+          listing: this.#listing,
+          resync: this.#resync,
+        }),
       reconnected: () => {
         // Messages published while the subscriber was away are lost.
         this.#resync.reconnected();
@@ -170,6 +169,27 @@ export class RedisStore implements BreakerStore {
       (name, decoded) => this.#followers.usable(name, decoded),
     );
     this.#listing = new Listing(host, this.#channel);
+    this.#periodic = new Periodic(
+      [
+        [this.options.clockSyncInterval, () => this.#clockSync.sync(1)],
+        [
+          this.options.resyncInterval,
+          () => {
+            if (this.#followers.size === 0) this.#periodic.stop();
+            return this.#resync.check();
+          },
+        ],
+      ],
+      () => this.#resync.stop(),
+    );
+    this.#window = new WindowFlushes({
+      scripts: this.#scripts,
+      prefix,
+      timeout: this.timeout,
+      clock: this.clock,
+      bounded: this.#bounded,
+      whenSynced: () => this.#clockSync.whenSynced(),
+    });
     this.#clockSync.start();
   }
 
@@ -264,41 +284,18 @@ export class RedisStore implements BreakerStore {
    * Adds an instance's window counts to `${prefix}{name}:window` and returns the fleet's totals,
    * in one script call (`flushWindow-2.lua`), bounded by the store's `timeout`.
    */
-  async flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
+  flushWindow(name: string, flush: WindowFlush): Promise<WindowCounts> {
     this.#checkOpen();
-    // On server time, as a write's deadline: a flush this store gave up on must not land later.
-    await this.#clockSync.whenSynced();
-    const flushId = `${this.#flushPrefix}${(++this.#flushes).toString(36)}`;
-    const reply = await this.#bounded(
-      this.#scripts.flushWindow(
-        ...flushWindowArgs(
-          windowKey(this.options.prefix, name),
-          windowFlushKey(this.options.prefix, name, flushId),
-          flush,
-          this.clock.now() + this.timeout + FLUSH_GRACE_MS,
-          this.timeout + 2 * FLUSH_GRACE_MS,
-        ),
-      ),
-      'flushWindow',
-    );
-    return windowCounts(reply);
+    return this.#window.flush(name, flush);
   }
 
   /**
    * The fleet's totals in `${prefix}{name}:window` for a generation, adding nothing: the flush
    * script run past its deadline, which only reads (and drops buckets that left the window).
    */
-  async readWindow(name: string, read: WindowRead): Promise<WindowCounts> {
+  readWindow(name: string, read: WindowRead): Promise<WindowCounts> {
     this.#checkOpen();
-    const nothing = { ...read, calls: 0, failures: 0, slow: 0, instance: '' };
-    const args = flushWindowArgs(
-      windowKey(this.options.prefix, name),
-      windowFlushKey(this.options.prefix, name, 'read'),
-      nothing,
-      0,
-      1,
-    );
-    return windowCounts(await this.#bounded(this.#scripts.flushWindow(...args), 'readWindow'));
+    return this.#window.read(name, read);
   }
 
   /**
@@ -316,7 +313,7 @@ export class RedisStore implements BreakerStore {
     this.#checkOpen();
     const follower = asFollower(listener, onProblem);
     this.#followers.add(name, follower);
-    this.#startTimers();
+    this.#periodic.start();
     this.#feed.follow(name);
     let active = true;
     return () => {
@@ -389,53 +386,12 @@ export class RedisStore implements BreakerStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#stopTimers();
+    this.#periodic.stop();
     this.#followers.clear();
     this.#listing.close();
     this.#feed.close();
     this.#port.release();
     this.#loads.rejectAll(new Error('RedisStore is closed'));
-  }
-
-  #onMessage(message: string): void {
-    const change = splitChange(message);
-    if (change === null) return;
-    const { name, seq } = change;
-    if (seq !== null) {
-      // Every change is numbered: a number that does not follow the last one means a message
-      // was lost (or the counter went back with lost data). Resync, whoever it was for.
-      if (this.#resync.numbered(seq)) this.#listing.tell((watcher) => watcher.missed?.());
-    }
-    if (!this.#followers.has(name) && !this.#listing.watched) return;
-    // Decoded only for followed names (or when watched): every store hears every change under
-    // its prefix.
-    const decoded = decodeRecord(change.version, change.snapshot);
-    if (this.#listing.watched) this.#listing.toWatchers(name, decoded);
-    // A message that cannot be restored: read the stored record, which is what followers go by.
-    if (!this.#followers.deliver(name, decoded)) this.#resync.batch([name]).catch(() => {});
-  }
-
-  // Periodic work runs only while breakers follow records: an idle store holds no timer.
-  #startTimers(): void {
-    if (this.#timers.length > 0) return;
-    const every = (ms: number, task: () => Promise<void>) => {
-      const timer = setInterval(() => {
-        task().catch(() => {});
-      }, ms);
-      timer.unref();
-      this.#timers.push(timer);
-    };
-    every(this.options.clockSyncInterval, () => this.#clockSync.sync(1));
-    every(this.options.resyncInterval, () => {
-      if (this.#followers.size === 0) this.#stopTimers();
-      return this.#resync.check();
-    });
-  }
-
-  #stopTimers(): void {
-    for (const timer of this.#timers) clearInterval(timer);
-    this.#timers = [];
-    this.#resync.stop();
   }
 
   #checkOpen(): void {

@@ -1,5 +1,6 @@
+import type { Cluster as IORedis5Cluster } from 'ioredis';
 import { CircuitBreaker } from 'statebreaker';
-import { RedisStore, type RedisStoreOptions } from 'statebreaker/redis';
+import { RedisStore, type RedisStoreOptions, RedisStoreTimeoutError } from 'statebreaker/redis';
 import { getBreakerPaths } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -22,8 +23,8 @@ import { runPathOnStores } from './support/store-paths.js';
 //
 // A Cluster fleet shares one change feed: sharded pub/sub (the default where the server has
 // SPUBLISH) needs clients with per-shard subscribers (ioredis 5.5+, node-redis); iovalkey 0.4
-// has none, so its store refuses the default and joins a fleet whose stores all say
-// `pubsub: 'classic'`.
+// has none, so its store falls back to classic with a warning and joins a fleet whose stores
+// all say `pubsub: 'classic'`.
 
 const paths = getBreakerPaths();
 const sample = paths.paths
@@ -75,11 +76,26 @@ describe.each([
   },
 );
 
-describe('iovalkey Cluster', () => {
-  it("refuses the default pub/sub with a TypeError that says to use pubsub: 'classic'", async () => {
+describe('iovalkey Cluster (no sharded subscribers)', () => {
+  it("under pubsub 'auto' uses classic pub/sub and warns once; refuses pubsub 'sharded'", async () => {
     const client = await connect('iovalkey');
-    expect(() => new RedisStore(client)).toThrow(/no sharded subscribers.*pubsub: 'classic'/);
-    expect(() => new RedisStore(client, { pubsub: 'sharded' })).toThrow(/pubsub "sharded"/);
+    const warnings: string[] = [];
+    const listener = (warning: Error & { code?: string }) => {
+      if (warning.code === 'STATEBREAKER_CLASSIC_PUBSUB') warnings.push(warning.message);
+    };
+    process.on('warning', listener);
+    const stores = [new RedisStore(client), new RedisStore(client)];
+    try {
+      await Promise.all(stores.map((store) => store.load('classic fallback')));
+      expect(stores.map((store) => store.publication)).toEqual(['plain', 'plain']);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/no sharded subscribers.*pubsub: 'classic'/);
+      expect(() => new RedisStore(client, { pubsub: 'sharded' })).toThrow(/pubsub "sharded"/);
+    } finally {
+      process.off('warning', listener);
+      await Promise.all(stores.map((store) => store.close()));
+    }
   });
 });
 
@@ -139,10 +155,12 @@ describe('a fleet mixing client families on one Cluster', () => {
     }
   });
 
-  it('sharded pub/sub: trips reach every family on every master, and again after a master fails over', async () => {
+  // The periodic check kept out of the way (resyncInterval 10 min): after the failover the feed
+  // itself must deliver, on every family.
+  it('sharded pub/sub: trips reach every family on every master, and through the feed after a master fails over', async () => {
     const lists = await namesOnEveryMaster(cluster, 'sharded mix', breakerSlot, SHARDED.length + 1);
     const names = lists.flat();
-    const fleet = await mixedFleet(SHARDED, names, {});
+    const fleet = await mixedFleet(SHARDED, names, { resyncInterval: 600_000 });
     try {
       expect(fleet.map((member) => member.store.publication)).toEqual(SHARDED.map(() => 'sharded'));
       // Before: on each master, a trip by each family.
@@ -183,4 +201,128 @@ describe('a fleet mixing client families on one Cluster', () => {
       await closeFleet(fleet);
     }
   }, 90_000);
+});
+
+// After the failover above: one master has no replica left. node-redis puts a cluster's classic
+// subscriber on a node of its choosing; the test kills that node (a replica, or a master that a
+// replica takes over) and writes a trip at once, with the periodic check kept out of the way.
+describe('node-redis Cluster, classic pub/sub', () => {
+  async function holderOf(clientName: string): Promise<ClusterNode | undefined> {
+    for (const node of cluster.live) {
+      const list = String(await node.admin.call('CLIENT', 'LIST').catch(() => ''));
+      const lines = list.split('\n');
+      if (lines.some((l) => l.includes(`name=${clientName} `) && /\bsub=[1-9]/.test(l)))
+        return node;
+    }
+    return undefined;
+  }
+
+  it('trips reach the store through the feed after the node holding its subscriber dies', async () => {
+    const name = 'classic holder';
+    const tripper = new RedisStore(await connect('ioredis5'), { pubsub: 'classic' });
+    let store: RedisStore | undefined;
+    let breaker: CircuitBreaker | undefined;
+    let holder: ClusterNode | undefined;
+    // A holder whose death the cluster survives: a replica, or a master with a live replica.
+    for (let attempt = 0; holder === undefined && attempt < 10; attempt++) {
+      const clientName = `classic${attempt}`;
+      const client = await connectClusterClient('node-redis6', cluster.seeds, {
+        extra: { defaults: { name: clientName } },
+      });
+      opened.push(client);
+      store = new RedisStore(client, { pubsub: 'classic', resyncInterval: 600_000 });
+      breaker = new CircuitBreaker(name, { store, failMax: 1, resetTimeout: 600_000 });
+      await breaker.settled();
+      const node = await holderOf(clientName);
+      const view = (await cluster.view()).find((v) => v.port === node?.port);
+      const survivable =
+        view?.role === 'replica' ||
+        (node !== undefined &&
+          (await cluster.replicasOf(node)).some((r) => cluster.live.includes(r)));
+      if (survivable) holder = node;
+      else {
+        breaker.dispose();
+        await store.close();
+      }
+    }
+    const tripping = new CircuitBreaker(name, {
+      store: tripper,
+      failMax: 1,
+      resetTimeout: 600_000,
+    });
+    try {
+      expect(holder).toBeDefined();
+      const role = (await cluster.view()).find((v) => v.port === holder?.port)?.role;
+      await cluster.kill(holder as ClusterNode);
+      if (role === 'master')
+        expect(await cluster.waitForFailover(holder as ClusterNode, 30_000)).toBe(true);
+      expect(
+        await waitFor(async () => {
+          await trip(tripping);
+          return tripping.state === 'open';
+        }, 20_000),
+      ).toBe(true);
+      expect(await waitFor(() => breaker?.state === 'open', 20_000)).toBe(true);
+    } finally {
+      tripping.dispose();
+      breaker?.dispose();
+      await Promise.all([tripper.close(), store?.close()]);
+    }
+  }, 90_000);
+});
+
+describe('an ioredis Cluster with keyPrefix', () => {
+  it("is refused with advice that works on a Cluster: a duplicate without keyPrefix and the store's prefix", async () => {
+    const app = (await connectClusterClient('ioredis5', cluster.seeds, {
+      extra: { keyPrefix: 'app:' },
+    })) as IORedis5Cluster;
+    opened.push(app);
+    expect(() => new RedisStore(app)).toThrow(
+      "new RedisStore(cluster.duplicate([], { keyPrefix: '', redisOptions: { ...cluster.options.redisOptions, keyPrefix: '' } }), { prefix: \"app:circuit_breaker:\" })",
+    );
+    // The advice, followed as written.
+    const advised = app.duplicate([], {
+      keyPrefix: '',
+      redisOptions: { ...app.options.redisOptions, keyPrefix: '' },
+    });
+    opened.push(advised);
+    const store = new RedisStore(advised, { prefix: 'app:circuit_breaker:' });
+    const breaker = new CircuitBreaker('prefixed', { store, failMax: 1, resetTimeout: 600_000 });
+    try {
+      await trip(breaker);
+      expect(breaker.state).toBe('open');
+      expect(await app.get('circuit_breaker:{prefixed}:state')).toBe('open');
+    } finally {
+      breaker.dispose();
+      await store.close();
+    }
+  });
+});
+
+// Last, as it ends the cluster: every node killed.
+describe('a Cluster whose nodes are all gone', () => {
+  it("each family's timeout names the nodes' connection error as its cause", async () => {
+    const families = ['ioredis5', 'node-redis6'] as const;
+    const stores = await Promise.all(
+      families.map(async (family) => new RedisStore(await connect(family), { timeout: 500 })),
+    );
+    try {
+      await Promise.all(stores.map((store) => store.load('warm')));
+      for (const node of cluster.live) await cluster.kill(node);
+      for (const [i, store] of stores.entries()) {
+        let error: unknown;
+        const named = await waitFor(async () => {
+          error = await store.load('gone').then(
+            () => null,
+            (e: unknown) => e,
+          );
+          return error instanceof RedisStoreTimeoutError && error.cause instanceof Error;
+        }, 10_000);
+        expect(named, `${families[i]}: ${String(error)}`).toBe(true);
+        expect(((error as Error).cause as Error).message).toMatch(/ECONNREFUSED|connect/i);
+      }
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+    }
+  });
 });

@@ -95,6 +95,16 @@ describe('layering', () => {
     expect(importsOf('machine.ts')).toEqual([]);
   });
 
+  it("the stores' files hold one concept each: none over 400 lines", () => {
+    const long = files
+      .filter((file) => file.startsWith('stores/'))
+      .map(
+        (file) => [file, readFileSync(new URL(file, src), 'utf8').split('\n').length - 1] as const,
+      )
+      .filter(([, lines]) => lines > 400);
+    expect(long).toEqual([]);
+  });
+
   it('index.ts only exports', () => {
     const text = readFileSync(new URL('index.ts', src), 'utf8');
     const statements = text

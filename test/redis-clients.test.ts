@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Redis as IORedis5 } from 'ioredis';
 import { Redis as IORedis6 } from 'ioredis6';
 import { Redis as IOValkey } from 'iovalkey';
-import { createClient as createClient6 } from 'redis';
+import { createClient as createClient6, createCluster as createCluster6 } from 'redis';
 import { createClient as createClient5 } from 'redis5';
 import { CircuitBreaker } from 'statebreaker';
 import {
@@ -15,6 +15,7 @@ import {
 import type { StoredRecord } from 'statebreaker/store';
 import { getBreakerPaths } from 'statebreaker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { portOf } from '../src/stores/redis/client.js';
 import { fenceKey } from '../src/stores/redis/keys.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { FLEET_RESYNC_MS, FleetRun } from './support/fleet-model.js';
@@ -473,6 +474,66 @@ describe('a fleet mixing every client family on one breaker', () => {
         // The stores left every client open.
         for (const client of clients) expect(await ping(client)).toBe('PONG');
         await Promise.all(clients.map((client) => closeClient(client)));
+      }
+    },
+  );
+});
+
+describe('the address a message names', () => {
+  // A password may hold an unencoded `@`: the user part ends at the last one before the host.
+  it.each([
+    ['redis://:s3cr@t-pass@127.0.0.1:1', 's3cr@t-pass'],
+    ['redis://default:pa@zz9w@127.0.0.1:1/0', 'pa@zz9w'],
+    ['redis://user:p%40zz9w@127.0.0.1:1', 'p%40zz9w'],
+  ])(
+    'node-redis with url %s: the timeout names 127.0.0.1:1 and no part of the password',
+    async (url, secret) => {
+      const client = createClient6({ url, socket: { reconnectStrategy: () => 50 } });
+      client.on('error', () => {});
+      client.connect().catch(() => {});
+      const store = new RedisStore(client as unknown as RedisClient, { timeout: 200 });
+      try {
+        const error = (await store.load('x').catch((e: unknown) => e)) as RedisStoreTimeoutError;
+        expect(error).toBeInstanceOf(RedisStoreTimeoutError);
+        expect(error.message).toContain('127.0.0.1:1');
+        for (const part of [...secret.split('@'), 'user']) {
+          expect(error.message).not.toContain(part);
+          expect(error.address).not.toContain(part);
+        }
+      } finally {
+        await store.close();
+        client.destroy();
+      }
+    },
+  );
+
+  it('a node-redis cluster seeded by URLs: its seeds, without their user part', () => {
+    const cluster = createCluster6({
+      rootNodes: [{ url: 'redis://app:pa@zz9w@10.9.8.7:7001' }, { url: 'redis://10.9.8.8' }],
+    });
+    const port = portOf(cluster);
+    port.release();
+    expect(port.address).toBe('Cluster 10.9.8.7:7001,10.9.8.8:6379');
+  });
+});
+
+describe('a node-redis client handed over before connect()', () => {
+  it.each(['5', '6'] as const)(
+    'node-redis %s: a call names the address and says to connect; once connected, the store works',
+    async (major) => {
+      const options = { socket: { path: server.path, tls: false as const } };
+      const client = major === '5' ? createClient5(options) : createClient6(options);
+      client.on('error', () => {});
+      const store = new RedisStore(client as unknown as RedisClient, { timeout: 500 });
+      try {
+        const error = (await store.load('early').catch((e: unknown) => e)) as Error;
+        expect(error.message).toContain(server.path);
+        expect(error.message).toContain('await client.connect()');
+        await client.connect();
+        expect(await store.load('early')).toBeNull();
+      } finally {
+        await store.close();
+        client.destroy();
       }
     },
   );

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { CircuitBreaker, MAX_NAME_LENGTH } from 'statebreaker';
+import { CircuitBreaker, MAX_NAME_LENGTH, MemoryStore } from 'statebreaker';
 import { encodeName, RedisStore, RedisStoreTimeoutError } from 'statebreaker/redis';
-import type { PersistedBreakerSnapshot } from 'statebreaker/store';
+import { MAX_VERSION, type PersistedBreakerSnapshot } from 'statebreaker/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from './support/redis-server.js';
 import { hashTag, keySlot } from './support/redis-slots.js';
@@ -91,6 +91,25 @@ describe('compare-and-set', () => {
     await expect(s.compareAndSet(name, 7, { version: 7, snapshot: snapshot(1) })).rejects.toThrow(
       RangeError,
     );
+  });
+
+  // One rule with the readers (isVersion): a version a store took, every reader takes.
+  it.each([
+    ['RedisStore', MAX_VERSION],
+    ['RedisStore', 1.5],
+    ['MemoryStore', MAX_VERSION],
+    ['MemoryStore', 1.5],
+    ['MemoryStore', 2 ** 60],
+  ] as const)('%s refuses version %d, which no reader takes', async (kind, version) => {
+    const s = kind === 'RedisStore' ? store() : new MemoryStore();
+    const name = fresh('version rule');
+    const written = s.compareAndSet(name, 0, { version, snapshot: snapshot(1) });
+    await expect(written).rejects.toThrow(RangeError);
+    await expect(written).rejects.toThrow(`below ${MAX_VERSION}`);
+    expect(await s.load(name)).toBeNull();
+    expect(
+      (await s.compareAndSet(name, 0, { version: MAX_VERSION - 1, snapshot: snapshot(1) })).ok,
+    ).toBe(true);
   });
 
   it('reports an unreadable stored snapshot with its version, so a writer can replace it', async () => {

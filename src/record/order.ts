@@ -68,6 +68,16 @@ export function isVersion(version: unknown): version is number {
   );
 }
 
+/**
+ * Why `version` cannot be the version of a record written over one at `expected` (0: none), or
+ * `undefined` when it can: a version ({@link isVersion}) above `expected`. Every store checks a
+ * compare-and-set with it, so that what one store writes, every reader takes.
+ */
+export function nextVersionProblem(expected: number, version: unknown): string | undefined {
+  if (isVersion(version) && version > expected) return undefined;
+  return `record version ${String(version)} must be a whole number above ${expected} and below ${MAX_VERSION}`;
+}
+
 /** How `record` stands against `known` (`null`: nothing known, so any record is newer). */
 export function orderOf(record: RecordStamp, known: RecordStamp | null): RecordOrder {
   if (known === null) return 'newer';

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
 import type { WindowCounts } from '../machine.js';
 import { freezeRecord } from '../record/freeze.js';
+import { nextVersionProblem } from '../record/order.js';
 import type { FleetTotals, WindowFlush } from '../window/buckets.js';
 import { WindowTable } from '../window/window-table.js';
 import {
@@ -61,9 +62,8 @@ export class MemoryStore implements BreakerStore {
     ) {
       return { ok: false, current, currentVersion };
     }
-    if (!(record.version > expectedVersion)) {
-      throw new RangeError(`record version ${record.version} must exceed ${expectedVersion}`);
-    }
+    const problem = nextVersionProblem(expectedVersion, record.version);
+    if (problem !== undefined) throw new RangeError(problem);
     // Kept and handed out by reference: frozen, so that no reader writes into the store's
     // record or into the context of the actor that wrote it (a write, never a success in closed).
     freezeRecord(record);

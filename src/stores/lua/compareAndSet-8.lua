@@ -26,7 +26,7 @@
     ARGV[10] deadline, epoch ms on server time: a write its client gave up on (run late from
              the client's offline queue) must not land
     ARGV[11] this write's id
-    ARGV[12] the version limit: stored versions are below it, a new one at most equal
+    ARGV[12] the version limit: stored versions are below it (the caller checks a new one, also below it)
     ARGV[13] how to publish: 'numbered' (PUBLISH, numbered with KEYS[7]), 'plain' (PUBLISH)
              or 'sharded' (SPUBLISH, Redis 7: the message stays inside the slot's shard)
     ARGV[14] ms after which KEYS[1..6] expire, all at one instant ('' = kept: the MSET and

@@ -33,8 +33,13 @@ export function portOf(client: unknown): RedisPort {
     const redis = client as Redis | Cluster;
     const keyPrefix = keyPrefixOf(redis);
     if (keyPrefix !== '') {
+      // A Cluster's duplicate takes its seeds first, and its nodes' options from redisOptions.
+      const duplicate =
+        (redis as { isCluster?: boolean }).isCluster === true
+          ? "cluster.duplicate([], { keyPrefix: '', redisOptions: { ...cluster.options.redisOptions, keyPrefix: '' } })"
+          : "redis.duplicate({ keyPrefix: '' })";
       throw new TypeError(
-        `RedisStore cannot use an ioredis client with keyPrefix ${JSON.stringify(keyPrefix)}: ioredis applies it to keys but not to SCAN patterns or pub/sub channels. Give the store a client without keyPrefix and the option prefix instead, e.g. new RedisStore(redis.duplicate({ keyPrefix: '' }), { prefix: ${JSON.stringify(`${keyPrefix}circuit_breaker:`)} })`,
+        `RedisStore cannot use an ioredis client with keyPrefix ${JSON.stringify(keyPrefix)}: ioredis applies it to keys but not to SCAN patterns or pub/sub channels. Give the store a client without keyPrefix and the option prefix instead, e.g. new RedisStore(${duplicate}, { prefix: ${JSON.stringify(`${keyPrefix}circuit_breaker:`)} })`,
       );
     }
     return ioredisPort(redis);

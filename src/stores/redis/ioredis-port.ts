@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { withoutCredentials } from './address.js';
 import { ShardWatch, type WatchedShard } from './ioredis-shard-watch.js';
 import type {
   PortScript,
@@ -31,7 +32,9 @@ function addressOf(redis: Redis | Cluster): string {
     const named = seeds.map((seed) =>
       typeof seed === 'object' && seed !== null
         ? `${(seed as { host?: string }).host ?? 'localhost'}:${(seed as { port?: number }).port ?? 6379}`
-        : String(seed),
+        : typeof seed === 'string'
+          ? withoutCredentials(seed)
+          : `localhost:${String(seed)}`,
     );
     return named.length > 0 ? `Cluster ${named.join(',')}` : 'a Redis Cluster';
   }
@@ -55,14 +58,17 @@ export function ioredisPort(redis: Redis | Cluster): RedisPort {
   const cluster = isClusterClient(redis);
   const raw = typeof (redis as { call?: unknown }).call === 'function';
   let last: Error | undefined;
+  // A Cluster that cannot read its slot map says only that; the node's own error says why.
   const onError = (error: Error) => {
-    last = error;
+    last = (error as { lastNodeError?: Error }).lastNodeError ?? error;
   };
   const onReady = () => {
     last = undefined;
   };
   redis.on('error', onError);
   redis.on('ready', onReady);
+  // A Cluster reports a node's failure as `node error` (its own `error` only when it gives up).
+  if (cluster) redis.on('node error', onError);
   const commands = redis as unknown as Record<string, Command | undefined>;
   const defined = new Map<string, Command>();
   return {
@@ -110,6 +116,7 @@ export function ioredisPort(redis: Redis | Cluster): RedisPort {
     release() {
       redis.off('error', onError);
       redis.off('ready', onReady);
+      if (cluster) redis.off('node error', onError);
     },
   };
 }

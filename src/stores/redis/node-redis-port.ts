@@ -1,3 +1,4 @@
+import { seedAddress, withoutCredentials } from './address.js';
 import type {
   PortScript,
   RedisPort,
@@ -46,7 +47,10 @@ interface NodeRedisClient extends Emitter {
 /** What the adapter uses of a node-redis cluster. */
 interface NodeRedisCluster extends Emitter {
   readonly _options?: {
-    readonly rootNodes?: readonly { socket?: { host?: string; port?: number } }[];
+    readonly rootNodes?: readonly {
+      url?: string;
+      socket?: { host?: string; port?: number };
+    }[];
   };
   // Not public: node-redis 5 reads the slot map again only on MOVED or ASK (6 also after a
   // node's reconnect attempts), so after a master's death it would keep sending to it.
@@ -67,6 +71,23 @@ interface NodeRedisCluster extends Emitter {
 
 const PLAIN: CommandOptions = { typeMapping: {} };
 
+// A Cluster's subscriber after a node's error: the refresh waits this long for more errors of
+// the same failure, then tries again this often until the slot map is read and every
+// subscription is made again, each awaited at most this long.
+const REFRESH_DEBOUNCE_MS = 100;
+const REFRESH_RETRY_MS = 1_000;
+const REFRESH_BOUND_MS = 5_000;
+
+// `promise`, rejected past `ms` (a subscription sent to a dead node waits for its reconnect).
+function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
 /** Whether `client` looks like a node-redis client or cluster. */
 export function isNodeRedis(client: object): boolean {
   const c = client as { sendCommand?: unknown; sSubscribe?: unknown; defineCommand?: unknown };
@@ -81,23 +102,36 @@ function isClusterClient(client: object): client is NodeRedisCluster {
   return typeof (client as { nodeClient?: unknown }).nodeClient === 'function';
 }
 
-// node-redis's ErrorReply sets no name of its own: known by its class.
-function isErrorReply(error: unknown): boolean {
+// node-redis's errors set no name of their own: known by their class.
+function isOfClass(error: unknown, name: string): boolean {
   for (let p = error; p !== null && typeof p === 'object'; p = Object.getPrototypeOf(p)) {
-    if ((p as { constructor?: { name?: string } }).constructor?.name === 'ErrorReply') return true;
+    if ((p as { constructor?: { name?: string } }).constructor?.name === name) return true;
   }
   return false;
+}
+
+const isErrorReply = (error: unknown) => isOfClass(error, 'ErrorReply');
+
+// A client handed over before `connect()` (or closed since) answers every command with "The
+// client is closed", which names neither the client nor the remedy. A store made before
+// `connect()` works once the caller connects, so this is said per call, not at construction.
+function explainClosed(error: unknown, address: string): unknown {
+  if (!isOfClass(error, 'ClientClosedError')) return error;
+  return new Error(
+    `RedisStore: the node-redis client at ${address} is not open: call await client.connect() before the store's first call (or the client was closed since)`,
+    { cause: error },
+  );
 }
 
 function addressOf(client: NodeRedisClient | NodeRedisCluster): string {
   if (isClusterClient(client)) {
     const roots = client._options?.rootNodes ?? [];
-    const named = roots.map((n) => `${n.socket?.host ?? 'localhost'}:${n.socket?.port ?? 6379}`);
+    const named = roots.map((n) => seedAddress({ url: n.url, ...n.socket }));
     return named.length > 0 ? `Cluster ${named.join(',')}` : 'a Redis Cluster';
   }
   const { options } = client;
   if (options?.socket?.path) return options.socket.path;
-  if (options?.url) return options.url.replace(/\/\/[^@/]*@/, '//');
+  if (options?.url) return withoutCredentials(options.url);
   return `${options?.socket?.host ?? 'localhost'}:${options?.socket?.port ?? 6379}`;
 }
 
@@ -105,10 +139,14 @@ function addressOf(client: NodeRedisClient | NodeRedisCluster): string {
 export function nodeRedisPort(client: object): RedisPort {
   const c = client as NodeRedisClient | NodeRedisCluster;
   const cluster = isClusterClient(c);
+  const address = addressOf(c);
   const send = (firstKey: string | undefined, args: Args, readonly = false) =>
-    cluster
+    (cluster
       ? (c as NodeRedisCluster).sendCommand(firstKey, readonly, args, PLAIN)
-      : (c as NodeRedisClient).sendCommand(args, PLAIN);
+      : (c as NodeRedisClient).sendCommand(args, PLAIN)
+    ).catch((error: unknown) => {
+      throw explainClosed(error, address);
+    });
   let last: Error | undefined;
   const onError = (error: Error) => {
     last = error;
@@ -118,10 +156,15 @@ export function nodeRedisPort(client: object): RedisPort {
   };
   c.on('error', onError);
   c.on('ready', onReady);
+  // A cluster reports its nodes' failures (ECONNREFUSED, auth) as `node-error`, not `error`.
+  if (cluster) {
+    c.on('node-error', onError);
+    c.on('node-ready', onReady);
+  }
   return {
     family: 'node-redis',
     cluster,
-    address: addressOf(c),
+    address,
     rawCommands: true,
     shardedSubscribers: true,
     async runScript(script: PortScript, keys, args) {
@@ -164,6 +207,10 @@ export function nodeRedisPort(client: object): RedisPort {
     release() {
       c.off('error', onError);
       c.off('ready', onReady);
+      if (cluster) {
+        c.off('node-error', onError);
+        c.off('node-ready', onReady);
+      }
     },
   };
 }
@@ -244,27 +291,59 @@ function clusterSubscriber(
   const listener: Listener = (message, channel) => {
     if (!closed && held.has(channel)) handlers.message(channel, message);
   };
-  // A node reported an error (a dead master, say): on the next refresh the slot map is read
-  // again and every subscription made again where its slot lives now (node-redis drops the
-  // subscribers of a node that left the map; a channel still held there gains nothing).
-  let troubled = false;
-  const onNodeError = () => {
-    troubled = true;
+  // node-redis moves a subscriber off a node only when it reads the slot map again (on MOVED,
+  // and in 6 after many reconnect attempts), not when the node dies: a node's error schedules a
+  // prompt refresh that reads the map again and subscribes every channel where its slot lives
+  // now, retried until it succeeds. Each success ends with `reconnected`: messages published
+  // while the subscriber was away are lost, and the store's resync finds what they carried.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running = false;
+  let again = false;
+  const subscribeAgain = (channel: string) => {
+    const made = sharded
+      ? cluster.sSubscribe(channel, listener)
+      : cluster.subscribe(channel, listener);
+    held.set(channel, made);
+    return within(made, REFRESH_BOUND_MS);
   };
-  cluster.on('node-error', onNodeError);
-  let refreshing = false;
   const refresh = async () => {
     const root = cluster._options?.rootNodes?.[0];
     await cluster._slots?.rediscover?.({ options: root });
-    for (const channel of held.keys()) {
-      const again = sharded
-        ? cluster.sSubscribe(channel, listener)
-        : cluster.subscribe(channel, listener);
-      held.set(channel, again);
-      await again;
-    }
-    handlers.reconnected();
+    for (const channel of [...held.keys()]) if (held.has(channel)) await subscribeAgain(channel);
   };
+  const schedule = (ms: number) => {
+    if (closed || timer !== undefined) return;
+    timer = setTimeout(run, ms);
+    timer.unref();
+  };
+  const run = () => {
+    timer = undefined;
+    if (closed) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    again = false;
+    refresh()
+      .then(
+        () => {
+          if (!closed) handlers.reconnected();
+        },
+        () => {
+          again = true;
+        },
+      )
+      .finally(() => {
+        running = false;
+        if (again) schedule(REFRESH_RETRY_MS);
+      });
+  };
+  const onNodeError = () => {
+    if (running) again = true;
+    else schedule(REFRESH_DEBOUNCE_MS);
+  };
+  cluster.on('node-error', onNodeError);
   const hold = (channel: string, subscribe: () => Promise<void>) => {
     const existing = held.get(channel);
     if (existing !== undefined) return existing;
@@ -282,20 +361,11 @@ function clusterSubscriber(
       if (!held.delete(channel)) return;
       await cluster.sUnsubscribe(channel, listener);
     },
-    refreshRoutes() {
-      if (!troubled || refreshing || closed) return;
-      troubled = false;
-      refreshing = true;
-      refresh()
-        .catch(() => {
-          troubled = true;
-        })
-        .finally(() => {
-          refreshing = false;
-        });
-    },
+    // Node errors drive the refresh (see above).
+    refreshRoutes() {},
     close() {
       closed = true;
+      if (timer !== undefined) clearTimeout(timer);
       cluster.off('node-error', onNodeError);
       for (const channel of held.keys()) {
         const end = sharded

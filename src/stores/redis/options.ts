@@ -68,8 +68,9 @@ export interface RedisStoreOptions {
    * `'auto'` (default): sharded on a Cluster, classic on standalone Redis. Sharded needs
    * SPUBLISH (Redis 7 or later; the store asks once; without it the store uses classic) and, on
    * a Cluster, a client with per-shard subscribers (ioredis 5.5 or later, node-redis): a Cluster
-   * client without them (iovalkey 0.4) is refused unless `'classic'`, which every store of its
-   * fleet must then use (see docs/redis-clients.md).
+   * client without them (iovalkey 0.4, an older ioredis) uses classic under `'auto'` and warns
+   * once, and is refused under `'sharded'`; every store of its fleet must then say `'classic'`
+   * (see docs/redis-clients.md).
    */
   pubsub?: PubsubChoice;
   /**

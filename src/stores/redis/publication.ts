@@ -54,15 +54,29 @@ function shardedClient(port: RedisPort): boolean {
   return port.rawCommands && port.shardedSubscribers;
 }
 
+/** The code of the warning {@link checkClusterMix} gives. */
+export const CLASSIC_FALLBACK_WARNING_CODE = 'STATEBREAKER_CLASSIC_PUBSUB';
+
+let warnedFallback = false;
+
 /**
- * Refuses a Cluster client that cannot subscribe sharded channels (iovalkey 0.4, ioredis before
- * 5.5) unless the store is told to use classic pub/sub: under `auto` it would publish on one
- * channel while stores on other clients of the same fleet publish on each breaker's own, and
- * neither would hear the other. With `pubsub: 'classic'` on every store, any client may join.
+ * A Cluster client that cannot subscribe sharded channels (iovalkey 0.4, ioredis before 5.5)
+ * uses classic pub/sub under `auto`, as 0.1 did, so that a fleet upgraded as it stands keeps
+ * running; it warns once per process, since stores on other clients of the same fleet publish on
+ * each breaker's own channel and neither would hear the other. Refused under `'sharded'`.
+ * With `pubsub: 'classic'` on every store, any client may join.
  */
 export function checkClusterMix(port: RedisPort, choice: PubsubChoice): void {
   if (!port.cluster || !port.rawCommands || port.shardedSubscribers || choice === 'classic') return;
-  throw new TypeError(
-    `RedisStore: this ${port.family} Cluster client has no sharded subscribers (iovalkey 0.4, ioredis before 5.5), so it cannot follow a Cluster fleet's sharded change feed (option pubsub ${JSON.stringify(choice)}). Give pubsub: 'classic' to every store of the fleet, or use ioredis 5.5+ (Cluster with shardedSubscribers) or node-redis (createCluster).`,
+  const why = `this ${port.family} Cluster client has no sharded subscribers (iovalkey 0.4, ioredis before 5.5), so it cannot follow a Cluster fleet's sharded change feed`;
+  const advice = `Give pubsub: 'classic' to every store of the fleet, or use ioredis 5.5+ (Cluster with shardedSubscribers) or node-redis (createCluster).`;
+  if (choice === 'sharded') {
+    throw new TypeError(`RedisStore: ${why} (option pubsub "sharded"). ${advice}`);
+  }
+  if (warnedFallback) return;
+  warnedFallback = true;
+  process.emitWarning(
+    `statebreaker: RedisStore: ${why}: it uses classic pub/sub, which stores on other clients with pubsub 'auto' do not hear (nor it theirs). ${advice} This warning is given once per process.`,
+    { code: CLASSIC_FALLBACK_WARNING_CODE },
   );
 }

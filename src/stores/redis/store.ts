@@ -1,7 +1,6 @@
-import { performance } from 'node:perf_hooks';
 import type { WindowCounts } from '../../machine.js';
 import { CorruptRecordError } from '../../record/errors.js';
-import { MAX_VERSION } from '../../record/order.js';
+import { nextVersionProblem } from '../../record/order.js';
 import type { FleetTotals, WindowFlush } from '../../window/buckets.js';
 import {
   asFollower,
@@ -16,10 +15,11 @@ import {
 import { portOf, type RedisClient } from './client.js';
 import { RedisClock } from './clock.js';
 import { ClockSync } from './clock-sync.js';
-import { bulk, type Decoded, decodeRecord, splitChange, wrongFields } from './codec.js';
-import { type Bounded, boundedBy, RedisStoreTimeoutError } from './errors.js';
+import { bulk, type Decoded, decodeRecord, wrongFields } from './codec.js';
+import { type CompareAndSetDeps, sendCompareAndSet } from './compare-and-set.js';
+import { dispatchChange } from './dispatch.js';
+import { type Bounded, boundedBy } from './errors.js';
 import { ChangeFeed } from './feed.js';
-import { pastFences } from './fence.js';
 import { Followers } from './followers.js';
 import {
   type BreakerKeys,
@@ -36,13 +36,14 @@ import {
   type ResolvedRedisStoreOptions,
   resolveRedisStoreOptions,
 } from './options.js';
+import { Periodic } from './periodic.js';
 import type { RedisPort } from './port.js';
 import { checkClusterMix, type Publication } from './publication.js';
 import { RecordReader } from './reader.js';
 import { Resync } from './resync.js';
-import { compareAndSetArgs, setDeadline } from './script-args.js';
+import { compareAndSetArgs } from './script-args.js';
 import { bindScripts, CasReply, type RedisScripts } from './scripts.js';
-import { RedisWindows } from './window.js';
+import { RedisWindows, type WindowHost } from './window.js';
 
 export { RedisStoreTimeoutError } from './errors.js';
 
@@ -95,7 +96,9 @@ export class RedisStore implements BreakerStore {
   readonly #bounded: Bounded;
   readonly #followers: Followers;
   readonly #windows: RedisWindows;
-  #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #periodic: Periodic;
+  // What the compare-and-set and the window scripts are sent with.
+  readonly #io: CompareAndSetDeps & WindowHost;
   readonly #loads: BatchedLoads;
   readonly #clockSync: ClockSync;
   #closed = false;
@@ -121,6 +124,9 @@ export class RedisStore implements BreakerStore {
     this.#clockSync = new ClockSync(this.clock, () => this.#bounded(port.time(), 'TIME'));
     this.#scripts = bindScripts(port);
     const { prefix } = this.options;
+    const { clock, timeout } = this;
+    const io = { prefix, timeout, clock, scripts: this.#scripts, bounded: this.#bounded, port };
+    this.#io = { ...io, clockSync: this.#clockSync };
     this.#reader = new RecordReader(this.#scripts, prefix, port.cluster);
     this.#followers = new Followers((name) => this.keys(name), this.#channel);
     const feedOptions = {
@@ -131,7 +137,12 @@ export class RedisStore implements BreakerStore {
       bounded: this.#bounded,
     };
     this.#feed = new ChangeFeed(port, feedOptions, {
-      message: (message) => this.#onMessage(message),
+      message: (message) =>
+        dispatchChange(message, {
+          followers: this.#followers,
+          listing: this.#listing,
+          resync: this.#resync,
+        }),
       reconnected: () => {
         // Messages published while the subscriber was away are lost.
         this.#resync.reconnected();
@@ -164,14 +175,20 @@ export class RedisStore implements BreakerStore {
       (name, decoded) => this.#followers.usable(name, decoded),
     );
     this.#listing = new Listing(host, this.#channel);
-    this.#windows = new RedisWindows({
-      prefix,
-      timeout: this.timeout,
-      clock: this.clock,
-      clockSync: this.#clockSync,
-      scripts: this.#scripts,
-      bounded: this.#bounded,
-    });
+    this.#periodic = new Periodic(
+      [
+        [this.options.clockSyncInterval, () => this.#clockSync.sync(1)],
+        [
+          this.options.resyncInterval,
+          () => {
+            if (this.#followers.size === 0) this.#periodic.stop();
+            return this.#resync.check();
+          },
+        ],
+      ],
+      () => this.#resync.stop(),
+    );
+    this.#windows = new RedisWindows(this.#io);
     this.#clockSync.start();
   }
 
@@ -212,12 +229,8 @@ export class RedisStore implements BreakerStore {
   ): Promise<CompareAndSetResult> {
     const keys = this.keys(name);
     this.#checkOpen();
-    const { version } = record;
-    if (!(Number.isInteger(version) && version > expectedVersion && version <= MAX_VERSION)) {
-      throw new RangeError(
-        `record version ${version} must exceed ${expectedVersion} and be at most ${MAX_VERSION}`,
-      );
-    }
+    const problem = nextVersionProblem(expectedVersion, record.version);
+    if (problem !== undefined) throw new RangeError(problem);
     // The deadline is on server time.
     await this.#clockSync.fresh();
     const publication = this.#feed.known ?? (await this.#feed.publication());
@@ -234,28 +247,7 @@ export class RedisStore implements BreakerStore {
       recordTtl: this.recordTtl,
       fence,
     });
-    let reply: Awaited<ReturnType<RedisScripts['compareAndSet']>>;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        let sent = 0;
-        // An operator's fence holds the write back until that operator's write lands.
-        reply = await pastFences(() => {
-          sent = performance.now();
-          setDeadline(args, this.clock.now() + this.timeout);
-          return this.#bounded(this.#scripts.compareAndSet(...args), 'compareAndSet');
-        });
-        if (reply[0] !== CasReply.LATE) break;
-        // Refused as late although the answer came in time: this host's idea of server time
-        // was behind. Read the server's time and try once more.
-        if (attempt > 0 || performance.now() - sent >= this.timeout) {
-          throw new RedisStoreTimeoutError('compareAndSet', this.timeout, this.#port);
-        }
-        await this.#clockSync.sync(1);
-      }
-    } catch (error) {
-      this.#clockSync.suspect();
-      throw error;
-    }
+    const reply = await sendCompareAndSet(args, this.#io);
     if (reply[0] === CasReply.WRITTEN) {
       // A key of another type was in the way and has just been replaced: say so.
       for (const field of wrongFields(reply[1])) {
@@ -317,7 +309,7 @@ export class RedisStore implements BreakerStore {
     this.#checkOpen();
     const follower = asFollower(listener, onProblem);
     this.#followers.add(name, follower);
-    this.#startTimers();
+    this.#periodic.start();
     this.#feed.follow(name);
     let active = true;
     return () => {
@@ -390,53 +382,12 @@ export class RedisStore implements BreakerStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#stopTimers();
+    this.#periodic.stop();
     this.#followers.clear();
     this.#listing.close();
     this.#feed.close();
     this.#port.release();
     this.#loads.rejectAll(new Error('RedisStore is closed'));
-  }
-
-  #onMessage(message: string): void {
-    const change = splitChange(message);
-    if (change === null) return;
-    const { name, seq } = change;
-    if (seq !== null) {
-      // Every change is numbered: a number that does not follow the last one means a message
-      // was lost (or the counter went back with lost data). Resync, whoever it was for.
-      if (this.#resync.numbered(seq)) this.#listing.tell((watcher) => watcher.missed?.());
-    }
-    if (!this.#followers.has(name) && !this.#listing.watched) return;
-    // Decoded only for followed names (or when watched): every store hears every change under
-    // its prefix.
-    const decoded = decodeRecord(change.version, change.snapshot);
-    if (this.#listing.watched) this.#listing.toWatchers(name, decoded);
-    // A message that cannot be restored: read the stored record, which is what followers go by.
-    if (!this.#followers.deliver(name, decoded)) this.#resync.batch([name]).catch(() => {});
-  }
-
-  // Periodic work runs only while breakers follow records: an idle store holds no timer.
-  #startTimers(): void {
-    if (this.#timers.length > 0) return;
-    const every = (ms: number, task: () => Promise<void>) => {
-      const timer = setInterval(() => {
-        task().catch(() => {});
-      }, ms);
-      timer.unref();
-      this.#timers.push(timer);
-    };
-    every(this.options.clockSyncInterval, () => this.#clockSync.sync(1));
-    every(this.options.resyncInterval, () => {
-      if (this.#followers.size === 0) this.#stopTimers();
-      return this.#resync.check();
-    });
-  }
-
-  #stopTimers(): void {
-    for (const timer of this.#timers) clearInterval(timer);
-    this.#timers = [];
-    this.#resync.stop();
   }
 
   #checkOpen(): void {

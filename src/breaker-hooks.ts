@@ -1,13 +1,15 @@
 import type { BreakerObserver } from './breaker-observer.js';
 import { warnUnheardDegraded, warnUnheardMismatch } from './degraded-warning.js';
-import { asError } from './errors.js';
+import { asError, CircuitBreakerError } from './errors.js';
 import type { Emitter } from './events.js';
 import type { TransitionReason } from './machine.js';
 import { ConfigMismatchError, CorruptRecordError } from './record/errors.js';
 import type { CircuitState } from './state.js';
 
-// The replica's callbacks as prototype methods: per-breaker closures cost ~60 B each (and
-// ~250 B more under esbuild keepNames), which an idle breaker should not pay.
+// Who hears a breaker (its metrics exporters and its listeners), and the replica's callbacks, as
+// prototype methods: per-breaker closures cost ~60 B each (and ~250 B more under esbuild
+// keepNames), which an idle breaker should not pay. The observer loops on the call path are
+// indexed: a for-of iterator is not always optimized away, and would cost an allocation per call.
 export class BreakerHooks {
   /** The metrics exporters following the breaker; replaced, never changed in place. */
   observers: readonly BreakerObserver[] | null = null;
@@ -49,5 +51,31 @@ export class BreakerHooks {
   }
   recovered() {
     this.events.emit('recovered', { name: this.name });
+  }
+  /** A counted failure, heard by the exporters and the `failure` listeners. */
+  failed(error: unknown, durationMs: number | undefined) {
+    const observers = this.observers;
+    if (observers !== null) {
+      for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs);
+    }
+    if (this.events.has('failure'))
+      this.events.emit('failure', { name: this.name, error, durationMs });
+  }
+  /** An ignored outcome, heard by the exporters and the `ignored` listeners. */
+  ignored(error: unknown, durationMs: number | undefined) {
+    const observers = this.observers;
+    if (observers !== null) {
+      for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs);
+    }
+    if (this.events.has('ignored'))
+      this.events.emit('ignored', { name: this.name, error, durationMs });
+  }
+  /** The error of a rejected call, once the exporters and the `rejected` listeners heard it. */
+  rejected(state: CircuitState, retryAfterMs: number | undefined): CircuitBreakerError {
+    const error = CircuitBreakerError.create(this.name, state, retryAfterMs);
+    const observers = this.observers;
+    if (observers !== null) for (let i = 0; i < observers.length; i++) observers[i]?.rejected();
+    if (this.events.has('rejected')) this.events.emit('rejected', { name: this.name, error });
+    return error;
   }
 }

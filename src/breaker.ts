@@ -2,9 +2,10 @@ import { type Attempt, type AttemptOptions, openAttempt } from './attempt.js';
 import { type BreakerCore, buildGate, builtGate, setStreamDeadlines } from './breaker-gate.js';
 import { BreakerHooks } from './breaker-hooks.js';
 import type { BreakerObserver } from './breaker-observer.js';
+import { BreakerWindow } from './breaker-window.js';
 import { FAST_RUN, SAMPLE_STRIDE, SAMPLED_BELOW_MS, Timing, timingFor } from './call-timing.js';
 import type { Clock } from './clock.js';
-import { asError, BreakerDisposedError, CircuitBreakerError } from './errors.js';
+import { BreakerDisposedError, type CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import { frozenContext } from './frozen-context.js';
 import { type BreakerGate, gateOf, type Ticket } from './gate.js';
@@ -21,8 +22,7 @@ import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
 import { BreakerStream, type StreamFunction, type StreamOptions } from './stream/breaker-stream.js';
-import { LocalWindow } from './window/local-window.js';
-import { LastWindowCounts, type WindowRates } from './window/window-rates.js';
+import type { WindowRates } from './window/window-rates.js';
 
 export type { Protect } from './protect.js';
 
@@ -60,9 +60,7 @@ export class CircuitBreaker {
   /** This breaker instance, as a quorum tells instances apart. */
   readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
   /** The rate rules' window; only with a rate rule on. */
-  readonly #window: LocalWindow | undefined;
-  /** The fleet's counts the window last brought; only with a rate rule on. */
-  readonly #lastWindow: LastWindowCounts | undefined;
+  readonly #window: BreakerWindow | undefined;
   /** `slowCallDuration`, when calls are timed for the slow-call rule. */
   readonly #slowMs: number | undefined;
   readonly #timeout: number | undefined;
@@ -93,24 +91,20 @@ export class CircuitBreaker {
     this.#retryAfter = resolved.retryAfter;
     const { config, windowFlush } = resolved;
     this.#slowMs = config.slowCallDuration;
-    const replica = this.#replica;
-    const events = this.#events;
-    const lastWindow = windowFlush === undefined ? undefined : new LastWindowCounts();
-    this.#lastWindow = lastWindow;
     this.#window =
       windowFlush === undefined
         ? undefined
-        : new LocalWindow(this.name, config, windowFlush, this.#instance, this.store, this.clock, {
-            get generation() {
-              return replica.generation;
-            },
-            send: (event) => {
-              lastWindow?.heard(event);
-              return replica.send(event);
-            },
-            storeError: (error) =>
-              events.emit('storeError', { name: this.name, error: asError(error) }),
-          });
+        : new BreakerWindow(
+            this.name,
+            config,
+            windowFlush,
+            this.#instance,
+            this.store,
+            this.clock,
+            this.#replica,
+            this.#events,
+          );
+    const replica = this.#replica;
     breakerCreated(this, () => replica.shownState);
   }
 
@@ -158,10 +152,7 @@ export class CircuitBreaker {
    * a rate rule, `undefined`.
    */
   get rates(): WindowRates | undefined {
-    const last = this.#lastWindow;
-    if (last === undefined) return undefined;
-    const replica = this.#replica;
-    return last.rates(replica.config, replica.generation, this.clock.now());
+    return this.#window?.rates();
   }
 
   /**
@@ -286,11 +277,7 @@ export class CircuitBreaker {
       state === 'open' && replica.openedAt !== null
         ? Math.max(0, replica.openedAt + openDurationOf(replica.context) - this.clock.now())
         : undefined;
-    const error = CircuitBreakerError.create(this.name, state, retryAfterMs);
-    const observers = this.#hooks.observers;
-    if (observers !== null) for (let i = 0; i < observers.length; i++) observers[i]?.rejected();
-    if (this.#events.has('rejected')) this.#events.emit('rejected', { name: this.name, error });
-    return error;
+    return this.#hooks.rejected(state, retryAfterMs);
   }
 
   // The observer loops on the call path are indexed: a for-of iterator is not always optimized
@@ -302,7 +289,9 @@ export class CircuitBreaker {
     since: number,
   ): void {
     const replica = this.#replica;
-    if (this.#window !== undefined && probeId === undefined) this.#count(generation, false, since);
+    if (this.#window !== undefined && probeId === undefined) {
+      this.#window.count(generation, false, since, this.#slowMs);
+    }
     // A success in closed with no failures counted is a no-op of the machine: not sent, so that
     // neither the fast path nor a call with a timeout or signal wakes the actor for nothing.
     if (
@@ -342,7 +331,6 @@ export class CircuitBreaker {
     }
     const durationMs = this.#clockStop(started);
     const at = this.clock.now();
-    const observers = this.#hooks.observers;
     if (outcome === 'failure') {
       const retryAfterMs = retryAfterOf(error, this.#retryAfter, this.#events, this.name);
       this.#replica.send(
@@ -351,32 +339,16 @@ export class CircuitBreaker {
           : { type: 'FAILURE', generation, probeId, instance: this.#instance, retryAfterMs, at },
       );
       // After the event: a failure that tripped the circuit belongs to no window any more.
-      if (this.#window !== undefined && probeId === undefined) this.#count(generation, true, since);
-      if (observers !== null) {
-        for (let i = 0; i < observers.length; i++) observers[i]?.failed(durationMs);
+      if (this.#window !== undefined && probeId === undefined) {
+        this.#window.count(generation, true, since, this.#slowMs);
       }
-      if (this.#events.has('failure'))
-        this.#events.emit('failure', { name: this.name, error, durationMs });
+      this.#hooks.failed(error, durationMs);
     } else {
       // An ignored probe still frees its slot; an ignored call in closed changes nothing.
       if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
-      if (observers !== null) {
-        for (let i = 0; i < observers.length; i++) observers[i]?.ignored(durationMs);
-      }
-      if (this.#events.has('ignored'))
-        this.#events.emit('ignored', { name: this.name, error, durationMs });
+      this.#hooks.ignored(error, durationMs);
     }
     return outcome;
-  }
-
-  // Counts an outcome in the window when the call was admitted in `closed` and the statechart is
-  // still in that generation: results of older generations count nowhere.
-  #count(generation: number, failed: boolean, since: number): void {
-    const replica = this.#replica;
-    if (generation !== replica.generation || replica.state !== 'closed') return;
-    const slowMs = this.#slowMs;
-    const slow = slowMs !== undefined && this.clock.now() - since >= slowMs;
-    (this.#window as LocalWindow).count(generation, failed, slow);
   }
 
   /**

@@ -3,7 +3,7 @@ import { type BreakerCore, buildGate, builtGate, setStreamDeadlines } from './br
 import { BreakerHooks } from './breaker-hooks.js';
 import type { BreakerObserver } from './breaker-observer.js';
 import { BreakerWindow } from './breaker-window.js';
-import { FAST_RUN, SAMPLE_STRIDE, SAMPLED_BELOW_MS, Timing, timingFor } from './call-timing.js';
+import { CallTimer, Timing, timingFor } from './call-timing.js';
 import type { Clock } from './clock.js';
 import { BreakerDisposedError, type CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
@@ -52,10 +52,8 @@ export class CircuitBreaker {
   readonly #hooks: BreakerHooks;
   /** Which calls are timed: none, every one (a listener wants durations), or a sample. */
   #timing: Timing = Timing.Off;
-  /** While sampling: calls to leave untimed before the next timed one. */
-  #untimed = 0;
-  /** Timed calls in a row under SAMPLED_BELOW_MS (while sampling). */
-  #fastRun = 0;
+  /** The clock reads around timed calls; built when the timing changes. */
+  #timer: CallTimer | undefined;
   readonly #retryAfter: ((error: unknown) => number | undefined) | undefined;
   /** This breaker instance, as a quorum tells instances apart. */
   readonly #instance = `${instanceId}.${(++instanceCounter).toString(36)}`;
@@ -193,7 +191,7 @@ export class CircuitBreaker {
     const state = replica.state;
     if (state === 'closed' && this.#timeout === undefined && signal === undefined) {
       const generation = replica.generation;
-      const started = this.#timing === Timing.Off ? -1 : this.#clockStart();
+      const started = this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start();
       const since = this.#slowMs === undefined ? 0 : this.clock.now();
       let result: T;
       try {
@@ -238,30 +236,9 @@ export class CircuitBreaker {
     return result;
   }
 
-  // Timing (see call-timing.ts) reads the clock only for someone who wants the duration.
-  // One countdown, zero unless sampling: the untimed call reads and writes one field.
-  #clockStart(): number {
-    const untimed = this.#untimed;
-    if (untimed > 0) {
-      this.#untimed = untimed - 1;
-      return -1;
-    }
-    return performance.now();
-  }
-
-  /** The duration of a timed call (`undefined` for an untimed one); sets the next sample. */
+  /** The duration of a timed call (`undefined` for an untimed one). */
   #clockStop(started: number): number | undefined {
-    if (started < 0) return undefined;
-    const durationMs = performance.now() - started;
-    if (this.#timing === Timing.Sampled) {
-      if (durationMs >= SAMPLED_BELOW_MS) {
-        this.#fastRun = 0;
-        this.#untimed = 0;
-      } else if (++this.#fastRun >= FAST_RUN) {
-        this.#untimed = SAMPLE_STRIDE - 1;
-      }
-    }
-    return durationMs;
+    return started < 0 ? undefined : (this.#timer as CallTimer).stop(started);
   }
 
   #run<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, signal: AbortSignal | undefined) {
@@ -398,7 +375,7 @@ export class CircuitBreaker {
       get disposed() {
         return breaker.#disposed;
       },
-      start: () => (this.#timing === Timing.Off ? -1 : this.#clockStart()),
+      start: () => (this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start()),
       since: () => (this.#slowMs === undefined ? 0 : this.clock.now()),
       ticket: (probeId) => this.#ticket(probeId),
       reject: (state) => this.#reject(state),
@@ -415,7 +392,7 @@ export class CircuitBreaker {
     return {
       generation: this.#replica.generation,
       probeId,
-      started: this.#timing === Timing.Off ? -1 : this.#clockStart(),
+      started: this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start(),
       since: this.#slowMs === undefined ? 0 : this.clock.now(),
       recorded: true,
     };
@@ -470,8 +447,8 @@ export class CircuitBreaker {
     const timing = timingFor(this.#events, this.#hooks.observers);
     if (timing !== this.#timing) {
       this.#timing = timing;
-      this.#untimed = 0;
-      this.#fastRun = 0;
+      // A fresh timer, so that the sample starts afresh.
+      this.#timer = new CallTimer(timing);
     }
   }
 

@@ -29,3 +29,41 @@ export function timingFor(events: Emitter, observers: readonly BreakerObserver[]
       ? Timing.Sampled
       : Timing.Off;
 }
+
+/**
+ * The clock reads around a breaker's timed calls, built when its timing changes to `timing`
+ * (so the sample starts afresh) and absent while nothing was ever timed.
+ */
+export class CallTimer {
+  /** While sampling: calls to leave untimed before the next timed one. */
+  #untimed = 0;
+  /** Timed calls in a row under SAMPLED_BELOW_MS (while sampling). */
+  #fastRun = 0;
+
+  constructor(readonly timing: Timing) {}
+
+  // One countdown, zero unless sampling: the untimed call reads and writes one field.
+  /** `performance.now()` for a call to time, -1 for one left untimed. */
+  start(): number {
+    const untimed = this.#untimed;
+    if (untimed > 0) {
+      this.#untimed = untimed - 1;
+      return -1;
+    }
+    return performance.now();
+  }
+
+  /** The duration of a timed call; sets the next sample. */
+  stop(started: number): number {
+    const durationMs = performance.now() - started;
+    if (this.timing === Timing.Sampled) {
+      if (durationMs >= SAMPLED_BELOW_MS) {
+        this.#fastRun = 0;
+        this.#untimed = 0;
+      } else if (++this.#fastRun >= FAST_RUN) {
+        this.#untimed = SAMPLE_STRIDE - 1;
+      }
+    }
+    return durationMs;
+  }
+}

@@ -21,7 +21,8 @@ import { NEVER_ABORTED, runCall } from './run-call.js';
 import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
-import { BreakerStream, type StreamFunction, type StreamOptions } from './stream/breaker-stream.js';
+import { BreakerStream } from './stream/breaker-stream.js';
+import type { StreamFunction, StreamOptions } from './stream/stream-options.js';
 import type { WindowRates } from './window/window-rates.js';
 
 export type { Protect } from './protect.js';

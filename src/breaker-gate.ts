@@ -23,7 +23,6 @@ export interface BreakerCore {
   start(): number;
   /** The clock when a slow-call rule needs it, else 0. */
   since(): number;
-  ticket(probeId: string | undefined): Ticket;
   reject(state: CircuitState): CircuitBreakerError;
   recordSuccess(
     generation: number,
@@ -49,6 +48,7 @@ const streamDeadlines = new WeakMap<
   readonly [first: number | undefined, chunk: number | undefined]
 >();
 const gates = new WeakMap<object, BreakerGate>();
+const cores = new WeakMap<object, BreakerCore>();
 
 let probeCounter = 0;
 
@@ -59,6 +59,17 @@ export function setStreamDeadlines(
   chunk: number | undefined,
 ): void {
   if (first !== undefined || chunk !== undefined) streamDeadlines.set(breaker, [first, chunk]);
+}
+
+/** The core already kept for `breaker`, if any. */
+export function keptCore(breaker: object): BreakerCore | undefined {
+  return cores.get(breaker);
+}
+
+/** Keeps `core` as the core of `breaker`, built once, on first use. */
+export function keepCore(breaker: object, core: BreakerCore): BreakerCore {
+  cores.set(breaker, core);
+  return core;
 }
 
 /** The gate already built for `breaker`, if any. */
@@ -118,8 +129,22 @@ export function buildGate(breaker: object, core: BreakerCore): BreakerGate {
   return gate;
 }
 
+/** The ticket of a call admitted now (as the probe `probeId`, if any). */
+export function ticketOf(core: BreakerCore, probeId: string | undefined): Ticket {
+  return {
+    generation: core.replica.generation,
+    probeId,
+    started: core.start(),
+    since: core.since(),
+    recorded: true,
+  };
+}
+
 /** Admits a call in any state but closed-on-the-fast-path, or rejects. */
-async function admit(core: BreakerCore, panicGeneration: number | undefined): Promise<Ticket> {
+export async function admit(
+  core: BreakerCore,
+  panicGeneration: number | undefined,
+): Promise<Ticket> {
   const replica = core.replica;
   if (!replica.loaded) await replica.ready;
   if (core.disposed) throw new BreakerDisposedError(core.name);
@@ -136,10 +161,10 @@ async function admit(core: BreakerCore, panicGeneration: number | undefined): Pr
   if (state === 'halfOpen' || (state === 'open' && panicGeneration !== undefined)) {
     // A panic target that half-opened meanwhile takes an ordinary probe.
     const panic = state === 'open' ? panicGeneration : undefined;
-    return core.ticket(await admitProbe(core, state, panic));
+    return ticketOf(core, await admitProbe(core, state, panic));
   }
   if (state !== 'closed') throw core.reject(state);
-  return core.ticket(undefined);
+  return ticketOf(core, undefined);
 }
 
 // Half-open admission (or a route's early probe of an open circuit): the one step that waits

@@ -1,5 +1,12 @@
 import { type Attempt, type AttemptOptions, openAttempt } from './attempt.js';
-import { type BreakerCore, buildGate, builtGate, setStreamDeadlines } from './breaker-gate.js';
+import {
+  type BreakerCore,
+  buildGate,
+  builtGate,
+  keepCore,
+  keptCore,
+  setStreamDeadlines,
+} from './breaker-gate.js';
 import { BreakerHooks } from './breaker-hooks.js';
 import type { BreakerObserver } from './breaker-observer.js';
 import { BreakerWindow } from './breaker-window.js';
@@ -8,7 +15,7 @@ import type { Clock } from './clock.js';
 import { BreakerDisposedError, type CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import { frozenContext } from './frozen-context.js';
-import { type BreakerGate, gateOf, type Ticket } from './gate.js';
+import { type BreakerGate, gateOf } from './gate.js';
 import { instanceId } from './instance-id.js';
 import { breakerCreated, breakerDisposed } from './live-breakers.js';
 import { type BreakerConfig, type BreakerContext, openDurationOf } from './machine.js';
@@ -17,7 +24,8 @@ import { type BreakerOptions, type Outcome, resolveOptions } from './options.js'
 import { outcomeOf, retryAfterOf } from './outcome-of.js';
 import { type Protect, protectFor } from './protect.js';
 import { Replica } from './replica/replica.js';
-import { NEVER_ABORTED, runCall } from './run-call.js';
+import { NEVER_ABORTED } from './run-call.js';
+import { callSlow } from './slow-call.js';
 import { CircuitState } from './state.js';
 import { defaultStore } from './stores/memory.js';
 import type { BreakerStore } from './stores/store.js';
@@ -209,44 +217,12 @@ export class CircuitBreaker {
     if ((state === 'open' || state === 'forcedOpen') && signal === undefined) {
       throw this.#reject(state);
     }
-    return this.#callSlow(fn, signal, state);
-  }
-
-  async #callSlow<T>(
-    fn: (signal: AbortSignal) => T | PromiseLike<T>,
-    signal: AbortSignal | undefined,
-    state: CircuitState,
-  ): Promise<T> {
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError('call() option signal must be an AbortSignal');
-    }
-    if (signal?.aborted) throw signal.reason;
-    const ticket =
-      state === 'closed' ? this.#ticket(undefined) : await this[gateOf]().admit(undefined);
-    // Disabled records nothing: no outcome is counted, so none is timed.
-    if (!ticket.recorded) return this.#run(fn, signal);
-    const { generation, probeId, started, since } = ticket;
-    let result: T;
-    try {
-      result = await this.#run(fn, signal);
-    } catch (error) {
-      this.#recordError(error, generation, probeId, signal, started, since);
-      throw error;
-    }
-    this.#recordSuccess(generation, probeId, started, since);
-    return result;
+    return callSlow(this.#core(), fn, signal, state);
   }
 
   /** The duration of a timed call (`undefined` for an untimed one). */
   #clockStop(started: number): number | undefined {
     return started < 0 ? undefined : (this.#timer as CallTimer).stop(started);
-  }
-
-  #run<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, signal: AbortSignal | undefined) {
-    if (this.#timeout === undefined && signal === undefined) {
-      return Promise.resolve().then(() => fn(NEVER_ABORTED));
-    }
-    return runCall(fn, signal, this.#timeout, this.clock, this.name);
   }
 
   #reject(state: CircuitState): CircuitBreakerError {
@@ -364,10 +340,13 @@ export class CircuitBreaker {
     return builtGate(this) ?? buildGate(this, this.#core());
   }
 
-  // The private members the gate needs (breaker-gate.ts), kept off the public surface.
+  // The private members the gate and the slow path need (breaker-gate.ts), kept off the public
+  // surface; built on first use, so that a breaker that only takes the fast path pays nothing.
   #core(): BreakerCore {
+    const kept = keptCore(this);
+    if (kept !== undefined) return kept;
     const breaker = this;
-    return {
+    return keepCore(this, {
       name: this.name,
       clock: this.clock,
       store: this.store,
@@ -378,7 +357,6 @@ export class CircuitBreaker {
       },
       start: () => (this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start()),
       since: () => (this.#slowMs === undefined ? 0 : this.clock.now()),
-      ticket: (probeId) => this.#ticket(probeId),
       reject: (state) => this.#reject(state),
       recordSuccess: (g, probeId, started, since) =>
         this.#recordSuccess(g, probeId, started, since),
@@ -386,17 +364,7 @@ export class CircuitBreaker {
         this.#recordError(error, g, probeId, signal, started, since),
       outcomeOf: (error, signal) =>
         outcomeOf(error, signal, this.#classify, this.#events, this.name),
-    };
-  }
-
-  #ticket(probeId: string | undefined): Ticket {
-    return {
-      generation: this.#replica.generation,
-      probeId,
-      started: this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start(),
-      since: this.#slowMs === undefined ? 0 : this.clock.now(),
-      recorded: true,
-    };
+    });
   }
 
   /** Opens the circuit until `reset()`, for every instance sharing it. */

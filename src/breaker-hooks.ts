@@ -1,9 +1,11 @@
 import type { BreakerObserver } from './breaker-observer.js';
+import type { Clock } from './clock.js';
 import { warnUnheardDegraded, warnUnheardMismatch } from './degraded-warning.js';
 import { asError, CircuitBreakerError } from './errors.js';
 import type { Emitter } from './events.js';
-import type { TransitionReason } from './machine.js';
+import { openDurationOf, type TransitionReason } from './machine.js';
 import { ConfigMismatchError, CorruptRecordError } from './record/errors.js';
+import type { Replica } from './replica/replica.js';
 import type { CircuitState } from './state.js';
 
 // Who hears a breaker (its metrics exporters and its listeners), and the replica's callbacks, as
@@ -70,8 +72,15 @@ export class BreakerHooks {
     if (this.events.has('ignored'))
       this.events.emit('ignored', { name: this.name, error, durationMs });
   }
-  /** The error of a rejected call, once the exporters and the `rejected` listeners heard it. */
-  rejected(state: CircuitState, retryAfterMs: number | undefined): CircuitBreakerError {
+  /**
+   * The error of a call rejected in `state` (with the time left until an open circuit
+   * half-opens), once the exporters and the `rejected` listeners heard it.
+   */
+  rejected(state: CircuitState, replica: Replica, clock: Clock): CircuitBreakerError {
+    const retryAfterMs =
+      state === 'open' && replica.openedAt !== null
+        ? Math.max(0, replica.openedAt + openDurationOf(replica.context) - clock.now())
+        : undefined;
     const error = CircuitBreakerError.create(this.name, state, retryAfterMs);
     const observers = this.observers;
     if (observers !== null) for (let i = 0; i < observers.length; i++) observers[i]?.rejected();

@@ -18,7 +18,7 @@ import { frozenContext } from './frozen-context.js';
 import { type BreakerGate, gateOf } from './gate.js';
 import { instanceId } from './instance-id.js';
 import { breakerCreated, breakerDisposed } from './live-breakers.js';
-import { type BreakerConfig, type BreakerContext, openDurationOf } from './machine.js';
+import type { BreakerConfig, BreakerContext } from './machine.js';
 import { checkName } from './name.js';
 import { type BreakerOptions, type Outcome, resolveOptions } from './options.js';
 import { outcomeOf, retryAfterOf } from './outcome-of.js';
@@ -215,7 +215,7 @@ export class CircuitBreaker {
     // Rejecting here, not in #callSlow, spares an async frame, the adoption of its rejected
     // promise and a round of unhandled-rejection bookkeeping.
     if ((state === 'open' || state === 'forcedOpen') && signal === undefined) {
-      throw this.#reject(state);
+      throw this.#hooks.rejected(state, this.#replica, this.clock);
     }
     return callSlow(this.#core(), fn, signal, state);
   }
@@ -223,15 +223,6 @@ export class CircuitBreaker {
   /** The duration of a timed call (`undefined` for an untimed one). */
   #clockStop(started: number): number | undefined {
     return started < 0 ? undefined : (this.#timer as CallTimer).stop(started);
-  }
-
-  #reject(state: CircuitState): CircuitBreakerError {
-    const replica = this.#replica;
-    const retryAfterMs =
-      state === 'open' && replica.openedAt !== null
-        ? Math.max(0, replica.openedAt + openDurationOf(replica.context) - this.clock.now())
-        : undefined;
-    return this.#hooks.rejected(state, retryAfterMs);
   }
 
   // The observer loops on the call path are indexed: a for-of iterator is not always optimized
@@ -357,7 +348,7 @@ export class CircuitBreaker {
       },
       start: () => (this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start()),
       since: () => (this.#slowMs === undefined ? 0 : this.clock.now()),
-      reject: (state) => this.#reject(state),
+      reject: (state) => this.#hooks.rejected(state, this.#replica, this.clock),
       recordSuccess: (g, probeId, started, since) =>
         this.#recordSuccess(g, probeId, started, since),
       recordError: (error, g, probeId, signal, started, since) =>

@@ -1,45 +1,10 @@
-import type { Clock } from './clock.js';
-import { BreakerDisposedError, type CircuitBreakerError } from './errors.js';
+import type { BreakerCore } from './breaker-core.js';
+import { BreakerDisposedError } from './errors.js';
 import type { BreakerGate, Ticket } from './gate.js';
 import { instanceId } from './instance-id.js';
-import type { Outcome } from './options.js';
-import type { Replica } from './replica/replica.js';
+import { outcomeIn, recordError } from './record-error.js';
 import { NEVER_ABORTED } from './run-call.js';
 import type { CircuitState } from './state.js';
-import type { BreakerStore } from './stores/store.js';
-
-/**
- * The members of a breaker that its gate needs and that stay private on the breaker: built by
- * the breaker with its gate, handed to this module alone.
- */
-export interface BreakerCore {
-  readonly name: string;
-  readonly clock: Clock;
-  readonly store: BreakerStore;
-  readonly replica: Replica;
-  readonly timeout: number | undefined;
-  readonly disposed: boolean;
-  /** `performance.now()` when this call is timed, else -1. */
-  start(): number;
-  /** The clock when a slow-call rule needs it, else 0. */
-  since(): number;
-  reject(state: CircuitState): CircuitBreakerError;
-  recordSuccess(
-    generation: number,
-    probeId: string | undefined,
-    started: number,
-    since: number,
-  ): void;
-  recordError(
-    error: unknown,
-    generation: number,
-    probeId: string | undefined,
-    signal: AbortSignal | undefined,
-    started: number,
-    since: number,
-  ): Outcome;
-  outcomeOf(error: unknown, signal: AbortSignal | undefined): Outcome;
-}
 
 // Side tables, so that a breaker that never streams carries no field for streams: the stream
 // deadlines of the breakers given one, and the gates built for attempts, streams and routes.
@@ -48,7 +13,6 @@ const streamDeadlines = new WeakMap<
   readonly [first: number | undefined, chunk: number | undefined]
 >();
 const gates = new WeakMap<object, BreakerGate>();
-const cores = new WeakMap<object, BreakerCore>();
 
 let probeCounter = 0;
 
@@ -59,17 +23,6 @@ export function setStreamDeadlines(
   chunk: number | undefined,
 ): void {
   if (first !== undefined || chunk !== undefined) streamDeadlines.set(breaker, [first, chunk]);
-}
-
-/** The core already kept for `breaker`, if any. */
-export function keptCore(breaker: object): BreakerCore | undefined {
-  return cores.get(breaker);
-}
-
-/** Keeps `core` as the core of `breaker`, built once, on first use. */
-export function keepCore(breaker: object, core: BreakerCore): BreakerCore {
-  cores.set(breaker, core);
-  return core;
 }
 
 /** The gate already built for `breaker`, if any. */
@@ -104,7 +57,7 @@ export function buildGate(breaker: object, core: BreakerCore): BreakerGate {
       try {
         result = await fn(value, NEVER_ABORTED);
       } catch (error) {
-        const outcome = core.recordError(error, generation, undefined, undefined, started, since);
+        const outcome = recordError(core, error, generation, undefined, undefined, started, since);
         return next.afterFirst(fn, error, outcome);
       }
       core.recordSuccess(generation, undefined, started, since);
@@ -113,12 +66,12 @@ export function buildGate(breaker: object, core: BreakerCore): BreakerGate {
     admit: (panicGeneration) => admit(core, panicGeneration),
     succeed: (t, since) => core.recordSuccess(t.generation, t.probeId, t.started, since),
     fail: (t, error, signal, since) =>
-      core.recordError(error, t.generation, t.probeId, signal, t.started, since),
+      recordError(core, error, t.generation, t.probeId, signal, t.started, since),
     // An error that is its signal's reason is ignored, whatever classify says.
     ignore: (t, reason) => {
-      core.recordError(reason, t.generation, t.probeId, ignoring(reason), t.started, t.since);
+      recordError(core, reason, t.generation, t.probeId, ignoring(reason), t.started, t.since);
     },
-    outcomeOf: (error, signal) => core.outcomeOf(error, signal),
+    outcomeOf: (error, signal) => outcomeIn(core, error, signal),
     renew: (t, leaseUntil) => {
       if (t.probeId === undefined) return;
       const { generation, probeId } = t;

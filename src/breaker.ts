@@ -1,12 +1,6 @@
 import { type Attempt, type AttemptOptions, openAttempt } from './attempt.js';
-import {
-  type BreakerCore,
-  buildGate,
-  builtGate,
-  keepCore,
-  keptCore,
-  setStreamDeadlines,
-} from './breaker-gate.js';
+import { type BreakerCore, keepCore, keptCore } from './breaker-core.js';
+import { buildGate, builtGate, setStreamDeadlines } from './breaker-gate.js';
 import { BreakerHooks } from './breaker-hooks.js';
 import type { BreakerObserver } from './breaker-observer.js';
 import { BreakerWindow } from './breaker-window.js';
@@ -21,8 +15,8 @@ import { breakerCreated, breakerDisposed } from './live-breakers.js';
 import type { BreakerConfig, BreakerContext } from './machine.js';
 import { checkName } from './name.js';
 import { type BreakerOptions, type Outcome, resolveOptions } from './options.js';
-import { outcomeOf, retryAfterOf } from './outcome-of.js';
 import { type Protect, protectFor } from './protect.js';
+import { recordError } from './record-error.js';
 import { Replica } from './replica/replica.js';
 import { NEVER_ABORTED } from './run-call.js';
 import { callSlow } from './slow-call.js';
@@ -206,7 +200,7 @@ export class CircuitBreaker {
       try {
         result = await fn(NEVER_ABORTED);
       } catch (error) {
-        this.#recordError(error, generation, undefined, undefined, started, since);
+        recordError(this.#core(), error, generation, undefined, undefined, started, since);
         throw error;
       }
       this.#recordSuccess(generation, undefined, started, since);
@@ -259,41 +253,6 @@ export class CircuitBreaker {
       for (let i = 0; i < observers.length; i++) observers[i]?.successful(durationMs);
     }
     if (heard) this.#events.emit('success', { name: this.name, durationMs });
-  }
-
-  #recordError(
-    error: unknown,
-    generation: number,
-    probeId: string | undefined,
-    signal: AbortSignal | undefined,
-    started: number,
-    since: number,
-  ): Outcome {
-    const outcome = outcomeOf(error, signal, this.#classify, this.#events, this.name);
-    if (outcome === 'success') {
-      this.#recordSuccess(generation, probeId, started, since);
-      return outcome;
-    }
-    const durationMs = this.#clockStop(started);
-    const at = this.clock.now();
-    if (outcome === 'failure') {
-      const retryAfterMs = retryAfterOf(error, this.#retryAfter, this.#events, this.name);
-      this.#replica.send(
-        retryAfterMs === undefined
-          ? { type: 'FAILURE', generation, probeId, instance: this.#instance, at }
-          : { type: 'FAILURE', generation, probeId, instance: this.#instance, retryAfterMs, at },
-      );
-      // After the event: a failure that tripped the circuit belongs to no window any more.
-      if (this.#window !== undefined && probeId === undefined) {
-        this.#window.count(generation, true, since, this.#slowMs);
-      }
-      this.#hooks.failed(error, durationMs);
-    } else {
-      // An ignored probe still frees its slot; an ignored call in closed changes nothing.
-      if (probeId !== undefined) this.#replica.send({ type: 'IGNORED', generation, probeId, at });
-      this.#hooks.ignored(error, durationMs);
-    }
-    return outcome;
   }
 
   /**
@@ -351,10 +310,14 @@ export class CircuitBreaker {
       reject: (state) => this.#hooks.rejected(state, this.#replica, this.clock),
       recordSuccess: (g, probeId, started, since) =>
         this.#recordSuccess(g, probeId, started, since),
-      recordError: (error, g, probeId, signal, started, since) =>
-        this.#recordError(error, g, probeId, signal, started, since),
-      outcomeOf: (error, signal) =>
-        outcomeOf(error, signal, this.#classify, this.#events, this.name),
+      clockStop: (started) => this.#clockStop(started),
+      classify: this.#classify,
+      retryAfter: this.#retryAfter,
+      events: this.#events,
+      hooks: this.#hooks,
+      instance: this.#instance,
+      window: this.#window,
+      slowMs: this.#slowMs,
     });
   }
 

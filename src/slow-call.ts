@@ -1,4 +1,6 @@
-import { admit, type BreakerCore, ticketOf } from './breaker-gate.js';
+import type { BreakerCore } from './breaker-core.js';
+import { admit, ticketOf } from './breaker-gate.js';
+import { recordError } from './record-error.js';
 import { NEVER_ABORTED, runCall } from './run-call.js';
 import type { CircuitState } from './state.js';
 
@@ -24,7 +26,7 @@ export async function callSlow<T>(
   try {
     result = await run(core, fn, signal);
   } catch (error) {
-    core.recordError(error, generation, probeId, signal, started, since);
+    recordError(core, error, generation, probeId, signal, started, since);
     throw error;
   }
   core.recordSuccess(generation, probeId, started, since);

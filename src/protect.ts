@@ -1,5 +1,3 @@
-import type { CallOptions } from './breaker.js';
-
 /** The type of {@link CircuitBreaker.protect}: a wrapper factory and a method decorator. */
 export type Protect = <This, A extends unknown[], R>(
   fn: (this: This, ...args: A) => R,
@@ -8,7 +6,7 @@ export type Protect = <This, A extends unknown[], R>(
 
 /** What `protect` needs of a breaker: its `call`. */
 interface Caller {
-  call<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, options?: CallOptions): Promise<T>;
+  call<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>): Promise<T>;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { BreakerWindow } from './breaker-window.js';
 import type { Clock } from './clock.js';
 import type { CircuitBreakerError } from './errors.js';
 import type { Emitter } from './events.js';
+import type { BreakerGate } from './gate.js';
 import type { Outcome } from './options.js';
 import type { Replica } from './replica/replica.js';
 import type { CircuitState } from './state.js';
@@ -21,6 +22,8 @@ export interface BreakerCore {
   readonly replica: Replica;
   readonly timeout: number | undefined;
   readonly disposed: boolean;
+  /** The gate's `callFirst`: the closed path of `call()`, written in the breaker for speed. */
+  readonly callFirst: BreakerGate['callFirst'];
   /** `performance.now()` when this call is timed, else -1. */
   start(): number;
   /** The clock when a slow-call rule needs it, else 0. */

@@ -3,7 +3,6 @@ import { BreakerDisposedError } from './errors.js';
 import type { BreakerGate, Ticket } from './gate.js';
 import { instanceId } from './instance-id.js';
 import { outcomeIn, recordError } from './record-error.js';
-import { NEVER_ABORTED } from './run-call.js';
 import type { CircuitState } from './state.js';
 
 // Side tables, so that a breaker that never streams carries no field for streams: the stream
@@ -48,21 +47,7 @@ export function buildGate(breaker: object, core: BreakerCore): BreakerGate {
     get fastPath() {
       return replica.loaded && !core.disposed && replica.state === 'closed' && noTimeout;
     },
-    // The closed path of call(), with the route's value and its continuation on an error.
-    callFirst: async (fn, value, next) => {
-      const generation = replica.generation;
-      const started = core.start();
-      const since = core.since();
-      let result: Awaited<ReturnType<typeof fn>>;
-      try {
-        result = await fn(value, NEVER_ABORTED);
-      } catch (error) {
-        const outcome = recordError(core, error, generation, undefined, undefined, started, since);
-        return next.afterFirst(fn, error, outcome);
-      }
-      core.recordSuccess(generation, undefined, started, since);
-      return result;
-    },
+    callFirst: core.callFirst,
     admit: (panicGeneration) => admit(core, panicGeneration),
     succeed: (t, since) => core.recordSuccess(t.generation, t.probeId, t.started, since),
     fail: (t, error, signal, since) =>

@@ -296,7 +296,7 @@ export class CircuitBreaker {
     const kept = keptCore(this);
     if (kept !== undefined) return kept;
     const breaker = this;
-    return keepCore(this, {
+    const core: BreakerCore = {
       name: this.name,
       clock: this.clock,
       store: this.store,
@@ -318,7 +318,31 @@ export class CircuitBreaker {
       instance: this.#instance,
       window: this.#window,
       slowMs: this.#slowMs,
-    });
+      // The closed path of call(), with the route's value and its continuation on an error.
+      callFirst: async (fn, value, next) => {
+        const generation = this.#replica.generation;
+        const started = this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start();
+        const since = this.#slowMs === undefined ? 0 : this.clock.now();
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn(value, NEVER_ABORTED);
+        } catch (error) {
+          const outcome = recordError(
+            core,
+            error,
+            generation,
+            undefined,
+            undefined,
+            started,
+            since,
+          );
+          return next.afterFirst(fn, error, outcome);
+        }
+        this.#recordSuccess(generation, undefined, started, since);
+        return result;
+      },
+    };
+    return keepCore(this, core);
   }
 
   /** Opens the circuit until `reset()`, for every instance sharing it. */

@@ -36,6 +36,6 @@ export {
 export type { FailoverEvent, FailoverReason } from './route/failover-feed.js';
 export { CircuitState } from './state.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js';
-export type { StreamFunction, StreamOptions } from './stream/breaker-stream.js';
 export type { StreamSource } from './stream/source.js';
+export type { StreamFunction, StreamOptions } from './stream/stream-options.js';
 export type { WindowRates } from './window/window-rates.js';

@@ -1,10 +1,6 @@
 import { CircuitBreaker } from './breaker.js';
-import {
-  type BreakerOptions,
-  optionDifferences,
-  type ResolvedOptions,
-  resolveOptions,
-} from './options.js';
+import { optionDifferences } from './option-differences.js';
+import { type BreakerOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
 // Each breaker with the options it was created with, which later requests are compared with.
 const registry = new Map<string, { breaker: CircuitBreaker; resolved: ResolvedOptions }>();

@@ -1,6 +1,10 @@
 import type { Clock } from './clock.js';
 import { CallTimeoutError } from './errors.js';
 
+// Handed to functions when neither a timeout nor a caller's signal can abort them, so that
+// the closed-circuit hot path allocates no AbortController.
+export const NEVER_ABORTED = new AbortController().signal;
+
 /**
  * Runs `fn` with a signal that aborts on the breaker's timeout or the caller's signal, and
  * settles as soon as either fires, even when `fn` ignores its signal.

@@ -2,7 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 // The dependency direction of the architecture: index → breaker/registry → replica → record,
-// machine and stores. A store that imported the breaker (or the replica) would tie the protocol
+// machine and stores. The breaker class sits on top of its parts (gate, core, hooks, window,
+// timing, slow call, error recording, protect), which reach its private members through the
+// internal core and never import the class. A store that imported the breaker (or the replica) would tie the protocol
 // to one client of it; the record (its shape, order, validation, the next record) is one module
 // that every layer shares and that leans on the machine alone; the machine stays free of
 // everything of ours.
@@ -24,6 +26,21 @@ describe('layering', () => {
   it('finds the imports it checks', () => {
     expect(importsOf('stores/redis/store.ts')).toContain('record/order');
     expect(importsOf('breaker.ts')).toContain('replica/replica');
+    expect(importsOf('breaker.ts')).toContain('breaker-core');
+  });
+
+  const breakerParts =
+    /^(breaker-(core|gate|hooks|window)|call-timing|slow-call|record-error|outcome-of|protect)$/;
+
+  it("the breaker's parts do not import the breaker class or the registry", () => {
+    const parts = files.filter((file) => breakerParts.test(file.replace(/\.ts$/, '')));
+    expect(parts.length).toBeGreaterThanOrEqual(8);
+    const offending = parts.flatMap((file) =>
+      importsOf(file)
+        .filter((target) => /^(breaker|registry)$/.test(target))
+        .map((target) => `${file} → ${target}`),
+    );
+    expect(offending).toEqual([]);
   });
 
   it('stores import neither the breaker, the registry nor the replica', () => {
@@ -37,12 +54,12 @@ describe('layering', () => {
     expect(offending).toEqual([]);
   });
 
-  it('the replica does not import the breaker or the registry', () => {
+  it('the replica does not import the breaker, its parts or the registry', () => {
     const offending = files
       .filter((file) => file.startsWith('replica/'))
       .flatMap((file) =>
         importsOf(file)
-          .filter((target) => /^(breaker|registry)$/.test(target))
+          .filter((target) => /^(breaker|registry)$/.test(target) || breakerParts.test(target))
           .map((target) => `${file} → ${target}`),
       );
     expect(offending).toEqual([]);

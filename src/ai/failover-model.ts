@@ -7,7 +7,7 @@ import type { BreakerOptions } from '../options.js';
 import { getCircuitBreaker } from '../registry.js';
 import { failover, type Route, type RouteOptions } from '../route/failover.js';
 import type { BreakerStore } from '../stores/store.js';
-import type { StreamOptions } from '../stream/breaker-stream.js';
+import type { StreamOptions } from '../stream/stream-options.js';
 import { describeValue } from '../validate.js';
 import type {
   CallOptionsLike,

@@ -1,7 +1,7 @@
 import { CircuitBreakerError } from '../errors.js';
 import { AllTargetsFailedError } from '../route/errors.js';
 import type { Route } from '../route/failover.js';
-import type { StreamOptions } from '../stream/breaker-stream.js';
+import type { StreamOptions } from '../stream/stream-options.js';
 import { circuitOpenResponse } from './circuit-open-response.js';
 import { HttpStatusError } from './http-status-error.js';
 import { withPreambleHeld } from './sse-preamble.js';

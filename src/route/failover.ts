@@ -4,8 +4,8 @@ import { CircuitBreakerError } from '../errors.js';
 import { type BreakerGate, gateOf } from '../gate.js';
 import { checkName } from '../name.js';
 import type { Outcome } from '../options.js';
-import type { StreamOptions } from '../stream/breaker-stream.js';
 import type { StreamSource } from '../stream/source.js';
+import type { StreamOptions } from '../stream/stream-options.js';
 import { checkDuration, describeValue } from '../validate.js';
 import { AllTargetsFailedError, rejectedTarget, type TargetAttempt } from './errors.js';
 import {

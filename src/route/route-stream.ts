@@ -1,13 +1,12 @@
 import { panicProbe } from '../attempt.js';
 import { CircuitBreakerError } from '../errors.js';
+import { BreakerStream, type StreamRun } from '../stream/breaker-stream.js';
+import type { StreamSource } from '../stream/source.js';
 import {
-  BreakerStream,
   checkStreamOptions,
   type StreamAdmissionOptions,
   type StreamOptions,
-  type StreamRun,
-} from '../stream/breaker-stream.js';
-import type { StreamSource } from '../stream/source.js';
+} from '../stream/stream-options.js';
 import { describeValue } from '../validate.js';
 import { AllTargetsFailedError, rejectedTarget, type TargetAttempt } from './errors.js';
 import type { FailoverRoute, RouteTarget } from './failover.js';

@@ -1,31 +1,15 @@
-import {
-  type AdmissionOptions,
-  admitWithin,
-  BreakerAttempt,
-  checkSignal,
-  panicProbe,
-} from '../attempt.js';
+import { admitWithin, BreakerAttempt, panicProbe } from '../attempt.js';
 import { ChunkTimeoutError, FirstChunkTimeoutError } from '../errors.js';
 import type { BreakerGate } from '../gate.js';
 import type { Outcome } from '../options.js';
-import { checkDuration, describeValue } from '../validate.js';
-import { iteratorOf, type StreamSource } from './source.js';
-
-/** The function a stream runs: given the stream's signal, it returns the upstream's chunks. */
-export type StreamFunction<T> = (signal: AbortSignal) => StreamSource<T> | Promise<StreamSource<T>>;
-
-/** Options of one stream (`breaker.stream`, `route.stream`). */
-export interface StreamOptions {
-  /** The caller's signal: aborting it stops the stream, which then counts as ignored. */
-  signal?: AbortSignal;
-  /** Milliseconds until the first chunk; the breaker's `firstChunkTimeout` (or `timeout`) by default. */
-  firstChunkTimeout?: number;
-  /** The longest gap between chunks in milliseconds; the breaker's `chunkTimeout` by default. */
-  chunkTimeout?: number;
-}
-
-/** Stream options with a route's panic probe. */
-export type StreamAdmissionOptions = StreamOptions & Pick<AdmissionOptions, typeof panicProbe>;
+import { describeValue } from '../validate.js';
+import { closeSource, iteratorOf, type StreamSource } from './source.js';
+import {
+  checkStreamOptions,
+  type StreamAdmissionOptions,
+  type StreamFunction,
+  type StreamOptions,
+} from './stream-options.js';
 
 const IDLE = 0;
 const OPENING = 1;
@@ -33,28 +17,6 @@ const RUNNING = 2;
 const ENDED = 3;
 
 const DONE: IteratorResult<never> = { done: true, value: undefined };
-
-/** Validated stream options; `label` names the method for error messages. */
-export function checkStreamOptions(label: string, options: unknown): StreamOptions {
-  if (options === undefined) return {};
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${label} options must be an object, got ${describeValue(options)}`);
-  }
-  const given = options as StreamOptions;
-  const checked: StreamOptions = {};
-  const signal = checkSignal(label, given.signal);
-  if (signal !== undefined) checked.signal = signal;
-  if (given.firstChunkTimeout !== undefined) {
-    checked.firstChunkTimeout = checkDuration(
-      `${label} option firstChunkTimeout`,
-      given.firstChunkTimeout,
-    );
-  }
-  if (given.chunkTimeout !== undefined) {
-    checked.chunkTimeout = checkDuration(`${label} option chunkTimeout`, given.chunkTimeout);
-  }
-  return checked;
-}
 
 /** A breaker's stream: each iteration is one admitted call. */
 export class BreakerStream<T> implements AsyncIterable<T> {
@@ -426,15 +388,4 @@ export class StreamRun<T> implements AsyncIterator<T> {
     if (idle >= chunkMs) attempt.abortWith(new ChunkTimeoutError(gate.name, chunkMs), 'failure');
     else this.#arm(chunkMs - idle);
   };
-}
-
-/** Closes a source nobody will read (opened after its stream was stopped or cut). */
-function closeSource(source: unknown): void {
-  try {
-    iteratorOf(source, 'stream()')
-      .return?.()
-      ?.then(undefined, () => undefined);
-  } catch {
-    // Not a stream, or its cleanup failed: nothing left to close.
-  }
 }

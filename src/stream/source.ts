@@ -35,3 +35,14 @@ export function iteratorOf<T>(source: unknown, label: string): AsyncIterator<T> 
     `${label} function must return an AsyncIterable or a ReadableStream, got ${describeValue(source)}`,
   );
 }
+
+/** Closes a source nobody will read (opened after its stream was stopped or cut). */
+export function closeSource(source: unknown): void {
+  try {
+    iteratorOf(source, 'stream()')
+      .return?.()
+      ?.then(undefined, () => undefined);
+  } catch {
+    // Not a stream, or its cleanup failed: nothing left to close.
+  }
+}

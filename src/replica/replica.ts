@@ -12,6 +12,8 @@ import type { StoredRecord } from '../record/shape.js';
 import { recordProblem } from '../record/validation.js';
 import type { CircuitState } from '../state.js';
 import type { BreakerStore, CompareAndSetResult, StoreFollower } from '../stores/store.js';
+import { type Admission, checkWaiters, fateOf, settleWaiters, type Waiter } from './admission.js';
+import type { ReplicaHooks } from './hooks.js';
 import { LocalStatechart } from './local-statechart.js';
 import { PendingEvents } from './pending.js';
 import { type RecordSource, reconcile } from './reconcile.js';
@@ -24,26 +26,8 @@ import {
   writeIdPrefix,
 } from './writer.js';
 
-/** What a replica tells its breaker. */
-export interface ReplicaHooks {
-  /**
-   * The top-level state changed. `speculative`: decided by this instance alone while the store
-   * does not answer; the fleet's record may still overrule it.
-   */
-  transition(
-    from: CircuitState,
-    to: CircuitState,
-    reason: TransitionReason,
-    generation: number,
-    speculative: boolean,
-  ): void;
-  storeError(error: unknown): void;
-  degraded(error: unknown): void;
-  recovered(): void;
-}
-
-/** How a probe's admission ended: the store agreed, refused, or did not answer in time. */
-export type Admission = 'confirmed' | 'refused' | 'unanswered';
+export type { Admission } from './admission.js';
+export type { ReplicaHooks } from './hooks.js';
 
 // Backoff of writes while the store fails.
 const RETRY_MIN_MS = 100;
@@ -51,11 +35,6 @@ const RETRY_MAX_MS = 5_000;
 
 // One settled promise for every replica that loads synchronously (embedded stores).
 const LOADED: Promise<void> = Promise.resolve();
-
-interface Waiter {
-  readonly seq: number;
-  readonly resolve: (admission: Admission) => void;
-}
 
 /**
  * One instance's copy of a breaker's shared statechart. Events are applied to the local
@@ -659,27 +638,17 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   }
 
   #fate(seq: number): Admission | undefined {
-    // No pending list: nothing was ever sent, so nothing can be waiting.
-    const fate = this.#pending === null ? true : this.#pending.fate(seq);
-    if (fate === undefined) return undefined;
-    return fate ? 'confirmed' : 'refused';
+    return fateOf(this.#pending, seq);
   }
 
   #checkWaiters(): void {
     const waiters = this.#waiters;
-    if (waiters === null) return;
-    const waiting: Waiter[] = [];
-    for (const waiter of waiters) {
-      const fate = this.#fate(waiter.seq);
-      if (fate === undefined) waiting.push(waiter);
-      else waiter.resolve(fate);
-    }
-    this.#waiters = waiting.length > 0 ? waiting : null;
+    if (waiters !== null) this.#waiters = checkWaiters(waiters, this.#pending);
   }
 
   #settleWaiters(admission: Admission): void {
     const waiters = this.#waiters;
     this.#waiters = null;
-    for (const waiter of waiters ?? []) waiter.resolve(admission);
+    settleWaiters(waiters, admission);
   }
 }

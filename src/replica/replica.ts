@@ -5,13 +5,16 @@ import type { InspectOption } from '../options.js';
 import { configDifferences, withConfig } from '../record/config.js';
 import { ConfigMismatchError, CorruptRecordError, LostRecordError } from '../record/errors.js';
 import { isIdleRecord } from '../record/lapse.js';
-import { landedIn, lineageAfter } from '../record/lineage.js';
-import { descentOf, nextRecord } from '../record/next.js';
+import { landedIn } from '../record/lineage.js';
+import { nextRecord } from '../record/next.js';
 import { orderOf, type RecordStamp, stampOf, versionAbove } from '../record/order.js';
 import type { StoredRecord } from '../record/shape.js';
 import { recordProblem } from '../record/validation.js';
 import type { CircuitState } from '../state.js';
 import type { BreakerStore, CompareAndSetResult, StoreFollower } from '../stores/store.js';
+import { type Admission, checkWaiters, fateOf, settleWaiters, type Waiter } from './admission.js';
+import { RecordBase } from './base.js';
+import type { ReplicaHooks } from './hooks.js';
 import { LocalStatechart } from './local-statechart.js';
 import { PendingEvents } from './pending.js';
 import { type RecordSource, reconcile } from './reconcile.js';
@@ -24,26 +27,8 @@ import {
   writeIdPrefix,
 } from './writer.js';
 
-/** What a replica tells its breaker. */
-export interface ReplicaHooks {
-  /**
-   * The top-level state changed. `speculative`: decided by this instance alone while the store
-   * does not answer; the fleet's record may still overrule it.
-   */
-  transition(
-    from: CircuitState,
-    to: CircuitState,
-    reason: TransitionReason,
-    generation: number,
-    speculative: boolean,
-  ): void;
-  storeError(error: unknown): void;
-  degraded(error: unknown): void;
-  recovered(): void;
-}
-
-/** How a probe's admission ended: the store agreed, refused, or did not answer in time. */
-export type Admission = 'confirmed' | 'refused' | 'unanswered';
+export type { Admission } from './admission.js';
+export type { ReplicaHooks } from './hooks.js';
 
 // Backoff of writes while the store fails.
 const RETRY_MIN_MS = 100;
@@ -51,11 +36,6 @@ const RETRY_MAX_MS = 5_000;
 
 // One settled promise for every replica that loads synchronously (embedded stores).
 const LOADED: Promise<void> = Promise.resolve();
-
-interface Waiter {
-  readonly seq: number;
-  readonly resolve: (admission: Admission) => void;
-}
 
 /**
  * One instance's copy of a breaker's shared statechart. Events are applied to the local
@@ -75,23 +55,12 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   readonly store: BreakerStore;
   readonly #hooks: ReplicaHooks;
   readonly #unsubscribe: () => void;
-  /** The version and write id of the record the local state builds on (0: none). */
-  #version = 0;
-  #baseId: string | undefined;
-  /** The highest version met in the store; new versions go above it. */
-  #high = 0;
+  /** The record the local state builds on. */
+  readonly #base = new RecordBase();
   /** The local statechart differs from the base record. */
   #dirty = false;
   /** The state listeners last heard of. */
   #shown: CircuitState = 'closed';
-  /** The top-level state of the record the local state builds on. */
-  #baseState: CircuitState = 'closed';
-  /** The lineage a record written on the base carries (the base's, then the base's id). */
-  #lineage: string | undefined;
-  /** The line of the base (see `RecordStamp.origin`); `undefined` before any, or after it lapsed. */
-  #origin: string | undefined;
-  /** Whether the store lets the base expire: an idle record on a store with `recordTtl`. */
-  #baseLapses = false;
   #pending: PendingEvents | null = null;
   #writer: Writer | null = null;
   /** A released writer's serial and write count (0: none yet), for the next one. */
@@ -250,17 +219,14 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (this.#disposed) return;
     this.#hooks.storeError(error);
     if (error instanceof CorruptRecordError) this.#unusable = true;
-    if (error instanceof LostRecordError && this.#version > error.storedVersion) {
+    if (error instanceof LostRecordError && this.#base.version > error.storedVersion) {
       this.#dirty = true;
       this.#write(0);
     }
   }
 
   stamp(): RecordStamp | null {
-    if (this.#version === 0) return null;
-    return this.#baseLapses
-      ? { version: this.#version, writeId: this.#baseId, origin: this.#origin, lapses: true }
-      : { version: this.#version, writeId: this.#baseId, origin: this.#origin };
+    return this.#base.stamp();
   }
 
   /**
@@ -309,7 +275,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   nextWrite(writeId: string): WriteRequest | null {
     if (!this.#dirty || this.#disposed) return null;
     this.#dirty = false;
-    const counted = Math.max(this.#version, this.#high) + 1;
+    const counted = Math.max(this.#base.version, this.#base.high) + 1;
     const version = this.#replacing
       ? Math.max(counted, versionAbove(this.store.clock.now()))
       : counted;
@@ -320,13 +286,13 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.persisted(),
       version,
       writeId,
-      { lineage: this.#lineage, origin: this.#origin },
+      { lineage: this.#base.lineage, origin: this.#base.origin },
       lapsing,
     );
     this.share(record.snapshot);
     return {
-      expectedVersion: this.#version,
-      expectedWriteId: this.#baseId,
+      expectedVersion: this.#base.version,
+      expectedWriteId: this.#base.writeId,
       record,
       upToSeq: this.lastSeq,
       base: this.stamp(),
@@ -339,16 +305,11 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   written(stamp: RecordStamp, write: OpenWrite): void {
     if (stamp.writeId !== undefined) this.#writer?.settle(stamp.writeId);
     if (this.#disposed) return;
-    this.#high = Math.max(this.#high, stamp.version);
+    this.#base.met(stamp.version);
     this.#pending?.confirmUpTo(write.upToSeq);
     // Met already (its feed message came first) and possibly superseded since: keep the newer.
     if (orderOf(stamp, this.stamp()) === 'newer') {
-      this.#version = stamp.version;
-      this.#baseId = stamp.writeId;
-      this.#baseState = write.state;
-      this.#lineage = lineageAfter(write.lineage, stamp.writeId);
-      this.#origin = write.origin;
-      this.#baseLapses = write.lapses;
+      this.#base.landed(stamp, write);
       // The record holding this instance's change is confirmed: now listeners hear it.
       this.#announce(write.state, write.reason, write.generation, false);
     }
@@ -360,7 +321,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   refused(result: Extract<CompareAndSetResult, { ok: false }>, sentBase: RecordStamp | null): void {
     if (this.#disposed) return;
     const { current, currentVersion } = result;
-    this.#high = Math.max(this.#high, currentVersion);
+    this.#base.met(currentVersion);
     // The refused write's events are still pending. What the local state must become (and
     // whether it still differs from its base) is the rule's to say: a record the feed brought
     // meanwhile may already hold the winner, with the events replayed on it.
@@ -371,15 +332,13 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       if ((this.#pending?.size ?? 0) > 0) this.#dirty = true;
     } else if (reconcile(this, null, 'conflict', sentBase) === 'recreate') {
       // Missing or unreadable: write over whatever is there.
-      this.#version = currentVersion;
-      this.#baseId = undefined;
-      this.#baseLapses = false;
+      this.#base.overwrite(currentVersion, undefined);
       this.#dirty = true;
     }
   }
 
   urgent(): boolean {
-    return this.state !== this.#baseState;
+    return this.state !== this.#base.state;
   }
 
   failed(error: unknown): void {
@@ -424,10 +383,10 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
 
   // Whether this instance wrote the record it builds on (with its writer, or a released one).
   #wroteBase(): boolean {
-    if (this.#writer !== null) return this.#writer.wrote(this.#baseId);
+    if (this.#writer !== null) return this.#writer.wrote(this.#base.writeId);
     return (
       this.#writerSerial !== 0 &&
-      this.#baseId?.startsWith(writeIdPrefix(this.#writerSerial)) === true
+      this.#base.writeId?.startsWith(writeIdPrefix(this.#writerSerial)) === true
     );
   }
 
@@ -464,10 +423,11 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
         return;
       case 'recreate':
         // Over the very base (its write key lost): expect the version alone.
-        this.#baseId = orderOf(stamp, this.stamp()) === 'same' ? undefined : stamp.writeId;
-        this.#version = stored.version;
-        this.#baseLapses = false;
-        this.#high = Math.max(this.#high, stored.version);
+        this.#base.overwrite(
+          stored.version,
+          orderOf(stamp, this.stamp()) === 'same' ? undefined : stamp.writeId,
+        );
+        this.#base.met(stored.version);
         this.#dirty = true;
         return;
       case 'ignore':
@@ -481,10 +441,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     const problem = recordProblem(record);
     if (problem !== undefined) {
       this.#hooks.storeError(new CorruptRecordError(this.name, problem));
-      this.#version = record.version;
-      this.#baseId = record.snapshot.writeId;
-      this.#baseLapses = false;
-      this.#high = Math.max(this.#high, record.version);
+      this.#base.overwrite(record.version, record.snapshot.writeId);
+      this.#base.met(record.version);
       this.#dirty = true;
       this.#write(0);
       return undefined;
@@ -511,15 +469,11 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
       this.#writer?.settle(write.writeId);
       this.#pending?.confirmUpTo(write.upToSeq);
     }
-    this.#version = record.version;
-    this.#baseId = record.snapshot.writeId;
-    ({ lineage: this.#lineage, origin: this.#origin } = descentOf(record.snapshot));
-    this.#baseLapses = this.store.recordTtl !== undefined && isIdleRecord(record.snapshot);
-    this.#high = Math.max(this.#high, record.version);
+    this.#base.take(record, this.store.recordTtl !== undefined && isIdleRecord(record.snapshot));
     this.restore(record.snapshot);
     this.#unusable = false;
     this.#replacing = false;
-    this.#baseState = this.state;
+    this.#base.state = this.state;
     if (quiet) {
       // The state this instance starts in (the record it first read) is no change to hear.
       this.#shown = this.state;
@@ -620,14 +574,12 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
         if (this.#disposed) return;
         this.answered();
         if (record !== null) this.#meet(record, 'read');
-        else if (this.#version > 0 && this.#idleBase()) {
+        else if (this.#base.version > 0 && this.#idleBase()) {
           // The idle record it holds expired: nothing to write back.
           this.#forgetBase();
-        } else if (this.#version > 0) {
+        } else if (this.#base.version > 0) {
           // The store lost the record this instance holds: write it back.
-          this.#version = 0;
-          this.#baseId = undefined;
-          this.#baseLapses = false;
+          this.#base.overwrite(0, undefined);
           this.#dirty = true;
           this.#write(0);
         }
@@ -639,7 +591,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   // Whether the base may have expired and this instance owes the store nothing on top of it.
   #idleBase(): boolean {
     return (
-      this.#baseLapses &&
+      this.#base.lapses &&
       !this.#dirty &&
       (this.#pending?.size ?? 0) === 0 &&
       this.#writer?.awaitingReply !== true
@@ -650,36 +602,22 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   // statechart a new instance starts with. Its generation starts again too, as a new instance's
   // does: the fleet's window is kept per generation, and instances must count in the same one.
   #forgetBase(): void {
-    this.#version = 0;
-    this.#baseId = undefined;
-    this.#lineage = undefined;
-    this.#origin = undefined;
-    this.#baseLapses = false;
+    this.#base.forget();
     this.restore(null);
   }
 
   #fate(seq: number): Admission | undefined {
-    // No pending list: nothing was ever sent, so nothing can be waiting.
-    const fate = this.#pending === null ? true : this.#pending.fate(seq);
-    if (fate === undefined) return undefined;
-    return fate ? 'confirmed' : 'refused';
+    return fateOf(this.#pending, seq);
   }
 
   #checkWaiters(): void {
     const waiters = this.#waiters;
-    if (waiters === null) return;
-    const waiting: Waiter[] = [];
-    for (const waiter of waiters) {
-      const fate = this.#fate(waiter.seq);
-      if (fate === undefined) waiting.push(waiter);
-      else waiter.resolve(fate);
-    }
-    this.#waiters = waiting.length > 0 ? waiting : null;
+    if (waiters !== null) this.#waiters = checkWaiters(waiters, this.#pending);
   }
 
   #settleWaiters(admission: Admission): void {
     const waiters = this.#waiters;
     this.#waiters = null;
-    for (const waiter of waiters ?? []) waiter.resolve(admission);
+    settleWaiters(waiters, admission);
   }
 }

@@ -106,7 +106,8 @@ export class CircuitBreaker {
             this.#events,
           );
     const replica = this.#replica;
-    breakerCreated(this, () => replica.shownState);
+    // The replica itself, not a closure over it: an idle breaker pays for no function.
+    breakerCreated(this, replica);
   }
 
   /** The breaker's name: breakers of one name on one store share one statechart. Read-only. */

@@ -13,7 +13,12 @@ export interface BreakerWatcher {
 const live = new Set<CircuitBreaker>();
 // The state each breaker's listeners last heard: what its fleet's record holds (a decision in
 // force locally is heard once its record is written). Metrics report this one.
-const heard = new WeakMap<CircuitBreaker, () => CircuitState>();
+const heard = new WeakMap<CircuitBreaker, HeardState>();
+
+/** @internal What knows the state a breaker's listeners last heard (its replica). */
+export interface HeardState {
+  readonly shownState: CircuitState;
+}
 const watchers = new Set<BreakerWatcher>();
 
 function tell(action: () => void): void {
@@ -26,7 +31,7 @@ function tell(action: () => void): void {
 }
 
 /** @internal Called by a breaker at the end of its constructor. */
-export function breakerCreated(breaker: CircuitBreaker, heardState: () => CircuitState): void {
+export function breakerCreated(breaker: CircuitBreaker, heardState: HeardState): void {
   live.add(breaker);
   heard.set(breaker, heardState);
   for (const watcher of watchers) tell(() => watcher.created(breaker));
@@ -40,7 +45,7 @@ export function breakerDisposed(breaker: CircuitBreaker): void {
 
 /** @internal The state `breaker`'s listeners last heard (its `state` for one not registered). */
 export function heardStateOf(breaker: CircuitBreaker): CircuitState {
-  return heard.get(breaker)?.() ?? breaker.state;
+  return heard.get(breaker)?.shownState ?? breaker.state;
 }
 
 /** @internal The breakers of the process that are not disposed, in order of creation. */

@@ -22,6 +22,16 @@ afterAll(async () => {
   if (emptyDir !== '') rmSync(emptyDir, { recursive: true, force: true });
 });
 
+/** The lines after each line that matches `header`, up to the next one. */
+function sections(lines: readonly string[], header: RegExp): string[][] {
+  const found: string[][] = [];
+  for (const line of lines) {
+    if (header.test(line)) found.push([]);
+    else found.at(-1)?.push(line);
+  }
+  return found;
+}
+
 /** The run ended by itself with exit code 0 and printed nothing on stderr. */
 function expectClean(run: ExampleRun): void {
   expect(run.stderr).toBe('');
@@ -106,4 +116,69 @@ describe.concurrent('examples', () => {
     },
     FLEET_TEST_BOUND_MS,
   );
+
+  it('llm-route-streams: the primary fails, then stalls; the route fails over; one probe brings it back', async () => {
+    const run = await runExample('examples/llm-route-streams/main.ts');
+    expectClean(run);
+    // The lines under each numbered step; within a step, only causal order is asserted (a state
+    // change is heard once the store holds it, which may come before or after an answer ends).
+    const steps = sections(run.lines, /^\d\. /);
+    const by = (target: string) => `answered by ${target}: "Circuit breakers fail fast."`;
+    expect(steps.map((step) => step.length > 0)).toEqual([true, true, true, true, true]);
+    inOrder(steps[0] ?? [], [by('primary')]);
+    inOrder(steps[1] ?? [], ['route chat: primary → secondary (failure)', by('secondary')]);
+    inOrder(steps[2] ?? [], ['route chat: primary → secondary (timeout)', by('secondary')]);
+    inOrder(steps[2] ?? [], ['circuit primary: closed → open (failMaxReached)']);
+    inOrder(steps[3] ?? [], [
+      'route chat: primary → secondary (rejected)',
+      by('secondary'),
+      'requests the primary received: 0',
+    ]);
+    inOrder(steps[4] ?? [], [
+      'circuit primary: open → halfOpen (resetTimeoutElapsed)',
+      by('primary'),
+    ]);
+    inOrder(steps[4] ?? [], [
+      'circuit primary: halfOpen → closed (successThresholdReached)',
+      'requests the primary received: 1',
+    ]);
+    expect(run.lines.filter((line) => line.includes('circuit secondary'))).toEqual([]);
+  });
+
+  it('prometheus: serves /metrics and prints a scrape with the statebreaker_ series', async () => {
+    const run = await runExample('examples/prometheus/main.ts');
+    expectClean(run);
+    expect(run.lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^GET http:\/\/127\.0\.0\.1:\d+\/metrics /),
+        'statebreaker_state{name="payments",state="open"} 1',
+        'statebreaker_state{name="payments",state="closed"} 0',
+        'statebreaker_calls_total{name="payments",kind="successful"} 1',
+        'statebreaker_calls_total{name="payments",kind="failed"} 2',
+        'statebreaker_calls_total{name="payments",kind="rejected"} 1',
+        'statebreaker_call_duration_seconds_count{name="payments",kind="failed"} 2',
+        'statebreaker_transitions_total{name="payments",from="closed",to="open",reason="failMaxReached"} 1',
+      ]),
+    );
+  });
+
+  it('commonjs: require() from a .cjs file', async () => {
+    const run = await runExample('examples/commonjs/main.cjs');
+    expectClean(run);
+    expect(run.lines).toEqual([
+      'answered: in stock',
+      'failed: the inventory API answered 503',
+      'failed: the inventory API answered 503',
+      expect.stringMatching(/^rejected without a call: circuit breaker "inventory" is open; /),
+    ]);
+  });
+
+  it('commonjs: import() from a .cjs file', async () => {
+    const run = await runExample('examples/commonjs/import.cjs');
+    expectClean(run);
+    expect(run.lines).toEqual([
+      expect.stringMatching(/^loaded with import\(\); rejected without a call: .* is open; /),
+    ]);
+  });
 });
+

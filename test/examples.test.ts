@@ -182,3 +182,15 @@ describe.concurrent('examples', () => {
   });
 });
 
+describe('the demo', () => {
+  it('ends by naming the next step: a script and an example that exist', () => {
+    const demo = readFileSync(join(ROOT, 'demo', 'llm-outage.ts'), 'utf8');
+    const next = /Next: [^']*npm run (\S+) \((examples\/[^)]+)\)/.exec(demo);
+    const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(next?.[1]).toBe('example:fleet');
+    expect(scripts[next?.[1] ?? '']).toBeDefined();
+    expect(existsSync(join(ROOT, next?.[2] ?? 'missing'))).toBe(true);
+  });
+});

@@ -39,8 +39,6 @@ function expectClean(run: ExampleRun): void {
 }
 
 const FLEET = 'examples/two-process-fleet/main.ts';
-// A fleet's run bounds itself (30 s for the story, 10 s per exit); this bounds the test above it.
-const FLEET_TEST_BOUND_MS = 60_000;
 
 /** What the two-process fleet must show, whichever Redis it ran on. */
 function expectFleetStory(run: ExampleRun): void {
@@ -76,16 +74,14 @@ function expectFleetStory(run: ExampleRun): void {
   );
 }
 
-describe.concurrent('examples', () => {
-  it(
-    'two-process-fleet: A trips, B is rejected at once, one probe closes it, both exit on SIGTERM',
-    async () => {
-      const run = await runExample(FLEET, { env: { REDIS_URL: server.path } });
-      expectClean(run);
-      expectFleetStory(run);
-    },
-    FLEET_TEST_BOUND_MS,
-  );
+// Each example bounds its own run (runExample kills it after 55 s; the fleet gives its story
+// 40 s and each exit 10 s); this bounds a test above that, on a loaded machine.
+describe.concurrent('examples', { timeout: 60_000 }, () => {
+  it('two-process-fleet: A trips, B is rejected at once, one probe closes it, both exit on SIGTERM', async () => {
+    const run = await runExample(FLEET, { env: { REDIS_URL: server.path } });
+    expectClean(run);
+    expectFleetStory(run);
+  });
 
   it('two-process-fleet: says clearly when no Redis answers, and fails', async () => {
     const missing = join(emptyDir, 'redis.sock');
@@ -96,28 +92,22 @@ describe.concurrent('examples', () => {
     expect(run.lines.filter((line) => /^\[[AB]\]/.test(line))).toEqual([]);
   });
 
-  it(
-    'npm run example:fleet: starts a redis-server of its own when REDIS_URL is unset, then removes it',
-    async () => {
-      const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-        scripts: Record<string, string>;
-      };
-      expect(scripts['example:fleet']).toBe(`tsx scripts/with-redis.ts ${FLEET}`);
-      const run = await runExample('scripts/with-redis.ts', { args: [FLEET] });
-      expectClean(run);
-      const started = /^\[with-redis\] a redis-server of its own on (\S+)$/.exec(
-        run.lines[0] ?? '',
-      );
-      const socket = started?.[1] ?? '';
-      expect(socket).toMatch(/redis\.sock$/);
-      expect(run.stdout).toContain(`[fleet] Redis at ${socket};`);
-      expectFleetStory(run);
-      expect(existsSync(dirname(socket))).toBe(false);
-    },
-    FLEET_TEST_BOUND_MS,
-  );
+  it('npm run example:fleet: starts a redis-server of its own when REDIS_URL is unset, then removes it', async () => {
+    const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(scripts['example:fleet']).toBe(`tsx scripts/with-redis.ts ${FLEET}`);
+    const run = await runExample('scripts/with-redis.ts', { args: [FLEET] });
+    expectClean(run);
+    const started = /^\[with-redis\] a redis-server of its own on (\S+)$/.exec(run.lines[0] ?? '');
+    const socket = started?.[1] ?? '';
+    expect(socket).toMatch(/redis\.sock$/);
+    expect(run.stdout).toContain(`[fleet] Redis at ${socket};`);
+    expectFleetStory(run);
+    expect(existsSync(dirname(socket))).toBe(false);
+  });
 
-  it('llm-route-streams: the primary fails, then stalls; the route fails over; one probe brings it back', async () => {
+  it('llm-route-streams: the primary fails (503, a dropped connection); the route fails over; one probe brings it back', async () => {
     const run = await runExample('examples/llm-route-streams/main.ts');
     expectClean(run);
     // The lines under each numbered step; within a step, only causal order is asserted (a state
@@ -127,7 +117,7 @@ describe.concurrent('examples', () => {
     expect(steps.map((step) => step.length > 0)).toEqual([true, true, true, true, true]);
     inOrder(steps[0] ?? [], [by('primary')]);
     inOrder(steps[1] ?? [], ['route chat: primary → secondary (failure)', by('secondary')]);
-    inOrder(steps[2] ?? [], ['route chat: primary → secondary (timeout)', by('secondary')]);
+    inOrder(steps[2] ?? [], ['route chat: primary → secondary (failure)', by('secondary')]);
     inOrder(steps[2] ?? [], ['circuit primary: closed → open (failMaxReached)']);
     inOrder(steps[3] ?? [], [
       'route chat: primary → secondary (rejected)',

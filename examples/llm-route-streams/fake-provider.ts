@@ -1,10 +1,10 @@
 // A stand-in for an OpenAI-compatible provider: a local HTTP server that streams chat
 // completions as server-sent events, so that the real `openai` SDK can talk to it offline.
-// Tell it to be up, down (503 to every request) or stalled (headers sent, then nothing).
+// Tell it to be up, down (503 to every request) or dropping (the connection closed unanswered).
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type ProviderMode = 'up' | 'down' | 'stall';
+export type ProviderMode = 'up' | 'down' | 'drop';
 
 /** A running fake provider. */
 export interface FakeProvider {
@@ -30,11 +30,8 @@ function chunk(model: string, delta: object, finish: string | null): string {
   return `data: ${JSON.stringify(body)}\n\n`;
 }
 
-function streamAnswer(response: ServerResponse, model: string, mode: ProviderMode): void {
+function streamAnswer(response: ServerResponse, model: string): void {
   response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  response.flushHeaders();
-  // Stalled: the headers went out, the first token never comes, until the client gives up.
-  if (mode === 'stall') return;
   const events = [
     chunk(model, { role: 'assistant', content: '' }, null),
     ...WORDS.map((word) => chunk(model, { content: word }, null)),
@@ -59,13 +56,15 @@ export async function startFakeProvider(): Promise<FakeProvider> {
     requests++;
     if (request.url !== '/v1/chat/completions') {
       response.writeHead(404).end();
+    } else if (state.mode === 'drop') {
+      request.socket.destroy();
     } else if (state.mode === 'down') {
       const error = { message: 'the fake provider is down', type: 'server_error', code: null };
       response.writeHead(503, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ error }));
     } else {
       const { model } = JSON.parse(body) as { model: string };
-      streamAnswer(response, model, state.mode);
+      streamAnswer(response, model);
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

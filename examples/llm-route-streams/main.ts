@@ -1,8 +1,8 @@
 // A failover route over two OpenAI-compatible providers, every answer streamed, with the real
 // `openai` SDK talking to two local fake providers. The primary answers, then fails (503), then
-// stalls before its first token: each time the route moves the stream to the secondary, and the
-// second failure opens the primary's circuit, so that the next stream skips the primary without
-// calling it. Once the primary is back, after resetTimeout one probe stream closes its circuit.
+// drops the connection: each time the route moves the stream to the secondary, and the second
+// failure opens the primary's circuit, so that the next stream skips the primary without calling
+// it. Once the primary is back, after resetTimeout one probe stream closes its circuit.
 //
 //   npx tsx main.ts
 import OpenAI from 'openai';
@@ -26,15 +26,16 @@ const provider = (name: keyof typeof fakes): Provider => ({
 });
 
 const options = {
-  // 5xx, 429 and timeouts count as failures; a 400 or a 401 is the request's fault: ignored.
+  // 5xx, 429, dropped connections and timeouts are failures; a 400 or a 401 is the request's
+  // fault, ignored: it would fail on any provider.
   classify: llmClassify,
   failMax: 2,
-  resetTimeout: 1_000,
+  resetTimeout: 5_000,
   successThreshold: 1,
   // A stream whose first token takes longer fails, and the route tries the next provider.
-  firstChunkTimeout: 500,
+  firstChunkTimeout: 10_000,
   // Once tokens flow, a longer gap cuts the stream (no failover: the caller has part of it).
-  chunkTimeout: 2_000,
+  chunkTimeout: 10_000,
 };
 const primary = getCircuitBreaker('primary', options);
 const secondary = getCircuitBreaker('secondary', options);
@@ -98,8 +99,8 @@ console.log('2. The primary answers 503: the route fails over to the secondary.'
 fakes.primary.mode = 'down';
 await ask('What does a circuit breaker do?');
 
-console.log('3. The primary stalls before its first token: after firstChunkTimeout, failover.');
-fakes.primary.mode = 'stall';
+console.log('3. The primary drops the connection: failover again, and its circuit opens.');
+fakes.primary.mode = 'drop';
 await ask('What does a circuit breaker do?');
 
 console.log("4. The primary's circuit is open: the route skips it without calling it.");
@@ -107,7 +108,9 @@ const before = fakes.primary.requests;
 await ask('What does a circuit breaker do?');
 console.log(`   requests the primary received: ${fakes.primary.requests - before}`);
 
-console.log('5. The primary is back; after resetTimeout, one probe stream closes its circuit.');
+console.log(
+  '5. The primary is back; after resetTimeout (5 s), one probe stream closes its circuit.',
+);
 fakes.primary.mode = 'up';
 await halfOpen(primary);
 const beforeProbe = fakes.primary.requests;

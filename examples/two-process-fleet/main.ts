@@ -14,7 +14,7 @@ import { startFakeUpstream } from './upstream.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // Bounds on a run that goes wrong, so that it fails instead of hanging; not expected durations.
-const RUN_BOUND_MS = 30_000;
+const RUN_BOUND_MS = 40_000;
 const EXIT_BOUND_MS = 10_000;
 // worker.ts beside this file (worker.js once compiled), run by this Node with its own flags.
 const WORKER = fileURLToPath(

@@ -23,9 +23,9 @@ const store = new RedisStore(redis);
 const breaker = getCircuitBreaker(process.env.BREAKER_NAME ?? 'upstream', {
   store,
   failMax: 3,
-  resetTimeout: 1_000,
+  resetTimeout: 2_000,
   successThreshold: 1,
-  timeout: 2_000,
+  timeout: 10_000,
 });
 breaker.on('stateChange', ({ from, to, reason }) => log(`circuit ${from} → ${to} (${reason})`));
 

@@ -22,7 +22,7 @@ export interface ExampleOptions {
   readonly args?: readonly string[];
   /** Variables on top of this process's environment, from which REDIS_URL is removed. */
   readonly env?: Readonly<Record<string, string>>;
-  /** Bounds a hang, not a speed: the process is killed after it. Default 50 s. */
+  /** Bounds a hang, not a speed: the process is killed after it. Default 55 s. */
   readonly boundMs?: number;
 }
 
@@ -32,7 +32,7 @@ export interface ExampleOptions {
  * not name.
  */
 export function runExample(file: string, options: ExampleOptions = {}): Promise<ExampleRun> {
-  const { args = [], env = {}, boundMs = 50_000 } = options;
+  const { args = [], env = {}, boundMs = 55_000 } = options;
   const { REDIS_URL: _ignored, ...inherited } = process.env;
   const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     cwd: ROOT,

@@ -264,4 +264,8 @@ console.log(
     ? '  check: no request reached the primary while open; it closed again through one probe; every call ended once'
     : `  check FAILED: ${counts.primaryWhileOpen} requests reached the primary while open, ${counts.probes} probes, closed again: ${closedAgainAt !== undefined}`,
 );
+console.log('');
+console.log(
+  'Next: two processes sharing one breaker on Redis: npm run example:fleet (examples/two-process-fleet)',
+);
 process.exitCode = consistent ? 0 : 1;

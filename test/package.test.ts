@@ -339,26 +339,19 @@ describe('installed with the peers a user adds', () => {
   // Bounds on a compile of a few dozen files on a loaded machine, not a measure of its speed.
   const COMPILE_BOUND_MS = 120_000;
 
-  it('compiles every TypeScript block of the README and docs/, and the consumers, under module nodenext', {
-    timeout: COMPILE_BOUND_MS,
-  }, async () => {
-    const ran = await consumer.tsc('tsconfig.nodenext.json');
-    expect(ran.stdout + ran.stderr).toBe('');
-    expect(ran.code).toBe(0);
-  });
-
-  it('compiles the blocks that import an LLM SDK or node-redis under module nodenext too', {
-    timeout: COMPILE_BOUND_MS,
-  }, async () => {
-    const ran = await consumer.tsc('tsconfig.sdks.json');
-    expect(ran.stdout + ran.stderr).toBe('');
-    expect(ran.code).toBe(0);
-  });
-
-  it('compiles them all under moduleResolution bundler', {
-    timeout: COMPILE_BOUND_MS,
-  }, async () => {
-    const ran = await consumer.tsc('tsconfig.bundler.json');
+  // The nodenext program emits out/, which the consumers below run.
+  it.each([
+    [
+      'every TypeScript block of the README and docs/, and the consumers, under module nodenext',
+      'tsconfig.nodenext.json',
+    ],
+    [
+      'the blocks that import an LLM SDK or node-redis under module nodenext too',
+      'tsconfig.sdks.json',
+    ],
+    ['them all under moduleResolution bundler', 'tsconfig.bundler.json'],
+  ])('compiles %s', { timeout: COMPILE_BOUND_MS }, async (_, project) => {
+    const ran = await consumer.tsc(project);
     expect(ran.stdout + ran.stderr).toBe('');
     expect(ran.code).toBe(0);
   });

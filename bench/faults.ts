@@ -1,6 +1,6 @@
 /**
- * Fault figures for the README's fault matrix, on a redis-server this script starts, kills and
- * freezes on a unix socket:
+ * Fault figures for docs/performance-calls.md (and the faults of docs/fleet.md), on a
+ * redis-server this script starts, kills and freezes on a unix socket:
  * 1. convergence after Redis returns: Redis is killed, one of 3 instances trips during the
  *    outage (which lasts a moment, or 5 s), Redis restarts empty; time from the restart (server accepting connections) to
  *    every instance agreeing with the record in Redis; median and max over RUNS runs, with

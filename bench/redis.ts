@@ -1,7 +1,8 @@
 /**
- * RedisStore figures for the README, on redis-servers this script starts on unix sockets, for
- * every Redis client family the store takes (ioredis 5 and 6, iovalkey, node-redis 5 and 6, each
- * as test/support/redis-clients.ts connects it: ioredis 6 and node-redis 6 on RESP3), in one run:
+ * RedisStore figures for docs/performance-calls.md, on redis-servers this script starts on unix
+ * sockets, for every Redis client family the store takes (ioredis 5 and 6, iovalkey, node-redis
+ * 5 and 6, each as test/support/redis-clients.ts connects it: ioredis 6 and node-redis 6 on
+ * RESP3), in one run:
  * 1. per family, one table: trip propagation (from the tripping write sent on one client to the
  *    first rejection on another client of the same family), p50 and p99; half-open admission
  *    (call start → probe runs), p50 and p99; Redis commands per closed success (0: the success

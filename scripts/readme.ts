@@ -1,8 +1,10 @@
-// Fills the README's generated blocks (the statechart diagram, the testing example, the CLI
-// usage) from their sources, so that the README cannot drift from them; test/readme.test.ts
-// checks it.
+// Fills the generated blocks of the documentation (the statechart diagram, the testing example,
+// the CLI usage) from their sources, so that the pages cannot drift from them;
+// test/readme.test.ts checks it.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { readmeBlocks, replaceBlocks } from '../test/support/readme-blocks.js';
+import { generatedBlocks, replaceBlocks } from '../test/support/readme-blocks.js';
 
-const readme = readFileSync('README.md', 'utf8');
-writeFileSync('README.md', replaceBlocks(readme, readmeBlocks()));
+for (const [file, blocks] of Object.entries(generatedBlocks())) {
+  const text = readFileSync(file, 'utf8');
+  writeFileSync(file, replaceBlocks(text, blocks, file));
+}

@@ -19,7 +19,7 @@ import { waitFor } from './support/redis-wait.js';
 // half-open (one with a probe in flight, one with its slot free and the whole fleet calling),
 // right after a trip its replica never received: the replica takes over, and a fleet of OS
 // processes converges on the promoted node's data. The trip the replica lost is written back by
-// the processes that saw it (the README's data-loss rule); no other transition is lost; the
+// the processes that saw it (the data-loss rule of docs/fleet.md); no other transition is lost; the
 // probe slot is never given twice through the shared record; no admission waits on Redis longer
 // than the store's timeout; and the change feed keeps flowing after the failover and after
 // every subscriber connection is killed.

@@ -156,7 +156,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a real browser', () => {
     const openedAt = member.states.find((s) => s.to === 'open')?.openedAt as number;
     const shownAt = await page.evaluate(() => (window as { shownOpenAt?: number }).shownOpenAt);
     const lag = (shownAt as number) - openedAt;
-    // Printed, not asserted: tests do not assert on timing (the lag is a figure of the README).
+    // Printed, not asserted: tests do not assert on timing.
     console.log(`dashboard: the trip showed on the page ${lag} ms after it happened`);
     expect(lag).toBeGreaterThanOrEqual(0);
     expect(navigations).toBe(0);

@@ -155,7 +155,7 @@ describe('property: a fleet of three breakers on one real Redis', () => {
 // compare-and-set compares), and two forced-open cases found against in-progress versions of
 // RedisStore and Replica. After a data loss met an instance that had missed changes, the
 // fleet can still lose the change only the other instances saw: the property counts those
-// cases (test/support/fleet-model.ts; FLEET_STRICT=1 fails on them) and the README says so.
+// cases (test/support/fleet-model.ts; FLEET_STRICT=1 fails on them) and docs/fleet.md says so (its limits).
 // Once each instance's network went through a fault proxy, the property found a resync that
 // waits without bound for the subscriber's SUBSCRIBE, and a change a recovered instance never
 // writes: their reproductions below fail until RedisStore and Replica are fixed.

@@ -196,7 +196,7 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
     // Steps back are printed above, not failed on: a trip this instance made on its own count is
     // heard at once, and when another instance's newer record shows the streak was reset (a
     // success elsewhere), it is undone (open → closed 'init' → open on the next failures). The
-    // README's limits say so; a flap within one adoption is guarded in fleet-regressions-feed.
+    // limits in docs/fleet.md say so; a flap within one adoption is guarded in fleet-regressions-feed.
     expect(notClosed, detail('processes not closed at the end')).toBe(0);
     expect(stored, detail('the state stored in Redis at the end')).toBe('closed');
     expect(disagreeing, detail('processes whose state differs from Redis at the end')).toBe(0);

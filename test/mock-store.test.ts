@@ -79,7 +79,7 @@ describe('a breaker on RedisStore(new RedisMock())', () => {
     const b = storeOn(second(first));
     const name = fresh('shared');
     // One simulated clock for both breakers: the mock's TIME is right only to about a second
-    // (see the README), and this test is about sharing, not time.
+    // (see docs/testing.md), and this test is about sharing, not time.
     const clock = createSimulatedClock(Date.now());
     const config = { clock, failMax: 2, resetTimeout: 30_000, successThreshold: 1 };
     const one = breakerOn(name, { ...config, store: a });

@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { readmeBlocks, replaceBlocks } from './support/readme-blocks.js';
+import { generatedBlocks, replaceBlocks } from './support/readme-blocks.js';
 
-describe('README', () => {
-  it('embeds the current statechart diagram and the testing example (npm run readme)', () => {
-    const readme = readFileSync('README.md', 'utf8');
-    expect(readme).toBe(replaceBlocks(readme, readmeBlocks()));
-  });
+describe('README and docs', () => {
+  it.each(Object.entries(generatedBlocks()))(
+    '%s embeds its generated blocks as their sources are now (npm run readme)',
+    (file, blocks) => {
+      const text = readFileSync(file, 'utf8');
+      expect(text).toBe(replaceBlocks(text, blocks, file));
+    },
+  );
 
   it('names the two commands that package.json defines', () => {
     const readme = readFileSync('README.md', 'utf8');

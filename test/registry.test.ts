@@ -47,7 +47,7 @@ describe('getCircuitBreaker', () => {
 
   it('hands out the same breaker to a handler that writes classify inline on each request', () => {
     const store = simulatedStore();
-    // The README's pattern: every request builds new functions with the same code.
+    // The pattern docs/api.md allows: every request builds new functions with the same code.
     const handle = () =>
       getCircuitBreaker('openai', {
         store,

@@ -1,5 +1,6 @@
-// The README's example of `statebreaker/testing`, run as a test. The block between the markers is
-// the code below it, verbatim (checked at the end of this file): paste it into the README.
+// The example of `statebreaker/testing` in docs/testing.md, run as a test. The block between
+// the markers is the code below it, verbatim (checked at the end of this file); `npm run readme`
+// copies it into docs/testing.md.
 // README-EXAMPLE-START
 // import { type CircuitBreaker, CircuitBreakerError } from 'statebreaker';
 // import {

@@ -437,9 +437,24 @@ async function idleRun(cluster: RedisCluster, family: IdleClient): Promise<strin
   }
 }
 
+/**
+ * Whether every live node's CLUSTER SLOTS names a replica beside each range's master. A fresh
+ * cluster lists a replica only once its replication offset has reached the node by gossip; when
+ * it does, ioredis's sharded subscribers see a new topology and SSUBSCRIBE every channel again
+ * (one command per followed breaker), which is no idle cost.
+ */
+async function replicasListed(cluster: RedisCluster): Promise<boolean> {
+  for (const node of cluster.live) {
+    const ranges = (await node.admin.call('CLUSTER', 'SLOTS')) as unknown[][];
+    if (ranges.some((range) => range.length < 4)) return false;
+  }
+  return true;
+}
+
 async function idle(): Promise<string> {
   const cluster = await RedisCluster.start();
   try {
+    await must(() => replicasListed(cluster), 60_000, 'CLUSTER SLOTS lists every replica');
     const rows: string[][] = [];
     for (const family of ['ioredis', 'node-redis'] as const)
       rows.push(await idleRun(cluster, family));

@@ -43,8 +43,9 @@ export interface ResyncHost {
  * what a breaker lacks.
  *
  * On a Cluster and under sharded pub/sub messages are not numbered (one counter cannot share a
- * slot with every breaker), and every check is such a resync. It stays cheap because the stamps
- * are compared where they live (`node-stamps.ts`): the followed breakers are grouped by the
+ * slot with every breaker), and every check is such a resync. On standalone Redis one script
+ * reads 500 stamps. On a Cluster, where a script's declared keys share one slot, the stamps are
+ * compared where they live (`node-stamps.ts`): the followed breakers are grouped by the
  * master of their slot in the client's slot map, and one `compareStamps-1.lua` per master per
  * 500 breakers, sent with the stamps the breakers hold, reads the keys of every slot of its node
  * (Redis 7's `allow-cross-slot-keys`) and answers only the breakers that differ. 2,000 idle
@@ -110,9 +111,8 @@ export class Resync {
    * lacks: a newer record, or a `LostRecordError` when Redis holds less than it had (flushed,
    * evicted, restored from an old dump). One script call per 500 breakers (per master per 500 on
    * a Cluster) reads versions and write ids; only records that differ are read whole. Runs on a
-   * gap in the numbered change
-   * messages, on reconnect and every `auditInterval` ms; exposed for tests and operators. Never
-   * rejects: what it cannot read, the next resync or write heals.
+   * gap in the numbered change messages, on reconnect and every `auditInterval` ms; exposed for
+   * tests and operators. Never rejects: what it cannot read, the next resync or write heals.
    */
   async resync(): Promise<void> {
     if (this.#host.closed() || this.#host.followers.size === 0) return;

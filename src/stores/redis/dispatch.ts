@@ -29,5 +29,5 @@ export function dispatchChange(
   const decoded = decodeRecord(change.version, change.snapshot);
   if (listing.watched) listing.toWatchers(name, decoded);
   // A message that cannot be restored: read the stored record, which is what followers go by.
-  if (!followers.deliver(name, decoded)) resync.batch([name]).catch(() => {});
+  if (!followers.deliver(name, decoded)) resync.batch({ names: [name] }).catch(() => {});
 }

@@ -100,6 +100,9 @@ export function ioredisPort(redis: Redis | Cluster): RedisPort {
     time: () => redis.time(),
     command: (args) => redis.call(...(args as [string, ...string[]])),
     isReplyError: (error) => error instanceof Error && error.name === 'ReplyError',
+    // `slots[slot]` lists the slot's nodes as `host:port`, the master first; empty until the
+    // first CLUSTER SLOTS, and updated by ioredis on MOVED.
+    slotMaster: (slot) => (cluster ? (redis as Cluster).slots[slot]?.[0] : undefined),
     async masters() {
       const nodes = cluster ? redis.nodes('master') : [redis as Redis];
       return nodes.map(

@@ -65,16 +65,34 @@ export function breakerChannel(prefix: string, name: string): string {
   return `${prefix}{${encodeName(checkStoreName(name))}}:changes`;
 }
 
+/**
+ * What the keys of breaker `name` under `prefix` begin with, `${prefix}{name}:`: each key is
+ * this and its field (see {@link KEY_FIELDS}).
+ */
+export function breakerKeyBase(prefix: string, name: string): string {
+  return `${prefix}{${encodeName(checkStoreName(name))}}:`;
+}
+
+/** The field each key of a breaker ends with, after its {@link breakerKeyBase}. */
+export const KEY_FIELDS = {
+  snapshot: 'snapshot',
+  version: 'version',
+  state: 'state',
+  counter: 'counter',
+  openedAt: 'opened_at',
+  write: 'write',
+} as const satisfies Record<keyof BreakerKeys, string>;
+
 /** The keys of breaker `name` under `prefix`. */
 export function breakerKeys(prefix: string, name: string): BreakerKeys {
-  const base = `${prefix}{${encodeName(checkStoreName(name))}}:`;
+  const base = breakerKeyBase(prefix, name);
   return {
-    snapshot: `${base}snapshot`,
-    version: `${base}version`,
-    state: `${base}state`,
-    counter: `${base}counter`,
-    openedAt: `${base}opened_at`,
-    write: `${base}write`,
+    snapshot: `${base}${KEY_FIELDS.snapshot}`,
+    version: `${base}${KEY_FIELDS.version}`,
+    state: `${base}${KEY_FIELDS.state}`,
+    counter: `${base}${KEY_FIELDS.counter}`,
+    openedAt: `${base}${KEY_FIELDS.openedAt}`,
+    write: `${base}${KEY_FIELDS.write}`,
   };
 }
 
@@ -86,14 +104,7 @@ export function fenceKey(prefix: string, name: string): string {
   return `${prefix}{${encodeName(checkStoreName(name))}}:fence`;
 }
 
-const FIELDS: ReadonlySet<string> = new Set([
-  'snapshot',
-  'version',
-  'state',
-  'counter',
-  'opened_at',
-  'write',
-]);
+const FIELDS: ReadonlySet<string> = new Set(Object.values(KEY_FIELDS));
 
 /**
  * A `SCAN ... MATCH` pattern for every breaker key under `prefix`. Glob characters in the prefix

@@ -56,6 +56,8 @@ interface NodeRedisCluster extends Emitter {
   // node's reconnect attempts), so after a master's death it would keep sending to it.
   readonly _slots?: { rediscover?(startWith: { options: unknown }): Promise<void> };
   readonly masters: readonly unknown[];
+  /** Each slot's shard (`masters` and `slots` are public in node-redis 5 and 6). */
+  readonly slots?: readonly ({ readonly master?: { readonly address?: string } } | undefined)[];
   sendCommand(
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
@@ -181,6 +183,8 @@ export function nodeRedisPort(client: object): RedisPort {
     time: () => send(undefined, ['TIME'], true) as Promise<string[]>,
     command: (args) => send(undefined, args, true),
     isReplyError: isErrorReply,
+    slotMaster: (slot) =>
+      cluster ? (c as NodeRedisCluster).slots?.[slot]?.master?.address : undefined,
     async masters() {
       const clients = cluster
         ? await Promise.all(

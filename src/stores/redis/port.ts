@@ -40,6 +40,13 @@ export interface RedisPort {
   command(args: readonly string[]): Promise<unknown>;
   /** Whether `error` is the server's answer (an error reply), not a failure to reach it. */
   isReplyError(error: unknown): boolean;
+  /**
+   * The master that serves `slot` in a Cluster client's slot map, as the client names it (an
+   * address): which breakers one script may check together. `undefined` on a standalone server
+   * and while the client has no map. The map may be stale (a slot that moved since): a script
+   * that meets a key its node no longer serves fails, and the store reads breaker by breaker.
+   */
+  slotMaster(slot: number): string | undefined;
   /** The standalone server, or each master of a Cluster, for SCAN. */
   masters(): Promise<readonly ScanNode[]>;
   /** A subscriber (a second connection, or the Cluster's own sharded subscribers). */

@@ -92,9 +92,8 @@ export class RecordReader {
   }
 
   /**
-   * Version and write id of each record, one script call per batch (per breaker on a Cluster).
-   * `null`: no record; version 0: half a record or an unreadable one, which differs from every
-   * stamp, so the whole record is read and judged.
+   * Version and write id of each record (see {@link storedStamp}), one script call per batch
+   * (per breaker on a Cluster).
    */
   async readStamps(names: readonly string[]): Promise<(RecordStamp | null)[]> {
     const keysOf = (name: string) => {
@@ -106,16 +105,23 @@ export class RecordReader {
       calls.push(this.#scripts.readStamps(...names.slice(i, i + this.#per).flatMap(keysOf)));
     }
     const values = (await Promise.all(calls)).flat();
-    return names.map((_, i) => {
-      const raw = bulk(values[3 * i]);
-      const writeId = bulk(values[3 * i + 1]);
-      const length = typeof values[3 * i + 2] === 'number' ? (values[3 * i + 2] as number) : 0;
-      if (raw === null && length === 0) return null;
-      const version = raw !== null && length > 0 ? (parseVersion(raw) ?? 0) : 0;
-      return {
-        version,
-        writeId: writeId !== null && writeId !== '' ? writeId : undefined,
-      };
-    });
+    return names.map((_, i) => storedStamp(values[3 * i], values[3 * i + 1], values[3 * i + 2]));
   }
+}
+
+/**
+ * The stamp of a stored record from what `readStamps.lua` (or `compareStamps-1.lua`) read of it:
+ * its version, its write id and its snapshot's length. `null`: no record; version 0: half a
+ * record or an unreadable one, which differs from every stamp, so the whole record is read and
+ * judged.
+ */
+export function storedStamp(version: unknown, write: unknown, length: unknown): RecordStamp | null {
+  const raw = bulk(version);
+  const writeId = bulk(write);
+  const size = typeof length === 'number' ? length : 0;
+  if (raw === null && size === 0) return null;
+  return {
+    version: raw !== null && size > 0 ? (parseVersion(raw) ?? 0) : 0,
+    writeId: writeId !== null && writeId !== '' ? writeId : undefined,
+  };
 }

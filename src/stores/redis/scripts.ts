@@ -24,6 +24,11 @@ export interface RedisScripts {
   readRecords(...keys: string[]): Promise<unknown[]>;
   /** `readStamps.lua`: version, write and snapshot keys of each breaker; three values each. */
   readStamps(...keys: string[]): Promise<unknown[]>;
+  /**
+   * `compareStamps-1.lua`: a routing key, the field names of the version, write and snapshot
+   * keys, then the key base and held stamp of each breaker; four values per breaker that differs.
+   */
+  compareStamps(...keysAndArgs: string[]): Promise<unknown[]>;
   /** `flushWindow-2.lua`: the window and flush-id keys, then eleven arguments; the window's totals. */
   flushWindow(...keysAndArgs: (string | number)[]): Promise<unknown[]>;
   /** `liftFence-1.lua`: the fence key and the operator's fence id; 1 when lifted. */
@@ -52,6 +57,7 @@ const FILES = [
   scriptFile('compareAndSet-8.lua'),
   scriptFile('readRecords.lua'),
   scriptFile('readStamps.lua'),
+  scriptFile('compareStamps-1.lua'),
   scriptFile('flushWindow-2.lua'),
   scriptFile('liftFence-1.lua'),
 ];

@@ -31,6 +31,7 @@ import {
 } from './keys.js';
 import { Listing } from './listing.js';
 import { BatchedLoads } from './loads.js';
+import { StampCheck } from './node-stamps.js';
 import {
   type RedisStoreOptions,
   type ResolvedRedisStoreOptions,
@@ -155,6 +156,7 @@ export class RedisStore implements BreakerStore {
       feed: this.#feed,
       port,
       reader: this.#reader,
+      stamps: new StampCheck(port, this.#scripts, this.#reader, prefix),
       bounded: this.#bounded,
       options: this.options,
       usable: (name: string, decoded: Decoded) => this.#followers.usable(name, decoded),
@@ -369,10 +371,11 @@ export class RedisStore implements BreakerStore {
   /**
    * Compares every followed record with what its breakers hold and hands each breaker what it
    * lacks: a newer record, or a `LostRecordError` when Redis holds less than it had (flushed,
-   * evicted, restored from an old dump). One script call per 500 breakers reads versions and
-   * write ids; only records that differ are read whole. Runs on a gap in the numbered change
-   * messages, on reconnect and every `auditInterval` ms; exposed for tests and operators. Never
-   * rejects: what it cannot read, the next resync or write heals.
+   * evicted, restored from an old dump). One script call per 500 breakers (on a Cluster, per
+   * master per 500) compares versions and write ids; only records that differ are read whole.
+   * Runs on a gap in the numbered change messages, on reconnect, every `auditInterval` ms, and
+   * at every check on a Cluster; exposed for tests and operators. Never rejects: what it cannot
+   * read, the next resync or write heals.
    */
   resync(): Promise<void> {
     return this.#resync.resync();

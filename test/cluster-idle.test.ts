@@ -235,9 +235,8 @@ describe.each(['ioredis5', 'node-redis6'] as const)('%s Cluster: what a check fi
   it('a slot that moved after the client read its slot map is still checked, and the next check is one script per master again', async () => {
     const prefix = `moved-${family}:`;
     // Classic pub/sub: no sharded subscription follows the slot and starts a resync of its own.
-    const follower = await follow(await connect(family), prefix, 'moved', 30, {
-      pubsub: 'classic',
-    });
+    const client = await connect(family);
+    const follower = await follow(client, prefix, 'moved', 30, { pubsub: 'classic' });
     const writer = new RedisStore(await connect(family), { ...QUIET, prefix });
     closers.push(() => writer.close());
     await follower.store.resync();
@@ -266,7 +265,15 @@ describe.each(['ioredis5', 'node-redis6'] as const)('%s Cluster: what a check fi
     expect(refused).toBeGreaterThan(0);
     expect(followed(first)).toBeGreaterThan(masters.length);
 
-    // The redirection taught the client the new map.
+    // The redirection taught the client the new map. ioredis, on MOVED, first points the whole
+    // range of the slot at the new node and reads the map again in the background: wait for it.
+    const view = await cluster.view();
+    const [[low, high] = [0, 0]] = view.find((v) => v.id === from.id)?.slots ?? [];
+    const kept = low === slot ? high : low;
+    const current = () =>
+      mappedMaster(client, slot) === `127.0.0.1:${to.port}` &&
+      mappedMaster(client, kept) === `127.0.0.1:${from.port}`;
+    expect(await waitFor(current)).toBe(true);
     const second = await countedOn(masters, () => follower.store.resync());
     expect(second.map(scripts)).toEqual(masters.map(() => 1));
     expect(second.every((changes) => changes.get('evalsha')?.failed === 0)).toBe(true);
@@ -275,7 +282,7 @@ describe.each(['ioredis5', 'node-redis6'] as const)('%s Cluster: what a check fi
   it('on a server that cannot compile the script (Redis 6) checks breaker by breaker, deciding once', async () => {
     const prefix = `redis6-${family}:`;
     const client = await connect(family);
-    const attempts = refuseCompareStamps(client, family);
+    const attempts = await refuseCompareStamps(client, family);
     const follower = await follow(client, prefix, 'redis6', 30);
     const writer = new RedisStore(await connect(family), { ...QUIET, prefix, pubsub: 'classic' });
     closers.push(() => writer.close());
@@ -297,6 +304,14 @@ describe.each(['ioredis5', 'node-redis6'] as const)('%s Cluster: what a check fi
   });
 });
 
+/** The master `client`'s slot map names for `slot`, as `host:port`. */
+function mappedMaster(client: TestClusterClient, slot: number): string | undefined {
+  const entry = (client as unknown as { slots: readonly unknown[] }).slots[slot];
+  // ioredis: the slot's nodes, the master first; node-redis: the slot's shard.
+  if (Array.isArray(entry)) return entry[0] as string | undefined;
+  return (entry as { master?: { address?: string } } | undefined)?.master?.address;
+}
+
 /** Script calls on every master together. */
 function followed(changes: Map<string, { calls: number }>[]): number {
   return changes.reduce((sum, commands) => sum + scripts(commands), 0);
@@ -314,25 +329,34 @@ const REDIS6_ANSWER =
 class ErrorReply extends Error {}
 
 /**
- * Makes `client` answer `compareStamps-1.lua` as Redis 6 does (EVALSHA: NOSCRIPT; EVAL: it cannot
- * compile the shebang), and counts the attempts; every other command goes to the cluster.
+ * Makes the connection to every master of `client` answer `compareStamps-1.lua` as Redis 6 does
+ * (EVALSHA: NOSCRIPT; EVAL: it cannot compile the shebang), and counts the attempts; every other
+ * command goes to the cluster.
  */
-function refuseCompareStamps(client: TestClusterClient, family: ClientFamily) {
+async function refuseCompareStamps(client: TestClusterClient, family: ClientFamily) {
   const attempts = { count: 0 };
   const ours = (args: readonly unknown[]) =>
     args.some((arg) => arg === compareStampsSha || arg === compareStamps);
+  const answer = (command: unknown) =>
+    command === 'EVALSHA' ? 'NOSCRIPT No matching script' : REDIS6_ANSWER;
   if (family.startsWith('node-redis')) {
     const cluster = client as unknown as {
-      sendCommand(first: unknown, ro: unknown, args: readonly unknown[], o?: unknown): unknown;
+      masters: readonly unknown[];
+      nodeClient(node: unknown): unknown;
     };
-    const send = cluster.sendCommand.bind(cluster);
-    cluster.sendCommand = (first, ro, args, options) => {
-      if (!ours(args)) return send(first, ro, args, options);
-      attempts.count++;
-      const error = new ErrorReply(args[0] === 'EVALSHA' ? 'NOSCRIPT No matching script' : '');
-      if (args[0] !== 'EVALSHA') error.message = REDIS6_ANSWER;
-      return Promise.reject(error);
-    };
+    for (const master of cluster.masters) {
+      const node = (await cluster.nodeClient(master)) as {
+        sendCommand(args: readonly unknown[], options?: unknown): unknown;
+      };
+      const send = node.sendCommand.bind(node);
+      node.sendCommand = (args, options) => {
+        if (!ours(args)) return send(args, options);
+        attempts.count++;
+        const error = new ErrorReply('');
+        error.message = answer(args[0]);
+        return Promise.reject(error);
+      };
+    }
   } else {
     interface Command {
       name: string;
@@ -340,17 +364,20 @@ function refuseCompareStamps(client: TestClusterClient, family: ClientFamily) {
       reject(error: Error): void;
       promise: Promise<unknown>;
     }
-    const cluster = client as unknown as { sendCommand(command: Command): unknown };
-    const send = cluster.sendCommand.bind(cluster);
-    cluster.sendCommand = (command) => {
-      if (!ours(command.args)) return send(command);
-      attempts.count++;
-      // ioredis sends a script's source the first time on each connection: EVAL, refused.
-      const error = new Error(REDIS6_ANSWER);
-      error.name = 'ReplyError';
-      command.reject(error);
-      return command.promise;
+    const cluster = client as unknown as {
+      nodes(role: 'master'): { sendCommand(command: Command): unknown }[];
     };
+    for (const node of cluster.nodes('master')) {
+      const send = node.sendCommand.bind(node);
+      node.sendCommand = (command) => {
+        if (!ours(command.args)) return send(command);
+        attempts.count++;
+        const error = new Error(answer(command.name.toUpperCase()));
+        error.name = 'ReplyError';
+        command.reject(error);
+        return command.promise;
+      };
+    }
   }
   return attempts;
 }
@@ -374,3 +401,98 @@ describe('hash slots', () => {
     expect(hashTag('a{b}{c}')).toBe('b');
   });
 });
+
+/** Two breaker names whose keys hash to one slot, and that slot. */
+function sharingASlot(base: string, prefix: string): [string, string, number] {
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const name = `${base} ${i}`;
+    const slot = breakerSlot(name, prefix);
+    const other = seen.get(slot);
+    if (other !== undefined) return [other, name, slot];
+    seen.set(slot, name);
+  }
+}
+
+describe.each(['ioredis5', 'node-redis6'] as const)(
+  '%s Cluster: a slot half migrated',
+  (family) => {
+    it('a record not yet migrated is found although the script was redirected (ASK) to the importing node', async () => {
+      const prefix = `ask-${family}:`;
+      const [first, second, slot] = sharingASlot('ask', prefix);
+      const client = await connect(family);
+      const store = new RedisStore(client, { ...QUIET, prefix });
+      const storeErrors: unknown[] = [];
+      const breakers = [first, second].map((name) => {
+        const breaker = new CircuitBreaker(name, { store, failMax: 1, resetTimeout: 3_600_000 });
+        breaker.on('storeError', ({ error }) => storeErrors.push(error));
+        return breaker;
+      });
+      closers.push(async () => {
+        for (const breaker of breakers) breaker.dispose();
+        await store.close();
+      });
+      await Promise.all(breakers.map((breaker) => breaker.settled()));
+      // The first has a record the store holds; the second none.
+      await trip(breakers[0] as CircuitBreaker);
+      await store.resync();
+      // Another process writes the second's first record; its message is lost (classic channel).
+      const writer = new RedisStore(await connect(family), { ...QUIET, prefix, pubsub: 'classic' });
+      closers.push(() => writer.close());
+      const other = new CircuitBreaker(second, {
+        store: writer,
+        failMax: 1,
+        resetTimeout: 3_600_000,
+      });
+      await other.settled();
+      await trip(other);
+      other.dispose();
+      expect(breakers[1]?.state).toBe('closed');
+
+      // A resharding under way: the first breaker's keys have moved, the second's not yet.
+      const from = await cluster.masterOf(slot);
+      const to = (await cluster.masters()).find((master) => master !== from) as ClusterNode;
+      const at = String(slot);
+      await to.admin.call('CLUSTER', 'SETSLOT', at, 'IMPORTING', from.id);
+      await from.admin.call('CLUSTER', 'SETSLOT', at, 'MIGRATING', to.id);
+      try {
+        const keys = (await from.admin.call('CLUSTER', 'GETKEYSINSLOT', at, '100')) as string[];
+        const base = store.keys(first).version.replace(/version$/, '');
+        const moving = keys.filter((key) => key.startsWith(base));
+        expect(moving.length).toBeGreaterThan(0);
+        await from.admin.call(
+          'MIGRATE',
+          '127.0.0.1',
+          String(to.port),
+          '',
+          '0',
+          '5000',
+          'KEYS',
+          ...moving,
+        );
+
+        await store.resync();
+        expect(breakers[1]?.state).toBe('open');
+        expect(storeErrors).toEqual([]);
+      } finally {
+        for (;;) {
+          const keys = (await from.admin.call('CLUSTER', 'GETKEYSINSLOT', at, '100')) as string[];
+          if (keys.length === 0) break;
+          await from.admin.call(
+            'MIGRATE',
+            '127.0.0.1',
+            String(to.port),
+            '',
+            '0',
+            '5000',
+            'KEYS',
+            ...keys,
+          );
+        }
+        for (const node of await cluster.masters()) {
+          await node.admin.call('CLUSTER', 'SETSLOT', at, 'NODE', to.id);
+        }
+      }
+    });
+  },
+);

@@ -7,7 +7,9 @@
   Redis cannot compile it.
 
   Input:
-    KEYS[1]      version key of the first breaker: routes the call to the node that holds it
+    KEYS[1]      version key of the first breaker, a key of the node. The store sends the call
+                 on its connection to that node and follows no redirection: after ASK it would
+                 run on the node importing a slot, which reads keys not moved yet as missing.
     ARGV[1..3]   the field names of the version, write and snapshot keys
     ARGV[2i+2]   what the keys of breaker i begin with (`{prefix}{name}:`): its keys are that and
                  a field name. Read undeclared: they hash to other slots of the same node.
@@ -22,8 +24,8 @@
     and -1 for a key of another type. Breakers are numbered from 1.
 
   Errors: a key this node does not serve (its slot moved or is moving) fails the whole call
-  (`Script attempted to access a non local key in a cluster node`): the store then reads the
-  batch breaker by breaker, each call routed by its own slot.
+  (`Script attempted to access a non local key in a cluster node`, or MOVED or ASK for KEYS[1]):
+  the store then reads the batch breaker by breaker, each call routed by its own slot.
 ]]
 local versionField, writeField, snapshotField = ARGV[1], ARGV[2], ARGV[3]
 

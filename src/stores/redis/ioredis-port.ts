@@ -103,6 +103,20 @@ export function ioredisPort(redis: Redis | Cluster): RedisPort {
     // `slots[slot]` lists the slot's nodes as `host:port`, the master first; empty until the
     // first CLUSTER SLOTS, and updated by ioredis on MOVED.
     slotMaster: (slot) => (cluster ? (redis as Cluster).slots[slot]?.[0] : undefined),
+    runScriptOn(node, script, keys, args) {
+      // The slot map names a node `host:port` as its connection was made.
+      const client = cluster
+        ? (redis as Cluster)
+            .nodes('master')
+            .find((master) => `${master.options.host}:${master.options.port}` === node)
+        : undefined;
+      if (client === undefined) return undefined;
+      const rest = [String(keys.length), ...keys, ...args];
+      return client.call('EVALSHA', script.sha, ...rest).catch((error: unknown) => {
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        return client.call('EVAL', script.lua, ...rest);
+      });
+    },
     async masters() {
       const nodes = cluster ? redis.nodes('master') : [redis as Redis];
       return nodes.map(

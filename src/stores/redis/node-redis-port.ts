@@ -55,7 +55,7 @@ interface NodeRedisCluster extends Emitter {
   // Not public: node-redis 5 reads the slot map again only on MOVED or ASK (6 also after a
   // node's reconnect attempts), so after a master's death it would keep sending to it.
   readonly _slots?: { rediscover?(startWith: { options: unknown }): Promise<void> };
-  readonly masters: readonly unknown[];
+  readonly masters: readonly { readonly address?: string }[];
   /** Each slot's shard (`masters` and `slots` are public in node-redis 5 and 6). */
   readonly slots?: readonly ({ readonly master?: { readonly address?: string } } | undefined)[];
   sendCommand(
@@ -177,6 +177,26 @@ export function nodeRedisPort(client: object): RedisPort {
         if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
         return send(keys[0], ['EVAL', script.lua, ...rest]);
       }
+    },
+    runScriptOn(node, script, keys, args) {
+      const master = cluster
+        ? (c as NodeRedisCluster).masters.find((m) => m.address === node)
+        : undefined;
+      if (master === undefined) return undefined;
+      const rest = [String(keys.length), ...keys, ...args];
+      // The node's own client: node-redis follows no redirection there.
+      const onNode = async (args: Args) => {
+        const client = await (c as NodeRedisCluster).nodeClient(master);
+        return client.sendCommand(args, PLAIN);
+      };
+      return onNode(['EVALSHA', script.sha, ...rest])
+        .catch((error: unknown) => {
+          if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+          return onNode(['EVAL', script.lua, ...rest]);
+        })
+        .catch((error: unknown) => {
+          throw explainClosed(error, node);
+        });
     },
     get: (key) => send(key, ['GET', key], true) as Promise<string | null>,
     pttl: (key) => send(key, ['PTTL', key], true).then(Number),

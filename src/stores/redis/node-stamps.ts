@@ -51,10 +51,12 @@ const UNCOMPILABLE = /compil|shebang/i;
  * breakers. On a Cluster, where a script's declared keys must share one slot: the followed
  * breakers grouped by the master of their slot (the client's slot map), and one
  * `compareStamps-1.lua` per master per 500, which reads keys of every slot of its node
- * (`allow-cross-slot-keys`, Redis 7) and returns only the breakers that differ. A batch whose
- * script fails with Redis's answer (the map was stale: a key the node no longer serves) is read
- * breaker by breaker, each call routed by its own slot; a server that cannot compile the script
- * (Redis 6) gets that path for good.
+ * (`allow-cross-slot-keys`, Redis 7) and returns only the breakers that differ, sent on the
+ * client's connection to that master (a redirection is not followed). A batch whose script fails
+ * with Redis's answer (the map was stale or a slot is moving: a key the node no longer serves,
+ * MOVED, ASK), or whose master the client holds no connection to, is read breaker by breaker,
+ * each call routed by its own slot; a server that cannot compile the script (Redis 6) gets that
+ * path for good.
  */
 export class StampCheck {
   readonly #port: RedisPort;
@@ -99,7 +101,8 @@ export class StampCheck {
   async stamps(batch: StampBatch, held: readonly string[]): Promise<StoredStamps> {
     if (batch.node !== undefined && this.#byNode) {
       try {
-        return await this.#compare(batch.names, held);
+        const differing = await this.#compare(batch.node, batch.names, held);
+        if (differing !== undefined) return differing;
       } catch (error) {
         if (!this.#port.isReplyError(error)) throw error;
         if (UNCOMPILABLE.test(String((error as Error).message))) this.#byNode = false;
@@ -109,14 +112,21 @@ export class StampCheck {
     return new Map(stamps.map((stamp, i) => [i, stamp]));
   }
 
-  async #compare(names: readonly string[], held: readonly string[]): Promise<StoredStamps> {
+  // `undefined` when the client holds no connection to `node` (a map older than its pool).
+  async #compare(
+    node: string,
+    names: readonly string[],
+    held: readonly string[],
+  ): Promise<StoredStamps | undefined> {
     const bases = names.map((name) => breakerKeyBase(this.#prefix, name));
     const first = bases[0] as string;
     const args: string[] = [KEY_FIELDS.version, KEY_FIELDS.write, KEY_FIELDS.snapshot];
     bases.forEach((base, i) => {
       args.push(base, held[i] as string);
     });
-    const reply = await this.#scripts.compareStamps(`${first}${KEY_FIELDS.version}`, ...args);
+    const call = this.#scripts.compareStamps(node, `${first}${KEY_FIELDS.version}`, ...args);
+    if (call === undefined) return undefined;
+    const reply = await call;
     const differing = new Map<number, RecordStamp | null>();
     for (let at = 0; at + 3 < reply.length; at += 4) {
       const stamp = storedStamp(reply[at + 1], reply[at + 2], reply[at + 3]);

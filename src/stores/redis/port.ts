@@ -47,6 +47,19 @@ export interface RedisPort {
    * that meets a key its node no longer serves fails, and the store reads breaker by breaker.
    */
   slotMaster(slot: number): string | undefined;
+  /**
+   * Runs `script` on the Cluster master `node` (as {@link slotMaster} names it) over that node's
+   * own connection, sending its source when the node answers NOSCRIPT. A redirection (MOVED,
+   * ASK) is the node's answer, not followed: a script sent after ASK runs on the importing node
+   * with the right to read its importing slot, where a key not moved yet reads as missing.
+   * `undefined` when the client holds no connection to `node` (or is not a Cluster client).
+   */
+  runScriptOn(
+    node: string,
+    script: PortScript,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown> | undefined;
   /** The standalone server, or each master of a Cluster, for SCAN. */
   masters(): Promise<readonly ScanNode[]>;
   /** A subscriber (a second connection, or the Cluster's own sharded subscribers). */

@@ -53,10 +53,11 @@ export interface ResyncHost {
  * still reads three keys per breaker inside them. Every record is read at every check, so what
  * a numbered message would reveal (a lost message) and what only reading does (a record lost,
  * cut in half or expired, a change behind the fleet's back) is found within one
- * `resyncInterval`. A slot that moved since the map was read makes the script fail (a key its
- * node no longer serves, or MOVED): that batch is read breaker by breaker, each call routed by
- * its own slot, and the client's map is right again for the next check. A server that cannot
- * compile the script (Redis 6) gets that breaker-by-breaker path for good.
+ * `resyncInterval`. The script goes to the master over the client's connection to it, and a
+ * slot that moved since the map was read, or is moving, makes it fail (a key its node no
+ * longer serves, MOVED or ASK, none followed): that batch is read breaker by breaker, each call
+ * routed by its own slot, and the client's map is right again for the next check. A server that
+ * cannot compile the script (Redis 6) gets that breaker-by-breaker path for good.
  */
 export class Resync {
   readonly #host: ResyncHost;

@@ -25,10 +25,12 @@ export interface RedisScripts {
   /** `readStamps.lua`: version, write and snapshot keys of each breaker; three values each. */
   readStamps(...keys: string[]): Promise<unknown[]>;
   /**
-   * `compareStamps-1.lua`: a routing key, the field names of the version, write and snapshot
-   * keys, then the key base and held stamp of each breaker; four values per breaker that differs.
+   * `compareStamps-1.lua` on Cluster master `node`, over its own connection (see
+   * `RedisPort.runScriptOn`): a key of the node, the field names of the version, write and
+   * snapshot keys, then the key base and held stamp of each breaker; four values per breaker
+   * that differs. `undefined` when the client holds no connection to `node`.
    */
-  compareStamps(...keysAndArgs: string[]): Promise<unknown[]>;
+  compareStamps(node: string, ...keysAndArgs: string[]): Promise<unknown[]> | undefined;
   /** `flushWindow-2.lua`: the window and flush-id keys, then eleven arguments; the window's totals. */
   flushWindow(...keysAndArgs: (string | number)[]): Promise<unknown[]>;
   /** `liftFence-1.lua`: the fence key and the operator's fence id; 1 when lifted. */
@@ -53,11 +55,13 @@ function scriptFile(file: string): PortScript {
   };
 }
 
+// Run on one node, not routed by its key (see `RedisPort.runScriptOn`).
+const COMPARE_STAMPS = scriptFile('compareStamps-1.lua');
+
 const FILES = [
   scriptFile('compareAndSet-8.lua'),
   scriptFile('readRecords.lua'),
   scriptFile('readStamps.lua'),
-  scriptFile('compareStamps-1.lua'),
   scriptFile('flushWindow-2.lua'),
   scriptFile('liftFence-1.lua'),
 ];
@@ -76,5 +80,7 @@ export function bindScripts(port: RedisPort): RedisScripts {
         ? port.runScript(file, args as string[], [])
         : port.runScript(file, args.slice(0, keys) as string[], args.slice(keys));
   }
-  return bound as unknown as RedisScripts;
+  const compareStamps: RedisScripts['compareStamps'] = (node, key, ...args) =>
+    port.runScriptOn(node, COMPARE_STAMPS, [key as string], args) as Promise<unknown[]> | undefined;
+  return { ...(bound as unknown as RedisScripts), compareStamps };
 }

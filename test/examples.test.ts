@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeUpstream } from '../examples/two-process-fleet/upstream.js';
 import { type ExampleRun, inOrder, ROOT, runExample } from './support/example-process.js';
 import { RedisServer } from './support/redis-server.js';
 
@@ -90,6 +91,32 @@ describe.concurrent('examples', { timeout: 60_000 }, () => {
     expect(run.stderr).toContain(`No Redis answers at ${missing} (connect ENOENT ${missing})`);
     expect(run.stderr).toContain('Set REDIS_URL');
     expect(run.lines.filter((line) => /^\[[AB]\]/.test(line))).toEqual([]);
+  });
+
+  it('two-process-fleet: a worker exits by itself on SIGTERM while its Redis does not answer', async () => {
+    // A Redis of its own, frozen once the worker is ready: QUIT then gets no answer, and a
+    // worker that only awaits it never exits (in a pod, a kill -9 at the end of the grace).
+    const frozen = await RedisServer.start();
+    const upstream = await startFakeUpstream(0);
+    try {
+      const run = await runExample('examples/two-process-fleet/worker.ts', {
+        env: { REDIS_URL: frozen.path, UPSTREAM_URL: upstream.url, WORKER: 'W' },
+        boundMs: 30_000,
+        onLine: (line, signal) => {
+          if (!line.includes('ready: the shared circuit is closed')) return;
+          frozen.pause();
+          signal('SIGTERM');
+        },
+      });
+      expect(run).toMatchObject({ exitedByItself: true, code: 0, signal: null });
+      expect(run.lines).toContain(
+        '[W] stopped on SIGTERM: the breaker disposed, the store closed, the Redis client ended',
+      );
+    } finally {
+      frozen.resume();
+      await frozen.stop();
+      await upstream.close();
+    }
   });
 
   it('npm run example:fleet: starts a redis-server of its own when REDIS_URL is unset, then removes it', async () => {

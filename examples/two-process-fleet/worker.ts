@@ -86,5 +86,9 @@ while (!stopping.signal.aborted) {
 // connection, then end your client. Nothing is left to keep the process alive: no process.exit.
 breaker.dispose();
 await store.close();
-await redis.quit();
+// QUIT waits for Redis's answer, which never comes while Redis is frozen or away (ioredis queues
+// it behind the commands sent meanwhile): after a second, drop the connection instead.
+const drop = setTimeout(() => redis.disconnect(), 1_000);
+await redis.quit().catch(() => redis.disconnect());
+clearTimeout(drop);
 log('stopped on SIGTERM: the breaker disposed, the store closed, the Redis client ended');

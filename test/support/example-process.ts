@@ -24,6 +24,8 @@ export interface ExampleOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Bounds a hang, not a speed: the process is killed after it. Default 55 s. */
   readonly boundMs?: number;
+  /** Hears each line of stdout as it comes, with a way to signal the process (SIGTERM, say). */
+  readonly onLine?: (line: string, signal: (signal: NodeJS.Signals) => void) => void;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface ExampleOptions {
  * not name.
  */
 export function runExample(file: string, options: ExampleOptions = {}): Promise<ExampleRun> {
-  const { args = [], env = {}, boundMs = 55_000 } = options;
+  const { args = [], env = {}, boundMs = 55_000, onLine } = options;
   const { REDIS_URL: _ignored, ...inherited } = process.env;
   const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     cwd: ROOT,
@@ -41,8 +43,17 @@ export function runExample(file: string, options: ExampleOptions = {}): Promise<
   });
   let stdout = '';
   let stderr = '';
+  let heard = 0;
+  const signal = (name: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(name);
+  };
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
+    if (onLine === undefined) return;
+    // Only whole lines: a chunk may end in the middle of one.
+    const end = stdout.lastIndexOf('\n') + 1;
+    for (const line of stdout.slice(heard, end).split('\n')) if (line !== '') onLine(line, signal);
+    heard = Math.max(heard, end);
   });
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();

@@ -11,9 +11,7 @@
  * 4. Heap per followed breaker on a RedisStore, closed and open, each sample a fresh process.
  * Run: npm run bench:fleet
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { CircuitBreaker } from 'statebreaker';
 import { RedisStore } from 'statebreaker/redis';
@@ -21,10 +19,21 @@ import type { StormReport } from '../test/fixtures/storm-worker.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { waitFor } from '../test/support/redis-wait.js';
 import { StormUpstream, StormWorker } from '../test/support/storm-fleet.js';
-import type { FleetChildOptions, FromFleetChild, ToFleetChild } from './fleet-child.js';
+import {
+  breakdown,
+  Child,
+  commandCounts,
+  delta,
+  ms,
+  must,
+  of,
+  percentile,
+  sleep,
+  sum,
+  totalCommands,
+} from './fleet-support.js';
 import { formatNumber, median, table } from './harness.js';
 
-const CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
 const PREFIX = 'circuit_breaker:';
 
 const STORM = {
@@ -46,53 +55,6 @@ const STORM = {
 const IDLE = { processes: 2, breakers: 2_000, seconds: 12 };
 const TRANSITION = { processes: 8, breakers: 200, resetTimeout: 2_000 };
 const HEAP = { breakers: 2_000, repeats: 3 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const ms = (value: number) => (Number.isFinite(value) ? `${formatNumber(value, 1)} ms` : '–');
-const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return (
-    sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN
-  );
-}
-
-/** Calls per command since the server started, from INFO commandstats (INFO itself left out). */
-async function commandCounts(admin: Redis): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  for (const line of (await admin.info('commandstats')).split('\n')) {
-    const match = /^cmdstat_(\w+):calls=(\d+)/.exec(line.trim());
-    if (match && match[1] !== 'info') counts.set(match[1] as string, Number(match[2]));
-  }
-  return counts;
-}
-
-function delta(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [command, calls] of after) {
-    const d = calls - (before.get(command) ?? 0);
-    if (d > 0) out.set(command, d);
-  }
-  return out;
-}
-
-const of = (counts: Map<string, number>, ...commands: string[]) =>
-  sum(commands.map((c) => counts.get(c) ?? 0));
-const breakdown = (counts: Map<string, number>) =>
-  [...counts]
-    .sort((a, b) => b[1] - a[1])
-    .map(([command, n]) => `${command} ${formatNumber(n)}`)
-    .join(', ');
-
-async function totalCommands(admin: Redis): Promise<number> {
-  const match = /total_commands_processed:(\d+)/.exec(await admin.info('stats'));
-  return Number(match?.[1] ?? Number.NaN);
-}
-
-async function must(condition: () => boolean | Promise<boolean>, boundMs: number, what: string) {
-  if (!(await waitFor(condition, boundMs))) throw new Error(`bench: ${what} within ${boundMs} ms`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. The storm
@@ -382,55 +344,6 @@ async function storm(server: RedisServer, admin: Redis): Promise<string> {
       ],
     ),
   ].join('\n');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Children holding many breakers (fleet-child.ts)
-
-class Child {
-  readonly process: ChildProcess;
-  readonly messages: FromFleetChild[] = [];
-  exited = false;
-
-  constructor(options: FleetChildOptions, execArgv: readonly string[] = []) {
-    this.process = fork(CHILD, [JSON.stringify(options)], {
-      execArgv: [...execArgv, '--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.process.on('message', (message: FromFleetChild) => this.messages.push(message));
-    this.process.on('exit', () => {
-      this.exited = true;
-    });
-  }
-
-  send(message: ToFleetChild): void {
-    if (!this.exited && this.process.connected) this.process.send(message);
-  }
-
-  /** The next message of `type` after the `from`-th, within the bound. */
-  async next<T extends FromFleetChild['type']>(
-    type: T,
-    boundMs: number,
-    from = 0,
-  ): Promise<Extract<FromFleetChild, { type: T }>> {
-    const find = () => this.messages.slice(from).find((m) => m.type === type);
-    await must(() => find() !== undefined || this.exited, boundMs, `no ${type} from a child`);
-    const found = find();
-    if (found === undefined) throw new Error(`bench: a child exited before sending ${type}`);
-    return found as Extract<FromFleetChild, { type: T }>;
-  }
-
-  async count(): Promise<Readonly<Record<string, number>>> {
-    const from = this.messages.length;
-    this.send({ type: 'count' });
-    return (await this.next('count', 30_000, from)).states;
-  }
-
-  async exit(): Promise<void> {
-    if (this.exited) return;
-    this.send({ type: 'exit' });
-    if (!(await waitFor(() => this.exited, 10_000))) this.process.kill('SIGKILL');
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ import { waitFor } from './support/redis-wait.js';
 // than its timeout rightly degrades, which is not what is checked here).
 const BOUND_MS = 20_000;
 const STORE_TIMEOUT_MS = 5_000;
+const START_BOUND_MS = 60_000;
 
 let cluster: RedisCluster;
 const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
-  cluster = await RedisCluster.start();
-});
+  cluster = await RedisCluster.start({ boundMs: START_BOUND_MS });
+}, START_BOUND_MS);
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

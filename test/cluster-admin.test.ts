@@ -14,9 +14,14 @@ import { waitFor } from './support/redis-wait.js';
 let cluster: RedisCluster;
 const cleanups: (() => unknown)[] = [];
 
+// Generous for a loaded machine: these checks are about listing and forcing, not about how fast
+// Redis answers (a store whose Redis answers later than its timeout rightly degrades).
+const STORE_TIMEOUT_MS = 5_000;
+const START_BOUND_MS = 60_000;
+
 beforeAll(async () => {
-  cluster = await RedisCluster.start({ replicasPerMaster: 0 });
-});
+  cluster = await RedisCluster.start({ replicasPerMaster: 0, boundMs: START_BOUND_MS });
+}, START_BOUND_MS);
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -28,7 +33,7 @@ afterAll(async () => {
 
 function store(resyncInterval = 60_000, pubsub: 'auto' | 'classic' = 'auto'): RedisStore {
   const redis: Cluster = cluster.client();
-  const made = new RedisStore(redis, { resyncInterval, pubsub });
+  const made = new RedisStore(redis, { resyncInterval, pubsub, timeout: STORE_TIMEOUT_MS });
   cleanups.push(async () => {
     await made.close();
     redis.disconnect();

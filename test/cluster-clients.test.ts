@@ -35,9 +35,14 @@ const SHARDED: readonly ClientFamily[] = ['ioredis5', 'ioredis6', 'node-redis5',
 let cluster: RedisCluster;
 const opened: TestClusterClient[] = [];
 
+// Generous for a loaded machine: where a check is not about timeouts, a store whose Redis answers
+// later than the default 500 ms would rightly degrade and fail a path that expects no store error.
+const STORE_TIMEOUT_MS = 5_000;
+const START_BOUND_MS = 60_000;
+
 beforeAll(async () => {
-  cluster = await RedisCluster.start();
-});
+  cluster = await RedisCluster.start({ boundMs: START_BOUND_MS });
+}, START_BOUND_MS);
 
 afterAll(async () => {
   await Promise.all(opened.map((client) => closeClient(client)));
@@ -71,7 +76,11 @@ describe.each([
       if (clients.length < 3) clients.push(await connect(family));
       return clients[next++ % clients.length] as TestClusterClient;
     };
-    const options = { release: () => {}, store: { pubsub }, noStoreErrors: true };
+    const options = {
+      release: () => {},
+      store: { pubsub, timeout: STORE_TIMEOUT_MS },
+      noStoreErrors: true,
+    };
     it.each(sample)('%s', (_, path) => runPathOnStores(path, paths, 3, client, options));
   },
 );

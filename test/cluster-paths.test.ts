@@ -8,11 +8,15 @@ import { runPathOnStores } from './support/store-paths.js';
 // replicas: one breaker, then a fleet of three, each on its own Cluster client and store.
 
 const paths = getBreakerPaths();
+// Generous for a loaded machine: the paths check states, not how fast Redis answers (a store
+// whose Redis answers later than its timeout rightly degrades, which is not checked here).
+const STORE_TIMEOUT_MS = 5_000;
+const START_BOUND_MS = 60_000;
 let cluster: RedisCluster;
 
 beforeAll(async () => {
-  cluster = await RedisCluster.start();
-});
+  cluster = await RedisCluster.start({ boundMs: START_BOUND_MS });
+}, START_BOUND_MS);
 
 afterAll(async () => {
   for (const client of clients) client.disconnect();
@@ -27,7 +31,7 @@ const connect = () => {
   if (clients.length < 3) clients.push(cluster.client());
   return clients[next++ % clients.length] as Cluster;
 };
-const keep = { release: () => {} };
+const keep = { release: () => {}, store: { timeout: STORE_TIMEOUT_MS } };
 const cases = paths.paths.map((path) => [path.description, path] as const);
 
 describe(`model-based on Redis Cluster (${paths.paths.length} paths, ${paths.edges} edges)`, () => {

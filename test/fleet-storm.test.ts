@@ -22,6 +22,16 @@ const REJECTED_PAUSE_MS = 5;
 /** How long the upstream takes to answer, healthy or failing. */
 const UPSTREAM_DELAY_MS = 10;
 const OUTAGE_MS = 3_000;
+/**
+ * The outage lasts at least `OUTAGE_MS` and until a probe has failed, at most this long: on a
+ * loaded machine the fleet may trip late, and the checks need a half-open round of the outage.
+ */
+const OUTAGE_BOUND_MS = 20_000;
+/**
+ * The stores' timeout: generous, since "never degrades" is about the storm (Redis never fails),
+ * and a loaded machine may keep Redis from answering within the default 500 ms.
+ */
+const STORE_TIMEOUT_MS = 5_000;
 const BREAKER = {
   failMax: 5,
   resetTimeout: 400,
@@ -101,6 +111,7 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
           name: NAME,
           upstream: upstream.url,
           breaker: BREAKER,
+          storeTimeout: STORE_TIMEOUT_MS,
         }),
       );
     }
@@ -123,12 +134,21 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
     // The outage.
     const outageFrom = upstream.calls.length;
     upstream.healthy = false;
+    const outageStart = Date.now();
     await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
+    await waitFor(
+      () =>
+        upstream.calls.some(
+          (c, i) => i >= outageFrom && c.state === 'halfOpen' && c.status === 500,
+        ),
+      OUTAGE_BOUND_MS,
+    );
     upstream.healthy = true;
+    const outageMs = Date.now() - outageStart;
 
     // Recovery: probes succeed and the fleet closes; every caller gets through once more;
     // then the callers stop.
-    await waitFor(() => fleet.every((w) => w.state === 'closed'), 10_000);
+    await waitFor(() => fleet.every((w) => w.state === 'closed'), 20_000);
     const healthyBefore = fleet.map((w) => upstream.healthyAnswersTo(w.pid));
     await waitFor(
       () =>
@@ -148,6 +168,9 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
       (r) =>
         `  gen ${r.generation} (${r.failed ? 'failed' : 'recovered'}): ${r.probes} probe(s), ` +
         `at most ${r.maxProbesInFlight} probe(s) and ${r.maxCallsInFlight} call(s) in flight` +
+        (r.unaware === 0
+          ? ''
+          : ` (not counting ${r.unaware} admitted while closed before the trip)`) +
         (Object.keys(r.others).length === 0
           ? ''
           : `; other calls in flight meanwhile (pid:state@generation×n): ${Object.entries(r.others)
@@ -162,7 +185,7 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
     const failedUpstream = upstream.calls.filter((c) => c.status === 500).length;
     const back = fleet.map(stepsBack);
     console.log(
-      `storm: ${PROCESSES} processes × ${CALLERS} callers, outage ${OUTAGE_MS} ms; ` +
+      `storm: ${PROCESSES} processes × ${CALLERS} callers, outage ${outageMs} ms; ` +
         `${failedUpstream} calls answered 500 by the failing upstream; ${rounds.length} half-open ` +
         `round(s) (${outageRounds.length} during the outage); at most ${maxProbes} probe(s) and ` +
         `${maxCalls} call(s) in flight at the upstream during a round (halfOpenMaxCalls ` +
@@ -190,7 +213,7 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
     expect(
       maxCalls,
       detail(
-        `calls of any kind arriving at the upstream during a half-open round, in flight at once, ≤ ${BREAKER.halfOpenMaxCalls}`,
+        `calls of any kind arriving at the upstream during a half-open round, in flight at once (but calls admitted while closed before the trip), ≤ ${BREAKER.halfOpenMaxCalls}`,
       ),
     ).toBeLessThanOrEqual(BREAKER.halfOpenMaxCalls);
     // Steps back are printed above, not failed on: a trip this instance made on its own count is
@@ -201,5 +224,5 @@ describe('an outage storm: 8 processes × 20 callers on one breaker', () => {
     expect(stored, detail('the state stored in Redis at the end')).toBe('closed');
     expect(disagreeing, detail('processes whose state differs from Redis at the end')).toBe(0);
     // Every wait above is bounded; their sum exceeds vitest's default test timeout.
-  }, 90_000);
+  }, 120_000);
 });

@@ -341,7 +341,9 @@ export class RedisCluster {
 
   /**
    * Moves `slot` and its keys to master `to`, as a resharding does: IMPORTING on `to`,
-   * MIGRATING on the current owner, MIGRATE of every key, then SETSLOT NODE on every master.
+   * MIGRATING on the current owner, MIGRATE of every key, then SETSLOT NODE once on every master
+   * (`to` first, then the old owner, then the others). Once more on `to` would be more than a
+   * move: Redis 7.0 then ends the slot's sharded subscriptions on `to` too.
    */
   async moveSlot(slot: number, to: ClusterNode): Promise<void> {
     const from = await this.masterOf(slot);
@@ -354,7 +356,8 @@ export class RedisCluster {
       if (keys.length === 0) break;
       await from.admin.call('MIGRATE', HOST, String(to.port), '', '0', '5000', 'KEYS', ...keys);
     }
-    for (const node of [to, from, ...(await this.masters())]) {
+    const others = (await this.masters()).filter((node) => node !== to && node !== from);
+    for (const node of [to, from, ...others]) {
       await node.admin.call('CLUSTER', 'SETSLOT', at, 'NODE', to.id);
     }
   }

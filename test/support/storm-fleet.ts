@@ -40,10 +40,15 @@ export interface HalfOpenRound {
   readonly maxProbesInFlight: number;
   /**
    * The most calls of any kind in flight at once over that same span, counting only calls that
-   * arrived after the round's first probe: a call admitted while closed and still running when
-   * the circuit half-opens was never the breaker's to stop (it shows in `others`).
+   * arrived after the round's first probe and were not admitted while closed under an earlier
+   * generation: such a call (still running when the circuit half-opened, or admitted by a process
+   * that had not heard of the trip yet, which a loaded machine may delay past `resetTimeout`) was
+   * never the breaker's to stop, since a closed breaker admits without asking Redis. It shows in
+   * `others` and `unaware`.
    */
   readonly maxCallsInFlight: number;
+  /** Calls over that span admitted while closed under an earlier generation (see above). */
+  readonly unaware: number;
   /** Calls in flight over that span that were not this round's probes, as
    * `pid:state@generation` → count: callers that disagreed with the round. */
   readonly others: Readonly<Record<string, number>>;
@@ -133,12 +138,16 @@ export class StormUpstream {
       const own = probes.filter((c) => c.generation === generation);
       const start = Math.min(...own.map((c) => c.startSeq));
       const end = Math.max(...own.map((c) => c.endSeq));
+      // Admitted while closed before this round's trip (the generation before it is open).
+      const unaware = (c: UpstreamCall) => c.state === 'closed' && c.generation < generation;
       const others: Record<string, number> = {};
+      let unawareCalls = 0;
       for (const c of calls) {
         if (c.endSeq < start || c.startSeq > end) continue;
         if (c.state === 'halfOpen' && c.generation === generation) continue;
         const key = `${c.pid}:${c.state}@${c.generation}`;
         others[key] = (others[key] ?? 0) + 1;
+        if (unaware(c)) unawareCalls++;
       }
       return {
         generation,
@@ -146,10 +155,11 @@ export class StormUpstream {
         others,
         maxProbesInFlight: maxConcurrent(probes, start, end),
         maxCallsInFlight: maxConcurrent(
-          calls.filter((c) => c.startSeq >= start),
+          calls.filter((c) => c.startSeq >= start && !unaware(c)),
           start,
           end,
         ),
+        unaware: unawareCalls,
         failed: own.every((c) => c.status === 500),
       };
     });

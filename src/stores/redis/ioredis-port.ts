@@ -138,8 +138,8 @@ export function ioredisPort(redis: Redis | Cluster): RedisPort {
   };
 }
 
-// One sharded subscription: settled once acknowledged, or once ioredis has subscribed it again
-// (see ShardWatch).
+// One sharded subscription: settled once acknowledged, or once ioredis or the watch has subscribed
+// it again (see ShardWatch).
 interface Shard extends WatchedShard {
   readonly settled: Promise<void>;
   answered: boolean;
@@ -175,6 +175,7 @@ function ioredisSubscriber(
     cluster && sharded
       ? new ShardWatch(connection as Cluster, {
           shards: () => shards.values(),
+          shard: (channel) => shards.get(channel),
           reconnected: () => handlers.reconnected(),
         })
       : null;
@@ -213,14 +214,19 @@ function ioredisSubscriber(
       const acked = Promise.resolve()
         .then(() => connection.ssubscribe(channel))
         .then(() => undefined);
-      const shard: Shard = {
-        settled: Promise.race([acked, early]),
-        release,
-        sentAt: watch?.stamp() ?? 0,
-        answered: false,
-      };
       const answered = () => {
         shard.answered = true;
+      };
+      const shard: Shard = {
+        channel,
+        settled: Promise.race([acked, early]),
+        release,
+        confirm() {
+          answered();
+          release();
+        },
+        sentAt: watch?.stamp() ?? 0,
+        answered: false,
       };
       acked.then(answered, () => {
         answered();

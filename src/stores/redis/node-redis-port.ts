@@ -1,5 +1,12 @@
 import { seedAddress, withoutCredentials } from './address.js';
 import type {
+  Args,
+  CommandOptions,
+  Listener,
+  NodeRedisClient,
+  NodeRedisCluster,
+} from './node-redis-types.js';
+import type {
   PortScript,
   RedisPort,
   ScanNode,
@@ -14,62 +21,6 @@ import type {
 // their plain shapes whatever `typeMapping` the user set. The standalone subscriber is
 // `duplicate()` + `connect()`; a cluster subscribes on the cluster object itself, which keeps
 // per-shard subscribers and follows `sharded-channel-moved` on its own.
-
-type Listener = (message: string, channel: string) => void;
-type Args = readonly string[];
-interface CommandOptions {
-  readonly typeMapping: Record<string, never>;
-}
-
-interface Emitter {
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
-}
-
-/** What the adapter uses of a node-redis client. */
-interface NodeRedisClient extends Emitter {
-  readonly options?: {
-    readonly url?: string;
-    readonly socket?: { readonly path?: string; readonly host?: string; readonly port?: number };
-  };
-  readonly isReady?: boolean;
-  sendCommand(args: Args, options?: CommandOptions): Promise<unknown>;
-  duplicate(): NodeRedisClient;
-  connect(): Promise<unknown>;
-  destroy?(): void;
-  disconnect?(): Promise<void>;
-  subscribe(channel: string, listener: Listener): Promise<void>;
-  unsubscribe(channel: string, listener: Listener): Promise<void>;
-  sSubscribe(channel: string, listener: Listener): Promise<void>;
-  sUnsubscribe(channel: string, listener: Listener): Promise<void>;
-}
-
-/** What the adapter uses of a node-redis cluster. */
-interface NodeRedisCluster extends Emitter {
-  readonly _options?: {
-    readonly rootNodes?: readonly {
-      url?: string;
-      socket?: { host?: string; port?: number };
-    }[];
-  };
-  // Not public: node-redis 5 reads the slot map again only on MOVED or ASK (6 also after a
-  // node's reconnect attempts), so after a master's death it would keep sending to it.
-  readonly _slots?: { rediscover?(startWith: { options: unknown }): Promise<void> };
-  readonly masters: readonly { readonly address?: string }[];
-  /** Each slot's shard (`masters` and `slots` are public in node-redis 5 and 6). */
-  readonly slots?: readonly ({ readonly master?: { readonly address?: string } } | undefined)[];
-  sendCommand(
-    firstKey: string | undefined,
-    isReadonly: boolean | undefined,
-    args: Args,
-    options?: CommandOptions,
-  ): Promise<unknown>;
-  nodeClient(node: unknown): NodeRedisClient | Promise<NodeRedisClient>;
-  subscribe(channel: string, listener: Listener): Promise<void>;
-  unsubscribe(channel: string, listener: Listener): Promise<void>;
-  sSubscribe(channel: string, listener: Listener): Promise<void>;
-  sUnsubscribe(channel: string, listener: Listener): Promise<void>;
-}
 
 const PLAIN: CommandOptions = { typeMapping: {} };
 

@@ -201,8 +201,22 @@ export class LocalWindow {
     // each of them has flushed, on the totals then.
     const roundTrip = this.#clock.now() - at;
     const wait = Math.max(this.#flushMs, fleet.otherFlushMs) + 2 * roundTrip + DECISION_GRACE_MS;
+    this.#awaitDecision(wait, roundTrip, true);
+  }
+
+  // Decides once `wait` ms have passed. A timer that fires more than the grace late means this
+  // process's event loop stalled: flushes of other instances that fell due meanwhile went out in
+  // the same turn as this read, and Redis may serve either first. One more wait of their round
+  // trip lets them land before the decision reads the totals.
+  #awaitDecision(wait: number, roundTrip: number, first: boolean): void {
+    const due = this.#clock.now() + wait;
     this.#decision = this.#clock.setTimeout(() => {
       this.#decision = undefined;
+      const late = this.#clock.now() - due;
+      if (first && late > DECISION_GRACE_MS) {
+        this.#awaitDecision(2 * roundTrip + DECISION_GRACE_MS, roundTrip, false);
+        return;
+      }
       this.#decideSoon();
     }, wait);
   }

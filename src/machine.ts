@@ -146,6 +146,12 @@ export const MACHINE_ID = 'breaker';
 /** Bumped when the persisted shape of the machine changes incompatibly. */
 export const SCHEMA_VERSION = 1;
 
+// The empty streak and the empty set of probe leases, shared by every context that holds one: a
+// context is never changed in place (each `assign` makes a new one), and every open or closed
+// breaker of a process would otherwise keep an empty array and an empty object of its own.
+const NO_STREAK: readonly string[] = Object.freeze([]);
+const NO_PROBES: Record<string, number> = Object.freeze({}) as Record<string, number>;
+
 function earliestLease(probes: Record<string, number>): number {
   let earliest = Number.POSITIVE_INFINITY;
   for (const id in probes) {
@@ -172,9 +178,13 @@ function isProbeOf(context: BreakerContext, event: BreakerEvent): boolean {
 }
 
 function withoutProbe(probes: Record<string, number>, id: string | undefined) {
-  const next: Record<string, number> = {};
-  for (const key in probes) if (key !== id) next[key] = probes[key] as number;
-  return next;
+  let next: Record<string, number> | undefined;
+  for (const key in probes) {
+    if (key === id) continue;
+    next ??= {};
+    next[key] = probes[key] as number;
+  }
+  return next ?? NO_PROBES;
 }
 
 /** Whether `counts` reach the failure-rate rule of `config` (at least `minimumCalls` counted). */
@@ -228,7 +238,7 @@ function instanceOf(event: BreakerEvent): string {
 
 // The streak's instances with the event's: a quorum needs no more than `quorum` of them.
 function streakWith(context: BreakerContext, event: BreakerEvent): readonly string[] {
-  const streak = context.streak ?? [];
+  const streak = context.streak ?? NO_STREAK;
   const quorum = context.config.quorum ?? 1;
   const instance = instanceOf(event);
   if (quorum <= 1 || streak.length >= quorum || streak.includes(instance)) return streak;
@@ -254,9 +264,9 @@ function opening(
 ) {
   return {
     failures: 0,
-    streak: [],
+    streak: NO_STREAK,
     successes: 0,
-    probes: {},
+    probes: NO_PROBES,
     openedAt,
     openDuration,
     generation: context.generation + 1,
@@ -345,7 +355,7 @@ export const breakerMachine = setup({
       failures: Math.min(context.failures + 1, context.config.failMax - 1),
       streak: streakWith(context, event),
     })),
-    resetFailures: assign({ failures: 0, streak: [] }),
+    resetFailures: assign({ failures: 0, streak: NO_STREAK }),
     trip: tripFor('failMaxReached'),
     tripOnFailureRate: tripFor('failureRateReached'),
     tripOnSlowCallRate: tripFor('slowCallRateReached'),
@@ -373,13 +383,13 @@ export const breakerMachine = setup({
     ),
     startHalfOpen: assign(({ context }) => ({
       successes: 0,
-      probes: {},
+      probes: NO_PROBES,
       generation: context.generation + 1,
       reason: 'resetTimeoutElapsed' as const,
     })),
     startPanicProbe: assign(({ context, event }) => ({
       successes: 0,
-      probes: event.type === 'PANIC_PROBE' ? { [event.probeId]: event.leaseUntil } : {},
+      probes: event.type === 'PANIC_PROBE' ? { [event.probeId]: event.leaseUntil } : NO_PROBES,
       generation: context.generation + 1,
       reason: 'panicProbe' as const,
     })),
@@ -405,40 +415,40 @@ export const breakerMachine = setup({
     })),
     close: assign(({ context }) => ({
       failures: 0,
-      streak: [],
+      streak: NO_STREAK,
       successes: 0,
-      probes: {},
+      probes: NO_PROBES,
       openDuration: context.config.resetTimeout,
       generation: context.generation + 1,
       reason: 'successThresholdReached' as const,
     })),
     forceOpen: assign(({ context }) => ({
       failures: 0,
-      streak: [],
+      streak: NO_STREAK,
       successes: 0,
-      probes: {},
+      probes: NO_PROBES,
       generation: context.generation + 1,
       reason: 'forcedOpen' as const,
     })),
     disable: assign(({ context }) => ({
       failures: 0,
-      streak: [],
+      streak: NO_STREAK,
       successes: 0,
-      probes: {},
+      probes: NO_PROBES,
       generation: context.generation + 1,
       reason: 'disabled' as const,
     })),
     resetCounts: assign(({ context }) => ({
       failures: 0,
-      streak: [],
+      streak: NO_STREAK,
       generation: context.generation + 1,
       reason: 'reset' as const,
     })),
     reset: assign(({ context }) => ({
       failures: 0,
-      streak: [],
+      streak: NO_STREAK,
       successes: 0,
-      probes: {},
+      probes: NO_PROBES,
       openDuration: context.config.resetTimeout,
       generation: context.generation + 1,
       reason: 'reset' as const,
@@ -460,11 +470,11 @@ export const breakerMachine = setup({
   context: ({ input }) => ({
     config: input,
     failures: 0,
-    streak: [],
+    streak: NO_STREAK,
     successes: 0,
     openedAt: null,
     openDuration: input.resetTimeout,
-    probes: {},
+    probes: NO_PROBES,
     generation: 0,
     reason: 'init',
   }),

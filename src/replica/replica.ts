@@ -54,7 +54,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   readonly ready: Promise<void>;
   readonly store: BreakerStore;
   readonly #hooks: ReplicaHooks;
-  readonly #unsubscribe: () => void;
+  /** The function that unsubscribes, kept only for a store that cannot unsubscribe by name. */
+  readonly #unsubscribe: (() => void) | null;
   /** The record the local state builds on. */
   readonly #base = new RecordBase();
   /** The local statechart differs from the base record. */
@@ -87,7 +88,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     super(name, config, clock, inspect);
     this.store = store;
     this.#hooks = hooks;
-    this.#unsubscribe = store.subscribe(name, this);
+    const unsubscribe = store.subscribe(name, this);
+    this.#unsubscribe = store.unsubscribe === undefined ? unsubscribe : null;
     const known = store.peek?.(name);
     if (known !== undefined) {
       if (known !== null) this.#meet(known, 'read', null, true);
@@ -196,7 +198,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (this.#disposed) return;
     this.#disposed = true;
     if (this.#retryTimer !== undefined) this.clock.clearTimeout(this.#retryTimer);
-    this.#unsubscribe();
+    if (this.#unsubscribe !== null) this.#unsubscribe();
+    else this.store.unsubscribe?.(this.name, this);
     this.#writer?.stop();
     this.stopStatechart();
     this.#settleWaiters('unanswered');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TransitionReason } from '../machine.js';
+import { flat } from '../record/lineage.js';
 import type { RecordStamp } from '../record/order.js';
 import type { StoredRecord } from '../record/shape.js';
 import type { CircuitState } from '../state.js';
@@ -82,15 +83,6 @@ const PROCESS = randomUUID().slice(0, 8);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-// A write id outlives its writer: the record, and the base of an open breaker waiting out its
-// period, keep it. Made by concatenation it is a chain of strings in V8 (about 160 bytes with
-// the prefix); reading a character flattens it, and the next collection keeps the flat copy only
-// (about 32 bytes).
-function flat(text: string): string {
-  text.charCodeAt(0);
-  return text;
 }
 
 /** The prefix of the write ids of the writer numbered `serial` in this process. */
@@ -267,6 +259,7 @@ export class Writer {
         return;
       }
       if (this.#gate !== undefined && !(await this.#turn())) return;
+      // Kept by the record and the base of a breaker waiting out its period: flat (see `flat`).
       const writeId = flat(`${this.#id}${++this.#writes}`);
       const request = this.#host.nextWrite(writeId);
       // An operator's write met a conflict (the store may hold the fleet back for it) and the

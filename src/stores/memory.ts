@@ -93,10 +93,10 @@ export class MemoryStore implements BreakerStore {
     if (listeners === undefined) this.#listeners.set(name, follower);
     else if (listeners instanceof Set) listeners.add(follower);
     else if (listeners !== follower) this.#listeners.set(name, new Set([listeners, follower]));
-    return () => this.#unsubscribe(name, follower);
+    return () => this.unsubscribe(name, follower);
   }
 
-  #unsubscribe(name: string, follower: StoreFollower): void {
+  unsubscribe(name: string, follower: StoreFollower): void {
     const listeners = this.#listeners.get(name);
     if (listeners === follower) {
       this.#listeners.delete(name);

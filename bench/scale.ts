@@ -8,7 +8,12 @@
  * and probe bursts, store writes per transition, the cost of a trip and of a probe, how late
  * the latest due transition ran, and breakers that reported their store degraded.
  *
- * Run: npm run bench:scale [-- 1000,10000] [-- --memory-only | --redis-only]; BENCH_DIST=1 runs the built package.
+ * Each store's rows follow a throwaway round of 2,000 breakers (`--no-warm-up` skips it), so that
+ * they show the breaker rather than the JIT compiling it. The calls' upstream throws one shared
+ * error, and the same calls without a breaker, paced alike, are the reference.
+ *
+ * Run: npm run bench:scale [-- 1000,10000] [-- --memory-only | --redis-only] [-- --no-warm-up];
+ * BENCH_DIST=1 runs the built package.
  */
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -34,6 +39,8 @@ const { RedisStore } = (await import(
 
 const RESET_TIMEOUT = 6_000;
 const CHUNK = 100;
+// Breakers of the throwaway round run before each store's rows.
+const WARM_UP = 2_000;
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('bench:scale needs node --expose-gc');
 
@@ -96,8 +103,10 @@ async function burst(work: () => Promise<void>): Promise<Burst> {
   return { p99: monitor.percentile(99) / 1e6, max: monitor.max / 1e6, ms };
 }
 
+// One upstream error for every call: the trip's cost is the breaker's, not `new Error`'s.
+const UPSTREAM_ERROR = new Error('provider down');
 const failing = async (): Promise<never> => {
-  throw new Error('provider down');
+  throw UPSTREAM_ERROR;
 };
 const ok = async () => 1;
 
@@ -111,6 +120,7 @@ interface Row {
   timersHalfOpen: number;
   trip: Burst;
   tripUs: number;
+  bareUs: number;
   halfOpen: Burst;
   probe: Burst;
   probeUs: number;
@@ -123,10 +133,10 @@ interface Row {
 }
 
 /** Calls `each` for every breaker in chunks, pacing the chunks over `spreadMs`; returns µs of work. */
-async function paced(
-  breakers: readonly CircuitBreaker[],
+async function paced<B>(
+  breakers: readonly B[],
   spreadMs: number,
-  each: (breaker: CircuitBreaker) => Promise<unknown>,
+  each: (breaker: B) => Promise<unknown>,
 ): Promise<number> {
   let busy = 0;
   const chunks = Math.ceil(breakers.length / CHUNK);
@@ -135,7 +145,7 @@ async function paced(
     const started = performance.now();
     const pending: Promise<unknown>[] = [];
     for (let i = c * CHUNK; i < Math.min(breakers.length, (c + 1) * CHUNK); i++) {
-      pending.push(each(breakers[i] as CircuitBreaker));
+      pending.push(each(breakers[i] as B));
     }
     await Promise.all(pending);
     busy += performance.now() - started;
@@ -201,6 +211,10 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   await Promise.all(breakers.map((b) => b.settled()));
   const heapClosed = (await heap()) - base;
 
+  // The reference: the same calls, paced the same way, without a breaker.
+  const bare = breakers.map(() => ({ call: (fn: () => Promise<unknown>) => fn() }));
+  const bareUs = await paced(bare, 1_000, (b) => b.call(failing).catch(() => undefined));
+
   // The outage: every breaker trips on one failure, all at one instant of their clock.
   clock.held = Date.now();
   const openedAt = clock.held;
@@ -257,6 +271,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
     timersHalfOpen,
     trip,
     tripUs,
+    bareUs,
     halfOpen,
     probe,
     probeUs,
@@ -272,6 +287,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
 const args = process.argv.slice(2);
 const sizes = (args.find((a) => /^\d/.test(a)) ?? '1000,10000,100000').split(',').map(Number);
 const memoryOnly = args.includes('--memory-only');
+const noWarmUp = args.includes('--no-warm-up');
 const redisOnly = args.includes('--redis-only');
 const cpu = cpus();
 console.log('# bench:scale\n');
@@ -297,6 +313,7 @@ const header = [
   'probes',
   'µs per trip',
   'µs per probe',
+  'µs per call without a breaker',
   'writes per trip / half-open',
   'latest due transition (ms late)',
   'degraded / store errors',
@@ -311,6 +328,8 @@ const kinds = memoryOnly
 const server = memoryOnly ? null : await RedisServer.start();
 try {
   for (const kind of kinds) {
+    // A throwaway round first: the rows then show the breaker, not the JIT compiling it.
+    if (!noWarmUp) await run(kind, WARM_UP, server);
     for (const n of sizes) {
       const r = await run(kind, n, server);
       console.log(
@@ -326,6 +345,7 @@ try {
           delay(r.probe),
           formatNumber(r.tripUs, 1),
           formatNumber(r.probeUs, 1),
+          formatNumber(r.bareUs, 2),
           `${formatNumber(r.writesPerTrip, 2)} / ${formatNumber(r.writesPerHalfOpen, 2)}`,
           formatNumber(r.maxLateMs),
           `${r.degraded} / ${r.storeErrors}`,
@@ -339,6 +359,8 @@ try {
 console.log(
   '\nHeap per breaker: heapUsed after gc over the breakers, store records included (the ' +
     'MemoryStore holds them in the process). µs per trip/probe: time spent issuing the calls ' +
-    'and awaiting them, chunk by chunk, over the number of breakers. Latest due transition: ' +
-    'how long after its due time the last of the breakers due together half-opened.',
+    'and awaiting them, chunk by chunk, over the number of breakers; without a breaker: the ' +
+    'same failing calls, paced alike. Latest due transition: how long after its due time the ' +
+    'last of the breakers due together half-opened. Each store ran a throwaway round of ' +
+    `${formatNumber(WARM_UP)} breakers first${noWarmUp ? ' (skipped: --no-warm-up)' : ''}.`,
 );

@@ -48,7 +48,8 @@ function inertScope(config: BreakerConfig): BreakerScope {
   return scope;
 }
 
-// The mirror actor of an inspected breaker is fed every step; it runs no timer of its own.
+// The mirror actor of an inspected breaker is restored from the records the breaker holds; it
+// runs no timer of its own.
 const NO_TIMERS = {
   setTimeout: () => 0,
   clearTimeout: () => {},
@@ -149,8 +150,9 @@ function countProbes(probes: Record<string, number>): number {
  * failures, half-open), and its persisted snapshot otherwise (or nothing, before its first
  * change). The machine's delayed transitions (`after`) are handed to the process's one
  * {@link Scheduler} with the delay the machine computed; when due, the scheduler delivers the
- * machine's own `xstate.after.*` event. An inspected breaker also runs one mirror actor, fed
- * every step, which the inspector shows as the breaker.
+ * machine's own `xstate.after.*` event. An inspected breaker also runs one mirror actor, restored
+ * from every record the breaker holds (its own once confirmed, another instance's once adopted),
+ * which the inspector shows as the breaker: unconfirmed local steps do not show.
  */
 export abstract class LocalStatechart implements Due {
   /** Top-level state of the local statechart. */
@@ -221,7 +223,6 @@ export abstract class LocalStatechart implements Due {
 
   /** Applies an event; returns whether it changed the statechart. */
   protected apply(event: BreakerEvent): boolean {
-    this.#mirror?.send(event);
     // As an actor would: the machine's delay (computed from the event's own time) counts from
     // the step. A replayed event may be old; its delay still counts from now.
     return this.#step(event, this.clock.now());
@@ -243,6 +244,11 @@ export abstract class LocalStatechart implements Due {
       if (resumed !== undefined) this.#schedule(now);
       else collected.length = 0;
     }
+    if (this.#inspection !== undefined) this.#remirror(snapshot);
+  }
+
+  /** The breaker now holds the record with `snapshot` (its own, confirmed): the inspector shows it. */
+  protected mirror(snapshot: PersistedBreakerSnapshot): void {
     if (this.#inspection !== undefined) this.#remirror(snapshot);
   }
 
@@ -280,7 +286,6 @@ export abstract class LocalStatechart implements Due {
     this.#dueEvent = null;
     if (type === null) return;
     const event = { type } as unknown as BreakerEvent;
-    this.#mirror?.send(event);
     // A delayed event carries no time: it happens at its deadline, from which the delays of
     // the state it enters count (a late lease expiry opens at the lease's deadline).
     if (this.#step(event, this.dueAt)) this.timedChange();
@@ -362,7 +367,7 @@ export abstract class LocalStatechart implements Due {
     );
   }
 
-  // The inspector's actor: restored from every record the breaker adopts, shown as one.
+  // The inspector's actor: restored from every record the breaker holds, shown as one.
   #remirror(snapshot: PersistedBreakerSnapshot | null): void {
     const observer = this.#inspection?.observer;
     if (observer === undefined) return;

@@ -86,6 +86,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     hooks: ReplicaHooks,
   ) {
     super(name, config, clock, inspect);
+    // The inspector's actor starts from the initial state; a stored record met below restores it.
+    if (inspect !== undefined) this.restore(null);
     this.store = store;
     this.#hooks = hooks;
     const unsubscribe = store.subscribe(name, this);
@@ -112,7 +114,6 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
         },
       );
     }
-    if (inspect !== undefined) this.restore(null);
   }
 
   /**
@@ -313,6 +314,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     // Met already (its feed message came first) and possibly superseded since: keep the newer.
     if (orderOf(stamp, this.stamp()) === 'newer') {
       this.#base.landed(stamp, write);
+      this.mirror(write.snapshot);
       // The record holding this instance's change is confirmed: now listeners hear it.
       this.#announce(write.state, write.reason, write.generation, false);
     }

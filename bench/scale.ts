@@ -2,8 +2,9 @@
  * `npm run bench:scale`: many breakers in one process. For 1,000, 10,000 and 100,000 breakers on
  * a MemoryStore and on a RedisStore (a redis-server this script starts on a unix socket): all
  * created closed, then all opened within about a second (one failure each, failMax 1), then
- * half-opening together (every one opened at the same instant of the breakers' clock, so that
- * all their open periods end at once), then probed and closed. Prints, per run: heap per
+ * half-opening together (every one opened at the same instant of the breakers' clock, held still
+ * until their writes are done, so that all their open periods end at once), then probed and
+ * closed. Prints, per run: heap per
  * breaker in each state, timers held, event-loop delay (p99, max) during the trip, half-open
  * and probe bursts, store writes per transition, the cost of a trip and of a probe, how late
  * the latest due transition ran, and breakers that reported their store degraded.
@@ -47,14 +48,29 @@ if (gc === undefined) throw new Error('bench:scale needs node --expose-gc');
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Wall time, which can be held still: breakers tripped while held all open at one instant. */
+/**
+ * Wall time, which can be held still: breakers tripped while held all open at one instant, and
+ * their open periods run from when it goes on, however long their writes took meanwhile.
+ */
 class HoldableClock implements Clock {
-  held: number | null = null;
+  #held: number | null = null;
+  /** How far behind wall time the clock runs: the time it was held. */
+  #behind = 0;
   /** Timers set on this clock and not yet fired or cleared (they are unref'd, so
    * `process.getActiveResourcesInfo()` does not list them). */
   readonly pending = new Set<unknown>();
   now(): number {
-    return this.held ?? Date.now();
+    return this.#held ?? Date.now() - this.#behind;
+  }
+  hold(): number {
+    this.#held = this.now();
+    return this.#held;
+  }
+  /** Goes on from the instant it was held at: the time held does not pass on this clock. */
+  resume(): void {
+    if (this.#held === null) return;
+    this.#behind = Date.now() - this.#held;
+    this.#held = null;
   }
   setTimeout(fn: () => void, ms: number): unknown {
     const handle = systemClock.setTimeout(() => {
@@ -220,15 +236,15 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
 
   const bareUs = await withoutBreaker(n);
 
-  // The outage: every breaker trips on one failure, all at one instant of their clock.
-  clock.held = Date.now();
-  const openedAt = clock.held;
+  // The outage: every breaker trips on one failure, all at one instant of their clock, which
+  // stays still until their writes are done (a loaded machine may take longer than the open
+  // period to write them all).
+  clock.hold();
   const writesBefore = writes;
   const writesAtTrip = () => writes - writesBefore;
   let tripUs = 0;
   const trip = await burst(async () => {
     tripUs = await paced(breakers, 1_000, (b) => b.call(failing).catch(() => undefined));
-    clock.held = null;
     await writesDone(writesAtTrip, n);
   });
   await Promise.all(breakers.map((b) => b.settled()));
@@ -237,13 +253,14 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   const heapOpen = (await heap()) - base;
   const timersOpen = timers(clock);
 
-  // Their open periods end together.
+  // Their open periods end together, RESET_TIMEOUT from now.
+  clock.resume();
   const statsBefore = { ...scheduler.stats };
   const writesBeforeHalf = writes;
   const halfOpen = await burst(async () => {
     await waitUntil(
       () => breakers.every((b) => b.state === 'halfOpen'),
-      openedAt + RESET_TIMEOUT - Date.now() + 60_000,
+      RESET_TIMEOUT + 60_000,
       'half-opening',
     );
     await writesDone(() => writes - writesBeforeHalf, n);

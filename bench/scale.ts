@@ -9,8 +9,8 @@
  * and probe bursts, store writes per transition, the cost of a trip and of a probe, how late
  * the latest due transition ran, and breakers that reported their store degraded.
  *
- * Each store's rows follow a throwaway round of 2,000 breakers (`--no-warm-up` skips it), so that
- * they show the breaker rather than the JIT compiling it. The calls' upstream throws one shared
+ * Each store's rows follow three throwaway rounds of 10,000 breakers, with short waits
+ * (`--no-warm-up` skips them), so that they show the breaker rather than the JIT compiling it. The calls' upstream throws one shared
  * error, and the same calls without a breaker, paced alike, are the reference.
  *
  * Run: npm run bench:scale [-- 1000,10000] [-- --memory-only | --redis-only] [-- --no-warm-up];
@@ -40,8 +40,20 @@ const { RedisStore } = (await import(
 
 const RESET_TIMEOUT = 6_000;
 const CHUNK = 100;
-// Breakers of the throwaway round run before each store's rows.
-const WARM_UP = 2_000;
+// Throwaway rounds before each store's rows: the per-call figures of the first few thousand
+// breakers of a process are the JIT's (compiling, optimizing) more than the breaker's.
+const WARM_UP = { rounds: 3, breakers: 10_000 };
+
+/** How a round runs: the measured ones, or the throwaway ones that warm the JIT up. */
+interface Round {
+  /** The breakers' resetTimeout (ms). */
+  readonly resetTimeout: number;
+  /** Over how long the trips, then the probes, are spread (ms). */
+  readonly spreadMs: number;
+}
+const MEASURED: Round = { resetTimeout: RESET_TIMEOUT, spreadMs: 1_000 };
+// The same paths, without the waits: what the JIT compiles does not depend on them.
+const THROWAWAY: Round = { resetTimeout: 200, spreadMs: 0 };
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('bench:scale needs node --expose-gc');
 
@@ -195,7 +207,12 @@ async function writesDone(count: () => number, n: number): Promise<void> {
   while (count() < n && Date.now() < deadline) await sleep(5);
 }
 
-async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | null): Promise<Row> {
+async function run(
+  kind: 'memory' | 'redis',
+  n: number,
+  server: RedisServer | null,
+  round: Round = MEASURED,
+): Promise<Row> {
   const clock = new HoldableClock();
   let redis: Redis | undefined;
   let store: BreakerStore;
@@ -226,7 +243,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
         store,
         clock,
         failMax: 1,
-        resetTimeout: RESET_TIMEOUT,
+        resetTimeout: round.resetTimeout,
         successThreshold: 1,
       }),
     );
@@ -244,7 +261,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   const writesAtTrip = () => writes - writesBefore;
   let tripUs = 0;
   const trip = await burst(async () => {
-    tripUs = await paced(breakers, 1_000, (b) => b.call(failing).catch(() => undefined));
+    tripUs = await paced(breakers, round.spreadMs, (b) => b.call(failing).catch(() => undefined));
     await writesDone(writesAtTrip, n);
   });
   await Promise.all(breakers.map((b) => b.settled()));
@@ -253,14 +270,14 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   const heapOpen = (await heap()) - base;
   const timersOpen = timers(clock);
 
-  // Their open periods end together, RESET_TIMEOUT from now.
+  // Their open periods end together, resetTimeout from now.
   clock.resume();
   const statsBefore = { ...scheduler.stats };
   const writesBeforeHalf = writes;
   const halfOpen = await burst(async () => {
     await waitUntil(
       () => breakers.every((b) => b.state === 'halfOpen'),
-      RESET_TIMEOUT + 60_000,
+      round.resetTimeout + 60_000,
       'half-opening',
     );
     await writesDone(() => writes - writesBeforeHalf, n);
@@ -276,7 +293,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   // Every breaker probes once and closes.
   let probeUs = 0;
   const probe = await burst(async () => {
-    probeUs = await paced(breakers, 1_000, (b) => b.call(ok));
+    probeUs = await paced(breakers, round.spreadMs, (b) => b.call(ok));
   });
   await Promise.all(breakers.map((b) => b.settled()));
   if (!breakers.every((b) => b.state === 'closed')) throw new Error('bench:scale: not closed');
@@ -350,8 +367,10 @@ const kinds = memoryOnly
 const server = memoryOnly ? null : await RedisServer.start();
 try {
   for (const kind of kinds) {
-    // A throwaway round first: the rows then show the breaker, not the JIT compiling it.
-    if (!noWarmUp) await run(kind, WARM_UP, server);
+    // Throwaway rounds first: the rows then show the breaker, not the JIT compiling it.
+    for (let i = 0; i < (noWarmUp ? 0 : WARM_UP.rounds); i++) {
+      await run(kind, WARM_UP.breakers, server, THROWAWAY);
+    }
     for (const n of sizes) {
       const r = await run(kind, n, server);
       console.log(
@@ -383,6 +402,7 @@ console.log(
     'MemoryStore holds them in the process). µs per trip/probe: time spent issuing the calls ' +
     'and awaiting them, chunk by chunk, over the number of breakers; without a breaker: the ' +
     'same failing calls, paced alike. Latest due transition: how long after its due time the ' +
-    'last of the breakers due together half-opened. Each store ran a throwaway round of ' +
-    `${formatNumber(WARM_UP)} breakers first${noWarmUp ? ' (skipped: --no-warm-up)' : ''}.`,
+    "last of the breakers due together half-opened. Each store's rows followed " +
+    `${WARM_UP.rounds} throwaway rounds of ${formatNumber(WARM_UP.breakers)} breakers` +
+    `${noWarmUp ? ' (skipped: --no-warm-up)' : ''}.`,
 );

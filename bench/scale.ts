@@ -302,6 +302,8 @@ async function run(
   if (!breakers.every((b) => b.state === 'closed')) throw new Error('bench:scale: not closed');
   const degraded = breakers.filter((b) => b.degraded).length;
   for (const b of breakers) b.dispose();
+  // The store's own connections go before the client they were made from.
+  if (store instanceof RedisStore) await store.close();
   await redis?.quit();
   return {
     store: kind === 'memory' ? 'MemoryStore' : 'RedisStore',

@@ -2,13 +2,19 @@
  * `npm run bench:scale`: many breakers in one process. For 1,000, 10,000 and 100,000 breakers on
  * a MemoryStore and on a RedisStore (a redis-server this script starts on a unix socket): all
  * created closed, then all opened within about a second (one failure each, failMax 1), then
- * half-opening together (every one opened at the same instant of the breakers' clock, so that
- * all their open periods end at once), then probed and closed. Prints, per run: heap per
+ * half-opening together (every one opened at the same instant of the breakers' clock, held still
+ * until their writes are done, so that all their open periods end at once), then probed and
+ * closed. Prints, per run: heap per
  * breaker in each state, timers held, event-loop delay (p99, max) during the trip, half-open
  * and probe bursts, store writes per transition, the cost of a trip and of a probe, how late
  * the latest due transition ran, and breakers that reported their store degraded.
  *
- * Run: npm run bench:scale [-- 1000,10000] [-- --memory-only | --redis-only]; BENCH_DIST=1 runs the built package.
+ * Each store's rows follow three throwaway rounds of 10,000 breakers, with short waits
+ * (`--no-warm-up` skips them), so that they show the breaker rather than the JIT compiling it. The calls' upstream throws one shared
+ * error, and the same calls without a breaker, paced alike, are the reference.
+ *
+ * Run: npm run bench:scale [-- 1000,10000] [-- --memory-only | --redis-only] [-- --no-warm-up];
+ * BENCH_DIST=1 runs the built package.
  */
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -34,20 +40,49 @@ const { RedisStore } = (await import(
 
 const RESET_TIMEOUT = 6_000;
 const CHUNK = 100;
+// Throwaway rounds before each store's rows: the per-call figures of the first few thousand
+// breakers of a process are the JIT's (compiling, optimizing) more than the breaker's.
+const WARM_UP = { rounds: 3, breakers: 10_000 };
+
+/** How a round runs: the measured ones, or the throwaway ones that warm the JIT up. */
+interface Round {
+  /** The breakers' resetTimeout (ms). */
+  readonly resetTimeout: number;
+  /** Over how long the trips, then the probes, are spread (ms). */
+  readonly spreadMs: number;
+}
+const MEASURED: Round = { resetTimeout: RESET_TIMEOUT, spreadMs: 1_000 };
+// The same paths, without the waits: what the JIT compiles does not depend on them.
+const THROWAWAY: Round = { resetTimeout: 200, spreadMs: 0 };
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('bench:scale needs node --expose-gc');
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Wall time, which can be held still: breakers tripped while held all open at one instant. */
+/**
+ * Wall time, which can be held still: breakers tripped while held all open at one instant, and
+ * their open periods run from when it goes on, however long their writes took meanwhile.
+ */
 class HoldableClock implements Clock {
-  held: number | null = null;
+  #held: number | null = null;
+  /** How far behind wall time the clock runs: the time it was held. */
+  #behind = 0;
   /** Timers set on this clock and not yet fired or cleared (they are unref'd, so
    * `process.getActiveResourcesInfo()` does not list them). */
   readonly pending = new Set<unknown>();
   now(): number {
-    return this.held ?? Date.now();
+    return this.#held ?? Date.now() - this.#behind;
+  }
+  hold(): number {
+    this.#held = this.now();
+    return this.#held;
+  }
+  /** Goes on from the instant it was held at: the time held does not pass on this clock. */
+  resume(): void {
+    if (this.#held === null) return;
+    this.#behind = Date.now() - this.#held;
+    this.#held = null;
   }
   setTimeout(fn: () => void, ms: number): unknown {
     const handle = systemClock.setTimeout(() => {
@@ -96,8 +131,10 @@ async function burst(work: () => Promise<void>): Promise<Burst> {
   return { p99: monitor.percentile(99) / 1e6, max: monitor.max / 1e6, ms };
 }
 
+// One upstream error for every call: the trip's cost is the breaker's, not `new Error`'s.
+const UPSTREAM_ERROR = new Error('provider down');
 const failing = async (): Promise<never> => {
-  throw new Error('provider down');
+  throw UPSTREAM_ERROR;
 };
 const ok = async () => 1;
 
@@ -111,6 +148,7 @@ interface Row {
   timersHalfOpen: number;
   trip: Burst;
   tripUs: number;
+  bareUs: number;
   halfOpen: Burst;
   probe: Burst;
   probeUs: number;
@@ -123,10 +161,10 @@ interface Row {
 }
 
 /** Calls `each` for every breaker in chunks, pacing the chunks over `spreadMs`; returns µs of work. */
-async function paced(
-  breakers: readonly CircuitBreaker[],
+async function paced<B>(
+  breakers: readonly B[],
   spreadMs: number,
-  each: (breaker: CircuitBreaker) => Promise<unknown>,
+  each: (breaker: B) => Promise<unknown>,
 ): Promise<number> {
   let busy = 0;
   const chunks = Math.ceil(breakers.length / CHUNK);
@@ -135,7 +173,7 @@ async function paced(
     const started = performance.now();
     const pending: Promise<unknown>[] = [];
     for (let i = c * CHUNK; i < Math.min(breakers.length, (c + 1) * CHUNK); i++) {
-      pending.push(each(breakers[i] as CircuitBreaker));
+      pending.push(each(breakers[i] as B));
     }
     await Promise.all(pending);
     busy += performance.now() - started;
@@ -145,6 +183,13 @@ async function paced(
     else await tick();
   }
   return (busy * 1000) / breakers.length;
+}
+
+/** The reference: the same failing calls, paced the same way, without a breaker; µs per call. */
+async function withoutBreaker(n: number): Promise<number> {
+  // Built here, so that none of it is left when the heap is measured.
+  const calls = Array.from({ length: n }, () => failing);
+  return paced(calls, 1_000, (call) => call().catch(() => undefined));
 }
 
 async function waitUntil(condition: () => boolean, boundMs: number, what: string): Promise<void> {
@@ -162,7 +207,12 @@ async function writesDone(count: () => number, n: number): Promise<void> {
   while (count() < n && Date.now() < deadline) await sleep(5);
 }
 
-async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | null): Promise<Row> {
+async function run(
+  kind: 'memory' | 'redis',
+  n: number,
+  server: RedisServer | null,
+  round: Round = MEASURED,
+): Promise<Row> {
   const clock = new HoldableClock();
   let redis: Redis | undefined;
   let store: BreakerStore;
@@ -185,6 +235,9 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
     });
   };
   const scheduler = Scheduler.of(clock);
+  // What the previous round left (connections closing, their buffers) goes first: at 1,000
+  // breakers a megabyte freed during the round reads as a kilobyte per breaker.
+  await sleep(250);
   const base = await heap();
   const breakers: CircuitBreaker[] = [];
   for (let i = 0; i < n; i++) {
@@ -193,7 +246,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
         store,
         clock,
         failMax: 1,
-        resetTimeout: RESET_TIMEOUT,
+        resetTimeout: round.resetTimeout,
         successThreshold: 1,
       }),
     );
@@ -201,15 +254,17 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   await Promise.all(breakers.map((b) => b.settled()));
   const heapClosed = (await heap()) - base;
 
-  // The outage: every breaker trips on one failure, all at one instant of their clock.
-  clock.held = Date.now();
-  const openedAt = clock.held;
+  const bareUs = await withoutBreaker(n);
+
+  // The outage: every breaker trips on one failure, all at one instant of their clock, which
+  // stays still until their writes are done (a loaded machine may take longer than the open
+  // period to write them all).
+  clock.hold();
   const writesBefore = writes;
   const writesAtTrip = () => writes - writesBefore;
   let tripUs = 0;
   const trip = await burst(async () => {
-    tripUs = await paced(breakers, 1_000, (b) => b.call(failing).catch(() => undefined));
-    clock.held = null;
+    tripUs = await paced(breakers, round.spreadMs, (b) => b.call(failing).catch(() => undefined));
     await writesDone(writesAtTrip, n);
   });
   await Promise.all(breakers.map((b) => b.settled()));
@@ -218,13 +273,14 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   const heapOpen = (await heap()) - base;
   const timersOpen = timers(clock);
 
-  // Their open periods end together.
+  // Their open periods end together, resetTimeout from now.
+  clock.resume();
   const statsBefore = { ...scheduler.stats };
   const writesBeforeHalf = writes;
   const halfOpen = await burst(async () => {
     await waitUntil(
       () => breakers.every((b) => b.state === 'halfOpen'),
-      openedAt + RESET_TIMEOUT - Date.now() + 60_000,
+      round.resetTimeout + 60_000,
       'half-opening',
     );
     await writesDone(() => writes - writesBeforeHalf, n);
@@ -240,12 +296,14 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
   // Every breaker probes once and closes.
   let probeUs = 0;
   const probe = await burst(async () => {
-    probeUs = await paced(breakers, 1_000, (b) => b.call(ok));
+    probeUs = await paced(breakers, round.spreadMs, (b) => b.call(ok));
   });
   await Promise.all(breakers.map((b) => b.settled()));
   if (!breakers.every((b) => b.state === 'closed')) throw new Error('bench:scale: not closed');
   const degraded = breakers.filter((b) => b.degraded).length;
   for (const b of breakers) b.dispose();
+  // The store's own connections go before the client they were made from.
+  if (store instanceof RedisStore) await store.close();
   await redis?.quit();
   return {
     store: kind === 'memory' ? 'MemoryStore' : 'RedisStore',
@@ -257,6 +315,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
     timersHalfOpen,
     trip,
     tripUs,
+    bareUs,
     halfOpen,
     probe,
     probeUs,
@@ -272,6 +331,7 @@ async function run(kind: 'memory' | 'redis', n: number, server: RedisServer | nu
 const args = process.argv.slice(2);
 const sizes = (args.find((a) => /^\d/.test(a)) ?? '1000,10000,100000').split(',').map(Number);
 const memoryOnly = args.includes('--memory-only');
+const noWarmUp = args.includes('--no-warm-up');
 const redisOnly = args.includes('--redis-only');
 const cpu = cpus();
 console.log('# bench:scale\n');
@@ -297,6 +357,7 @@ const header = [
   'probes',
   'µs per trip',
   'µs per probe',
+  'µs per call without a breaker',
   'writes per trip / half-open',
   'latest due transition (ms late)',
   'degraded / store errors',
@@ -311,6 +372,10 @@ const kinds = memoryOnly
 const server = memoryOnly ? null : await RedisServer.start();
 try {
   for (const kind of kinds) {
+    // Throwaway rounds first: the rows then show the breaker, not the JIT compiling it.
+    for (let i = 0; i < (noWarmUp ? 0 : WARM_UP.rounds); i++) {
+      await run(kind, WARM_UP.breakers, server, THROWAWAY);
+    }
     for (const n of sizes) {
       const r = await run(kind, n, server);
       console.log(
@@ -326,6 +391,7 @@ try {
           delay(r.probe),
           formatNumber(r.tripUs, 1),
           formatNumber(r.probeUs, 1),
+          formatNumber(r.bareUs, 2),
           `${formatNumber(r.writesPerTrip, 2)} / ${formatNumber(r.writesPerHalfOpen, 2)}`,
           formatNumber(r.maxLateMs),
           `${r.degraded} / ${r.storeErrors}`,
@@ -339,6 +405,9 @@ try {
 console.log(
   '\nHeap per breaker: heapUsed after gc over the breakers, store records included (the ' +
     'MemoryStore holds them in the process). µs per trip/probe: time spent issuing the calls ' +
-    'and awaiting them, chunk by chunk, over the number of breakers. Latest due transition: ' +
-    'how long after its due time the last of the breakers due together half-opened.',
+    'and awaiting them, chunk by chunk, over the number of breakers; without a breaker: the ' +
+    'same failing calls, paced alike. Latest due transition: how long after its due time the ' +
+    "last of the breakers due together half-opened. Each store's rows followed " +
+    `${WARM_UP.rounds} throwaway rounds of ${formatNumber(WARM_UP.breakers)} breakers` +
+    `${noWarmUp ? ' (skipped: --no-warm-up)' : ''}.`,
 );

@@ -47,7 +47,7 @@ export function buildGate(breaker: object, core: BreakerCore): BreakerGate {
     get fastPath() {
       return replica.loaded && !core.disposed && replica.state === 'closed' && noTimeout;
     },
-    callFirst: core.callFirst,
+    callFirst: (fn, value, next) => core.callFirst(fn, value, next),
     admit: (panicGeneration) => admit(core, panicGeneration),
     succeed: (t, since) => core.recordSuccess(t.generation, t.probeId, t.started, since),
     fail: (t, error, signal, since) =>

@@ -1,5 +1,5 @@
 import { type Attempt, type AttemptOptions, openAttempt } from './attempt.js';
-import { type BreakerCore, keepCore, keptCore } from './breaker-core.js';
+import { BreakerCore, lendInternals } from './breaker-core.js';
 import { buildGate, builtGate, setStreamDeadlines } from './breaker-gate.js';
 import { BreakerHooks } from './breaker-hooks.js';
 import type { BreakerObserver } from './breaker-observer.js';
@@ -9,7 +9,7 @@ import type { Clock } from './clock.js';
 import { BreakerDisposedError, type CircuitBreakerError } from './errors.js';
 import { type BreakerEventMap, type BreakerListener, Emitter } from './events.js';
 import { frozenContext } from './frozen-context.js';
-import { type BreakerGate, gateOf } from './gate.js';
+import { type BreakerGate, type FirstTargetFailed, gateOf } from './gate.js';
 import { instanceId } from './instance-id.js';
 import { breakerCreated, breakerDisposed } from './live-breakers.js';
 import type { BreakerConfig, BreakerContext } from './machine.js';
@@ -291,59 +291,59 @@ export class CircuitBreaker {
     return builtGate(this) ?? buildGate(this, this.#core());
   }
 
-  // The private members the gate and the slow path need (breaker-gate.ts), kept off the public
-  // surface; built on first use, so that a breaker that only takes the fast path pays nothing.
-  #core(): BreakerCore {
-    const kept = keptCore(this);
-    if (kept !== undefined) return kept;
-    const breaker = this;
-    const core: BreakerCore = {
-      name: this.name,
-      clock: this.clock,
-      store: this.store,
-      replica: this.#replica,
-      timeout: this.#timeout,
-      get disposed() {
-        return breaker.#disposed;
-      },
-      start: () => (this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start()),
-      since: () => (this.#slowMs === undefined ? 0 : this.clock.now()),
-      reject: (state) => this.#hooks.rejected(state, this.#replica, this.clock),
-      recordSuccess: (g, probeId, started, since) =>
-        this.#recordSuccess(g, probeId, started, since),
-      clockStop: (started) => this.#clockStop(started),
-      classify: this.#classify,
-      retryAfter: this.#retryAfter,
-      events: this.#events,
-      hooks: this.#hooks,
-      instance: this.#instance,
-      window: this.#window,
-      slowMs: this.#slowMs,
-      // The closed path of call(), with the route's value and its continuation on an error.
-      callFirst: async (fn, value, next) => {
-        const generation = this.#replica.generation;
-        const started = this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start();
-        const since = this.#slowMs === undefined ? 0 : this.clock.now();
-        let result: Awaited<ReturnType<typeof fn>>;
-        try {
-          result = await fn(value, NEVER_ABORTED);
-        } catch (error) {
-          const outcome = recordError(
-            core,
-            error,
-            generation,
-            undefined,
-            undefined,
-            started,
-            since,
-          );
-          return next.afterFirst(fn, error, outcome);
-        }
-        this.#recordSuccess(generation, undefined, started, since);
-        return result;
-      },
-    };
-    return keepCore(this, core);
+  // The private members the gate, the slow path and error recording need (breaker-core.ts), kept
+  // off the public surface: lent once to every core, which holds only its breaker.
+  static {
+    lendInternals<CircuitBreaker>({
+      replica: (b) => b.#replica,
+      timeout: (b) => b.#timeout,
+      classify: (b) => b.#classify,
+      retryAfter: (b) => b.#retryAfter,
+      events: (b) => b.#events,
+      hooks: (b) => b.#hooks,
+      instance: (b) => b.#instance,
+      window: (b) => b.#window,
+      slowMs: (b) => b.#slowMs,
+      start: (b) => (b.#timing === Timing.Off ? -1 : (b.#timer as CallTimer).start()),
+      since: (b) => (b.#slowMs === undefined ? 0 : b.clock.now()),
+      recordSuccess: (b, g, probeId, started, since) =>
+        b.#recordSuccess(g, probeId, started, since),
+      clockStop: (b, started) => b.#clockStop(started),
+      callFirst: (b, fn, value, next) => b.#callFirst(fn, value, next),
+    });
+  }
+
+  // Made when needed rather than kept: a breaker that failed once pays nothing for it after.
+  #core(): BreakerCore<CircuitBreaker> {
+    return new BreakerCore(this);
+  }
+
+  // The closed path of call(), with a route's value and its continuation on an error.
+  async #callFirst<V, R>(
+    fn: (value: V, signal: AbortSignal) => R | PromiseLike<R>,
+    value: V,
+    next: FirstTargetFailed,
+  ): Promise<R> {
+    const generation = this.#replica.generation;
+    const started = this.#timing === Timing.Off ? -1 : (this.#timer as CallTimer).start();
+    const since = this.#slowMs === undefined ? 0 : this.clock.now();
+    let result: Awaited<R>;
+    try {
+      result = await fn(value, NEVER_ABORTED);
+    } catch (error) {
+      const outcome = recordError(
+        this.#core(),
+        error,
+        generation,
+        undefined,
+        undefined,
+        started,
+        since,
+      );
+      return next.afterFirst(fn, error, outcome);
+    }
+    this.#recordSuccess(generation, undefined, started, since);
+    return result;
   }
 
   /** Opens the circuit until `reset()`, for every instance sharing it. */

@@ -12,6 +12,12 @@ import {
 // The arithmetic the statechart's guards, actions and delays share: rates, open durations,
 // probe leases and streaks. Pure functions of a context and an event.
 
+// The empty streak and the empty set of probe leases, shared by every context that holds one: a
+// context is never changed in place (each `assign` makes a new one), and every open or closed
+// breaker of a process would otherwise keep an empty array and an empty object of its own.
+export const NO_STREAK: readonly string[] = Object.freeze([]);
+export const NO_PROBES: Record<string, number> = Object.freeze({}) as Record<string, number>;
+
 export function earliestLease(probes: Record<string, number>): number {
   let earliest = Number.POSITIVE_INFINITY;
   for (const id in probes) {
@@ -38,9 +44,13 @@ export function isProbeOf(context: BreakerContext, event: BreakerEvent): boolean
 }
 
 export function withoutProbe(probes: Record<string, number>, id: string | undefined) {
-  const next: Record<string, number> = {};
-  for (const key in probes) if (key !== id) next[key] = probes[key] as number;
-  return next;
+  let next: Record<string, number> | undefined;
+  for (const key in probes) {
+    if (key === id) continue;
+    next ??= {};
+    next[key] = probes[key] as number;
+  }
+  return next ?? NO_PROBES;
 }
 
 /** Whether `counts` reach the failure-rate rule of `config` (at least `minimumCalls` counted). */
@@ -94,7 +104,7 @@ export function instanceOf(event: BreakerEvent): string {
 
 // The streak's instances with the event's: a quorum needs no more than `quorum` of them.
 export function streakWith(context: BreakerContext, event: BreakerEvent): readonly string[] {
-  const streak = context.streak ?? [];
+  const streak = context.streak ?? NO_STREAK;
   const quorum = context.config.quorum ?? 1;
   const instance = instanceOf(event);
   if (quorum <= 1 || streak.length >= quorum || streak.includes(instance)) return streak;
@@ -120,9 +130,9 @@ export function opening(
 ) {
   return {
     failures: 0,
-    streak: [],
+    streak: NO_STREAK,
     successes: 0,
-    probes: {},
+    probes: NO_PROBES,
     openedAt,
     openDuration,
     generation: context.generation + 1,

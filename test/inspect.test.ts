@@ -82,12 +82,74 @@ describe('inspection', () => {
     );
     const open = openSnapshot();
     expect(open?.sessionId).toBe(actor?.sessionId);
-    expect(open?.event?.type).toBe('FAILURE');
+    // The inspector shows the records the breaker holds, each a restore of its one actor: the
+    // first failure's (closed, one failure counted), then the trip's.
+    expect(open?.event?.type).toBe('statebreaker.restore');
     expect(open?.snapshot?.context?.reason).toBe('failMaxReached');
-    const failures = received.filter(
-      (e) => e.type === '@xstate.event' && e.event?.type === 'FAILURE',
-    );
-    expect(failures).toHaveLength(2);
+    const snapshots = received.filter((e) => e.type === '@xstate.snapshot');
+    expect(snapshots.map((e) => e.snapshot?.value)).toEqual(['closed', 'closed', 'open']);
+    expect(
+      snapshots.map((e) => (e.snapshot?.context as { failures?: number } | undefined)?.failures),
+    ).toEqual([0, 1, 0]);
+    // The local steps themselves are not sent to it.
+    expect(received.some((e) => e.event?.type === 'FAILURE')).toBe(false);
+  });
+
+  it('shows a step once its record is written, not while it is only local', async () => {
+    // A store whose writes wait until the test lets them through.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    class HeldStore extends MemoryStore {
+      override async compareAndSet(...args: Parameters<MemoryStore['compareAndSet']>) {
+        await held;
+        return super.compareAndSet(...args);
+      }
+    }
+    const values: unknown[] = [];
+    const breaker = new CircuitBreaker('inspected-held', {
+      store: new HeldStore(),
+      failMax: 1,
+      inspect: (event: InspectionEvent) => {
+        if (event.type === '@xstate.snapshot' && 'value' in event.snapshot) {
+          values.push(event.snapshot.value);
+        }
+      },
+    });
+    cleanups.push(() => breaker.dispose());
+
+    await expect(breaker.call(failing)).rejects.toThrow('503');
+    // In force for calls at once, unconfirmed: the inspector still shows the record held.
+    expect(breaker.state).toBe(CircuitState.OPEN);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(values).toEqual(['closed']);
+
+    release();
+    await breaker.settled();
+    expect(values).toEqual(['closed', 'open']);
+  });
+
+  it('starts from the record the store holds when created after another instance wrote it', async () => {
+    const store = new MemoryStore();
+    const writer = new CircuitBreaker('inspected-late', { store, failMax: 1 });
+    cleanups.push(() => writer.dispose());
+    await expect(writer.call(failing)).rejects.toThrow('503');
+    await writer.settled();
+
+    const values: unknown[] = [];
+    const watched = new CircuitBreaker('inspected-late', {
+      store,
+      failMax: 1,
+      inspect: (event: InspectionEvent) => {
+        if (event.type === '@xstate.snapshot' && 'value' in event.snapshot) {
+          values.push(event.snapshot.value);
+        }
+      },
+    });
+    cleanups.push(() => watched.dispose());
+    expect(watched.state).toBe(CircuitState.OPEN);
+    expect(values.at(-1)).toBe('open');
   });
 
   it('hands XState inspection events to a plain function, through open and half-open', async () => {
@@ -107,17 +169,28 @@ describe('inspection', () => {
     for (let i = 0; i < 2; i++) await expect(breaker.call(failing)).rejects.toThrow('503');
     clock.increment(30_000);
     await waitFor(() => breaker.state === CircuitState.HALF_OPEN, 'half-open');
+    await breaker.settled();
 
     const snapshots = events.flatMap((e) =>
       e.type === '@xstate.snapshot' && 'value' in e.snapshot
-        ? [{ value: e.snapshot.value, event: e.event.type }]
+        ? [
+            {
+              value: e.snapshot.value,
+              event: e.event.type,
+              context: (e.snapshot as { context?: unknown }).context,
+            },
+          ]
         : [],
     );
     const values = snapshots.map(({ value }) => value);
     expect(values).toContainEqual('open');
     expect(values.at(-1)).toEqual({ halfOpen: 'waiting' });
-    expect(snapshots.at(-1)?.event).toBe('xstate.after.resetTimeout.breaker.open');
-    expect(events.some((e) => e.type === '@xstate.actor')).toBe(true);
+    // The delayed transition's record, restored into the one actor.
+    expect(snapshots.at(-1)?.event).toBe('statebreaker.restore');
+    expect((snapshots.at(-1)?.context as { reason?: string } | undefined)?.reason).toBe(
+      'resetTimeoutElapsed',
+    );
+    expect(events.filter((e) => e.type === '@xstate.actor')).toHaveLength(1);
   });
 
   it('shows an instance that follows another one as one actor for its whole life', async () => {

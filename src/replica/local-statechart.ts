@@ -48,7 +48,8 @@ function inertScope(config: BreakerConfig): BreakerScope {
   return scope;
 }
 
-// The mirror actor of an inspected breaker is fed every step; it runs no timer of its own.
+// The mirror actor of an inspected breaker is restored from the records the breaker holds; it
+// runs no timer of its own.
 const NO_TIMERS = {
   setTimeout: () => 0,
   clearTimeout: () => {},
@@ -59,11 +60,28 @@ const NO_TIMERS = {
 const NO_HISTORY = Object.freeze({});
 const NO_CHILDREN = Object.freeze({});
 
+// What `breakerMachine.getPersistedSnapshot` gives, without its copies: the machine has no child
+// actors, no history state and no actor in its context, so the persisted snapshot is the resolved
+// one's status, value and context (XState's own copy, with a rest pattern and a walk of the
+// context, was a tenth of the cost of a trip). One shape for every breaker's snapshot, without
+// the `output`/`error` keys XState adds.
 function persist(snapshot: BreakerSnapshot): PersistedBreakerSnapshot {
+  if (!isEmpty(snapshot.children) || !isEmpty(snapshot.historyValue)) return persistAny(snapshot);
+  return {
+    status: snapshot.status,
+    value: snapshot.value,
+    historyValue: NO_HISTORY,
+    context: snapshot.context,
+    children: NO_CHILDREN,
+    schema: SCHEMA_VERSION,
+  } as PersistedBreakerSnapshot;
+}
+
+// Should the machine ever hold a child or a history: XState's own persisted snapshot.
+function persistAny(snapshot: BreakerSnapshot): PersistedBreakerSnapshot {
   const { status, value, historyValue, context, children } = breakerMachine.getPersistedSnapshot(
     snapshot,
   ) as unknown as PersistedBreakerSnapshot & { historyValue: object; children: object };
-  // One shape for every breaker's snapshot, without the `output`/`error` keys XState adds.
   return {
     status,
     value,
@@ -72,6 +90,46 @@ function persist(snapshot: BreakerSnapshot): PersistedBreakerSnapshot {
     children: isEmpty(children) ? NO_CHILDREN : children,
     schema: SCHEMA_VERSION,
   } as PersistedBreakerSnapshot;
+}
+
+// One resolved snapshot per state of the machine, restored once: a persisted snapshot of the
+// same state resolves to a copy of it with its own context (what `restoreSnapshot` builds anew
+// each time: the state nodes, the state value, the tags). XState never changes a snapshot's
+// parts in place; it copies them first.
+const resolvedStates = new Map<string, BreakerSnapshot>();
+
+function stateKey(value: StateValue): string | undefined {
+  if (typeof value === 'string') return value;
+  let key: string | undefined;
+  for (const parent in value) {
+    const child = value[parent];
+    if (key !== undefined || typeof child !== 'string') return undefined;
+    key = `${parent}.${child}`;
+  }
+  return key;
+}
+
+function resolve(persisted: PersistedBreakerSnapshot, scope: BreakerScope): BreakerSnapshot {
+  const key = persisted.status === 'active' ? stateKey(persisted.value) : undefined;
+  const known = key === undefined ? undefined : resolvedStates.get(key);
+  if (known !== undefined) return { ...known, context: persisted.context };
+  const restored = breakerMachine.restoreSnapshot(
+    persisted as unknown as Snapshot<unknown>,
+    scope,
+  ) as BreakerSnapshot;
+  if (key !== undefined && isEmpty(restored.children) && isEmpty(restored.historyValue)) {
+    // Restored from the state alone, so that it keeps none of this record's other keys.
+    const { status, value, context } = persisted;
+    const plain = { status, value, context, historyValue: {}, children: {} };
+    resolvedStates.set(
+      key,
+      breakerMachine.restoreSnapshot(
+        plain as unknown as Snapshot<unknown>,
+        scope,
+      ) as BreakerSnapshot,
+    );
+  }
+  return restored;
 }
 
 function isEmpty(object: object): boolean {
@@ -92,8 +150,9 @@ function countProbes(probes: Record<string, number>): number {
  * failures, half-open), and its persisted snapshot otherwise (or nothing, before its first
  * change). The machine's delayed transitions (`after`) are handed to the process's one
  * {@link Scheduler} with the delay the machine computed; when due, the scheduler delivers the
- * machine's own `xstate.after.*` event. An inspected breaker also runs one mirror actor, fed
- * every step, which the inspector shows as the breaker.
+ * machine's own `xstate.after.*` event. An inspected breaker also runs one mirror actor, restored
+ * from every record the breaker holds (its own once confirmed, another instance's once adopted),
+ * which the inspector shows as the breaker: unconfirmed local steps do not show.
  */
 export abstract class LocalStatechart implements Due {
   /** Top-level state of the local statechart. */
@@ -164,7 +223,6 @@ export abstract class LocalStatechart implements Due {
 
   /** Applies an event; returns whether it changed the statechart. */
   protected apply(event: BreakerEvent): boolean {
-    this.#mirror?.send(event);
     // As an actor would: the machine's delay (computed from the event's own time) counts from
     // the step. A replayed event may be old; its delay still counts from now.
     return this.#step(event, this.clock.now());
@@ -186,6 +244,11 @@ export abstract class LocalStatechart implements Due {
       if (resumed !== undefined) this.#schedule(now);
       else collected.length = 0;
     }
+    if (this.#inspection !== undefined) this.#remirror(snapshot);
+  }
+
+  /** The breaker now holds the record with `snapshot` (its own, confirmed): the inspector shows it. */
+  protected mirror(snapshot: PersistedBreakerSnapshot): void {
     if (this.#inspection !== undefined) this.#remirror(snapshot);
   }
 
@@ -223,7 +286,6 @@ export abstract class LocalStatechart implements Due {
     this.#dueEvent = null;
     if (type === null) return;
     const event = { type } as unknown as BreakerEvent;
-    this.#mirror?.send(event);
     // A delayed event carries no time: it happens at its deadline, from which the delays of
     // the state it enters count (a late lease expiry opens at the lease's deadline).
     if (this.#step(event, this.dueAt)) this.timedChange();
@@ -282,10 +344,7 @@ export abstract class LocalStatechart implements Due {
 
   #resolved(): BreakerSnapshot {
     if (this.#live !== null) return this.#live;
-    const snapshot = breakerMachine.restoreSnapshot(
-      this.persisted() as unknown as Snapshot<unknown>,
-      inertScope(this.config),
-    );
+    const snapshot = resolve(this.persisted(), inertScope(this.config));
     if (this.#keepsLive()) this.#live = snapshot;
     return snapshot;
   }
@@ -308,7 +367,7 @@ export abstract class LocalStatechart implements Due {
     );
   }
 
-  // The inspector's actor: restored from every record the breaker adopts, shown as one.
+  // The inspector's actor: restored from every record the breaker holds, shown as one.
   #remirror(snapshot: PersistedBreakerSnapshot | null): void {
     const observer = this.#inspection?.observer;
     if (observer === undefined) return;

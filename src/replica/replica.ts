@@ -54,7 +54,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
   readonly ready: Promise<void>;
   readonly store: BreakerStore;
   readonly #hooks: ReplicaHooks;
-  readonly #unsubscribe: () => void;
+  /** The function that unsubscribes, kept only for a store that cannot unsubscribe by name. */
+  readonly #unsubscribe: (() => void) | null;
   /** The record the local state builds on. */
   readonly #base = new RecordBase();
   /** The local statechart differs from the base record. */
@@ -85,9 +86,12 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     hooks: ReplicaHooks,
   ) {
     super(name, config, clock, inspect);
+    // The inspector's actor starts from the initial state; a stored record met below restores it.
+    if (inspect !== undefined) this.restore(null);
     this.store = store;
     this.#hooks = hooks;
-    this.#unsubscribe = store.subscribe(name, this);
+    const unsubscribe = store.subscribe(name, this);
+    this.#unsubscribe = store.unsubscribe === undefined ? unsubscribe : null;
     const known = store.peek?.(name);
     if (known !== undefined) {
       if (known !== null) this.#meet(known, 'read', null, true);
@@ -110,7 +114,6 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
         },
       );
     }
-    if (inspect !== undefined) this.restore(null);
   }
 
   /**
@@ -196,7 +199,8 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     if (this.#disposed) return;
     this.#disposed = true;
     if (this.#retryTimer !== undefined) this.clock.clearTimeout(this.#retryTimer);
-    this.#unsubscribe();
+    if (this.#unsubscribe !== null) this.#unsubscribe();
+    else this.store.unsubscribe?.(this.name, this);
     this.#writer?.stop();
     this.stopStatechart();
     this.#settleWaiters('unanswered');
@@ -310,6 +314,7 @@ export class Replica extends LocalStatechart implements StoreFollower, WriterHos
     // Met already (its feed message came first) and possibly superseded since: keep the newer.
     if (orderOf(stamp, this.stamp()) === 'newer') {
       this.#base.landed(stamp, write);
+      this.mirror(write.snapshot);
       // The record holding this instance's change is confirmed: now listeners hear it.
       this.#announce(write.state, write.reason, write.generation, false);
     }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { TransitionReason } from '../machine.js';
+import { flat } from '../record/lineage.js';
 import type { RecordStamp } from '../record/order.js';
-import type { StoredRecord } from '../record/shape.js';
+import type { PersistedBreakerSnapshot, StoredRecord } from '../record/shape.js';
 import type { CircuitState } from '../state.js';
 import type { BreakerStore, CompareAndSetResult } from '../stores/store.js';
 import { type Ticket, type WriteGate, writeGateOf } from './write-gate.js';
@@ -37,6 +38,8 @@ export interface OpenWrite {
   readonly origin: string | undefined;
   /** Whether the store lets the record expire. */
   readonly lapses: boolean;
+  /** The record's snapshot (an inspected breaker shows it once confirmed). */
+  readonly snapshot: PersistedBreakerSnapshot;
 }
 
 /** What the writer asks of and tells its replica. */
@@ -258,7 +261,8 @@ export class Writer {
         return;
       }
       if (this.#gate !== undefined && !(await this.#turn())) return;
-      const writeId = `${this.#id}${++this.#writes}`;
+      // Kept by the record and the base of a breaker waiting out its period: flat (see `flat`).
+      const writeId = flat(`${this.#id}${++this.#writes}`);
       const request = this.#host.nextWrite(writeId);
       // An operator's write met a conflict (the store may hold the fleet back for it) and the
       // record that won left it nothing to write: let the fleet go on.
@@ -276,6 +280,7 @@ export class Writer {
         lineage: request.record.snapshot.lineage ?? '',
         origin: request.record.snapshot.origin,
         lapses: request.lapses,
+        snapshot: request.record.snapshot,
       };
       this.#inFlight = open;
       let result: CompareAndSetResult;

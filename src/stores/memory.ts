@@ -29,7 +29,9 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements BreakerStore {
   readonly clock: Clock;
   readonly #records = new Map<string, StoredRecord>();
-  readonly #listeners = new Map<string, Set<StoreFollower>>();
+  // One follower per name is the rule (one breaker instance per name and store): kept as itself,
+  // and as a set only when more follow, so that each breaker does not pay for a set of one.
+  readonly #listeners = new Map<string, StoreFollower | Set<StoreFollower>>();
   readonly #watchers = new Set<StoreWatcher>();
   readonly #windows = new Map<string, WindowTable>();
 
@@ -71,7 +73,10 @@ export class MemoryStore implements BreakerStore {
     const listeners = this.#listeners.get(name);
     if (listeners !== undefined || this.#watchers.size > 0) {
       queueMicrotask(() => {
-        for (const follower of listeners ?? []) follower.record(record);
+        // Those following when it is delivered: one that unsubscribed meanwhile hears nothing.
+        const now = this.#listeners.get(name);
+        if (now instanceof Set) for (const follower of now) follower.record(record);
+        else now?.record(record);
         for (const watcher of this.#watchers) watcher.record(name, record);
       });
     }
@@ -84,16 +89,20 @@ export class MemoryStore implements BreakerStore {
     onProblem?: (error: Error) => void,
   ): () => void {
     const follower = asFollower(listener, onProblem);
-    let listeners = this.#listeners.get(name);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.#listeners.set(name, listeners);
+    const listeners = this.#listeners.get(name);
+    if (listeners === undefined) this.#listeners.set(name, follower);
+    else if (listeners instanceof Set) listeners.add(follower);
+    else if (listeners !== follower) this.#listeners.set(name, new Set([listeners, follower]));
+    return () => this.unsubscribe(name, follower);
+  }
+
+  unsubscribe(name: string, follower: StoreFollower): void {
+    const listeners = this.#listeners.get(name);
+    if (listeners === follower) {
+      this.#listeners.delete(name);
+    } else if (listeners instanceof Set && listeners.delete(follower) && listeners.size === 1) {
+      this.#listeners.set(name, listeners.values().next().value as StoreFollower);
     }
-    listeners.add(follower);
-    return () => {
-      listeners.delete(follower);
-      if (listeners.size === 0) this.#listeners.delete(name);
-    };
   }
 
   async *listRecords(): AsyncIterable<RecordEntry> {

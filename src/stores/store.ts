@@ -148,6 +148,12 @@ export interface BreakerStore {
     onProblem?: (error: Error) => void,
   ): () => void;
   /**
+   * Stops `follower` (the object given to {@link subscribe}) following `name`, as the function
+   * `subscribe` returned would (optional). A breaker on a store that has it drops that function
+   * instead of keeping one per breaker.
+   */
+  unsubscribe?(name: string, follower: StoreFollower): void;
+  /**
    * The stored record when the store can tell without waiting (`undefined` when it cannot),
    * so that an embedded store needs no asynchronous first load.
    */

@@ -11,6 +11,9 @@ import type { ResolvedRedisStoreOptions } from './options.js';
 import type { RedisPort } from './port.js';
 import type { RecordReader } from './reader.js';
 
+/** Batches of a resync's reads out at once (each one script call for up to 500 breakers). */
+const SWEEP_READS_IN_FLIGHT = 4;
+
 /** How a record's problem is told apart from another. */
 export const problemText = (problem: RecordProblem) => `${problem.field}: ${problem.problem}`;
 
@@ -157,8 +160,20 @@ export class Resync {
       ? this.#host.bounded(this.#host.port.get(sequenceKey(this.#host.options.prefix)), 'resync')
       : Promise.resolve(null);
     counter.catch(fail);
-    const rounds = this.#host.stamps.batches(names).map((batch) => this.batch(batch).catch(fail));
-    await Promise.all(rounds);
+    // A few batches out at once, each sent when one comes back: sent all at once, the reads of
+    // many breakers (a gap met in a burst of writes) queue on the connection ahead of the store's
+    // own compare-and-sets, past their timeout and their own, and their replies are judged in
+    // one long turn of the event loop. On a Cluster a batch is one master's (see node-stamps).
+    const batches = this.#host.stamps.batches(names);
+    let next = 0;
+    const reads = async () => {
+      while (next < batches.length) {
+        const batch = batches[next++] as StampBatch;
+        await this.batch(batch).catch(fail);
+      }
+    };
+    const inFlight = Math.min(SWEEP_READS_IN_FLIGHT, batches.length);
+    await Promise.all(Array.from({ length: inFlight }, reads));
     const raw = await counter.catch(() => null);
     // What cannot be read now stays owed: tried again after a pause that starts at the store's
     // timeout and doubles up to resyncInterval, so a brief slowdown costs a moment, not a whole
@@ -210,12 +225,18 @@ export class Resync {
     // wait for them, at most the store's timeout; a resync only when they stop short.
     if (stored === this.#seq) return;
     const caughtUp = () => this.#seq !== null && this.#seq >= stored;
+    // Messages that keep coming are a burst being worked through: waited for as long as they
+    // come, and judged lost once none has come for the store's timeout. Each look reads the
+    // messages already waiting first (a busy process's timer fires before it reads its sockets).
     if (stored > this.#seq) {
-      const deadline = performance.now() + this.#host.options.timeout;
+      const timeout = this.#host.options.timeout;
+      let quietSince = performance.now();
       for (let seen = this.#messages; ; seen = this.#messages) {
-        await new Promise((resolve) => setTimeout(resolve, 20).unref());
+        await new Promise((resolve) => setTimeout(() => setImmediate(resolve), 20).unref());
         if (caughtUp()) return;
-        if (this.#messages === seen || performance.now() > deadline) break;
+        const now = performance.now();
+        if (this.#messages !== seen) quietSince = now;
+        else if (now - quietSince > timeout) break;
       }
     }
     this.#gaps++;

@@ -315,11 +315,15 @@ export class RedisStore implements BreakerStore {
     this.#feed.follow(name);
     let active = true;
     return () => {
-      if (!active) return;
+      if (active) this.unsubscribe(name, follower);
       active = false;
-      if (this.#followers.remove(name, follower) && !this.#listing.watches(name))
-        this.#feed.unfollow(name);
     };
+  }
+
+  /** Stops `follower` (as given to `subscribe`) following `name`. */
+  unsubscribe(name: string, follower: StoreFollower): void {
+    const last = this.#followers.remove(name, follower);
+    if (last && !this.#listing.watches(name)) this.#feed.unfollow(name);
   }
 
   /**

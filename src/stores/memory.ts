@@ -93,9 +93,15 @@ export class MemoryStore implements BreakerStore {
     if (listeners === undefined) this.#listeners.set(name, follower);
     else if (listeners instanceof Set) listeners.add(follower);
     else if (listeners !== follower) this.#listeners.set(name, new Set([listeners, follower]));
-    return () => this.unsubscribe(name, follower);
+    // Spent once called: called again, it must not end a later subscription of the same follower.
+    let active = true;
+    return () => {
+      if (active) this.unsubscribe(name, follower);
+      active = false;
+    };
   }
 
+  /** Stops `follower` (as given to `subscribe`) following `name`. */
   unsubscribe(name: string, follower: StoreFollower): void {
     const listeners = this.#listeners.get(name);
     if (listeners === follower) {

@@ -112,14 +112,23 @@ describe('layering', () => {
     expect(importsOf('machine.ts')).toEqual([]);
   });
 
-  it("the stores' files hold one concept each: none over 400 lines", () => {
-    const long = files
-      .filter((file) => file.startsWith('stores/'))
-      .map(
-        (file) => [file, readFileSync(new URL(file, src), 'utf8').split('\n').length - 1] as const,
-      )
-      .filter(([, lines]) => lines > 400);
+  // The two files still longer, each held to its present size: the breaker class (its parts are
+  // split off already; what is left is its public surface) and the statechart (one machine
+  // definition). An entry goes once its file is back under 400 lines.
+  const longer: Record<string, number> = { 'breaker.ts': 430, 'machine.ts': 610 };
+
+  it('every file in src/ holds one concept: none over 400 lines, and none over 430 at all', () => {
+    const lines = new Map(
+      files.map((file) => [file, readFileSync(new URL(file, src), 'utf8').split('\n').length - 1]),
+    );
+    const long = [...lines].filter(([file, count]) => count > (longer[file] ?? 400));
     expect(long).toEqual([]);
+    // The exceptions are real, and no other file is over 430.
+    const stale = Object.keys(longer).filter((file) => (lines.get(file) ?? 0) <= 400);
+    expect(stale).toEqual([]);
+    const overCap = [...lines].filter(([file, count]) => count > 430 && file !== 'machine.ts');
+    expect(overCap).toEqual([]);
+    expect(lines.get('replica/replica.ts')).toBeLessThanOrEqual(400);
   });
 
   it('index.ts only exports', () => {

@@ -121,14 +121,23 @@ describe('layering', () => {
     ).toBe(true);
   });
 
-  it("the stores' files hold one concept each: none over 400 lines", () => {
-    const long = files
-      .filter((file) => file.startsWith('stores/'))
-      .map(
-        (file) => [file, readFileSync(new URL(file, src), 'utf8').split('\n').length - 1] as const,
-      )
-      .filter(([, lines]) => lines > 400);
+  // The one file still longer, held to its present size: the breaker class (its parts are split
+  // off already; what is left is its public surface). An entry goes once its file is back under
+  // 400 lines.
+  const longer: Record<string, number> = { 'breaker.ts': 430 };
+
+  it('every file in src/ holds one concept: none over 400 lines, and none over 430 at all', () => {
+    const lines = new Map(
+      files.map((file) => [file, readFileSync(new URL(file, src), 'utf8').split('\n').length - 1]),
+    );
+    const long = [...lines].filter(([file, count]) => count > (longer[file] ?? 400));
     expect(long).toEqual([]);
+    // The exceptions are real, and no other file is over 430.
+    const stale = Object.keys(longer).filter((file) => (lines.get(file) ?? 0) <= 400);
+    expect(stale).toEqual([]);
+    const overCap = [...lines].filter(([, count]) => count > 430);
+    expect(overCap).toEqual([]);
+    expect(lines.get('replica/replica.ts')).toBeLessThanOrEqual(400);
   });
 
   it('index.ts only exports', () => {

@@ -57,18 +57,15 @@ export { RedisStoreTimeoutError } from './errors.js';
  *   (see {@link encodeName} for how names map into the braces). `state` (e.g. `open`,
  *   `halfOpen`), `counter` (consecutive failures) and `opened_at` (epoch ms, server time)
  *   are plain strings for `redis-cli GET`: read-only copies, written with every record.
- * - Writes are one Lua script (`compareAndSet-8.lua`, run by its SHA1) that writes only if the
- *   stored version and write id are the expected ones and publishes the new record, atomically:
- *   on `${prefix}changes` (classic pub/sub, standalone Redis's default) or, with SPUBLISH, on
- *   the breaker's own channel `${prefix}{name}:changes` in the slot of its keys (sharded
- *   pub/sub, a Cluster's default; see the `pubsub` option).
- * - One subscriber per store (a second connection the store makes from the caller's client),
- *   open while breakers follow names (and `subscriberIdleTimeout` ms after), hands every change
- *   to the breakers of its name. Lost messages are found and healed by a resync (`resync.ts`); reads
- *   of breakers created together are batched (one script call per 500 records).
- * - The clock is Redis server time, read with `TIME` and carried forward on the monotonic clock.
- *
- * The client stays the caller's: `close()` releases the store's subscriber and timers only.
+ * - Writes are one Lua script (`compareAndSet-8.lua`) that writes only if the stored version
+ *   and write id are the expected ones, and publishes the new record atomically: on
+ *   `${prefix}changes` (classic pub/sub, standalone's default) or with SPUBLISH on the
+ *   breaker's own `${prefix}{name}:changes` (sharded, a Cluster's default; option `pubsub`).
+ * - One subscriber per store (a second connection made from the caller's client), open while
+ *   breakers follow names (and `subscriberIdleTimeout` ms after), hands every change to the
+ *   breakers of its name; a resync (`resync.ts`) heals lost messages. Reads are batched.
+ * - The clock is Redis server time (`TIME`, carried forward on the monotonic clock). The client
+ *   stays the caller's: `close()` releases the store's subscriber and timers only.
  *
  * @example
  * const redis = new Redis(process.env.REDIS_URL);

@@ -221,8 +221,7 @@ export class Resync {
       return;
     }
     // Moved without a message reaching us (or went back with lost data). A message still on its
-    // way is not lost: while messages keep arriving (a burst the subscriber is working through),
-    // wait for them, at most the store's timeout; a resync only when they stop short.
+    // way is not lost: a resync only when the messages stop short.
     if (stored === this.#seq) return;
     const caughtUp = () => this.#seq !== null && this.#seq >= stored;
     // Messages that keep coming are a burst being worked through: waited for as long as they

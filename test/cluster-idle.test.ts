@@ -453,6 +453,9 @@ describe.each(['ioredis5', 'node-redis6'] as const)(
       const from = await cluster.masterOf(slot);
       const to = (await cluster.masters()).find((master) => master !== from) as ClusterNode;
       const at = String(slot);
+      // Moves `keys` of the slot from its old master to the new one, as redis-cli does.
+      const migrate = (keys: string[]) =>
+        from.admin.call('MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys);
       await to.admin.call('CLUSTER', 'SETSLOT', at, 'IMPORTING', from.id);
       await from.admin.call('CLUSTER', 'SETSLOT', at, 'MIGRATING', to.id);
       try {
@@ -460,16 +463,7 @@ describe.each(['ioredis5', 'node-redis6'] as const)(
         const base = store.keys(first).version.replace(/version$/, '');
         const moving = keys.filter((key) => key.startsWith(base));
         expect(moving.length).toBeGreaterThan(0);
-        await from.admin.call(
-          'MIGRATE',
-          '127.0.0.1',
-          String(to.port),
-          '',
-          '0',
-          '5000',
-          'KEYS',
-          ...moving,
-        );
+        await migrate(moving);
 
         await store.resync();
         expect(breakers[1]?.state).toBe('open');
@@ -478,16 +472,7 @@ describe.each(['ioredis5', 'node-redis6'] as const)(
         for (;;) {
           const keys = (await from.admin.call('CLUSTER', 'GETKEYSINSLOT', at, '100')) as string[];
           if (keys.length === 0) break;
-          await from.admin.call(
-            'MIGRATE',
-            '127.0.0.1',
-            String(to.port),
-            '',
-            '0',
-            '5000',
-            'KEYS',
-            ...keys,
-          );
+          await migrate(keys);
         }
         for (const node of await cluster.masters()) {
           await node.admin.call('CLUSTER', 'SETSLOT', at, 'NODE', to.id);

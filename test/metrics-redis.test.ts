@@ -106,6 +106,9 @@ describe('metrics of breakers on Redis', () => {
     const transitions = async () =>
       series(await scrape(), 'statebreaker_transitions_total', { name: 'shared' });
     expect(await waitFor(() => follower.state === 'open')).toBe(true);
+    // The tripper hears its trip once its write is confirmed, which may come after the change
+    // message reached the follower.
+    await tripper.settled();
     // Each instance counts the change it saw: the tripper's own and the follower's adoption.
     expect(await transitions()).toEqual({ 'from=closed,to=open,reason=failMaxReached': 2 });
     expect(series(await scrape(), 'statebreaker_state', { name: 'shared', state: 'open' })).toEqual(
